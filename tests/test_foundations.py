@@ -1,0 +1,63 @@
+"""Package layout, CLI group and atomic output: the foundations every feature builds on."""
+
+import ast
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from occupancy.atomic_output import atomic_directory, write_text_atomic
+from occupancy.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_meta_never_imports_occupancy():
+    offenders = [
+        str(p.relative_to(ROOT)) for p in (ROOT / "meta").rglob("*.py") if "occupancy" in _imported_modules(p)
+    ]
+    assert offenders == []
+
+
+def test_cli_group_help_and_version():
+    runner = CliRunner()
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "blockade" in result.output.lower()
+    version = runner.invoke(main, ["--version"])
+    assert version.exit_code == 0 and "0.1.0" in version.output
+
+
+def test_write_text_atomic_replaces_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "out" / "a.csv"
+    write_text_atomic(target, "x\n1\n")
+    write_text_atomic(target, "x\n2\n")
+    assert target.read_text() == "x\n2\n"
+    assert sorted(os.listdir(target.parent)) == ["a.csv"]
+
+
+def test_atomic_directory_keeps_old_folder_on_failure(tmp_path):
+    target = tmp_path / "report"
+    with atomic_directory(target) as staging:
+        (staging / "report.html").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target) as staging:
+            (staging / "report.html").write_text("half new")
+            raise RuntimeError("interrupted")
+    assert (target / "report.html").read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["report"]
+    with atomic_directory(target) as staging:
+        (staging / "new.html").write_text("new")
+    assert sorted(os.listdir(target)) == ["new.html"]
