@@ -9,6 +9,11 @@ import importlib
 _COMMAND_MODULES = [
     "occupancy.cli.simulate_commands",
     "occupancy.cli.meta_commands",
+    "occupancy.cli.meta_pool_commands",
+    "occupancy.cli.meta_effect_size_commands",
+    "occupancy.cli.meta_bias_commands",
+    "occupancy.cli.meta_power_commands",
+    "occupancy.cli.meta_plot_commands",
     "occupancy.cli.reanalysis_commands",
     "occupancy.cli.plan_commands",
     "occupancy.cli.run_commands",
