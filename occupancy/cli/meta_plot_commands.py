@@ -1,0 +1,153 @@
+"""``blockade meta plot``: forest, funnel, contour-enhanced funnel, trim-and-fill funnel and bubble plots.
+
+The command reads a CSV of estimates, fits the model the other ``blockade meta`` commands fit (univariate
+random effects, or nested random intercepts with ``--levels``) and writes one figure with
+:mod:`meta.plots`.  Every bad input is a one-line error with exit status 2, detected before anything is
+written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from occupancy.cli.group import UserError
+from occupancy.cli.meta_commands import meta_group
+
+PLOT_KINDS = ("forest", "funnel", "contour", "trimfill", "bubble")
+_SUFFIXES = (".png", ".svg", ".pdf")
+_METHODS = ("REML", "ML", "DL", "FE")
+
+
+def _read_table(path: str, columns: dict[str, str | None]):
+    """Read the CSV and check that every named column is there (option name → column)."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"data file {path!r} not found")
+    try:
+        df = pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"data file {path!r}: cannot read as CSV ({' '.join(str(exc).split())})") from None
+    for option, column in columns.items():
+        if column is not None and column not in df.columns:
+            raise UserError(f"{option} {column!r}: no such column in {path!r} (columns: {', '.join(map(str, df.columns))})")
+    return df
+
+
+def _fit(df, yi: str, vi: str, levels: list[str] | None, mods: str | None, method: str):
+    if levels:
+        from meta.multilevel import fit_multilevel
+
+        return fit_multilevel(df[yi].to_numpy(), df[vi].to_numpy(), [df[c].to_numpy() for c in levels],
+                              mods=mods, data=df if mods else None, method=method)
+    from meta.univariate import fit_random_effects
+
+    return fit_random_effects(df[yi].to_numpy(), df[vi].to_numpy(), mods=mods, data=df if mods else None,
+                              method=method, yi_name=yi, vi_name=vi)
+
+
+@meta_group.command("plot")
+@click.argument("kind", metavar="forest|funnel|contour|trimfill|bubble")
+@click.argument("data", metavar="DATA.csv")
+@click.option("--yi", "yi_col", metavar="COL", help="Column of effect-size estimates.")
+@click.option("--vi", "vi_col", metavar="COL", help="Column of sampling variances.")
+@click.option("--levels", metavar="OUTER,INNER", help="Nested random-intercept levels, outer to inner (multilevel model).")
+@click.option("--mods", metavar="FORMULA", help='Moderator formula, e.g. "~ blockade + design".')
+@click.option("--moderator", metavar="COL", help="Moderator on the x axis of a bubble plot (added to --mods if absent).")
+@click.option("--label", "label_col", metavar="COL", help="Column of outcome labels (forest plot).")
+@click.option("--method", default="REML", show_default=True, metavar="REML|ML|DL|FE", help="Variance estimator.")
+@click.option("--estimator", default="L0", show_default=True, metavar="L0|R0", help="Trim-and-fill estimator.")
+@click.option("--rho", type=float, default=None, metavar="R",
+              help="Within-study correlation for study aggregates (forest with --levels; required for trimfill with --levels).")
+@click.option("--out", "out_path", metavar="FILE", help="Output figure: .png, .svg or .pdf.")
+def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col, method, estimator, rho, out_path):
+    """Draw a forest, funnel, contour-enhanced funnel, trim-and-fill funnel or bubble plot of DATA.csv.
+
+    \b
+    forest    outcomes grouped under studies (--levels), pooled diamond, prediction interval
+    funnel    SE against estimates (residuals with --mods), pseudo 95% CI region
+    contour   contour-enhanced funnel: 90/95/99% significance regions around 0
+    trimfill  funnel after trim-and-fill; filled estimates hollow (study aggregates with --levels)
+    bubble    meta-regression bubble plot of --moderator: fitted line and 95% CI band
+    """
+    # ---- argument checks (nothing is read or written until they pass) ---------------------------
+    kind = kind.lower()
+    if kind not in PLOT_KINDS:
+        raise UserError(f"unknown plot kind {kind!r}; choose one of {', '.join(PLOT_KINDS)}")
+    if not out_path:
+        raise UserError("--out FILE is required (.png, .svg or .pdf)")
+    if Path(out_path).suffix.lower() not in _SUFFIXES:
+        raise UserError(f"--out {out_path!r}: the suffix must be one of {', '.join(_SUFFIXES)}")
+    if not yi_col or not vi_col:
+        raise UserError("--yi COL and --vi COL are required")
+    method = method.upper()
+    if method not in _METHODS:
+        raise UserError(f"--method {method!r}: choose one of {', '.join(_METHODS)}")
+    estimator = estimator.upper()
+    if estimator not in ("L0", "R0"):
+        raise UserError(f"--estimator {estimator!r}: choose L0 or R0")
+    level_cols = [c.strip() for c in levels.split(",")] if levels else None
+    if level_cols is not None and (not all(level_cols) or len(set(level_cols)) != len(level_cols)):
+        raise UserError(f"--levels {levels!r}: give distinct column names, outer to inner, separated by commas")
+    if level_cols and method not in ("REML", "ML"):
+        raise UserError(f"--method {method}: multilevel models (--levels) are fitted by REML or ML")
+    if kind == "bubble" and not moderator:
+        raise UserError("a bubble plot needs --moderator COL")
+    if kind == "trimfill" and level_cols and rho is None:
+        raise UserError(f"trimfill with --levels works on study aggregates within {level_cols[0]!r}: give --rho R")
+    if kind == "trimfill" and mods:
+        raise UserError("trim-and-fill is defined for models without moderators; drop --mods")
+    if rho is not None and not -1.0 < rho <= 1.0:
+        raise UserError(f"--rho {rho}: must be in (-1, 1]")
+
+    columns = {"--yi": yi_col, "--vi": vi_col, "--label": label_col, "--moderator": moderator}
+    columns.update({f"--levels ({c})": c for c in level_cols or []})
+    df = _read_table(data, columns)
+    if level_cols:
+        missing = df[level_cols].isna().any(axis=1).to_numpy()
+        if missing.any():
+            rows = ", ".join(str(i + 1) for i in missing.nonzero()[0][:8])
+            raise UserError(f"--levels: missing level id in row(s) {rows}")
+
+    from meta import plots
+
+    # ---- fit and draw ----------------------------------------------------------------------------
+    if kind == "trimfill":
+        import numpy as np
+
+        from meta.small_study import trim_and_fill
+        from meta.validation import check_effect_sizes
+
+        yi, vi = check_effect_sizes(df[yi_col].to_numpy(), df[vi_col].to_numpy(), yi_name=yi_col, vi_name=vi_col)
+        if level_cols:
+            from meta.aggregate import aggregate_estimates
+
+            agg = aggregate_estimates(yi, vi, df[level_cols[0]].to_numpy(), rho)
+            yi, vi = np.asarray(agg.yi, dtype=float), np.asarray(agg.vi, dtype=float)
+        tf = trim_and_fill(yi, vi, estimator=estimator, method=method)
+        ax = plots.trimfill_funnel_plot(tf, yi=yi, vi=vi)
+    else:
+        model_mods = mods
+        if kind == "bubble":
+            import re
+
+            present = model_mods is not None and re.search(rf"(?<![\w.]){re.escape(moderator)}(?![\w.])", model_mods)
+            if not present:
+                model_mods = f"~ {moderator}" if not model_mods else f"{model_mods} + {moderator}"
+        result = _fit(df, yi_col, vi_col, level_cols, model_mods, method)
+        if kind == "forest":
+            labels = df[label_col].astype(str).tolist() if label_col else None
+            groups = df[level_cols[0]].tolist() if level_cols else None
+            ax = plots.forest_plot(result, labels=labels, groups=groups, aggregate=bool(level_cols) and rho is not None,
+                                   rho=0.0 if rho is None else rho)
+        elif kind == "funnel":
+            ax = plots.funnel_plot(result)
+        elif kind == "contour":
+            ax = plots.contour_funnel_plot(result)
+        else:
+            ax = plots.bubble_plot(result, moderator)
+    out = plots.save_figure(ax.figure, out_path)
+    click.echo(str(out))

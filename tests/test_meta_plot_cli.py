@@ -1,0 +1,119 @@
+"""``blockade meta plot``: writes the requested figure format and fails cleanly (exit 2, one line, no file)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from occupancy.cli import main
+
+MAGIC = {".png": b"\x89PNG", ".svg": b"<?xml", ".pdf": b"%PDF"}
+
+
+@pytest.fixture(scope="module")
+def data_csv(tmp_path_factory):
+    rng = np.random.default_rng(11)
+    k = 18
+    study = np.repeat(np.arange(1, 7), 3)
+    vi = rng.uniform(0.02, 0.2, k)
+    dose = rng.uniform(0, 100, k)
+    u = rng.normal(0, 0.2, 6)[study - 1]
+    yi = -0.1 - 0.004 * dose + u + rng.normal(0, np.sqrt(vi))
+    df = pd.DataFrame({"study": study, "esid": np.arange(1, k + 1), "g": yi, "var": vi, "dose": dose,
+                       "name": [f"S{s}-o{i}" for i, s in enumerate(study)],
+                       "design": np.where(study % 2 == 0, "within", "between")})
+    path = tmp_path_factory.mktemp("plotdata") / "data.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def _run(args):
+    return CliRunner().invoke(main, ["meta", "plot", *map(str, args)])
+
+
+def _need(module):
+    pytest.importorskip(module, reason=f"{module} not in this checkout yet")
+
+
+@pytest.mark.parametrize(
+    "kind, extra, suffix",
+    [
+        ("forest", ["--label", "name"], ".png"),
+        ("forest", ["--levels", "study,esid", "--rho", "0.6"], ".svg"),
+        ("funnel", [], ".pdf"),
+        ("funnel", ["--mods", "~ dose"], ".png"),
+        ("contour", [], ".svg"),
+        ("contour", ["--levels", "study,esid"], ".png"),
+        ("bubble", ["--moderator", "dose"], ".png"),
+        ("bubble", ["--moderator", "dose", "--levels", "study,esid", "--method", "ML"], ".svg"),
+        ("trimfill", ["--estimator", "R0", "--method", "FE"], ".png"),
+        ("trimfill", ["--levels", "study,esid", "--rho", "0.6"], ".pdf"),
+    ],
+)
+def test_plot_writes_requested_format(data_csv, tmp_path, kind, extra, suffix):
+    if "--levels" in extra:
+        _need("meta.multilevel")
+    if "--mods" in extra or kind == "bubble":
+        _need("meta.model_matrix")
+    if kind == "trimfill":
+        _need("meta.small_study")
+        if "--levels" in extra:
+            _need("meta.aggregate")
+    out = tmp_path / f"fig{suffix}"
+    res = _run([kind, data_csv, "--yi", "g", "--vi", "var", *extra, "--out", out])
+    assert res.exit_code == 0, res.output
+    data = out.read_bytes()
+    assert len(data) > 1000 and data.startswith(MAGIC[suffix])
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["violin", "{csv}", "--yi", "g", "--vi", "var"], "unknown plot kind 'violin'"),
+        (["forest", "{csv}", "--yi", "nope", "--vi", "var"], "--yi 'nope': no such column"),
+        (["forest", "{csv}", "--yi", "g", "--vi", "var", "--label", "who"], "--label 'who': no such column"),
+        (["forest", "{csv}", "--yi", "g", "--vi", "var", "--levels", "study,site"], "no such column"),
+        (["bubble", "{csv}", "--yi", "g", "--vi", "var"], "bubble plot needs --moderator"),
+        (["funnel", "{csv}", "--yi", "g", "--vi", "var", "--method", "XX"], "--method 'XX'"),
+        (["trimfill", "{csv}", "--yi", "g", "--vi", "var", "--estimator", "Q9"], "--estimator 'Q9'"),
+        (["funnel", "{missing}", "--yi", "g", "--vi", "var"], "not found"),
+        (["funnel", "{csv}", "--yi", "g"], "--vi COL are required"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(data_csv, tmp_path, args, message):
+    out = tmp_path / "fig.png"
+    args = [a.format(csv=data_csv, missing=tmp_path / "missing.csv") for a in args]
+    res = _run([*args, "--out", out])
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("blockade: error:") and message in lines[0], res.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_suffix_and_missing_out(data_csv, tmp_path):
+    res = _run(["funnel", data_csv, "--yi", "g", "--vi", "var", "--out", tmp_path / "fig.jpg"])
+    assert res.exit_code == 2 and "suffix must be one of .png, .svg, .pdf" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = _run(["funnel", data_csv, "--yi", "g", "--vi", "var"])
+    assert res.exit_code == 2 and "--out FILE is required" in res.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_variance_is_a_one_line_error(tmp_path):
+    path = tmp_path / "bad.csv"
+    pd.DataFrame({"g": [0.1, 0.2, 0.3], "var": [0.1, -0.2, 0.1]}).to_csv(path, index=False)
+    out = tmp_path / "fig.svg"
+    res = _run(["funnel", path, "--yi", "g", "--vi", "var", "--out", out])
+    assert res.exit_code == 2 and "'var'" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bubble_with_categorical_moderator_is_rejected(data_csv, tmp_path):
+    _need("meta.model_matrix")
+    out = tmp_path / "fig.png"
+    res = _run(["bubble", data_csv, "--yi", "g", "--vi", "var", "--moderator", "design", "--out", out])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
+    assert not out.exists()
