@@ -7,13 +7,14 @@ elements it must contain (found through the artists' ``gid``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from meta.errors import MetaInputError
 from meta.inference import coefficient_table
+from meta.univariate import fit_random_effects
 from meta.plots import (
     bubble_plot,
     contour_funnel_plot,
@@ -24,16 +25,16 @@ from meta.plots import (
 )
 
 # ---------------------------------------------------------------------------------------------------
-# Stand-in results with the field names of meta.univariate / meta.multilevel (until those land)
+# Fits: real univariate fits; a stand-in with MultilevelResult's field names until meta.multilevel lands
 # ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Uni:
+class _Multi:
     k: int
     p: int
     method: str
-    tau2: float
+    sigma2: tuple
     coefficients: tuple
     beta: np.ndarray
     vb: np.ndarray
@@ -41,56 +42,48 @@ class _Uni:
     vi: np.ndarray
     X: np.ndarray
     pred_interval: tuple
+    level_names: tuple = ("study", "esid")
 
     def weights(self):
-        w = 1 / (self.vi + (self.tau2 if self.tau2 is not None else sum(self.sigma2)))
+        w = 1 / (self.vi + sum(self.sigma2))
         return 100 * w / w.sum()
 
 
-@dataclass(frozen=True)
-class _Multi(_Uni):
-    sigma2: tuple = field(default=(0.0, 0.0))
-    level_names: tuple = ("study", "esid")
-
-
-def _wls(yi, vi, X, total):
-    w = 1 / (vi + total)
+def _fit(yi, vi, X=None, names=None, multilevel=False, method="REML"):
+    if not multilevel:
+        return fit_random_effects(yi, vi, X, names=names, method=method)
+    X = np.ones((yi.size, 1)) if X is None else X
+    names = names or ["intrcpt"] + [f"x{j}" for j in range(1, X.shape[1])]
+    sigma2 = (0.03, 0.02)
+    w = 1 / (vi + sum(sigma2))
     vb = np.linalg.inv(X.T @ (w[:, None] * X))
     beta = vb @ X.T @ (w * yi)
-    return beta, vb
+    half = 1.959964 * np.sqrt(vb[0, 0] + sum(sigma2))
+    return _Multi(k=yi.size, p=X.shape[1], method=method, sigma2=sigma2, coefficients=coefficient_table(names, beta, vb),
+                  beta=beta, vb=vb, yi=yi, vi=vi, X=X, pred_interval=(beta[0] - half, beta[0] + half))
 
 
-def _stand_in(yi, vi, X=None, names=None, multilevel=False, tau2=0.05):
-    k = yi.size
-    X = np.ones((k, 1)) if X is None else X
-    names = names or ["intrcpt"] + [f"x{j}" for j in range(1, X.shape[1])]
-    beta, vb = _wls(yi, vi, X, tau2)
-    coefs = coefficient_table(names, beta, vb)
-    half = 1.959964 * np.sqrt(vb[0, 0] + tau2)
-    common = dict(k=k, p=X.shape[1], method="REML", coefficients=coefs, beta=beta, vb=vb, yi=yi, vi=vi, X=X,
-                  pred_interval=(beta[0] - half, beta[0] + half))
-    if multilevel:
-        return _Multi(tau2=None, sigma2=(tau2 * 0.6, tau2 * 0.4), **common)
-    return _Uni(tau2=tau2, **common)
+def _total_variance(res):
+    return sum(res.sigma2) if hasattr(res, "sigma2") else res.tau2
 
 
-RNG = np.random.default_rng(7)
+RNG = np.random.default_rng(2)
 K = 14
 STUDY = np.repeat(np.arange(1, 7), [3, 2, 3, 2, 2, 2])
 VI = RNG.uniform(0.01, 0.2, K)
 MOD = RNG.uniform(0, 10, K)
-YI = -0.2 + 0.03 * MOD + RNG.normal(0, np.sqrt(VI + 0.03))
+YI = -0.2 + 0.03 * MOD + RNG.normal(0, np.sqrt(VI + 0.05))
 
 
 @pytest.fixture(params=["univariate", "multilevel"])
 def intercept_only(request):
-    return _stand_in(YI, VI, multilevel=request.param == "multilevel")
+    return _fit(YI, VI, multilevel=request.param == "multilevel")
 
 
 @pytest.fixture(params=["univariate", "multilevel"])
 def with_moderator(request):
     X = np.column_stack([np.ones(K), MOD])
-    return _stand_in(YI, VI, X, ["intrcpt", "mod"], multilevel=request.param == "multilevel")
+    return _fit(YI, VI, X, ["intrcpt", "mod"], multilevel=request.param == "multilevel")
 
 
 def _axes():
@@ -183,6 +176,13 @@ def test_forest_with_moderators_draws_fitted_values_not_a_diamond(with_moderator
     _save_both(ax, tmp_path, "forest-mods")
 
 
+def test_forest_fixed_effect_has_diamond_but_no_prediction_interval():
+    fe = _fit(YI, VI, method="FE")
+    ax = forest_plot(fe)
+    assert len(_gid(ax, "pooled-diamond")) == 1 and not _gid(ax, "prediction-interval")
+    assert "FE model" in [t.get_text() for t in ax.texts]
+
+
 def test_forest_rejects_mismatched_lengths(intercept_only):
     with pytest.raises(MetaInputError, match="labels"):
         forest_plot(intercept_only, labels=["a"])
@@ -219,7 +219,7 @@ def test_funnel_plot_with_moderators_uses_residuals(with_moderator):
     ax = funnel_plot(with_moderator)
     pts = _gid(ax, "funnel-points")[0].get_offsets()
     X, b, vb = with_moderator.X, with_moderator.beta, with_moderator.vb
-    total = with_moderator.tau2 if with_moderator.tau2 is not None else sum(with_moderator.sigma2)
+    total = _total_variance(with_moderator)
     assert np.allclose(pts[:, 0], YI - X @ b)
     assert np.allclose(pts[:, 1], np.sqrt(VI + total - np.einsum("ij,jk,ik->i", X, vb, X)))
     assert np.allclose(_gid(ax, "refline")[0].get_xdata(), 0.0)
@@ -307,7 +307,7 @@ def test_bubble_plot_line_band_and_sizes(with_moderator, tmp_path):
 
 def test_bubble_plot_other_moderators_held_at_mean_or_zero():
     X = np.column_stack([np.ones(K), MOD, (STUDY % 2).astype(float)])
-    res = _stand_in(YI, VI, X, ["intrcpt", "mod", "group"])
+    res = _fit(YI, VI, X, ["intrcpt", "mod", "group"])
     b = res.beta
     line = _gid(bubble_plot(res, "mod"), "fitted-line")[0]
     assert np.allclose(line.get_ydata(), b[0] + b[1] * line.get_xdata() + b[2] * X[:, 2].mean())
@@ -317,7 +317,7 @@ def test_bubble_plot_other_moderators_held_at_mean_or_zero():
 
 def test_bubble_plot_rejects_intercept_and_unknown():
     X = np.column_stack([np.ones(K), MOD])
-    res = _stand_in(YI, VI, X, ["intrcpt", "mod"])
+    res = _fit(YI, VI, X, ["intrcpt", "mod"])
     with pytest.raises(MetaInputError, match="not a model column"):
         bubble_plot(res, "nope")
     with pytest.raises(MetaInputError, match="constant"):
