@@ -1,0 +1,278 @@
+"""``blockade simulate``, ``blockade dose-curve`` and ``blockade calibrate``.
+
+Only click is imported at module level; numpy/pydantic are imported inside the commands and pandas,
+matplotlib and scipy only where needed (``--out``, ``calibrate``), so ``blockade simulate --json`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from occupancy.cli.group import main
+from occupancy.errors import InputError
+
+_DOSE_HELP = (
+    "Dose as AMOUNT UNIT @ TIME [+ DURATION], repeatable: 50mg@0h, 25mg@1d, 0.01mg/kg@0h, 400ug@0h, "
+    "0.4mg@0h+30min (total over 30 min), 0.1mg/kg/h@0h+60min (rate x duration). Units: mg, g, ug, "
+    "optionally /kg, rates /h or /min; times s, min, h, d, w."
+)
+
+
+def _echo_warning(text: str, quiet: bool) -> None:
+    if not quiet:
+        click.echo(f"blockade: warning: {text}", err=True)
+
+
+def _quick_scenario(drug, doses, assess, weight):
+    from occupancy.quantities import parse_dose, parse_times_h
+    from occupancy.scenario import scenario_from_dict
+
+    if not drug:
+        raise InputError("--drug: give --drug naltrexone or --drug naloxone with --dose (or a SCENARIO file)")
+    parsed = [parse_dose(d) for d in doses]
+    dose_rows = []
+    for d in parsed:
+        row = {"time_h": d.time_h, "duration_min": d.duration_min}
+        if d.amount_mg is not None:
+            row["amount_mg"] = d.amount_mg
+        else:
+            row["amount_mg_per_kg"] = d.amount_mg_per_kg
+        dose_rows.append(row)
+    assessments = []
+    for text in assess:
+        for part in [p.strip() for p in text.split(",") if p.strip()]:
+            assessments.append({"label": part, "time_h": parse_times_h(part)[0]})
+    data = {"drug": {"name": drug}, "doses": dose_rows, "assessments": assessments}
+    if weight is not None:
+        data["subject"] = {"weight_kg": weight}
+    try:
+        return scenario_from_dict(data, "command line")
+    except InputError as exc:
+        msg = str(exc).replace("[subject] weight_kg", "--weight")
+        for i, d in enumerate(doses):
+            msg = msg.replace(f"doses[{i}]", f"--dose {d}").replace(f"assessments[{i}]", f"--assess #{i + 1}")
+        raise InputError(msg) from None
+
+
+def _write_outputs(result, out_dir: str) -> None:
+    from occupancy.atomic_output import atomic_directory
+    from occupancy.timecourse_plot import plot_timecourse
+
+    with atomic_directory(out_dir) as staging:
+        result.timecourse.to_csv(staging / "timecourse.csv", index=False, float_format="%.6g")
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ax = plot_timecourse(result)
+        fig = ax.figure
+        fig.tight_layout()
+        fig.savefig(staging / "timecourse.png", dpi=150)
+        fig.savefig(staging / "timecourse.svg")
+        plt.close(fig)
+
+
+@main.command("simulate")
+@click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--drug", type=str, help="Quick form: naltrexone or naloxone.")
+@click.option("--dose", "doses", multiple=True, help=_DOSE_HELP)
+@click.option("--assess", multiple=True, help="Assessment times, comma-separated (2h,49h,15d); repeatable.")
+@click.option("--weight", type=float, help="Body weight (kg), for per-kg doses and naloxone doses in mg.")
+@click.option("--model", "model_name", type=str, help="Model: washout (naltrexone default), emax, bateman.")
+@click.option("--half-life", "half_life", type=str,
+              help="Override the blockade half-life, with a unit (108h, 110min).")
+@click.option("--n", "n", type=int, help="Virtual subjects for population percentiles (e.g. 1000).")
+@click.option("--seed", type=int, help="Seed of the population (default 1).")
+@click.option("--threshold", type=float, help="Threshold (%) for 'time until MOR below' (default 10).")
+@click.option("--residual-at", "residual_at", type=str,
+              help="Time for the residual-blockade check (default last dose + 15 d / 18.3 h).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
+              help="Folder for timecourse.csv, timecourse.png and timecourse.svg (replaced as a whole).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
+def simulate_command(scenario, drug, doses, assess, weight, model_name, half_life, n, seed, threshold, residual_at,
+                     out_dir, as_json, quiet):
+    """Blockade time course of a naltrexone or naloxone schedule.
+
+    \b
+    From a scenario file:
+      blockade simulate scenarios/single_dose_50mg.toml --out results/
+    Quick form without a file:
+      blockade simulate --drug naltrexone --dose 50mg@0h --assess 2h,49h,15d
+      blockade simulate --drug naloxone --weight 70 --dose 0.01mg/kg@0h --dose 0.1mg/kg/h@0h+60min --assess 30min
+    Population (5/50/95th percentiles and P(MOR >= 90 %) at each assessment):
+      blockade simulate --drug naltrexone --dose 50mg@0h --assess 2h,49h --n 1000 --seed 1
+    """
+    from occupancy.quantities import parse_time_h
+    from occupancy.scenario import load_scenario, scenario_from_dict
+    from occupancy.simulation import simulate
+
+    if scenario and (drug or doses or assess or weight is not None):
+        raise InputError("give either a SCENARIO file or --drug/--dose/--assess/--weight, not both")
+    if scenario:
+        sc = load_scenario(scenario)
+    elif doses:
+        sc = _quick_scenario(drug, doses, assess, weight)
+    else:
+        raise InputError("simulate: give a SCENARIO.toml file or --drug and at least one --dose")
+
+    if model_name is not None or half_life is not None:
+        data = sc.model_dump(exclude_none=True)
+        model = data.setdefault("model", {})
+        if model_name is not None:
+            if model.get("name") not in (None, model_name):
+                model = {"name": model_name}
+                data["model"] = model
+            model["name"] = model_name
+        if half_life is not None:
+            hours = parse_time_h(half_life, what="--half-life")
+            if hours <= 0:
+                raise InputError(f"--half-life: must be > 0 (got {half_life})")
+            from occupancy.models import model_class
+
+            cls = model_class(sc.drug.name, model.get("name"))
+            if cls.name == "bateman":
+                model["half_life_min"] = hours * 60.0
+            elif cls.name == "washout":
+                model["half_life_h"] = hours
+            else:
+                raise InputError(f"--half-life: the {cls.name} model has no half-life")
+        sc = scenario_from_dict(data, scenario or "command line")
+    residual_at_h = parse_time_h(residual_at, what="--residual-at") if residual_at else None
+    if residual_at_h is not None and residual_at_h < sc.schedule().first_dose_h:
+        raise InputError(f"--residual-at: before the first dose (got {residual_at})")
+    if n is not None and n < 2:
+        raise InputError(f"--n: must be >= 2 (got {n})")
+    if seed is not None and seed < 0:
+        raise InputError(f"--seed: must be >= 0 (got {seed})")
+    pop_n = n if n is not None else (sc.population.n if sc.population else None)
+    pop_seed = seed if seed is not None else (sc.population.seed if sc.population else 1)
+    if threshold is not None and not (0 < threshold < 100):
+        raise InputError(f"--threshold: must be between 0 and 100 (got {threshold})")
+    result = simulate(sc, n=pop_n, seed=pop_seed, threshold=threshold, residual_at_h=residual_at_h,
+                      progress=not quiet and not as_json and sys.stderr.isatty(),
+                      variability=sc.variability() if sc.population is not None else None,
+                      population_timecourse=bool(out_dir))
+    for w in result.warnings:
+        _echo_warning(w, quiet)
+    if out_dir:
+        _write_outputs(result, out_dir)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    else:
+        click.echo(result.summary())
+        if out_dir:
+            click.echo(f"\nwrote {out_dir}/timecourse.csv, timecourse.png, timecourse.svg")
+
+
+@main.command("dose-curve")
+@click.option("--drug", default="naltrexone", show_default=True, help="naltrexone (plantrexone) or naloxone.")
+@click.option("--receptor", "receptors", multiple=True, help="MOR, KOR, DOR (repeatable; default all three).")
+@click.option("--min-dose", type=float, help="Smallest dose (mg; mg/kg for naloxone). Default 0.01 mg / 1e-5 mg/kg.")
+@click.option("--max-dose", type=float, help="Largest dose. Default 1000 mg / 10 mg/kg.")
+@click.option("--points", type=int, default=101, show_default=True, help="Doses on a log scale.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=str),
+              help="Write FILE.csv, FILE.png or FILE.svg (default: CSV on stdout).")
+def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
+    """Dose -> blockade curve (plantrexone's hyperbola, 100*D/(D+ED50)).
+
+    For naltrexone this is blockade within 8 h of one oral dose (ED50 5.592841 mg; KOR x2, DOR x79).
+    For naloxone it is the hyperbola of planoxone at its reference time, 55 min (ED50 0.002290531 mg/kg;
+    KOR x8, DOR x41).
+    """
+    import numpy as np
+
+    from occupancy.models import check_drug, check_receptor, get_model
+
+    drug = check_drug(drug)
+    recs = [check_receptor(r) for r in receptors] or ["MOR", "KOR", "DOR"]
+    unit = "mg" if drug == "naltrexone" else "mg/kg"
+    lo = min_dose if min_dose is not None else (0.01 if drug == "naltrexone" else 1e-5)
+    hi = max_dose if max_dose is not None else (1000.0 if drug == "naltrexone" else 10.0)
+    if not (lo > 0 and hi > lo):
+        raise InputError(f"--min-dose/--max-dose: need 0 < min < max (got {lo}, {hi})")
+    if points < 2:
+        raise InputError(f"--points: must be >= 2 (got {points})")
+    if out_file and not out_file.lower().endswith((".csv", ".png", ".svg")):
+        raise InputError(f"--out: {out_file}: use a .csv, .png or .svg file name")
+    doses = np.logspace(np.log10(lo), np.log10(hi), points)
+    model = get_model("naltrexone", "emax") if drug == "naltrexone" else get_model("naloxone")
+    curves = {r: 100.0 * doses / (doses + model.ed50(r)) for r in recs}
+    col = "dose_mg" if drug == "naltrexone" else "dose_mg_per_kg"
+    lines = [",".join([col] + recs)]
+    lines += [",".join([f"{d:.6g}"] + [f"{curves[r][i]:.6f}" for r in recs]) for i, d in enumerate(doses)]
+    csv_text = "\n".join(lines) + "\n"
+    if not out_file:
+        click.echo(csv_text, nl=False)
+        return
+    if out_file.lower().endswith(".csv"):
+        from occupancy.atomic_output import write_text_atomic
+
+        write_text_atomic(out_file, csv_text)
+    else:
+        import os
+        import tempfile
+        from pathlib import Path
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        colors = {"MOR": "black", "KOR": "tab:blue", "DOR": "tab:red"}
+        for r in recs:
+            ax.plot(doses, curves[r], color=colors[r], label=r)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 100)
+        ax.set_xlabel(f"dose ({unit})")
+        ax.set_ylabel("blockade (%)")
+        title = ("oral naltrexone, t < 8 h (plantrexone)" if drug == "naltrexone"
+                 else "IV naloxone at 55 min (planoxone)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+        target = Path(out_file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+        os.close(fd)
+        try:
+            fig.savefig(tmp, dpi=150)
+            os.replace(tmp, target)
+        finally:
+            plt.close(fig)
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    click.echo(f"wrote {out_file}")
+
+
+@main.command("calibrate")
+@click.option("--json", "as_json", is_flag=True, help="Print the full calibration record as JSON.")
+@click.option("--write", is_flag=True, help="Store the fit in occupancy/data/washout_calibration.json.")
+def calibrate_command(as_json, write):
+    """Re-fit the naltrexone washout model to the published targets and print the residual table.
+
+    Targets: Rabiner 2011 PET dose-blockade points (< 8 h), >= 90 % 2 h and 49 h after 50 mg (review),
+    70-80 % at 48 h (product information, half weight), blockade half-life 72 h (Lee 1988), <= 5 % left
+    after 15 days, Weerts 2008 >= 90 % on 50 mg/day, and the plasma tmax.  Conflicting targets are flagged.
+    """
+    from occupancy.calibration import calibrate, format_report, write_calibration
+    from occupancy.models.washout import load_calibration
+
+    record = calibrate()
+    if write:
+        write_calibration(record)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+        return
+    click.echo(format_report(record))
+    if write:
+        click.echo("\nwrote occupancy/data/washout_calibration.json")
+    else:
+        committed = load_calibration()["parameters"]
+        same = all(abs(committed[k] - v) <= 1e-6 * abs(v) for k, v in record["parameters"].items())
+        click.echo("\ncommitted parameters " + ("reproduced" if same else "DIFFER (run with --write to update)"))
