@@ -323,18 +323,21 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return " ".join(text.split())
 
 
-def scenario_from_dict(data: dict, source: str = "scenario") -> Scenario:
-    """Validate a parsed scenario; errors become one-line :class:`InputError`."""
+def scenario_from_dict(data: dict, source: str = "scenario", schema: type[Scenario] | None = None) -> Scenario:
+    """Validate a parsed scenario; errors become one-line :class:`InputError`.
+
+    ``schema`` is :class:`Scenario` or a subclass with extra sections (e.g. the planner's ``PlanScenario``).
+    """
     try:
-        return Scenario.model_validate(data)
+        return (schema or Scenario).model_validate(data)
     except ValidationError as exc:
         raise InputError(format_validation_error(exc, source)) from None
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
 
 
-def load_scenario(path) -> Scenario:
-    """Read and validate a TOML scenario file.
+def load_scenario(path, schema: type[Scenario] | None = None) -> Scenario:
+    """Read and validate a TOML scenario file (against ``schema``, a :class:`Scenario` subclass, if given).
 
     Raises
     ------
@@ -359,4 +362,4 @@ def load_scenario(path) -> Scenario:
         raise InputError(f"{name}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{name}: malformed TOML: {exc}") from None
-    return scenario_from_dict(data, name)
+    return scenario_from_dict(data, name, schema)
