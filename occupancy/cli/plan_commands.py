@@ -1,0 +1,52 @@
+"""``blockade plan``: the study-design planner (timing, washout, power, tablets) for one scenario file.
+
+The command only parses, calls :func:`occupancy.planning.plan_study` and writes; all numbers come from the
+library.  Bad input raises :class:`~occupancy.errors.InputError`, which the group turns into one line on
+stderr and exit status 2 before anything is written.
+"""
+
+from __future__ import annotations
+
+import click
+
+from occupancy.cli.group import main
+
+
+@main.command("plan")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Write plan.json, plan_*.csv and the timeline and power-curve figures (PNG+SVG) into DIR "
+                   "(built in a temporary folder and swapped in only when complete).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON on stdout.")
+@click.option("--quiet", is_flag=True, help="No summary text and no warnings (JSON and files only).")
+def plan_command(scenario: str, out_dir: str | None, as_json: bool, quiet: bool) -> None:
+    """Plan a naltrexone/naloxone study from SCENARIO.toml (a simulate scenario plus [design]).
+
+    \b
+    Reports blockade at every assessment of every session (with residual blockade carried into later
+    sessions of a crossover), the minimum delay after dosing for reliable >= 90 % MOR blockade, the
+    minimum intersession interval, power and N with and without the blockade attenuation, tablets and
+    cost.  Example:  blockade plan scenarios/plan_crossover_7d.toml --out plan-7d
+    """
+    import json
+
+    from occupancy.planning import load_plan_scenario, plan_study
+
+    parsed = load_plan_scenario(scenario)
+    result = plan_study(parsed, source=scenario)
+    written = []
+    if out_dir is not None:
+        from occupancy.atomic_output import atomic_directory
+        from occupancy.planning import write_plan_outputs
+
+        with atomic_directory(out_dir) as staging:
+            written = [p.name for p in write_plan_outputs(result, staging)]
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    elif not quiet:
+        click.echo(result.summary())
+    if written and not quiet:
+        click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(sorted(written))}", err=as_json)
+    if as_json and not quiet:
+        for warning in result.warnings:
+            click.echo(f"blockade: warning: {warning}", err=True)
