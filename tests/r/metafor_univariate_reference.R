@@ -2,7 +2,8 @@
 #
 # Run from the repository root with R >= 4 and metafor 3.8.1 / metadat 1.2.0:
 #     Rscript tests/r/metafor_univariate_reference.R
-# It writes tests/data/metafor_univariate.json at full double precision (jsonlite digits = NA).
+# It writes tests/data/metafor_univariate.json and tests/data/power_reference.json at full double precision
+# (jsonlite digits = NA).
 # CI has no R: the JSON output is committed and the Python tests read only the JSON.
 #
 # Contents
@@ -179,3 +180,63 @@ out$regtest <- list(
 path <- file.path("tests", "data", "metafor_univariate.json")
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null"), path)
 cat("wrote", path, "\n")
+
+## ---- power (tests/data/power_reference.json) --------------------------------------------------
+# metapower is not installed here; this is an independent R evaluation of the algorithm metapower 0.2.2
+# documents (Jackson & Turner 2017), in the original x-parameterisation with integrate(rel.tol = 1e-14),
+# to check meta/power.py (which integrates in u = df x^2) well beyond the 7 published digits.
+jt_cdf <- function(t, k, lam, i2) {
+  df <- k - 1
+  a <- sqrt(1 - i2)
+  integrand <- function(x) x * pnorm(t * x - lam * a) * dchisq(df * x^2, df)
+  pgamma(df * (1 - i2) / 2, df / 2) * pnorm((t - lam) * a) +
+    2 * df * integrate(integrand, lower = a, upper = Inf, rel.tol = 1e-14)$value
+}
+jt_power <- function(es, v, k, i2, p = 0.05, two = TRUE) {
+  c_alpha <- if (two) qnorm(1 - p / 2) else qnorm(1 - p)
+  lam <- es / sqrt(v / k)
+  if (two) {
+    c(fixed = (1 - pnorm(c_alpha - lam)) + pnorm(-c_alpha - lam),
+      random = 1 - (jt_cdf(c_alpha, k, lam, i2) - jt_cdf(-c_alpha, k, lam, i2)))
+  } else {
+    c(fixed = 1 - pnorm(c_alpha - lam), random = 1 - jt_cdf(c_alpha, k, lam, i2))
+  }
+}
+power_cases <- list()
+grid <- expand.grid(d = c(0.2, 0.3, 0.5), n = c(20, 60, 120), k = c(5, 10, 17), i2 = c(0, 0.25, 0.5, 0.75))
+for (i in seq_len(nrow(grid))) {
+  g <- grid[i, ]
+  v <- round(4 / g$n + g$d^2 / (2 * g$n), 5)
+  pw <- jt_power(g$d, v, g$k, g$i2)
+  power_cases[[length(power_cases) + 1]] <- list(es_type = "d", effect_size = g$d, study_size = g$n, k = g$k,
+                                                 i2 = g$i2, test_type = "two-tailed", variance = v,
+                                                 fixed = unname(pw["fixed"]), random = unname(pw["random"]))
+}
+for (r in c(0.1, 0.3)) {
+  z <- round(atanh(r), 2)
+  pw <- jt_power(z, 1 / (50 - 3), 12, 0.5)
+  power_cases[[length(power_cases) + 1]] <- list(es_type = "r", effect_size = r, study_size = 50, k = 12,
+                                                 i2 = 0.5, test_type = "two-tailed", variance = 1 / 47,
+                                                 fixed = unname(pw["fixed"]), random = unname(pw["random"]))
+}
+ct <- c(10, 20, 15, 25)
+lor <- round(log(round(ct[1] * ct[4] / (ct[2] * ct[3]), 3)), 3)
+vor <- round(sum(1 / ct), 3)
+pw <- jt_power(lor, vor, 10, 0.25)
+power_cases[[length(power_cases) + 1]] <- list(es_type = "or", con_table = ct, study_size = sum(ct), k = 10,
+                                               i2 = 0.25, test_type = "two-tailed", variance = vor,
+                                               fixed = unname(pw["fixed"]), random = unname(pw["random"]))
+pw <- jt_power(0.3, round(4 / 20 + 0.3^2 / 40, 5), 10, 0.5, two = FALSE)
+power_cases[[length(power_cases) + 1]] <- list(es_type = "d", effect_size = 0.3, study_size = 20, k = 10,
+                                               i2 = 0.5, test_type = "one-tailed",
+                                               variance = round(4 / 20 + 0.3^2 / 40, 5),
+                                               fixed = unname(pw["fixed"]), random = unname(pw["random"]))
+# metameta mapower_se formula: 1 - pnorm(qnorm(.975) * se, |delta|, se) + pnorm(qnorm(.025) * se, |delta|, se)
+se <- c(0.479, 0.2, 0.35, 0.61, 0.15)
+study <- lapply(c(0.1, 0.178, 0.2, 0.5), function(delta) list(
+  effect = delta, se = se,
+  power = (1 - pnorm(qnorm(1 - 0.05 / 2) * se, abs(delta), se)) + pnorm(qnorm(0.05 / 2) * se, abs(delta), se)))
+ppath <- file.path("tests", "data", "power_reference.json")
+writeLines(toJSON(list(generator = out$generator, mpower = power_cases, study_power = study),
+                  digits = NA, auto_unbox = TRUE, pretty = TRUE), ppath)
+cat("wrote", ppath, "\n")
