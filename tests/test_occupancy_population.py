@@ -1,0 +1,100 @@
+"""Virtual populations: seeded reproducibility, percentile sanity, chunking, documented spreads."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from occupancy.calibration import RABINER_2011
+from occupancy.models import get_model
+from occupancy.models.washout import CALIBRATION_FILE
+from occupancy.population import (Variability, default_variability, derive_naloxone_variability,
+                                  derive_naltrexone_variability, simulate_population)
+from occupancy.schedule import Dose, Schedule
+
+TIMES = np.array([1.0, 2.0, 24.0, 49.0, 120.0, 360.0])
+
+
+def test_same_seed_same_result_and_different_seed_differs():
+    model = get_model("naltrexone")
+    a = simulate_population(model, Schedule.single(50), TIMES, n=500, seed=7)
+    b = simulate_population(model, Schedule.single(50), TIMES, n=500, seed=7)
+    c = simulate_population(model, Schedule.single(50), TIMES, n=500, seed=8)
+    for s in ("p05", "p50", "p95", "mean", "prob_ge_90"):
+        for r in ("MOR", "KOR", "DOR"):
+            np.testing.assert_array_equal(getattr(a, s)[r], getattr(b, s)[r])
+    assert not np.array_equal(a.p50["MOR"][3:], c.p50["MOR"][3:])
+
+
+def test_chunking_does_not_change_results():
+    model = get_model("naloxone")
+    sched = Schedule((Dose(0.0, amount_mg_per_kg=0.01), Dose.from_rate(0.25, 60, rate_mg_per_kg_per_h=0.05)),
+                     weight_kg=70)
+    t = np.linspace(0, 12, 97)
+    big = simulate_population(model, sched, t, n=300, seed=3)
+    small = simulate_population(model, sched, t, n=300, seed=3, max_elements=1000)
+    for s in ("p05", "p50", "p95", "mean", "prob_ge_90"):
+        np.testing.assert_allclose(getattr(big, s)["MOR"], getattr(small, s)["MOR"], rtol=0, atol=1e-12)
+
+
+def test_percentiles_ordered_and_bracket_typical_subject():
+    model = get_model("naltrexone")
+    sched = Schedule.daily([25, 25, 50, 50])
+    pop = simulate_population(model, sched, TIMES + 72, n=4000, seed=1)
+    typical = model.blockade(sched, TIMES + 72)
+    for r in ("MOR", "KOR", "DOR"):
+        assert np.all(pop.p05[r] <= pop.p50[r] + 1e-12) and np.all(pop.p50[r] <= pop.p95[r] + 1e-12)
+        assert np.all((pop.prob_ge_90[r] >= 0) & (pop.prob_ge_90[r] <= 1))
+    # The median subject is the model (log-normal scales with median 1); monotone transforms keep the median.
+    np.testing.assert_allclose(pop.p50["MOR"], typical, atol=2.5)
+    # P(MOR >= 90 %) agrees with the fraction implied by the percentiles.
+    assert np.all((pop.p05["MOR"] >= 90) <= (pop.prob_ge_90["MOR"] >= 0.95 - 0.02))
+    frame = pop.to_frame()
+    assert list(frame.columns[:6]) == ["time_h", "MOR_p05", "MOR_p50", "MOR_p95", "MOR_mean", "MOR_prob_ge_90"]
+    assert len(frame) == TIMES.size
+
+
+def test_zero_variability_collapses_to_the_model():
+    model = get_model("naltrexone")
+    pop = simulate_population(model, Schedule.single(50), TIMES, n=10, seed=1, variability=Variability(0, 0, 0))
+    np.testing.assert_allclose(pop.p05["MOR"], model.blockade(Schedule.single(50), TIMES), atol=1e-12)
+    np.testing.assert_allclose(pop.p95["MOR"], pop.p05["MOR"], atol=1e-12)
+
+
+def test_documented_spreads_are_derived_from_the_data():
+    ntx = default_variability("naltrexone")
+    assert ntx.half_life_log_sd == pytest.approx(math.log(108 / 72) / 2.326)
+    cv = [0.09 / 0.81, 0.25 / 1.09]
+    assert ntx.absorption_log_sd == pytest.approx(math.sqrt(np.mean([math.log1p(c * c) for c in cv])))
+    # ED50: the 5 mg Rabiner triplet inverted under the committed model reproduces the stored value.
+    committed = json.loads(CALIBRATION_FILE.read_text())["variability"]
+    assert ntx.ed50_log_sd == pytest.approx(committed["ed50_log_sd"])
+    model = get_model("naltrexone")
+    obs = [o for d, o in RABINER_2011 if d == 5.0]
+    grid = np.linspace(1, 8, 2001)
+    shape_mean = float(np.trapezoid(model.raw(Schedule.single(5), grid, ed50_scale=1e-12)[0], grid) / 7.0) / 100
+    # Uncapped at 5 mg: mean blockade = 100*smax*shape*D/(D+E)  =>  E = D*(100*shape/obs - 1)
+    individual = [5.0 * (100 * shape_mean / o - 1) for o in obs]
+    assert ntx.ed50_log_sd == pytest.approx(np.std(np.log(individual), ddof=1), rel=1e-3)
+    assert derive_naltrexone_variability(model)["ed50_log_sd"] == pytest.approx(ntx.ed50_log_sd, rel=1e-9)
+    nlx = default_variability("naloxone")
+    assert nlx.half_life_log_sd == pytest.approx(math.sqrt(math.log1p(0.8**2)))
+    assert nlx.absorption_log_sd == pytest.approx(math.sqrt(math.log1p((12 / 64) ** 2)))
+    d = derive_naloxone_variability()
+    assert d["derivation"]["ed50"]["df"] == 1 and 0.2 < nlx.ed50_log_sd < 1.5
+
+
+def test_population_spread_widens_during_washout():
+    """At 49 h after 50 mg the blockade spread comes from half-life and ED50; at 2 h everyone is saturated."""
+    model = get_model("naltrexone")
+    pop = simulate_population(model, Schedule.single(50), [2.0, 49.0, 360.0], n=2000, seed=2)
+    assert pop.p95["MOR"][0] - pop.p05["MOR"][0] < 1.0
+    assert pop.p95["MOR"][1] - pop.p05["MOR"][1] > 5.0
+
+
+def test_invalid_population_size():
+    from occupancy.errors import InputError
+
+    with pytest.raises(InputError):
+        simulate_population(get_model("naltrexone"), Schedule.single(50), TIMES, n=1)
