@@ -57,6 +57,7 @@ DEFAULT_POPULATION_N = 1000
 DEFAULT_POPULATION_SEED = 1
 DRUG, PLACEBO = "drug", "placebo"
 _MAX_ORDERS = 24
+_MAX_N = 10_000_000
 
 SOURCES = {
     "review": "Løseth, Trøstheim & Leknes (2024) Transl Psychiatry 14:379 (pooled g = −0.20)",
@@ -236,35 +237,42 @@ def paired_dz(effect: float, correlation: float) -> float:
 
 
 def power_between(effect: float, n_drug: int, n_placebo: int, alpha: float) -> float:
-    """Exact power of the two-sided two-sample t-test (pooled variance) for standardised effect ``effect``."""
-    from meta import power as mp
+    """Exact power of the two-sided two-sample t-test (pooled variance) for standardised effect ``effect``.
 
-    return float(mp.power_two_sample(abs(effect), n_drug, n_placebo, alpha=alpha))
+    Uses :func:`meta.power.ttest_power` (noncentral t); the sign of ``effect`` is only its direction.
+    """
+    from meta.power import ttest_power
+
+    return ttest_power(abs(effect), n_drug, design="between", ratio=n_placebo / n_drug, alpha=alpha)
 
 
 def power_within(dz: float, n: int, alpha: float) -> float:
-    """Exact power of the two-sided paired (one-sample) t-test with ``n`` pairs for effect ``dz``."""
-    from meta import power as mp
+    """Exact power of the two-sided paired t-test with ``n`` participants for effect ``dz``."""
+    from meta.power import ttest_power
 
-    return float(mp.power_paired(abs(dz), n, alpha=alpha))
+    return ttest_power(abs(dz), n, design="paired", alpha=alpha)
+
+
+def _sample_size(effect: float, alpha: float, power: float, design: str) -> int | None:
+    from meta.errors import MetaInputError
+    from meta.power import ttest_sample_size
+
+    if effect == 0:
+        return None
+    try:
+        return int(ttest_sample_size(abs(effect), power, design=design, alpha=alpha, max_n=_MAX_N))
+    except MetaInputError:  # not reachable below _MAX_N: report "no finite N"
+        return None
 
 
 def n_between(effect: float, alpha: float, power: float) -> int | None:
-    """Smallest equal group size with power ≥ ``power`` (None when the effect is 0)."""
-    if effect == 0:
-        return None
-    from meta import power as mp
-
-    return int(mp.n_two_sample(abs(effect), power=power, alpha=alpha))
+    """Smallest equal group size with power ≥ ``power`` (None when the effect is 0 or N > 10 million)."""
+    return _sample_size(effect, alpha, power, "between")
 
 
 def n_within(dz: float, alpha: float, power: float) -> int | None:
-    """Smallest number of pairs with power ≥ ``power`` (None when the effect is 0)."""
-    if dz == 0:
-        return None
-    from meta import power as mp
-
-    return int(mp.n_paired(abs(dz), power=power, alpha=alpha))
+    """Smallest number of participants (pairs) with power ≥ ``power`` (None when dz is 0 or N > 10 million)."""
+    return _sample_size(dz, alpha, power, "paired")
 
 
 # ----------------------------------------------------------------------------------------------------
