@@ -357,11 +357,14 @@ def _design(yi_len, X, names, mods, data):
             raise MetaInputError("give either 'X' or 'mods', not both")
         if data is None:
             raise MetaInputError("'mods' is a formula: give 'data' to evaluate it on")
-        from meta.model_matrix import model_matrix  # the shared formula → design-matrix builder
+        import meta.model_matrix as _mm  # the shared formula → design-matrix builder (metafor column names)
 
-        mm = model_matrix(mods, data)
-        X = np.asarray(mm.X, dtype=float)
-        names = list(mm.names)
+        if hasattr(_mm, "model_matrix"):
+            built = _mm.model_matrix(mods, data)
+            X, names = np.asarray(built.X, dtype=float), list(built.names)
+        else:
+            X, names = _mm.build_model_matrix(mods, data, yi_len)
+            X = np.asarray(X, dtype=float)
     if X is None:
         X = np.ones((yi_len, 1))
         names = names or ["intrcpt"]

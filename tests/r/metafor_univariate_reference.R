@@ -13,7 +13,8 @@
 #   trimfill       dat.bcg and dat.hackshaw1998, estimators L0 and R0, models FE and REML
 #   aggregate      dat.assink2016 aggregated within study, struct "CS", rho 0 and 0.6, weighted and not
 #   regtest        dat.egger2001 (OR, subset -16), REML base model: model "lm" and "rma", predictors sei and vi;
-#                  FE base model with model "rma"
+#                  FE base model with model "rma"; multilevel Egger/PEESE on dat.assink2016 (rma.mv, sqrt(vi) or vi
+#                  as a moderator, random = ~ 1 | study/esid)
 
 suppressPackageStartupMessages({
   library(metafor)
@@ -175,6 +176,16 @@ out$regtest <- list(
   rma_vi = reg_values(regtest(res_eg, predictor = "vi")),
   lm_vi = reg_values(regtest(res_eg, model = "lm", predictor = "vi")),
   fe_rma_sei = reg_values(regtest(res_eg_fe))
+)
+
+# multilevel Egger / PEESE (metafor's regtest refuses rma.mv; done by hand as Viechtbauer suggests):
+# rma.mv(yi, vi, mods = ~ sqrt(vi) (or ~ vi), random = ~ 1 | study/esid) on dat.assink2016
+ml_values <- function(res) list(beta = c(res$beta), se = c(res$se), zval = c(res$zval), pval = c(res$pval),
+                                ci_lb = c(res$ci.lb), ci_ub = c(res$ci.ub), sigma2 = res$sigma2)
+out$regtest$multilevel <- list(
+  data = list(yi = as.numeric(as$yi), vi = as.numeric(as$vi), study = as$study, esid = as$esid),
+  sei = ml_values(rma.mv(yi, vi, mods = ~ sqrt(vi), random = ~ 1 | study/esid, data = as)),
+  vi = ml_values(rma.mv(yi, vi, mods = ~ vi, random = ~ 1 | study/esid, data = as))
 )
 
 path <- file.path("tests", "data", "metafor_univariate.json")
