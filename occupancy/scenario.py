@@ -298,6 +298,7 @@ def _message(err: dict) -> str:
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values())) if ctx else "?"
+        bound = f"{bound:g}" if isinstance(bound, (int, float)) else bound
         return f"must be {op} {bound} (got {value!r})"
     if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
         return f"must be a number (got {value!r})"

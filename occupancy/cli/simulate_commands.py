@@ -204,7 +204,7 @@ def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
     curves = {r: 100.0 * doses / (doses + model.ed50(r)) for r in recs}
     col = "dose_mg" if drug == "naltrexone" else "dose_mg_per_kg"
     lines = [",".join([col] + recs)]
-    lines += [",".join([f"{d:.6g}"] + [f"{curves[r][i]:.6f}" for r in recs]) for i, d in enumerate(doses)]
+    lines += [",".join([f"{d:.12g}"] + [f"{curves[r][i]:.9f}" for r in recs]) for i, d in enumerate(doses)]
     csv_text = "\n".join(lines) + "\n"
     if not out_file:
         click.echo(csv_text, nl=False)

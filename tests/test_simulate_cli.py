@@ -1,0 +1,181 @@
+"""`blockade simulate`, `dose-curve` and `calibrate` through click's CliRunner, including bad input."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from occupancy.cli import main
+from occupancy.models import get_model
+from occupancy.schedule import Schedule
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args):
+    return CliRunner().invoke(main, args)
+
+
+def test_quick_form_json_matches_library():
+    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h,49h,15d", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    model = get_model("naltrexone")
+    expected = model.blockade_all(Schedule.single(50), [2.0, 49.0, 360.0])
+    assert [a["label"] for a in data["assessments"]] == ["2h", "49h", "15d"]
+    for i, a in enumerate(data["assessments"]):
+        assert set(a) >= {"label", "time_h", "MOR", "KOR", "DOR"}
+        for rec in ("MOR", "KOR", "DOR"):
+            assert a[rec] == pytest.approx(expected[rec][i])
+    assert data["model"]["name"] == "washout" and "summaries" in data
+
+
+def test_scenario_json_with_population():
+    r = run(["simulate", str(ROOT / "scenarios" / "single_dose_50mg.toml"), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    for a in data["assessments"]:
+        assert {"MOR_p05", "MOR_p50", "MOR_p95", "MOR_prob_ge_90"} <= set(a)
+        assert a["MOR_p05"] <= a["MOR_p50"] <= a["MOR_p95"]
+    assert data["population"]["n"] == 1000
+
+
+def test_population_flags_and_seed_reproducible():
+    args = ["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "49h", "--n", "300", "--seed", "4",
+            "--json"]
+    a = json.loads(run(args).stdout)
+    b = json.loads(run(args).stdout)
+    assert a["assessments"] == b["assessments"] and "MOR_p95" in a["assessments"][0]
+
+
+def test_naloxone_quick_form_infusion_and_weight():
+    r = run(["simulate", "--drug", "naloxone", "--weight", "70", "--dose", "0.7mg@0h",
+             "--dose", "0.1mg/kg/h@0h+60min", "--assess", "30min,2h", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["doses"][0]["amount_mg"] == 0.7 and data["doses"][1]["duration_min"] == 60.0
+    from occupancy.schedule import Dose
+
+    sched = Schedule((Dose(0, amount_mg=0.7), Dose(0, amount_mg_per_kg=0.1, duration_min=60)), weight_kg=70)
+    assert data["assessments"][0]["MOR"] == pytest.approx(float(get_model("naloxone").blockade(sched, [0.5])[0]))
+
+
+def test_model_and_half_life_overrides():
+    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "49h", "--half-life", "108h",
+             "--json"])
+    data = json.loads(r.stdout)
+    assert data["model"]["parameters"]["half_life_h"] == 108.0
+    model = get_model("naltrexone", "washout", half_life_h=108)
+    assert data["assessments"][0]["MOR"] == pytest.approx(float(model.blockade(Schedule.single(50), [49.0])[0]))
+    r = run(["simulate", "--drug", "naltrexone", "--model", "emax", "--dose", "50mg@0h", "--assess", "2h,49h",
+             "--json"])
+    assert r.exit_code == 0
+    data = json.loads(r.stdout)
+    assert data["assessments"][0]["MOR"] == pytest.approx(100 * 50 / (50 + 5.592841), abs=1e-9)
+    assert data["assessments"][1]["MOR"] is None and "emax" in r.stderr
+
+
+def test_out_writes_csv_png_svg(tmp_path):
+    out = tmp_path / "res"
+    r = run(["simulate", str(ROOT / "scenarios" / "naloxone_bolus_infusion.toml"), "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert sorted(os.listdir(out)) == ["timecourse.csv", "timecourse.png", "timecourse.svg"]
+    import pandas as pd
+
+    frame = pd.read_csv(out / "timecourse.csv")
+    assert {"time_h", "MOR", "KOR", "DOR", "MOR_p05", "MOR_p95"} <= set(frame.columns)
+    assert frame["MOR"].between(0, 100).all()
+    assert (out / "timecourse.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in (out / "timecourse.svg").read_bytes()[:2000]
+    assert sorted(os.listdir(tmp_path)) == ["res"]  # no staging leftovers
+
+
+def test_dose_curve_csv_matches_plantrexone(tmp_path):
+    r = run(["dose-curve", "--points", "11"])
+    assert r.exit_code == 0
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "dose_mg,MOR,KOR,DOR" and len(lines) == 12
+    for line in lines[1:]:
+        d, mor, kor, dor = map(float, line.split(","))
+        assert mor == pytest.approx(100 * d / (d + 5.592841), abs=1e-5)
+        assert dor == pytest.approx(100 * d / (d + 79 * 5.592841), abs=1e-5)
+    for ext in ("csv", "png", "svg"):
+        target = tmp_path / f"curve.{ext}"
+        r = run(["dose-curve", "--receptor", "MOR", "--out", str(target)])
+        assert r.exit_code == 0 and target.stat().st_size > 100
+    r = run(["dose-curve", "--drug", "naloxone", "--receptor", "mor", "--points", "3"])
+    assert r.stdout.splitlines()[0] == "dose_mg_per_kg,MOR"
+
+
+def test_calibrate_prints_table_and_reproduces():
+    r = run(["calibrate"])
+    assert r.exit_code == 0
+    assert "review_49h" in r.stdout and "conflicting targets" in r.stdout and "reproduced" in r.stdout
+    data = json.loads(run(["calibrate", "--json"]).stdout)
+    assert {"parameters", "residuals", "targets", "optimizer", "conflicts"} <= set(data)
+
+
+BAD = [
+    (["simulate", "--drug", "naltrexone", "--dose", "-5mg@0h", "--assess", "2h"], "--dose"),
+    (["simulate", "--drug", "naltrexone", "--dose", "fivemg@0h", "--assess", "2h"], "--dose"),
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@2h", "--assess", "1h"], "before the first dose"),
+    (["simulate", "--drug", "aspirin", "--dose", "50mg@0h"], "unknown drug"),
+    (["simulate", "--drug", "naltrexone", "--model", "bateman", "--dose", "50mg@0h"], "unknown model"),
+    (["dose-curve", "--receptor", "NOP"], "unknown receptor"),
+    (["simulate", "--drug", "naloxone", "--dose", "0.4mg@0h", "--assess", "1h"], "weight"),
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2"], "no unit"),
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--n", "1"], "--n"),
+    (["simulate"], "SCENARIO"),
+]
+
+
+@pytest.mark.parametrize("args,fragment", BAD)
+def test_bad_command_line_exit_2_one_line(tmp_path, args, fragment):
+    out = tmp_path / "out"
+    if args[0] == "simulate":
+        args = args + ["--out", str(out)]
+    r = run(args)
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("blockade: error: ") and fragment in lines[0], r.stderr
+    assert "Traceback" not in r.output
+    assert not out.exists()
+
+
+BAD_FILES = [
+    ("amount_mg = 50.0", "amount_mg = -5", "doses[0].amount_mg: must be > 0 (got -5)"),
+    ("amount_mg = 50.0", 'amount_mg = "x"', "doses[0].amount_mg: must be a number"),
+    ("time_h = 2.0", "time_h = -3.0", "assessments[0].time_h: before the first dose"),
+    ('name = "naltrexone"', 'name = "heroin"', "drug.name: unknown drug"),
+    ('name = "washout"', 'name = "magic"', "model.name: unknown model"),
+    ("[population]", "[population]\nnn = 3", "population.nn: unknown key"),
+    ("[drug]", "[drug", "malformed TOML"),
+]
+
+
+@pytest.mark.parametrize("old,new,fragment", BAD_FILES)
+def test_bad_scenario_files_exit_2_nothing_written(tmp_path, old, new, fragment):
+    text = (ROOT / "scenarios" / "single_dose_50mg.toml").read_text()
+    assert old in text
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(old, new, 1))
+    out = tmp_path / "out"
+    r = run(["simulate", str(path), "--out", str(out), "--json"])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("blockade: error: bad.toml: ") and fragment in lines[0], r.stderr
+    assert r.stdout == "" and not out.exists()
+    assert sorted(os.listdir(tmp_path)) == ["bad.toml"]
+
+
+def test_missing_file_exit_2(tmp_path):
+    r = run(["simulate", str(tmp_path / "missing.toml")])
+    assert r.exit_code == 2 and "file not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_help_documents_dose_syntax():
+    r = run(["simulate", "--help"])
+    assert "0.1mg/kg/h@0h+60min" in r.output and "--n" in r.output
