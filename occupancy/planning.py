@@ -591,10 +591,13 @@ def _summary_text(r: PlanResult) -> str:
                  f"→ effect g {r.effect:+.3f} attenuated to {r.effect_attenuated:+.3f} (g × contrast / 100)")
     thr = r.design.get("delay_threshold_pct", 90.0)
     prob = r.design.get("delay_probability", 0.95)
-    lines.append(f"Minimum delay after dosing for P(MOR >= {thr:g} %) >= {prob:g}: {_fmt(r.min_delay_h, '.2f')} h")
+    delay = (f"not reached within {r.design.get('max_delay_h', 24.0):g} h" if r.min_delay_h is None
+             else f"{r.min_delay_h:.2f} h")
+    lines.append(f"Minimum delay after the last dose for P(MOR >= {thr:g} %) >= {prob:g}: {delay}")
+    horizon = f"beyond {r.design.get('max_isi_days', 60.0):g}"
     lines.append(f"Minimum intersession interval (residual MOR <= {r.design.get('residual_threshold_pct', 5.0):g} % "
-                 f"for the 95th-percentile person): {_fmt(r.min_isi_days, '.1f')} days "
-                 f"(median person: {_fmt(r.min_isi_days_median, '.1f')} days)")
+                 f"for the 95th-percentile person): {_fmt(r.min_isi_days, '.1f', horizon)} days "
+                 f"(median person: {_fmt(r.min_isi_days_median, '.1f', horizon)} days)")
     lines.append("")
     lines.append(f"Planned N = {r.n_planned} ({r.n_planned_source}; groups/orders {list(r.group_sizes)}): "
                  f"power {r.power:.3f} without, {r.power_attenuated:.3f} with the blockade attenuation")
@@ -810,7 +813,6 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
     orders = condition_orders(kind, design.sessions, design.drug_sessions)
     order_names = [_order_name(o, kind) for o in orders]
 
-    # -- power and N first (they fix how many people follow each order) ------------------------------
     g = float(design.effect)
     alpha, target = float(design.alpha), float(design.power)
 
@@ -936,7 +938,7 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
             cost = float(tabs * design.price_per_tablet)
 
     # -- sessions as result objects -------------------------------------------------------------------
-    per_order_n = list(groups) if kind == "within" else list(groups)
+    per_order_n = list(groups)  # participants per order (within) or per group (between)
     sessions = tuple(
         SessionBlockade(order=order_names[oi], order_index=oi + 1, participants=int(per_order_n[oi]),
                         session=si, condition=cond, start_h=float(start),
@@ -945,16 +947,16 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
                         assessments=assessment_rows(values, start))
         for (oi, si, cond, start, values, res) in sessions_raw)
 
-    warnings = _warnings(design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows, primary,
-                         pw, pw_att, target, n_planned, n_req_att)
-    assumptions = _assumptions(design, kind, min_isi is not None)
+    warnings = _warnings(model.name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows,
+                         primary, pw, pw_att, target, n_planned, n_req_att)
+    assumptions = _assumptions(design, kind)
     design_dict = design.model_dump()
     return PlanResult(
         scenario_name=scenario_name, source=str(source), drug=model.drug, model_name=model.name,
         model_parameters=dict(model.parameters()), kind=kind, design=design_dict, population_n=pop.n,
         population_seed=seed if isinstance(seed, int) else str(seed),
-        doses=tuple((float(d.time_h), float(d.amount_mg) if d.amount_mg is not None else float("nan"))
-                    for d in schedule.doses),
+        doses=tuple((float(d.time_h), float("nan") if amounts is None else float(mg))
+                    for d, mg in zip(schedule.doses, amounts or [None] * len(schedule.doses))),
         isi_days=None if isi_h is None else float(design.isi_days), orders=tuple(order_names),
         sessions=sessions, conditions=tuple(conditions), contrasts=tuple(contrasts), primary_assessment=primary,
         contrast_pp=primary_contrast, effect=g, effect_attenuated=g_eff, dz=dz, dz_attenuated=dz_eff,
@@ -985,9 +987,12 @@ def _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att) -> PowerCu
     return PowerCurve(n_total=n_total, power=np.asarray(pw, float), power_attenuated=np.asarray(pa, float))
 
 
-def _warnings(design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows, primary, pw, pw_att,
+def _warnings(model_name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows, primary, pw, pw_att,
               target, n_planned, n_req_att) -> list[str]:
     out = []
+    if model_name == "emax":
+        out.append("the emax model has no time course beyond its validity window, so residual blockade and the "
+                   "minimum intersession interval are not meaningful; use the washout model")
     if min_delay is None:
         out.append(f"P(MOR >= {design.delay_threshold_pct:g} %) never reaches {design.delay_probability:g} within "
                    f"{design.max_delay_h:g} h after the last dose: the dose is too low for reliable blockade")
@@ -1017,7 +1022,7 @@ def _warnings(design, kind, assessments, schedule, min_delay, min_isi, res95, co
     return out
 
 
-def _assumptions(design, kind, isi_found) -> tuple[tuple[str, str], ...]:
+def _assumptions(design, kind) -> tuple[tuple[str, str], ...]:
     items = [
         ("The behavioural effect is proportional to the drug − placebo contrast in mean MOR blockade at the "
          "primary assessment: g_eff = g × contrast / 100 (full, residual-free blockade gives g).",

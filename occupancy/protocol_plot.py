@@ -67,6 +67,13 @@ def timeline_figure(result, *, days: bool | None = None):
                 ax.axvline(t_isi / scale, color="#c0392b", ls="-.", lw=0.9)
                 ax.text(t_isi / scale, 60, f" minimum ISI {result.min_isi_days:.1f} d", rotation=90, va="center",
                         ha="right", fontsize=8, color="#c0392b")
+        if result.min_delay_h is not None and not days:
+            last_dose = max(t for t, _ in result.doses)
+            for start in drug_starts:
+                t_delay = start + last_dose + result.min_delay_h
+                ax.axvline(t_delay / scale, color="#2e8b57", ls="-.", lw=0.9)
+                ax.text(t_delay / scale, 45, f" minimum delay {result.min_delay_h:.2f} h", rotation=90,
+                        va="center", ha="left", fontsize=8, color="#2e8b57")
         x = tr.times_h / scale
         ax.fill_between(x, tr.p05, tr.p95, color=_COLOURS[0], alpha=0.25, lw=0, label="5–95th percentile")
         ax.plot(x, tr.p50, color=_COLOURS[0], lw=1.4, label="median MOR blockade")
