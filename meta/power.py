@@ -180,8 +180,16 @@ def _jt_cdf(t: float, k: int, lam: float, i2: float) -> float:
     lower = df * (1 - i2)
     part1 = stats.gamma.cdf(lower / 2, df / 2) * stats.norm.cdf((t - lam) * a)
 
-    def f(u):
-        return stats.norm.cdf(t * math.sqrt(u / df) - lam * a) * stats.chi2.pdf(u, df)
+    half = df / 2.0
+    log_norm = -half * math.log(2.0) - math.lgamma(half)
+    la = lam * a
+    sqrt2 = math.sqrt(2.0)
+
+    def f(u):  # Φ(t√(u/df) − λa)·f_χ²(u; df), written with math.* for speed (quad calls it ~10³ times)
+        if u <= 0.0:
+            return 0.0
+        phi = 0.5 * math.erfc(-(t * math.sqrt(u / df) - la) / sqrt2)
+        return phi * math.exp(log_norm + (half - 1.0) * math.log(u) - u / 2.0)
 
     mode = max(df - 2.0, 0.0)
     sd = math.sqrt(2.0 * df)
