@@ -297,9 +297,9 @@ def simulate_population(model, schedule, times_h, n: int = 1000, seed=1, variabi
     out = {s: {r: np.empty(times.size) for r in RECEPTORS} for s in STATS}
     for start in starts:
         sl = slice(start, min(start + chunk, times.size))
+        all_values = model.blockade_all(schedule, times[sl], **scales)
         for r in RECEPTORS:
-            values = model.blockade(schedule, times[sl], r, **scales)
-            for s, arr in _summarise(values).items():
+            for s, arr in _summarise(all_values.pop(r)).items():
                 out[s][r][sl] = arr
         if bar is not None:
             bar.update(sl.stop - sl.start)

@@ -13,8 +13,8 @@ and infusion ends); within a segment with constant input rate ``R`` and elapsed 
     Xc(Δ) = Xc0·e^(−k·Δ) + Xa0·ka/(ka−k)·(e^(−k·Δ) − e^(−ka·Δ))
             + R·[(1 − e^(−k·Δ))/k − (e^(−k·Δ) − e^(−ka·Δ))/(ka − k)]
 
-so every time point costs two exponentials per subject however many doses came before; parameters may
-be scalars or ``(n, 1)`` arrays (one row per virtual subject).
+so every time point costs two exponentials per subject however many doses came before (and the same two
+serve MOR, KOR and DOR); parameters may be scalars or ``(n, 1)`` arrays (one row per virtual subject).
 """
 
 from __future__ import annotations
@@ -119,11 +119,20 @@ def superpose_depot(
     ndarray, shape (n, T)
         One row per subject (n = 1 when every parameter is a scalar).
     """
+    return superpose_depot_multi(times, starts, durations, [amounts], ka, k)[0]
+
+
+def superpose_depot_multi(times, starts, durations, amount_sets: list, ka, k) -> list[np.ndarray]:
+    """:func:`superpose_depot` for several sets of dose amounts sharing ``ka`` and ``k``.
+
+    The exponentials, which dominate the cost, are computed once and reused for every set (e.g. MOR, KOR
+    and DOR, whose amplitudes differ only through the receptor's ED50).
+    """
     times = np.asarray(times, dtype=float).ravel()
     ka = _as_column(ka)
     k = _as_column(k)
-    amounts = [_as_column(a) for a in amounts]
-    n = param_rows(ka, k, *amounts)
+    sets = [[_as_column(a) for a in amounts] for amounts in amount_sets]
+    n = param_rows(ka, k, *[a for amounts in sets for a in amounts])
     # Guard the removable singularity ka == k (only reachable with extreme population draws).
     ka = np.where(np.abs(ka - k) < 1e-9 * k, k * (1.0 + 1e-6), ka)
     ka = np.broadcast_to(ka, (n, 1))
@@ -133,17 +142,6 @@ def superpose_depot(
     durations = np.asarray(durations, dtype=float).ravel()
     boundaries = np.unique(np.concatenate([starts, starts[durations > 0] + durations[durations > 0]]))
     nb = boundaries.size
-    bolus_in = [np.zeros((n, 1)) for _ in range(nb)]
-    rate_change = [np.zeros((n, 1)) for _ in range(nb)]
-    for s, d, a in zip(starts, durations, amounts):
-        j = int(np.searchsorted(boundaries, s))
-        if d > 0:
-            rate = a / d
-            rate_change[j] = rate_change[j] + rate
-            j_end = int(np.searchsorted(boundaries, s + d))
-            rate_change[j_end] = rate_change[j_end] - rate
-        else:
-            bolus_in[j] = bolus_in[j] + a
 
     def advance(xa, xc, rate, dt):
         eka = np.exp(-ka * dt)
@@ -153,27 +151,55 @@ def superpose_depot(
         xa_new = xa * eka + rate / ka * (1.0 - eka)
         return xa_new, xc_new
 
-    # State just after the events at each boundary, and the input rate during the following segment.
-    states = []
-    xa = np.zeros((n, 1))
-    xc = np.zeros((n, 1))
-    rate = np.zeros((n, 1))
-    for j in range(nb):
-        if j > 0:
-            xa, xc = advance(xa, xc, rate, boundaries[j] - boundaries[j - 1])
-        xa = xa + bolus_in[j]
-        rate = rate + rate_change[j]
-        # Clean round-off so that a finished infusion leaves exactly zero input.
-        rate = np.where(np.abs(rate) < 1e-14 * (1.0 + np.abs(rate_change[j])), 0.0, rate)
-        states.append((xa, xc, rate))
+    # For each set: state just after the events at each boundary and the input rate that follows,
+    # stored as the constants of  Xc(Δ) = e^(−kΔ)·(A + C) − e^(−kaΔ)·C + B  within the segment.
+    consts = []
+    for amounts in sets:
+        bolus_in = [np.zeros((n, 1)) for _ in range(nb)]
+        rate_change = [np.zeros((n, 1)) for _ in range(nb)]
+        for s, d, a in zip(starts, durations, amounts):
+            j = int(np.searchsorted(boundaries, s))
+            if d > 0:
+                rate = a / d
+                rate_change[j] = rate_change[j] + rate
+                j_end = int(np.searchsorted(boundaries, s + d))
+                rate_change[j_end] = rate_change[j_end] - rate
+            else:
+                bolus_in[j] = bolus_in[j] + a
+        xa = np.zeros((n, 1))
+        xc = np.zeros((n, 1))
+        rate = np.zeros((n, 1))
+        seg_consts = []
+        for j in range(nb):
+            if j > 0:
+                xa, xc = advance(xa, xc, rate, boundaries[j] - boundaries[j - 1])
+            xa = xa + bolus_in[j]
+            rate = rate + rate_change[j]
+            # Clean round-off so that a finished infusion leaves exactly zero input.
+            rate = np.where(np.abs(rate) < 1e-14 * (1.0 + np.abs(rate_change[j])), 0.0, rate)
+            b = rate / k
+            c = (xa * ka - rate) / (ka - k)
+            seg_consts.append((xc - b + c, c, b))
+        consts.append(seg_consts)
 
-    out = np.zeros((n, times.size))
+    outs = [np.zeros((n, times.size)) for _ in sets]
     seg = np.searchsorted(boundaries, times, side="right") - 1
     for j in np.unique(seg):
         if j < 0:
             continue
         idx = np.nonzero(seg == j)[0]
-        xa0, xc0, r = states[j]
         dt = (times[idx] - boundaries[j])[None, :]
-        out[:, idx] = advance(xa0, xc0, r, dt)[1]
-    return out
+        ek = np.multiply(-k, dt)
+        np.exp(ek, out=ek)
+        eka = np.multiply(-ka, dt)
+        np.exp(eka, out=eka)
+        for out, seg_consts in zip(outs, consts):
+            a_c, c, b = seg_consts[j]
+            val = ek * a_c
+            val -= eka * c
+            val += b
+            if idx.size == times.size:
+                out[...] = val
+            else:
+                out[:, idx] = val
+    return outs

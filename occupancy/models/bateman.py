@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from occupancy.models._kinetics import is_population, ka_from_tmax, superpose_depot
+from occupancy.models._kinetics import is_population, ka_from_tmax, superpose_depot_multi
 from occupancy.models.base import BlockadeModel, as_times, check_receptor
 
 PLANOXONE_ED50_MG_PER_KG = 0.002290531
@@ -91,25 +91,35 @@ class BatemanModel(BlockadeModel):
         receptor = check_receptor(receptor)
         return self.ed50_mg_per_kg * {"MOR": 1.0, "KOR": self.kor_ratio, "DOR": self.dor_ratio}[receptor]
 
-    def blockade(self, schedule, times_h, receptor="MOR", *, ed50_scale=1.0, half_life_scale=1.0,
-                 absorption_scale=1.0) -> np.ndarray:
-        """Blockade (%) of ``receptor`` at ``times_h`` (hours), shape ``(T,)`` or ``(n, T)``."""
+    def blockade_all(self, schedule, times_h, receptors=("MOR", "KOR", "DOR"), *, ed50_scale=1.0,
+                     half_life_scale=1.0, absorption_scale=1.0) -> dict:
+        """Blockade (%) of each receptor at ``times_h`` (hours); the shared exponentials are computed once."""
+        receptors = [check_receptor(r) for r in receptors]
         t_min = as_times(times_h) * 60.0
-        e50 = self.ed50(receptor) * np.asarray(ed50_scale, dtype=float)
+        scale = np.asarray(ed50_scale, dtype=float)
         k = self.k_per_min / np.asarray(half_life_scale, dtype=float)
         ka = self.ka_per_min * np.asarray(absorption_scale, dtype=float)
         ref = np.exp(k * self.t_ref_min)
         doses = schedule.amounts_mg_per_kg()
-        amps = [100.0 * d / (d + e50) * ref for d in doses]
+        amount_sets = [[100.0 * d / (d + self.ed50(r) * scale) * ref for d in doses] for r in receptors]
         starts = np.array([d.time_h * 60.0 for d in schedule.doses])
         durs = np.array([d.duration_min for d in schedule.doses])
-        out = superpose_depot(t_min, starts, durs, amps, ka, k)
-        if self.cap:
-            np.minimum(out, 100.0, out=out)
-        np.maximum(out, 0.0, out=out)
-        if is_population(ed50_scale, half_life_scale, absorption_scale):
-            return out
-        return out[0]
+        outs = superpose_depot_multi(t_min, starts, durs, amount_sets, ka, k)
+        pop = is_population(ed50_scale, half_life_scale, absorption_scale)
+        result = {}
+        for r, v in zip(receptors, outs):
+            if self.cap:
+                np.minimum(v, 100.0, out=v)
+            np.maximum(v, 0.0, out=v)
+            result[r] = v if pop else v[0]
+        return result
+
+    def blockade(self, schedule, times_h, receptor="MOR", *, ed50_scale=1.0, half_life_scale=1.0,
+                 absorption_scale=1.0) -> np.ndarray:
+        """Blockade (%) of ``receptor`` at ``times_h`` (hours), shape ``(T,)`` or ``(n, T)``."""
+        return self.blockade_all(schedule, times_h, (receptor,), ed50_scale=ed50_scale,
+                                 half_life_scale=half_life_scale,
+                                 absorption_scale=absorption_scale)[check_receptor(receptor)]
 
     @property
     def time_scale_h(self) -> float:  # noqa: D102

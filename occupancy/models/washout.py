@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from occupancy.models._kinetics import is_population, ka_from_tmax, superpose_depot
+from occupancy.models._kinetics import is_population, ka_from_tmax, superpose_depot_multi
 from occupancy.models.base import BlockadeModel, as_times, check_receptor
 
 CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "data" / "washout_calibration.json"
@@ -131,29 +131,43 @@ class WashoutModel(BlockadeModel):
         receptor = check_receptor(receptor)
         return self.ed50_mg * {"MOR": 1.0, "KOR": self.kor_ratio, "DOR": self.dor_ratio}[receptor]
 
-    def raw(self, schedule, times_h, receptor="MOR", *, ed50_scale=1.0, half_life_scale=1.0,
-            absorption_scale=1.0) -> np.ndarray:
-        """Uncapped (super-saturated) blockade in percent, shape ``(n, T)`` (n = 1 for scalars)."""
+    def raw_all(self, schedule, times_h, receptors=("MOR", "KOR", "DOR"), *, ed50_scale=1.0, half_life_scale=1.0,
+                absorption_scale=1.0) -> dict:
+        """Uncapped (super-saturated) blockade (%) per receptor, each of shape ``(n, T)``."""
+        receptors = [check_receptor(r) for r in receptors]
         t = as_times(times_h)
-        e50 = self.ed50(receptor) * np.asarray(ed50_scale, dtype=float)
         k = self.k_per_h / np.asarray(half_life_scale, dtype=float)
         ka = self.ka_per_h * np.asarray(absorption_scale, dtype=float)
-        amps = [self.smax * 100.0 * d / (d + e50) for d in schedule.amounts_mg()]
+        doses = schedule.amounts_mg()
+        scale = np.asarray(ed50_scale, dtype=float)
+        amount_sets = [[self.smax * 100.0 * d / (d + self.ed50(r) * scale) for d in doses] for r in receptors]
         starts = np.array([d.time_h for d in schedule.doses])
         durs = np.array([d.duration_min / 60.0 for d in schedule.doses])
-        return superpose_depot(t, starts, durs, amps, ka, k)
+        return dict(zip(receptors, superpose_depot_multi(t, starts, durs, amount_sets, ka, k)))
+
+    def raw(self, schedule, times_h, receptor="MOR", **scales) -> np.ndarray:
+        """Uncapped (super-saturated) blockade in percent, shape ``(n, T)`` (n = 1 for scalars)."""
+        return self.raw_all(schedule, times_h, (receptor,), **scales)[check_receptor(receptor)]
+
+    def blockade_all(self, schedule, times_h, receptors=("MOR", "KOR", "DOR"), *, ed50_scale=1.0,
+                     half_life_scale=1.0, absorption_scale=1.0) -> dict:
+        """Blockade (%) of each receptor; the shared exponentials are computed once."""
+        out = self.raw_all(schedule, times_h, receptors, ed50_scale=ed50_scale, half_life_scale=half_life_scale,
+                           absorption_scale=absorption_scale)
+        pop = is_population(ed50_scale, half_life_scale, absorption_scale)
+        for r, v in out.items():
+            if self.cap:
+                np.minimum(v, 100.0, out=v)
+            np.maximum(v, 0.0, out=v)
+            out[r] = v if pop else v[0]
+        return out
 
     def blockade(self, schedule, times_h, receptor="MOR", *, ed50_scale=1.0, half_life_scale=1.0,
                  absorption_scale=1.0) -> np.ndarray:
         """Blockade (%) of ``receptor`` at ``times_h``, shape ``(T,)`` or ``(n, T)`` with array scales."""
-        out = self.raw(schedule, times_h, receptor, ed50_scale=ed50_scale, half_life_scale=half_life_scale,
-                       absorption_scale=absorption_scale)
-        if self.cap:
-            np.minimum(out, 100.0, out=out)
-        np.maximum(out, 0.0, out=out)
-        if is_population(ed50_scale, half_life_scale, absorption_scale):
-            return out
-        return out[0]
+        return self.blockade_all(schedule, times_h, (receptor,), ed50_scale=ed50_scale,
+                                 half_life_scale=half_life_scale,
+                                 absorption_scale=absorption_scale)[check_receptor(receptor)]
 
     @property
     def time_scale_h(self) -> float:  # noqa: D102
