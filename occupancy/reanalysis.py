@@ -465,7 +465,7 @@ def _heterogeneity(fit) -> dict:
         if hasattr(fit, name):
             value = getattr(fit, name)
             if isinstance(value, (tuple, list, np.ndarray)):
-                value = [float(v) for v in value]
+                value = [v if isinstance(v, str) else float(v) for v in value]
             elif isinstance(value, dict):
                 value = {str(k): v for k, v in value.items()}
             out[name] = value
@@ -546,7 +546,7 @@ def _adjusted(fitter: _Fitter, yi, vi, contrast, full: float, min_contrast: floa
     regression, reg_fit = None, None
     finite = np.isfinite(contrast)
     if finite.sum() >= 3 and np.ptp(contrast[finite]) > 1e-8:
-        X = np.column_stack([np.ones(finite.sum()), contrast[finite]])
+        X = np.column_stack([np.ones(contrast.size), np.where(finite, contrast, 0.0)])
         try:
             reg_fit = fitter.fit(yi, vi, X, names=["intrcpt", "MOR_contrast"],
                                  rows=finite if not finite.all() else None)

@@ -1,0 +1,234 @@
+"""Blockade-adjusted reanalysis (issue 5): the review's numbers, adjusted estimates, sensitivity, report."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from occupancy.annotation import AnnotationSettings
+from occupancy.errors import InputError
+from occupancy.reanalysis import (
+    ReanalysisScenario,
+    ReanalysisSettings,
+    load_reanalysis_scenario,
+    reanalyse,
+    reanalysis_report_section,
+    settings_from_scenario,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = Path(__file__).parent / "data" / "outcomes_example.csv"
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(n=300, seed=1), draws=40))
+
+
+@pytest.fixture(scope="module")
+def outcome_level():
+    return reanalyse(EXAMPLE, ReanalysisSettings(annotation=AnnotationSettings(n=200, seed=1), draws=10))
+
+
+# ------------------------------------------------------------------------------- review numbers
+def test_pooled_reproduces_review(bundled):
+    p = bundled.pooled_dict()
+    assert bundled.mode == "study" and len(bundled.units) == 8
+    assert p["estimate"] == pytest.approx(-0.1965, abs=1e-4)
+    assert p["ci_lb"] == pytest.approx(-0.3244, abs=1e-4)
+    assert p["ci_ub"] == pytest.approx(-0.0685, abs=1e-4)
+    assert round(p["estimate"], 2) == -0.20 and round(p["ci_lb"], 2) == -0.32 and round(p["ci_ub"], 2) == -0.07
+
+
+def test_trimfill_matches_review(bundled):
+    assert bundled.trimfill.k0 == 0  # review: 0 missing studies
+    assert round(bundled.trimfill.se_k0) == 2  # review: SE = 2
+    assert bundled.trimfill.estimate == pytest.approx(bundled.pooled_dict()["estimate"])
+
+
+def test_median_power_matches_review(bundled):
+    assert bundled.median_power == pytest.approx(0.15, abs=0.005)
+    assert len(bundled.power) == 8 and (bundled.power < 0.5).all()  # "all the included studies were underpowered"
+
+
+def test_all_17_outcomes_annotated_and_study_contrast_is_mean(bundled):
+    table = bundled.annotation.table
+    assert len(table) == 17
+    means = table.groupby("study_id", sort=False)["MOR_contrast"].mean()
+    assert np.allclose(bundled.units["MOR_contrast"], means.reindex(bundled.units["study_id"]))
+    crossover = bundled.units.set_index("study_id").loc[["inagaki_20_59", "rutgen_lamm_63"], "MOR_contrast"]
+    assert (crossover < 90).all()
+    between = bundled.units[bundled.units.design == "between"]["MOR_contrast"]
+    assert (between > 95).all()
+
+
+# ----------------------------------------------------------------------------- adjusted estimates
+def test_rescaled_estimate_by_hand(bundled):
+    from meta.univariate import fit_random_effects
+
+    u = bundled.units
+    factor = 100.0 / u["MOR_contrast"].to_numpy()
+    fit = fit_random_effects(u["yi"].to_numpy() * factor, u["vi"].to_numpy() * factor**2, method="REML")
+    a = bundled.adjusted["rescaled"]
+    assert a["estimate"] == pytest.approx(fit.coefficients[0].estimate, rel=1e-10)
+    assert a["ci_lb"] == pytest.approx(fit.coefficients[0].ci_lb, rel=1e-10)
+    # rescaling by contrasts < 100 pp can only move each g away from 0
+    assert abs(a["estimate"]) > abs(bundled.pooled_dict()["estimate"])
+    assert "proportional" in a["assumes"]
+
+
+def test_regression_prediction_at_full_contrast(bundled):
+    fit = bundled.regressions["contrast"]
+    names = [c.name for c in fit.coefficients]
+    assert names == ["intrcpt", "MOR_contrast"]
+    pred = fit.predict([100.0])
+    b = bundled.adjusted["regression"]
+    assert b["estimate"] == pytest.approx(float(pred["pred"][0]), rel=1e-10)
+    assert b["ci_lb"] == pytest.approx(float(pred["ci_lb"][0]), rel=1e-10)
+    assert "linear" in b["assumes"]
+    assert bundled.slope["estimate"] == pytest.approx(fit.coefficients[1].estimate)
+    assert "contrast + quality" in bundled.regressions  # the review's quality moderator at study level
+
+
+def test_sensitivity_variants_and_direction(bundled):
+    s = bundled.sensitivity.set_index("variant")
+    assert list(s.index) == ["base", "model = emax", "half-life = 72 h", "half-life = 108 h", "window = start",
+                             "window = end"]
+    # a longer half-life leaves more residual blockade → smaller contrast → a larger rescaled effect
+    assert s.loc["half-life = 108 h", "contrast_min"] < s.loc["half-life = 72 h", "contrast_min"]
+    assert s.loc["half-life = 108 h", "rescaled"] < s.loc["half-life = 72 h", "rescaled"]
+    assert s["rescaled"].between(-0.3, -0.15).all()
+
+
+def test_monte_carlo_seeded_and_spread(bundled):
+    mc = bundled.mc
+    assert mc["n"] == 40 and mc["rescaled"].shape == (40,)
+    assert np.isfinite(mc["rescaled"]).all()
+    assert mc["rescaled_p025"] <= mc["rescaled_median"] <= mc["rescaled_p975"]
+    again = reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(n=300, seed=1), draws=40))
+    assert np.array_equal(again.mc["rescaled"], mc["rescaled"])
+
+
+def test_progress_bar_on_stderr(capsys):
+    reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(n=0), draws=5, progress=True,
+                                          sensitivity_models=(), sensitivity_half_lives_h=(), sensitivity_windows=()))
+    captured = capsys.readouterr()
+    assert "Monte Carlo draws" in captured.err and captured.out == ""
+
+
+# --------------------------------------------------------------------------------- outcome level
+def test_outcome_level_uses_three_level_model(outcome_level):
+    r = outcome_level
+    assert r.mode == "outcome" and len(r.units) == 11
+    assert len(r.pooled.sigma2) == 2  # study and outcome-within-study components
+    from meta.multilevel import fit_multilevel
+
+    u = r.units
+    ref = fit_multilevel(u["yi"].to_numpy(), u["vi"].to_numpy(),
+                         {"study": u["study_id"].to_numpy(), "outcome": u["outcome_key"].to_numpy()})
+    assert r.pooled_dict()["estimate"] == pytest.approx(ref.coefficients[0].estimate, rel=1e-10)
+    assert np.allclose(u["MOR_contrast"], r.annotation.table["MOR_contrast"])
+    assert "contrast + relationship" in r.regressions and "contrast + quality" in r.regressions
+    names = [c.name for c in r.regressions["contrast + relationship"].coefficients]
+    assert names == ["intrcpt", "MOR_contrast", "relationshipunspecified", "relationshipestablished"]
+    back = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert back["pooled"]["level_names"] == ["study", "outcome"] and len(back["pooled"]["sigma2"]) == 2
+
+
+def test_outcome_level_trimfill_on_aggregates(outcome_level):
+    from meta.aggregate import aggregate_estimates
+
+    u = outcome_level.units
+    agg = aggregate_estimates(u["yi"], u["vi"], u["study_id"], rho=0.5)
+    assert outcome_level.trimfill.k == 6
+    assert np.allclose(outcome_level.trimfill.yi_observed, agg.yi)
+    assert len(outcome_level.power) == 6
+
+
+def test_reanalyse_needs_effect_sizes():
+    from occupancy.literature import bundled_outcomes
+
+    with pytest.raises(InputError, match="needs effect sizes"):
+        reanalyse(bundled_outcomes(), ReanalysisSettings(draws=0))
+
+
+# ------------------------------------------------------------------------------------- outputs
+def test_to_dict_is_strict_json(bundled):
+    d = bundled.to_dict()
+    text = json.dumps(d, allow_nan=False)
+    back = json.loads(text)
+    for key in ("estimate", "se", "ci_lb", "ci_ub"):
+        assert isinstance(back["pooled"][key], float) and isinstance(back["adjusted"][key], float)
+    assert back["trimfill"]["k0"] == 0 and back["trimfill"]["se_k0"] > 0
+    assert 0 < back["median_power"] < 1
+    assert len(back["outcomes"]) == 17
+    assert {"study_id", "MOR_drug", "MOR_placebo", "MOR_contrast"} <= set(back["outcomes"][0])
+    assert len(back["assumptions"]) >= 5
+    assert bundled.to_frame().shape[0] == 17
+    assert "pooled g" in bundled.summary()
+
+
+def test_report_section_renders(bundled):
+    from occupancy.report import Report, ReportSection, render_report
+
+    section = reanalysis_report_section(bundled)
+    assert isinstance(section, ReportSection)
+    labels = [k.label for k in section.key_numbers]
+    assert any("Pooled" in l for l in labels) and any("rescaled" in l for l in labels)
+    assert any("inagaki_20_59" in l for l in labels) and any("rutgen_lamm_63" in l for l in labels)
+    assert len(section.figures) == 2 and all(f.svg.startswith("<svg") for f in section.figures)
+    assert section.tables and section.assumptions
+    html = render_report(Report(title="t", scenario_name="bundled", scenario_text="", sections=(section,)))
+    assert "Blockade-adjusted reanalysis" in html
+
+
+# ------------------------------------------------------------------------------------- scenarios
+@pytest.mark.parametrize("name", ["reanalysis_default.toml", "reanalysis_half_life_108.toml", "reanalysis_emax.toml"])
+def test_shipped_scenarios_load(name):
+    scenario = load_reanalysis_scenario(ROOT / "scenarios" / name)
+    settings = settings_from_scenario(scenario)
+    assert settings.annotation.model in ("washout", "emax")
+
+
+def test_scenario_overrides_and_flags():
+    sc = load_reanalysis_scenario(ROOT / "scenarios" / "reanalysis_half_life_108.toml")
+    s = settings_from_scenario(sc)
+    assert s.annotation.model_params == {"half_life_h": 108.0}
+    s2 = settings_from_scenario(sc, half_life_h=72, n=0, draws=0)
+    assert s2.annotation.model_params == {"half_life_h": 72.0} and s2.annotation.n == 0 and s2.draws == 0
+    s3 = settings_from_scenario(sc, model="emax")
+    assert s3.annotation.model == "emax" and s3.annotation.model_params == {}
+    with pytest.raises(InputError, match="emax model has no time course"):
+        settings_from_scenario(None, model="emax", half_life_h=72)
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("[reanalysis]\nwindow = 3\n", "reanalysis.window: unknown key"),
+        ("[reanalysis]\ndefault_window_h = [5.0, 1.0]\n", "min <= max"),
+        ("[model]\nname = 'bateman'\n", "model.name"),
+        ("[[doses]]\ntime_h = 0\namount_mg = 50\n", "doses"),
+        ("[drug]\nname = 'naloxone'\n", "naltrexone"),
+        ("[model]\nname = 'emax'\nhalf_life_h = 72\n", "model.half_life_h"),
+        ("[reanalysis]\ndraws = 1\n", "draws"),
+        ("[reanalysis\n", "malformed TOML"),
+    ],
+)
+def test_bad_scenarios_one_line(tmp_path, text, needle):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_reanalysis_scenario(path)
+    message = str(info.value)
+    assert needle in message and "bad.toml" in message and "\n" not in message
+
+
+def test_scenario_class_forbids_extra_keys():
+    with pytest.raises(Exception):
+        ReanalysisScenario.model_validate({"reanalysis": {"nonsense": 1}})
