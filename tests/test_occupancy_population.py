@@ -98,3 +98,17 @@ def test_invalid_population_size():
 
     with pytest.raises(InputError):
         simulate_population(get_model("naltrexone"), Schedule.single(50), TIMES, n=1)
+
+
+def test_summary_percentiles_equal_numpy():
+    from occupancy.population import _summarise
+
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 20, 1001):
+        x = rng.random((n, 7)) * 100
+        got = _summarise(x.copy())
+        q = np.percentile(x, [5, 50, 95], axis=0)
+        np.testing.assert_allclose(got["p05"], q[0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got["p50"], q[1], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got["p95"], q[2], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got["prob_ge_90"], (x >= 90).mean(axis=0))

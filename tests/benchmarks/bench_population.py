@@ -38,25 +38,27 @@ def main() -> None:
     if not args.no_tracemalloc:
         tracemalloc.start()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     pop = simulate_population(model, schedule, times, n=args.n, seed=1, max_elements=args.max_elements)
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     peak_traced = tracemalloc.get_traced_memory()[1] if not args.no_tracemalloc else None
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     points = args.n * times.size
     receptors = 3
     full_gb = points * 8 / 1e9
     print(f"subjects x time points: {args.n:,} x {times.size:,} = {points:,} per receptor ({receptors} receptors)")
-    print(f"elapsed: {elapsed:.1f} s")
+    print(f"elapsed: {elapsed:.1f} s wall, {cpu:.1f} s CPU (single-threaded numpy; wall > CPU on a busy machine)")
     print(f"throughput: {points * receptors / elapsed:,.0f} subject-time points/s (all receptors), "
-          f"{points / elapsed:,.0f} per receptor-second")
+          f"{points / elapsed:,.0f} per receptor-second; per CPU second: {points * receptors / cpu:,.0f}")
     if peak_traced is not None:
         print(f"peak traced numpy/Python memory: {peak_traced / 1e6:.0f} MB "
               f"(the full array would be {full_gb:.2f} GB per receptor)")
     print(f"peak RSS of the process: {rss_mb:.0f} MB")
     day = 24 * 60
-    for d in (1, 7, args.days):
-        i = min(d * day, times.size) - 1
-        print(f"day {d:>2} trough-ish (t = {times[i]:.0f} h): MOR p05/p50/p95 = "
+    for d in sorted({1, min(7, args.days), args.days}):
+        i = d * day - 1
+        print(f"day {d:>2} end (t = {times[i]:.2f} h, before the next tablet): MOR p05/p50/p95 = "
               f"{pop.p05['MOR'][i]:.1f}/{pop.p50['MOR'][i]:.1f}/{pop.p95['MOR'][i]:.1f} %, "
               f"P(>=90 %) = {pop.prob_ge_90['MOR'][i]:.3f}")
 
