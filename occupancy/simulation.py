@@ -87,12 +87,13 @@ class SimulationResult:
         """A short text report (the ``blockade simulate`` console output)."""
         lines = [f"{self.model.drug} ({self.model.name} model): {self.schedule.describe()}"]
         pop = self.population is not None
-        head = f"{'assessment':<24} {'time':>10} {'MOR %':>7} {'KOR %':>7} {'DOR %':>7}"
+        w = min(max([10] + [len(a["label"]) for a in self.assessments]), 40)
+        head = f"{'assessment':<{w}} {'time':>10} {'MOR %':>7} {'KOR %':>7} {'DOR %':>7}"
         if pop:
             head += f"  {'MOR 5-95 %':>13} {'P(MOR>=90)':>10}"
         lines += ["", head, "-" * len(head)]
         for a in self.assessments:
-            row = (f"{a['label'][:24]:<24} {a['time_h']:>9.4g}h {_fmt(a['MOR']):>7} {_fmt(a['KOR']):>7} "
+            row = (f"{a['label'][:w]:<{w}} {a['time_h']:>9.4g}h {_fmt(a['MOR']):>7} {_fmt(a['KOR']):>7} "
                    f"{_fmt(a['DOR']):>7}")
             if pop:
                 row += f"  {_fmt(a['MOR_p05']):>6}-{_fmt(a['MOR_p95']):<6} {_fmt(a['MOR_prob_ge_90'], 2):>10}"
