@@ -1,0 +1,142 @@
+"""``blockade meta pool``: univariate or multilevel random-effects meta-analysis of a CSV of estimates.
+
+Parses arguments, reads the table, calls :func:`meta.multilevel.fit_multilevel` (with ``--levels``) or
+:func:`meta.univariate.fit_random_effects` (without), and prints the metafor-like summary or one JSON object.
+Bad input raises :class:`meta.errors.MetaInputError`, which the ``blockade`` group prints as one
+``blockade: error: ...`` line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+
+from occupancy.cli.meta_commands import meta_group
+
+
+def _clean(x):
+    """JSON-safe values: NaN/inf → null, numpy scalars → Python, tuples → lists."""
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [_clean(v) for v in x.tolist()]
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    return x
+
+
+def _numeric_column(df, name: str):
+    """The column as floats; a value that is present but not a number is reported with its row(s)."""
+    import pandas as pd
+
+    from meta.errors import MetaInputError
+    from meta.validation import _rows
+
+    if name not in df.columns:
+        raise MetaInputError(f"column {name!r} not found in data (columns: {', '.join(map(str, df.columns))})")
+    raw = df[name]
+    num = pd.to_numeric(raw, errors="coerce")
+    bad = (num.isna() & raw.notna()).to_numpy()
+    if bad.any():
+        raise MetaInputError(f"column {name!r}: non-numeric value in row(s) {_rows(bad)}")
+    return num.to_numpy(dtype=float)
+
+
+def pool_payload(result) -> dict:
+    """The ``--json`` object for a univariate or multilevel result (same keys; ``tau2`` vs ``sigma2``)."""
+    base = dict(result.to_dict()) if hasattr(result, "to_dict") else {}
+    out = dict(base)
+    out["k"] = int(result.k)
+    out["coefficients"] = [
+        {"name": c.name, "estimate": c.estimate, "se": c.se, "z": c.z, "p": c.p, "ci_lb": c.ci_lb, "ci_ub": c.ci_ub}
+        | ({"df": c.df} if getattr(c, "df", None) is not None else {})
+        for c in result.coefficients
+    ]
+    if hasattr(result, "sigma2"):
+        out["sigma2"] = list(result.sigma2)
+        out["model"] = "multilevel"
+    else:
+        out["tau2"] = float(result.tau2)
+        out.setdefault("model", "univariate")
+    for key in ("QE", "QE_df", "QE_p", "QM", "QM_df", "QM_p", "logLik", "converged"):
+        if hasattr(result, key):
+            out[key] = getattr(result, key)
+    total = getattr(result, "I2_total", None)
+    if total is None:
+        total = getattr(result, "I2", None)
+    levels = list(getattr(result, "I2_levels", ()) or ([] if total is None else [total]))
+    out["I2"] = {"total": total, "levels": levels}
+    return _clean(out)
+
+
+@meta_group.command("pool")
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--yi", "yi_col", required=True, help="Column of effect sizes.")
+@click.option("--vi", "vi_col", required=True, help="Column of sampling variances.")
+@click.option("--levels", default=None, help="Nested random-intercept levels, outer to inner (e.g. study,esid).")
+@click.option("--mods", default=None, help='Moderator formula, e.g. "~ pubstatus" or "~ x + g".')
+@click.option("--method", type=click.Choice(["REML", "ML", "DL", "FE"], case_sensitive=False), default="REML",
+              show_default=True, help="Estimator (DL/FE only without --levels).")
+@click.option("--test", type=click.Choice(["z", "t"]), default="z", show_default=True, help="Wald z or t tests.")
+@click.option("--dfs", type=click.Choice(["residual", "contain"]), default="residual", show_default=True,
+              help="t-test df for multilevel models (metafor dfs; 'contain' implies --test t).")
+@click.option("--level", "conf_level", type=float, default=0.95, show_default=True, help="Confidence level.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
+def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_level, as_json) -> None:
+    """Pool effect sizes: univariate random-effects model, or nested multilevel model with --levels.
+
+    \b
+    blockade meta pool dat.csv --yi yi --vi vi
+    blockade meta pool dat.csv --yi yi --vi vi --levels study,esid --mods "~ pubstatus" --json
+    """
+    import pandas as pd
+
+    from meta.errors import MetaInputError
+
+    method = method.upper()
+    try:
+        df = pd.read_csv(data)
+    except FileNotFoundError:
+        raise MetaInputError(f"data file {data!r} not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise MetaInputError(f"cannot read {data!r} as CSV: {' '.join(str(exc).split())}") from None
+    if not 0.0 < conf_level < 1.0:
+        raise MetaInputError(f"--level must be between 0 and 1 (got {conf_level})")
+    yi = _numeric_column(df, yi_col)
+    vi = _numeric_column(df, vi_col)
+    if levels:
+        if method in ("DL", "FE"):
+            raise MetaInputError(
+                f"--method {method} is not available with --levels (multilevel models are fitted by REML or ML)"
+            )
+        from meta.multilevel import fit_multilevel
+
+        cols = [c.strip() for c in levels.split(",") if c.strip()]
+        if not cols:
+            raise MetaInputError("--levels needs at least one column name")
+        result = fit_multilevel(yi, vi, cols, mods=mods, data=df, method=method, test=test, dfs=dfs,
+                                level=conf_level, yi_name=yi_col, vi_name=vi_col)
+    else:
+        try:
+            from meta.univariate import fit_random_effects
+        except ModuleNotFoundError as exc:  # pragma: no cover - only in partial checkouts
+            raise MetaInputError(f"univariate models are not available in this installation ({exc})") from None
+        from meta.validation import check_effect_sizes
+
+        check_effect_sizes(yi, vi, yi_name=yi_col, vi_name=vi_col)
+        result = fit_random_effects(yi, vi, mods=mods, data=df, method=method, test=test, level=conf_level)
+    if as_json:
+        click.echo(json.dumps(pool_payload(result), indent=2))
+    else:
+        click.echo(result.summary())
