@@ -67,3 +67,16 @@ def test_schedule_basics():
 
 def test_format_time():
     assert format_time_h(0.5) == "30min" and format_time_h(360) == "15d" and format_time_h(2) == "2h"
+
+
+def test_model_registry_errors():
+    from occupancy.models import get_model
+
+    for args, kwargs in [(("aspirin",), {}), (("naltrexone", "bateman"), {}), (("naloxone", "washout"), {}),
+                         (("naltrexone", "washout"), {"tmax_min": 3}), (("naltrexone", "washout"), {"half_life_h": -1}),
+                         (("naloxone",), {"tmax_min": 500}), (("naltrexone", "emax"), {"ed50_mg": 0}),
+                         (("naltrexone",), {"half_life_h": "long"})]:
+        with pytest.raises(InputError):
+            get_model(*args, **kwargs)
+    with pytest.raises(InputError, match="unknown receptor"):
+        get_model("naltrexone").blockade(Schedule.single(50), [1.0], "NOP")

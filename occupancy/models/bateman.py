@@ -76,6 +76,19 @@ class BatemanModel(BlockadeModel):
     drug = "naloxone"
     name = "bateman"
 
+    def __post_init__(self) -> None:
+        from occupancy.errors import InputError
+
+        for name in ("ed50_mg_per_kg", "tmax_min", "half_life_min", "kor_ratio", "dor_ratio"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InputError(f"model.{name}: must be > 0 (got {value})")
+        if not (math.isfinite(self.t_ref_min) and self.t_ref_min >= 0):
+            raise InputError(f"model.t_ref_min: must be >= 0 (got {self.t_ref_min})")
+        if self.tmax_min * self.k_per_min >= 1.0:
+            raise InputError(f"model.tmax_min: must be shorter than half_life_min/ln2 = "
+                             f"{1 / self.k_per_min:.4g} min (got {self.tmax_min})")
+
     @property
     def k_per_min(self) -> float:
         """Elimination rate constant ``ln2 / half_life`` (1/min)."""
