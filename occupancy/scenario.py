@@ -337,6 +337,42 @@ def scenario_from_dict(data: dict, source: str = "scenario", schema: type[Scenar
         raise InputError(f"{source}: {exc}") from None
 
 
+def read_scenario_toml(path=None, *, text: str | None = None, source: str | None = None) -> tuple[dict, str]:
+    """Parse a TOML scenario (from ``path``, or from ``text``) without validating it.
+
+    Returns the parsed mapping and the file's text.  Used by :func:`load_scenario` and by ``blockade run``,
+    which must look at the ``task`` key before choosing the schema.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, non-UTF-8 text or malformed TOML, with one line naming the file.
+    """
+    import tomllib
+
+    if text is None:
+        path = Path(path)
+        source = source or path.name
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{path}: file not found") from None
+        except IsADirectoryError:
+            raise InputError(f"{path}: is a directory, not a scenario file") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{source}: not UTF-8 text") from None
+    source = source or "scenario"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{source}: malformed TOML: {exc}") from None
+    return data, text
+
+
 def load_scenario(path, schema: type[Scenario] | None = None) -> Scenario:
     """Read and validate a TOML scenario file (against ``schema``, a :class:`Scenario` subclass, if given).
 
@@ -345,22 +381,5 @@ def load_scenario(path, schema: type[Scenario] | None = None) -> Scenario:
     InputError
         Missing file, malformed TOML or an invalid field, with one line naming the file and field.
     """
-    import tomllib
-
-    path = Path(path)
-    name = path.name
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a scenario file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        data = tomllib.loads(text.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(f"{name}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{name}: malformed TOML: {exc}") from None
-    return scenario_from_dict(data, name, schema)
+    data, _ = read_scenario_toml(path)
+    return scenario_from_dict(data, Path(path).name, schema)
