@@ -122,6 +122,8 @@ def compute_effect_sizes(df, design: str, columns: dict, *, measure: str = "g", 
     yi = np.full(k, np.nan)
     vi = np.full(k, np.nan)
     for kind, needed in kinds:
+        if measure == "smcc" and kind != "means":  # r only enters SMCC through sd_d from sd1, sd2
+            needed = tuple(n for n in needed if n != "r")
         if not all(n in arrays for n in needed):
             continue
         mask = np.isnan(yi) & np.all([np.isfinite(arrays[n]) for n in needed], axis=0)
@@ -162,12 +164,14 @@ def _one_kind(es, design, kind, s, measure, vtype, exact_j):
         return es.hedges_g_between(exact_j=exact_j, **s)
     # within
     if measure in ("smcc", "smcr"):
-        if kind not in ("means", "means_sd_diff") and measure == "smcr":
-            raise MetaInputError("--measure smcr needs means, sd1, n and r columns")
+        if kind != "means" and measure == "smcr":
+            raise MetaInputError("--measure smcr needs the columns --m1, --m2, --sd1, --sd2, --n and --r")
         if measure == "smcr":
             return es.smcr(s["m1"], s["m2"], s["sd1"], s["n"], s["r"], vtype=vtype)
         if kind == "means":
             return es.smcc(s["m1"], s["m2"], s["sd1"], s["sd2"], s["n"], s["r"], vtype=vtype)
+        if kind == "means_sd_diff":  # change-score standardisation by the SD of the differences
+            return es.smcc(d=(s["m1"] - s["m2"]) / s["sd_diff"], n=s["n"], vtype=vtype)
         if kind in ("t", "p", "d"):
             return es.smcc(n=s["n"], vtype=vtype, **{kind: s[kind]})
         raise MetaInputError(f"--measure smcc cannot use the {kind!r} input")
