@@ -76,6 +76,9 @@ DESIGNS: dict[str, str] = {
 #: Order of sessions in within-subject designs.
 CROSSOVER_ORDERS: tuple[str, ...] = ("counterbalanced", "drug_first", "placebo_first")
 
+#: Largest single oral naltrexone dose accepted (mg); studies use 25–100 mg, trials up to 800 mg/day.
+MAX_DOSE_MG = 1000.0
+
 #: Two-sided 95 % normal quantile used to turn a 95 % CI into a standard error.
 Z975 = 1.959964
 
@@ -391,6 +394,9 @@ def validate_outcome_table(
             order = ""
 
         doses = _number_list(rec.get("dose_mg"), err, row, "dose_mg")
+        if max(doses) > MAX_DOSE_MG:
+            raise err(row, "dose_mg", f"{max(doses):g} mg is not a plausible oral naltrexone dose "
+                                      f"(> {MAX_DOSE_MG:g} mg)")
         schedule = _text(get(rec, "schedule")).lower() or ("single" if len(doses) == 1 else "daily")
         if schedule not in ("single", "daily"):
             raise err(row, "schedule", f"unknown schedule {schedule!r} (use single or daily)")

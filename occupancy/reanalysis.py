@@ -346,7 +346,8 @@ class ReanalysisResult:
         One row per variant (base, models, half-lives, window ends) with both adjusted estimates.
     mc : dict
         Monte Carlo draws: arrays ``rescaled`` and ``regression`` and their summaries.
-    trimfill : TrimFillResult
+    trimfill : TrimFillResult or None
+        ``None`` (with a warning) when trim-and-fill cannot be run on the aggregates (e.g. < 3 studies).
     power : ndarray
         Per-study power to detect ``settings.power_effect``.
     warnings : tuple of str
@@ -409,9 +410,10 @@ class ReanalysisResult:
             "adjusted_regression": dict(self.adjusted["regression"]),
             "regression": self.slope,
             "regressions": regressions,
-            "trimfill": {"k0": int(self.trimfill.k0), "se_k0": self.trimfill.se_k0, "side": self.trimfill.side,
-                         "estimate": self.trimfill.estimate, "ci_lb": self.trimfill.ci_lb,
-                         "ci_ub": self.trimfill.ci_ub},
+            "trimfill": {"k0": None, "se_k0": None, "note": "not computed (see warnings)"}
+            if self.trimfill is None else
+            {"k0": int(self.trimfill.k0), "se_k0": self.trimfill.se_k0, "side": self.trimfill.side,
+             "estimate": self.trimfill.estimate, "ci_lb": self.trimfill.ci_lb, "ci_ub": self.trimfill.ci_ub},
             "power_effect": self.settings.power_effect,
             "median_power": self.median_power,
             "power": [{"study_id": s, "se": se, "power": p} for s, se, p in
@@ -441,8 +443,11 @@ class ReanalysisResult:
         s = self.slope
         if s is not None:
             lines.append(f"  slope on MOR contrast {s['estimate']:.4f} per pp (SE {s['se']:.4f}, p = {s['p']:.3f})")
-        lines.append(f"  trim-and-fill       k0 = {self.trimfill.k0} (SE {self.trimfill.se_k0:.2f}), "
-                     f"g = {self.trimfill.estimate:.4f} [{self.trimfill.ci_lb:.4f}, {self.trimfill.ci_ub:.4f}]")
+        if self.trimfill is None:
+            lines.append("  trim-and-fill       not computed (see warnings)")
+        else:
+            lines.append(f"  trim-and-fill       k0 = {self.trimfill.k0} (SE {self.trimfill.se_k0:.2f}), "
+                         f"g = {self.trimfill.estimate:.4f} [{self.trimfill.ci_lb:.4f}, {self.trimfill.ci_ub:.4f}]")
         lines.append(f"  median power (g = {self.settings.power_effect:g}): {self.median_power:.3f}")
         if len(self.sensitivity):
             lo, hi = self.sensitivity["rescaled"].min(), self.sensitivity["rescaled"].max()
@@ -691,7 +696,14 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> Reanalys
     from meta.small_study import trim_and_fill
 
     agg = _aggregate_units(mode, units, settings.aggregate_rho)
-    trimfill = trim_and_fill(agg["yi"].to_numpy(float), agg["vi"].to_numpy(float), estimator="L0", method="REML")
+    from meta.errors import ConvergenceError, MetaInputError
+
+    try:
+        trimfill = trim_and_fill(agg["yi"].to_numpy(float), agg["vi"].to_numpy(float), estimator="L0",
+                                 method="REML")
+    except (MetaInputError, ConvergenceError) as exc:
+        trimfill = None
+        warnings.append(f"trim-and-fill not computed: {exc}")
     power = _study_power(agg["sei"].to_numpy(float), settings.power_effect)
 
     return ReanalysisResult(
@@ -827,6 +839,10 @@ def bubble_figure(result: ReanalysisResult):
     return ax.figure
 
 
+def _share(fraction: float) -> str:
+    return {0.0: "none", 0.5: "half", 1.0: "all"}.get(fraction, f"{100 * fraction:.0f} %")
+
+
 def reanalysis_report_section(result: ReanalysisResult):
     """The reanalysis as an :class:`occupancy.report.ReportSection` (key numbers, figures, tables, assumptions)."""
     from occupancy.report import Assumption, KeyNumber, ReportFigure, ReportSection, ReportTable, figure_to_svg
@@ -855,10 +871,11 @@ def reanalysis_report_section(result: ReanalysisResult):
                               ", ".join(f"{v:.0f}" for v in grp["MOR_contrast"]) + " pp",
                               f"Drug {grp['MOR_drug'].mean():.0f} % vs placebo {grp['MOR_placebo'].mean():.0f} %: "
                               f"residual blockade from a drug session {grp['isi_days'].iloc[0]:g} days earlier "
-                              "(half the participants)."))
-    keys.append(KeyNumber("Trim-and-fill (study aggregates)", f"{result.trimfill.k0} missing (SE {result.trimfill.se_k0:.1f})",
-                          "No studies were imputed; the review reports 0 missing (SE = 2)."
-                          if result.trimfill.k0 == 0 else "Studies imputed on the funnel's sparse side."))
+                              f"({_share(float(grp['residual_fraction'].iloc[0]))} of the participants)."))
+    if result.trimfill is not None:
+        keys.append(KeyNumber("Trim-and-fill (study aggregates)", f"{result.trimfill.k0} missing (SE {result.trimfill.se_k0:.1f})",
+                              "No studies were imputed; the review reports 0 missing (SE = 2)."
+                              if result.trimfill.k0 == 0 else "Studies imputed on the funnel's sparse side."))
     keys.append(KeyNumber(f"Median power to detect g = {result.settings.power_effect:g}", f"{result.median_power:.2f}",
                           "Each study alone had a small chance of detecting an effect this size (review: 0.15)."))
     if len(result.sensitivity) > 1:
