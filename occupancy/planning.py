@@ -236,21 +236,33 @@ def paired_dz(effect: float, correlation: float) -> float:
     return effect / math.sqrt(2.0 * (1.0 - correlation))
 
 
+def _two_sided(d: float, n: int, alpha: float, **kw) -> float:
+    """Two-sided exact power as the sum of :func:`meta.power.ttest_power`'s two one-sided tails at α/2.
+
+    Identical to ``alternative="two-sided"``, except that a NaN from scipy's noncentral-t CDF in the far
+    lower tail (scipy 1.17 returns NaN for e.g. ``nct.cdf(-2.02, 40, 9.0)``, a probability < 1e-20; statsmodels
+    inherits it) is replaced by 0 when the upper tail already exceeds 0.5.
+    """
+    from meta.power import ttest_power
+
+    upper = ttest_power(d, n, alpha=alpha / 2, alternative="larger", **kw)
+    lower = ttest_power(d, n, alpha=alpha / 2, alternative="smaller", **kw)
+    if math.isnan(lower) and upper > 0.5:
+        lower = 0.0
+    return float(upper + lower)
+
+
 def power_between(effect: float, n_drug: int, n_placebo: int, alpha: float) -> float:
     """Exact power of the two-sided two-sample t-test (pooled variance) for standardised effect ``effect``.
 
     Uses :func:`meta.power.ttest_power` (noncentral t); the sign of ``effect`` is only its direction.
     """
-    from meta.power import ttest_power
-
-    return ttest_power(abs(effect), n_drug, design="between", ratio=n_placebo / n_drug, alpha=alpha)
+    return _two_sided(abs(effect), n_drug, alpha, design="between", ratio=n_placebo / n_drug)
 
 
 def power_within(dz: float, n: int, alpha: float) -> float:
     """Exact power of the two-sided paired t-test with ``n`` participants for effect ``dz``."""
-    from meta.power import ttest_power
-
-    return ttest_power(abs(dz), n, design="paired", alpha=alpha)
+    return _two_sided(abs(dz), n, alpha, design="paired")
 
 
 def _sample_size(effect: float, alpha: float, power: float, design: str) -> int | None:
