@@ -359,7 +359,7 @@ class ContrastAtAssessment:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TimelineTrace:
     """MOR blockade over the whole protocol for one order/group (percentiles over the population)."""
 
@@ -371,7 +371,7 @@ class TimelineTrace:
     mean: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PowerCurve:
     """Power against total N, without and with the blockade attenuation."""
 
