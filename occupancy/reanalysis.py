@@ -102,6 +102,10 @@ ASSUMPTIONS: tuple[tuple[str, str], ...] = (
      "no effect at zero contrast and no KOR/DOR contribution.", "modelling assumption"),
     ("Regression-adjusted estimate: g is linear in the MOR contrast; the prediction at 100 pp extrapolates "
      "beyond the observed contrasts.", "modelling assumption"),
+    ("Monte Carlo sensitivity: each draw applies one virtual subject's ED50, half-life and absorption "
+     "(log-normal between-subject spreads of occupancy.population) to every participant, so the spread reflects "
+     "uncertainty about the typical participant's pharmacology, not sampling noise.",
+     "occupancy.population.default_variability (Rabiner 2011 scatter, Lee 1988 range, plasma tmax SD)"),
     ("Study aggregates: vi from the 95 % CI of Table 1, se = (ub − lb)/(2·1.959964); the review aggregated "
      "outcomes within studies with metafor's aggregate().", "Løseth et al. 2024, Table 1"),
 )

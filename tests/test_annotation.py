@@ -267,3 +267,26 @@ def test_settings_reject_bad_values():
         AnnotationSettings(n=1)
     with pytest.raises(InputError, match="half_lif"):
         annotate(settings=AnnotationSettings(n=0, model_params={"half_life_h": -3}))
+
+
+from hypothesis import given, settings as hsettings, strategies as st
+
+
+@hsettings(max_examples=25, deadline=None)
+@given(dose=st.floats(5, 200), isi=st.floats(2, 30), lo=st.floats(1.5, 6), width=st.floats(0, 18),
+       order=st.sampled_from(["counterbalanced", "drug_first", "placebo_first"]))
+def test_property_contrast_bounds_and_isi_monotone(dose, isi, lo, width, order):
+    def frame(isi_days):
+        return pd.DataFrame({"study_id": ["s"], "design": ["within"], "isi_days": [str(isi_days)],
+                             "crossover_order": [order], "dose_mg": [str(dose)], "assess_min_h": [str(lo)],
+                             "assess_max_h": [str(lo + width)]})
+
+    # after the blockade peak (tmax ≈ 1 h) the drug session is always above the decayed residual
+    a = annotate(frame(isi), AnnotationSettings(n=0)).table.iloc[0]
+    b = annotate(frame(isi + 5), AnnotationSettings(n=0)).table.iloc[0]
+    for r in ("MOR", "KOR", "DOR"):
+        assert 0 <= a[f"{r}_placebo"] <= a[f"{r}_drug"] <= 100
+        assert -1e-9 <= a[f"{r}_contrast"] <= 100
+    assert b["MOR_placebo"] <= a["MOR_placebo"] + 1e-9  # a longer washout never leaves more residual
+    if order == "placebo_first":
+        assert a["MOR_placebo"] == 0
