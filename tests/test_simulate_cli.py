@@ -179,3 +179,20 @@ def test_missing_file_exit_2(tmp_path):
 def test_help_documents_dose_syntax():
     r = run(["simulate", "--help"])
     assert "0.1mg/kg/h@0h+60min" in r.output and "--n" in r.output
+
+
+def test_simulate_json_does_not_import_heavy_modules():
+    """Start-up speed guard (not a timed test): the JSON path imports numpy only, never pandas/matplotlib/scipy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from occupancy.cli import main\n"
+        "r = CliRunner().invoke(main, ['simulate', '--drug', 'naltrexone', '--dose', '50mg@0h', '--assess', '2h', '--json'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'scipy') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
