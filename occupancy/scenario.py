@@ -22,6 +22,7 @@ Example
     [[assessments]]
     label = "task"
     time_h = 2.0
+    end_h = 3.0                     # optional: mean blockade over the window 2-3 h
     [population]                    # optional
     n = 1000
     seed = 1
@@ -169,11 +170,22 @@ class DoseSection(_Finite, BaseModel):
 
 
 class AssessmentSection(_Finite, BaseModel):
-    """``[[assessments]]``: a named time (h) at which blockade is reported."""
+    """``[[assessments]]``: a named time (h) at which blockade is reported.
+
+    With ``end_h`` the assessment is a window ``[time_h, end_h]`` and the reported blockade is the mean
+    over the window (as planoxone reports its outcome-assessment rows).
+    """
 
     model_config = _STRICT
     label: str = Field(min_length=1)
     time_h: float
+    end_h: Optional[float] = None
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.end_h is not None and self.end_h <= self.time_h:
+            raise ValueError(f"end_h must be after time_h (got {self.end_h:g} <= {self.time_h:g})")
+        return self
 
 
 class PopulationSection(_Finite, BaseModel):

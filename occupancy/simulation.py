@@ -23,10 +23,25 @@ RECOMMENDED_INTERVAL_H = {"naltrexone": 15 * 24.0, "naloxone": 10 * 110 / 60.0}
 
 @dataclass(frozen=True)
 class Assessment:
-    """A labelled time (h) at which blockade is reported."""
+    """A labelled time (h) at which blockade is reported; with ``end_h`` the mean over the window."""
 
     label: str
     time_h: float
+    end_h: float | None = None
+
+    def grid(self) -> np.ndarray:
+        """Evaluation points: the time itself, or the window on a grid of at most 6 s (≤ 2001 points)."""
+        if self.end_h is None:
+            return np.array([self.time_h])
+        n = int(min(2001, max(61, math.ceil((self.end_h - self.time_h) * 600) + 1)))
+        return np.linspace(self.time_h, self.end_h, n)
+
+
+def _window_mean(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Trapezoid mean over the last axis (the value itself for a single point)."""
+    if grid.size == 1:
+        return values[..., 0]
+    return np.trapezoid(values, grid, axis=-1) / (grid[-1] - grid[0])
 
 
 @dataclass(frozen=True)
@@ -166,7 +181,9 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
         summary settings are used; keyword arguments given here override them), or a model.
     schedule : Schedule, optional
         Needed with a model.
-    assessments : sequence of Assessment, (label, time_h) pairs or numbers, optional
+    assessments : sequence of Assessment, (label, time_h[, end_h]) tuples or numbers, optional
+        A window (``end_h``) reports the mean blockade over the window; with a population, the
+        percentiles are of each subject's window mean.
     n, seed, variability :
         A population of ``n`` virtual subjects (no population when ``n`` is None).
     threshold : float
@@ -191,7 +208,7 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
         model = sc.build_model()
         schedule = sc.schedule()
         if assessments is None:
-            assessments = [Assessment(a.label, a.time_h) for a in sc.assessments]
+            assessments = [Assessment(a.label, a.time_h, a.end_h) for a in sc.assessments]
         if n is None and sc.population is not None:
             n, seed = sc.population.n, sc.population.seed
             variability = sc.variability() if variability is None else variability
@@ -207,7 +224,7 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
         if isinstance(a, Assessment):
             items.append(a)
         elif isinstance(a, (tuple, list)):
-            items.append(Assessment(str(a[0]), float(a[1])))
+            items.append(Assessment(str(a[0]), float(a[1]), None if len(a) < 3 else float(a[2])))
         else:
             items.append(Assessment(f"{float(a):g} h", float(a)))
     for i, a in enumerate(items):
@@ -221,17 +238,31 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
     residual_at_h = float(residual_at_h)
 
     times = np.array([a.time_h for a in items], dtype=float)
-    values = model.blockade_all(schedule, times) if items else {r: np.array([]) for r in RECEPTORS}
+    windowed = any(a.end_h is not None for a in items)
+    if windowed:
+        values = {r: np.empty(len(items)) for r in RECEPTORS}
+        for i, a in enumerate(items):
+            g = a.grid()
+            for r, v in model.blockade_all(schedule, g).items():
+                values[r][i] = float(_window_mean(v, g))
+    else:
+        values = model.blockade_all(schedule, times) if items else {r: np.array([]) for r in RECEPTORS}
     population = None
     if n is not None:
-        from occupancy.population import simulate_population
+        from occupancy.population import simulate_population, subject_window_summary
 
-        population = simulate_population(model, schedule, times, n=n, seed=seed, variability=variability,
-                                         progress=progress)
+        if windowed:
+            population = subject_window_summary(model, schedule, [a.grid() for a in items], n=n, seed=seed,
+                                                variability=variability)
+        else:
+            population = simulate_population(model, schedule, times, n=n, seed=seed, variability=variability,
+                                             progress=progress)
     records = []
     warnings = []
     for i, a in enumerate(items):
         rec = {"label": a.label, "time_h": a.time_h}
+        if a.end_h is not None:
+            rec["end_h"] = a.end_h
         for r in RECEPTORS:
             rec[r] = float(values[r][i])
         if population is not None:
@@ -255,7 +286,8 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
         "residual_at_h": residual_at_h,
         "residual": residual_blockade(model, schedule, residual_at_h),
     }
-    grid = timecourse_grid(model, schedule, [a.time_h for a in items], residual_at_h, timecourse_points)
+    marks = [a.time_h for a in items] + [a.end_h for a in items if a.end_h is not None]
+    grid = timecourse_grid(model, schedule, marks, residual_at_h, timecourse_points)
     curves = model.blockade_all(schedule, grid)
     arrays = {"time_h": grid, **curves}
     if population is not None and population_timecourse:

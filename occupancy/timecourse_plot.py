@@ -38,7 +38,11 @@ def plot_timecourse(result, ax=None):
         xa = a["time_h"] / 24.0 if days else a["time_h"]
         if a["MOR"] == a["MOR"]:
             ax.plot([xa], [a["MOR"]], marker="o", color="tab:green", ms=6, zorder=5)
-        ax.axvline(xa, color="tab:green", lw=0.8, alpha=0.5)
+        if a.get("end_h") is not None:
+            xe = a["end_h"] / 24.0 if days else a["end_h"]
+            ax.axvspan(xa, xe, color="tab:green", alpha=0.12, lw=0)
+        else:
+            ax.axvline(xa, color="tab:green", lw=0.8, alpha=0.5)
         ax.annotate(a["label"], (xa, 102), rotation=90, fontsize=7, ha="right", va="top", color="tab:green")
     for d in result.schedule.doses:
         xd = d.time_h / 24.0 if days else d.time_h

@@ -116,3 +116,31 @@ def test_simulate_with_parts_and_population():
     assert "MOR" in r.summary()
     with pytest.raises(InputError, match="before the first dose"):
         simulate(model, Schedule.single(50, time_h=5.0), [1.0])
+
+
+def test_window_assessments_match_planoxone_style_means(tmp_path):
+    """A window reports the mean over [time_h, end_h], like planoxone's outcome rows (mean of a
+    10-per-minute sampled curve)."""
+    from occupancy.models import get_model
+    from occupancy.population import Variability, simulate_population
+    from occupancy.schedule import Dose, Schedule
+
+    model = get_model("naloxone")
+    sched = Schedule((Dose(0.0, amount_mg_per_kg=0.01), Dose.from_rate(0.25, 30, rate_mg_per_kg_per_h=0.02)),
+                     weight_kg=70)
+    sampled = np.arange(100, 701) / 10 / 60  # 10 to 70 min, 10 points per minute
+    r = simulate(model, sched, [("session", 10 / 60, 70 / 60), ("point", 0.5)], n=300, seed=2)
+    curve = model.blockade(sched, sampled)
+    assert r.assessments[0]["MOR"] == pytest.approx(curve.mean(), abs=0.05)  # planoxone's mean of samples
+    assert r.assessments[0]["MOR"] == pytest.approx(np.trapezoid(curve, sampled) / 1.0, abs=1e-3)  # integral
+    assert r.assessments[0]["end_h"] == pytest.approx(70 / 60) and "end_h" not in r.assessments[1]
+    # Point assessments in a windowed run agree with the plain population summary (same draws).
+    pop = simulate_population(model, sched, [0.5], n=300, seed=2)
+    assert r.assessments[1]["MOR_p50"] == pytest.approx(pop.p50["MOR"][0])
+    assert r.assessments[1]["MOR_prob_ge_90"] == pytest.approx(pop.prob_ge_90["MOR"][0])
+    # No variability: every subject's window mean is the model's.
+    flat = simulate(model, sched, [("session", 10 / 60, 70 / 60)], n=5, variability=Variability(0, 0, 0))
+    assert flat.assessments[0]["MOR_p05"] == pytest.approx(flat.assessments[0]["MOR"], abs=1e-9)
+    text = GOOD.replace("time_h = 2.0", "time_h = 2.0\nend_h = 1.0")
+    with pytest.raises(InputError, match=r"assessments\[0\]: end_h must be after time_h"):
+        load_scenario(write(tmp_path, text))
