@@ -33,10 +33,6 @@ def _run(args):
     return CliRunner().invoke(main, ["meta", "plot", *map(str, args)])
 
 
-def _need(module):
-    pytest.importorskip(module, reason=f"{module} not in this checkout yet")
-
-
 @pytest.mark.parametrize(
     "kind, extra, suffix",
     [
@@ -53,14 +49,6 @@ def _need(module):
     ],
 )
 def test_plot_writes_requested_format(data_csv, tmp_path, kind, extra, suffix):
-    if "--levels" in extra:
-        _need("meta.multilevel")
-    if "--mods" in extra or kind == "bubble":
-        _need("meta.model_matrix")
-    if kind == "trimfill":
-        _need("meta.small_study")
-        if "--levels" in extra:
-            _need("meta.aggregate")
     out = tmp_path / f"fig{suffix}"
     res = _run([kind, data_csv, "--yi", "g", "--vi", "var", *extra, "--out", out])
     assert res.exit_code == 0, res.output
@@ -112,7 +100,6 @@ def test_bad_variance_is_a_one_line_error(tmp_path):
 
 
 def test_bubble_with_categorical_moderator_is_rejected(data_csv, tmp_path):
-    _need("meta.model_matrix")
     out = tmp_path / "fig.png"
     res = _run(["bubble", data_csv, "--yi", "g", "--vi", "var", "--moderator", "design", "--out", out])
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1

@@ -7,13 +7,12 @@ elements it must contain (found through the artists' ``gid``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 from meta.errors import MetaInputError
-from meta.inference import coefficient_table
+from meta.multilevel import fit_multilevel
+from meta.small_study import trim_and_fill
 from meta.univariate import fit_random_effects
 from meta.plots import (
     bubble_plot,
@@ -25,42 +24,14 @@ from meta.plots import (
 )
 
 # ---------------------------------------------------------------------------------------------------
-# Fits: real univariate fits; a stand-in with MultilevelResult's field names until meta.multilevel lands
+# Real fits: rma.uni (REML, FE) and three-level rma.mv (study / outcome)
 # ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Multi:
-    k: int
-    p: int
-    method: str
-    sigma2: tuple
-    coefficients: tuple
-    beta: np.ndarray
-    vb: np.ndarray
-    yi: np.ndarray
-    vi: np.ndarray
-    X: np.ndarray
-    pred_interval: tuple
-    level_names: tuple = ("study", "esid")
-
-    def weights(self):
-        w = 1 / (self.vi + sum(self.sigma2))
-        return 100 * w / w.sum()
-
-
 def _fit(yi, vi, X=None, names=None, multilevel=False, method="REML"):
-    if not multilevel:
-        return fit_random_effects(yi, vi, X, names=names, method=method)
-    X = np.ones((yi.size, 1)) if X is None else X
-    names = names or ["intrcpt"] + [f"x{j}" for j in range(1, X.shape[1])]
-    sigma2 = (0.03, 0.02)
-    w = 1 / (vi + sum(sigma2))
-    vb = np.linalg.inv(X.T @ (w[:, None] * X))
-    beta = vb @ X.T @ (w * yi)
-    half = 1.959964 * np.sqrt(vb[0, 0] + sum(sigma2))
-    return _Multi(k=yi.size, p=X.shape[1], method=method, sigma2=sigma2, coefficients=coefficient_table(names, beta, vb),
-                  beta=beta, vb=vb, yi=yi, vi=vi, X=X, pred_interval=(beta[0] - half, beta[0] + half))
+    if multilevel:
+        return fit_multilevel(yi, vi, {"study": STUDY, "esid": np.arange(yi.size)}, X, names=names, method=method)
+    return fit_random_effects(yi, vi, X, names=names, method=method)
 
 
 def _total_variance(res):
@@ -251,32 +222,34 @@ def test_contour_funnel_from_arrays_and_bad_levels():
         contour_funnel_plot()
 
 
-@dataclass(frozen=True)
-class _TrimFill:
-    k0: int
-    se_k0: float
-    side: str
-    estimate: float
-    ci_lb: float
-    ci_ub: float
-    yi_filled: np.ndarray
-    vi_filled: np.ndarray
-
-
-def test_trimfill_funnel_filled_points_hollow(tmp_path):
-    tf = _TrimFill(k0=3, se_k0=2.0, side="left", estimate=0.05, ci_lb=-0.1, ci_ub=0.2,
-                   yi_filled=np.array([-0.5, -0.4, -0.3]), vi_filled=np.array([0.1, 0.15, 0.05]))
+@pytest.mark.parametrize("estimator, method", [("L0", "REML"), ("R0", "FE")])
+def test_trimfill_funnel_filled_points_hollow(tmp_path, estimator, method):
+    # small-study effect: imprecise estimates are larger, so studies are missing on the left
+    rng = np.random.default_rng(3)
+    vi = rng.uniform(0.01, 0.25, 15)
+    yi = 0.2 + 1.5 * np.sqrt(vi) + rng.normal(0, 0.1, 15)
+    tf = trim_and_fill(yi, vi, estimator=estimator, method=method)
+    assert tf.k0 > 0 and tf.side == "left"
     ax = _axes()
-    assert trimfill_funnel_plot(tf, yi=YI, vi=VI, ax=ax) is ax
+    assert trimfill_funnel_plot(tf, ax=ax) is ax
     obs = _gid(ax, "observed-points")[0]
     filled = _gid(ax, "filled-points")[0]
-    assert len(obs.get_offsets()) == K and len(filled.get_offsets()) == 3
+    assert np.allclose(obs.get_offsets(), np.column_stack([yi, np.sqrt(vi)]))
+    assert np.allclose(filled.get_offsets(), np.column_stack([tf.yi_filled, np.sqrt(tf.vi_filled)]))
+    assert len(filled.get_offsets()) == tf.k0
     assert np.allclose(filled.get_facecolor()[:, :3], 1.0)  # hollow (white)
     assert np.allclose(filled.get_edgecolor()[:, :3], 0.0)
     assert np.allclose(obs.get_facecolor()[:, :3], 0.0)  # filled (black)
-    assert np.allclose(_gid(ax, "refline")[0].get_xdata(), 0.05)
+    assert np.allclose(_gid(ax, "refline")[0].get_xdata(), tf.estimate)
     assert ax.yaxis_inverted()
+    assert f"filled (k0 = {tf.k0})" in [t.get_text() for t in ax.get_legend().get_texts()]
     _save_both(ax, tmp_path, "trimfill")
+
+
+def test_trimfill_funnel_without_filled_values():
+    tf = trim_and_fill(YI, VI)
+    ax = trimfill_funnel_plot(tf)
+    assert len(_gid(ax, "filled-points")[0].get_offsets()) == tf.k0
 
 
 # ---------------------------------------------------------------------------------------------------

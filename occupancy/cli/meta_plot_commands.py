@@ -41,8 +41,8 @@ def _fit(df, yi: str, vi: str, levels: list[str] | None, mods: str | None, metho
     if levels:
         from meta.multilevel import fit_multilevel
 
-        return fit_multilevel(df[yi].to_numpy(), df[vi].to_numpy(), [df[c].to_numpy() for c in levels],
-                              mods=mods, data=df if mods else None, method=method)
+        return fit_multilevel(df[yi].to_numpy(), df[vi].to_numpy(), list(levels), mods=mods, data=df,
+                              method=method, yi_name=yi, vi_name=vi)
     from meta.univariate import fit_random_effects
 
     return fit_random_effects(df[yi].to_numpy(), df[vi].to_numpy(), mods=mods, data=df if mods else None,
