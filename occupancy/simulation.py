@@ -108,7 +108,8 @@ class SimulationResult:
             head += f"  {'MOR 5-95 %':>13} {'P(MOR>=90)':>10}"
         lines += ["", head, "-" * len(head)]
         for a in self.assessments:
-            row = (f"{a['label'][:w]:<{w}} {a['time_h']:>9.4g}h {_fmt(a['MOR']):>7} {_fmt(a['KOR']):>7} "
+            when = f"{a['time_h']:.4g}h" if a.get("end_h") is None else f"{a['time_h']:.4g}-{a['end_h']:.4g}h"
+            row = (f"{a['label'][:w]:<{w}} {when:>10} {_fmt(a['MOR']):>7} {_fmt(a['KOR']):>7} "
                    f"{_fmt(a['DOR']):>7}")
             if pop:
                 row += f"  {_fmt(a['MOR_p05']):>6}-{_fmt(a['MOR_p95']):<6} {_fmt(a['MOR_prob_ge_90'], 2):>10}"

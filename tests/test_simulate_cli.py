@@ -196,3 +196,19 @@ def test_simulate_json_does_not_import_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_quick_form_window_assessment():
+    r = run(["simulate", "--drug", "naloxone", "--weight", "70", "--dose", "0.01mg/kg@0h", "--assess",
+             "10min-70min,30min", "--json"])
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)["assessments"]
+    assert a[0]["time_h"] == pytest.approx(1 / 6) and a[0]["end_h"] == pytest.approx(70 / 60)
+    model = get_model("naloxone")
+    from occupancy.schedule import Dose
+
+    grid = np.linspace(1 / 6, 70 / 60, 20001)
+    curve = model.blockade(Schedule((Dose(0, amount_mg_per_kg=0.01),), weight_kg=70), grid)
+    assert a[0]["MOR"] == pytest.approx(np.trapezoid(curve, grid), abs=1e-4)
+    bad = run(["simulate", "--drug", "naloxone", "--weight", "70", "--dose", "0.01mg/kg@0h", "--assess", "70min-10min"])
+    assert bad.exit_code == 2 and "end_h must be after time_h" in bad.stderr

@@ -44,7 +44,13 @@ def _quick_scenario(drug, doses, assess, weight):
     assessments = []
     for text in assess:
         for part in [p.strip() for p in text.split(",") if p.strip()]:
-            assessments.append({"label": part, "time_h": parse_times_h(part)[0]})
+            start, sep, end = part[1:].partition("-")
+            if sep:  # a window "10min-70min": mean blockade over the window
+                t0 = parse_times_h(part[0] + start, what="--assess")[0]
+                t1 = parse_times_h(end, what="--assess")[0]
+                assessments.append({"label": part, "time_h": t0, "end_h": t1})
+            else:
+                assessments.append({"label": part, "time_h": parse_times_h(part, what="--assess")[0]})
     data = {"drug": {"name": drug}, "doses": dose_rows, "assessments": assessments}
     if weight is not None:
         data["subject"] = {"weight_kg": weight}
@@ -80,7 +86,9 @@ def _write_outputs(result, out_dir: str) -> None:
 @click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--drug", type=str, help="Quick form: naltrexone or naloxone.")
 @click.option("--dose", "doses", multiple=True, help=_DOSE_HELP)
-@click.option("--assess", multiple=True, help="Assessment times, comma-separated (2h,49h,15d); repeatable.")
+@click.option("--assess", multiple=True,
+              help="Assessment times, comma-separated (2h,49h,15d), or windows START-END (10min-70min, the mean "
+                   "over the window); repeatable.")
 @click.option("--weight", type=float, help="Body weight (kg), for per-kg doses and naloxone doses in mg.")
 @click.option("--model", "model_name", type=str, help="Model: washout (naltrexone default), emax, bateman.")
 @click.option("--half-life", "half_life", type=str,
