@@ -79,6 +79,8 @@ __all__ = [
     "reanalysis_report_section",
     "forest_figure",
     "bubble_figure",
+    "write_reanalysis_outputs",
+    "OUTPUT_FILES",
     "ASSUMPTIONS",
 ]
 
@@ -843,6 +845,42 @@ def bubble_figure(result: ReanalysisResult):
     return ax.figure
 
 
+#: Files written by :func:`write_reanalysis_outputs` (the bubble plot only when the regression was fitted).
+OUTPUT_FILES = ("annotated_outcomes.csv", "analysis_units.csv", "sensitivity.csv", "results.json",
+                "forest.png", "forest.svg", "bubble.png", "bubble.svg")
+
+
+def write_reanalysis_outputs(result: ReanalysisResult, directory, *, json_text: str | None = None) -> list[Path]:
+    """Write the annotated table, analysis units, sensitivity table, results JSON and the forest and bubble
+    plots (PNG + SVG) into ``directory``.
+
+    ``directory`` should be a fresh staging folder (:func:`occupancy.atomic_output.atomic_directory`), so a
+    failure never leaves a partial result.  The figures are drawn before anything is written.
+    """
+    import json
+
+    from meta.plots import save_figure
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    figures = {"forest": forest_figure(result), "bubble": bubble_figure(result)}
+    if json_text is None:
+        json_text = json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False)
+    written = []
+    for name, frame in (("annotated_outcomes.csv", result.annotation.table), ("analysis_units.csv", result.units),
+                        ("sensitivity.csv", result.sensitivity)):
+        frame.to_csv(directory / name, index=False, float_format="%.6g")
+        written.append(directory / name)
+    (directory / "results.json").write_text(json_text + "\n", encoding="utf-8")
+    written.append(directory / "results.json")
+    for name, fig in figures.items():
+        if fig is None:
+            continue
+        for suffix in (".png", ".svg"):
+            written.append(save_figure(fig, directory / f"{name}{suffix}"))
+    return written
+
+
 def _share(fraction: float) -> str:
     return {0.0: "none", 0.5: "half", 1.0: "all"}.get(fraction, f"{100 * fraction:.0f} %")
 
@@ -911,9 +949,11 @@ def reanalysis_report_section(result: ReanalysisResult):
     ]
     return ReportSection(
         title="Blockade-adjusted reanalysis of the naltrexone literature",
-        intro="Each outcome of Løseth, Trøstheim & Leknes (2024) is annotated with the MOR blockade its participants "
-              "most likely had, including residual blockade carried into the placebo session of the two short-washout "
-              "crossovers, and the contrast feeds a meta-regression and a blockade-adjusted pooled estimate.",
+        intro=(("Each outcome of Løseth, Trøstheim & Leknes (2024) is annotated" if result.mode == "study" else
+                f"Each of the {len(result.annotation)} outcomes of {result.annotation.source} is annotated")
+               + " with the MOR blockade its participants most likely had, including residual blockade carried into "
+               "the placebo session of short-washout crossovers; the blockade contrast feeds a meta-regression and "
+               "a blockade-adjusted pooled estimate."),
         key_numbers=tuple(keys), figures=tuple(figures), tables=tuple(tables),
         assumptions=tuple(Assumption(text=t, source=s) for t, s in ASSUMPTIONS),
     )

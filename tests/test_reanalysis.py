@@ -245,3 +245,24 @@ def test_few_studies_degrade_gracefully(tmp_path):
     assert "not computed" in r.summary()
     section = reanalysis_report_section(r)
     assert not any("Trim-and-fill" in k.label for k in section.key_numbers)
+
+
+def test_write_outputs(tmp_path, bundled):
+    from occupancy.reanalysis import OUTPUT_FILES, write_reanalysis_outputs
+
+    written = write_reanalysis_outputs(bundled, tmp_path / "r")
+    assert sorted(p.name for p in written) == sorted(OUTPUT_FILES)
+    back = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert back["pooled"]["estimate"] == pytest.approx(-0.1965, abs=1e-4)
+
+
+def test_blockade_run_with_reanalysis_scenario(tmp_path):
+    from click.testing import CliRunner
+
+    from occupancy.cli import main
+
+    sc = tmp_path / "r.toml"
+    sc.write_text('task = "reanalyse"\n[population]\nn = 50\nseed = 1\n[reanalysis]\ndraws = 0\n')
+    res = CliRunner().invoke(main, ["run", str(sc), "--out", str(tmp_path / "out"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "forest.svg").is_file()

@@ -128,19 +128,8 @@ def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_p
 
 def _write_outputs(result, json_text: str, out_dir: str) -> None:
     """All files of ``--out`` into a staging folder that replaces ``out_dir`` only when complete."""
-    from meta.plots import save_figure
     from occupancy.atomic_output import atomic_directory
-    from occupancy.reanalysis import bubble_figure, forest_figure
+    from occupancy.reanalysis import write_reanalysis_outputs
 
-    forest = forest_figure(result)
-    bubble = bubble_figure(result)
     with atomic_directory(out_dir) as staging:
-        result.annotation.table.to_csv(staging / "annotated_outcomes.csv", index=False, float_format="%.6g")
-        result.units.to_csv(staging / "analysis_units.csv", index=False, float_format="%.6g")
-        result.sensitivity.to_csv(staging / "sensitivity.csv", index=False, float_format="%.6g")
-        (staging / "results.json").write_text(json_text + "\n", encoding="utf-8")
-        for name, fig in (("forest", forest), ("bubble", bubble)):
-            if fig is None:
-                continue
-            save_figure(fig, staging / f"{name}.png")
-            save_figure(fig, staging / f"{name}.svg")
+        write_reanalysis_outputs(result, staging, json_text=json_text)
