@@ -106,3 +106,16 @@ def test_population_rows_equal_individual_calls(c, n):
     for i in range(n):
         one = model.blockade(sched, times, "MOR", **{k: float(v[i, 0]) for k, v in scales.items()})
         np.testing.assert_allclose(batch[i], one, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case(), st.floats(-50.0, 500.0), st.floats(5.0, 95.0))
+def test_summaries_shift_with_the_schedule(c, dt, threshold):
+    from occupancy.summaries import time_above, time_until_below
+
+    model, drug, doses, _ = c
+    sched = schedule_for(drug, doses)
+    a = time_above(model, sched, threshold)
+    b = time_above(model, sched.shifted(dt), threshold)
+    assert abs(a.hours - b.hours) < 1e-5
+    assert abs(time_until_below(model, sched, threshold) - time_until_below(model, sched.shifted(dt), threshold)) < 1e-5
