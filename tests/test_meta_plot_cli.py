@@ -104,3 +104,12 @@ def test_bubble_with_categorical_moderator_is_rejected(data_csv, tmp_path):
     res = _run(["bubble", data_csv, "--yi", "g", "--vi", "var", "--moderator", "design", "--out", out])
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_forest_headers_name_numeric_study_ids(data_csv, tmp_path):
+    out = tmp_path / "forest.svg"
+    res = _run(["forest", data_csv, "--yi", "g", "--vi", "var", "--levels", "study,esid", "--label", "name",
+                "--out", out])
+    assert res.exit_code == 0, res.output
+    svg = out.read_text()
+    assert "study 1" in svg and "S1-o0" in svg and "Multilevel model" in svg

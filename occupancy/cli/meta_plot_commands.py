@@ -139,8 +139,14 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
                 model_mods = f"~ {moderator}" if not model_mods else f"{model_mods} + {moderator}"
         result = _fit(df, yi_col, vi_col, level_cols, model_mods, method)
         if kind == "forest":
+            import pandas as pd
+
             labels = df[label_col].astype(str).tolist() if label_col else None
-            groups = df[level_cols[0]].tolist() if level_cols else None
+            groups = None
+            if level_cols:  # numeric study ids read better with the level name: "study 3"
+                ids = df[level_cols[0]]
+                numeric = pd.api.types.is_numeric_dtype(ids)
+                groups = [f"{level_cols[0]} {g}" if numeric else str(g) for g in ids.tolist()]
             ax = plots.forest_plot(result, labels=labels, groups=groups, aggregate=bool(level_cols) and rho is not None,
                                    rho=0.0 if rho is None else rho)
         elif kind == "funnel":
