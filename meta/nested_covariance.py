@@ -95,7 +95,10 @@ class NestedStructure:
         self.k = int(self.codes[0].size) if self.codes else 0
         self.counts = [np.bincount(c, minlength=n) for c, n in zip(self.codes, self.n_groups)]
         self.contiguous = all(c.size < 2 or bool(np.all(c[1:] >= c[:-1])) for c in self.codes)
+        # a level whose groups are single observations in order (e.g. esid within study): sums are no-ops
+        self._identity = [self.contiguous and n == self.k for n in self.n_groups]
         self._anc_cache: dict[tuple[int, int], np.ndarray] = {}
+        self._anc_counts: dict[tuple[int, int], np.ndarray] = {}
 
     def _anc(self, l: int, j: int) -> np.ndarray:
         """Level-``j`` group containing each level-``l`` group (``j < l``)."""
@@ -106,12 +109,25 @@ class NestedStructure:
             self._anc_cache[key] = a
         return self._anc_cache[key]
 
+    def _anc_bcast(self, l: int, j: int, vals: np.ndarray) -> np.ndarray:
+        """Level-``j`` group values broadcast to the level-``l`` groups they contain (``j < l``)."""
+        if self.contiguous:
+            key = (l, j)
+            if key not in self._anc_counts:
+                self._anc_counts[key] = np.bincount(self._anc(l, j), minlength=self.n_groups[j])
+            return np.repeat(vals, self._anc_counts[key])
+        return vals[self._anc(l, j)]
+
     def _bcast(self, j: int, vals: np.ndarray) -> np.ndarray:
+        if self._identity[j]:
+            return vals
         if self.contiguous:
             return np.repeat(vals, self.counts[j])
         return vals[self.codes[j]]
 
     def _seg(self, j: int, a: np.ndarray) -> np.ndarray:
+        if self._identity[j]:
+            return a
         return np.bincount(self.codes[j], weights=a, minlength=self.n_groups[j])
 
     # ------------------------------------------------------------------ construction
@@ -275,7 +291,7 @@ class NestedStructure:
                     s = float(sigma2[j])
                     if s:
                         t = self._seg(l, es[j + 1])
-                        trace -= float(np.sum((s / dens[j])[self._anc(l, j)] * t * t))
+                        trace -= float(np.sum(self._anc_bcast(l, j, s / dens[j]) * t * t))
                 S = np.column_stack([self._seg(l, w) for w in WX])
                 corr = float(np.sum(S * (S @ vb)))
                 g_ml[l] = -0.5 * trace + 0.5 * quad
