@@ -270,6 +270,19 @@ def _summarise(values: np.ndarray) -> dict[str, np.ndarray]:
     return {"p05": p05, "p50": p50, "p95": p95, "mean": mean, "prob_ge_90": prob}
 
 
+def sample_population(model, schedule, times_h, n: int = 1000, seed=1,
+                      variability: Variability | None = None) -> dict[str, np.ndarray]:
+    """Per-subject blockade (%), ``{receptor: (n, T) array}``, with the same draws as
+    :func:`simulate_population` for the same ``n`` and ``seed`` (for small grids: it holds every value)."""
+    from occupancy.errors import InputError
+
+    if int(n) != n or n < 2:
+        raise InputError(f"population.n: must be an integer >= 2 (got {n})")
+    variability = default_variability(model.drug) if variability is None else variability
+    times = np.atleast_1d(np.asarray(times_h, dtype=float))
+    return model.blockade_all(schedule, times, **variability.draw(int(n), seed))
+
+
 def simulate_population(model, schedule, times_h, n: int = 1000, seed=1, variability: Variability | None = None,
                         progress: bool = False, max_elements: int = 2_000_000) -> PopulationBlockade:
     """Simulate ``n`` virtual subjects and summarise blockade at each of ``times_h``.

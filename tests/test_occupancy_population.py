@@ -112,3 +112,15 @@ def test_summary_percentiles_equal_numpy():
         np.testing.assert_allclose(got["p50"], q[1], rtol=0, atol=1e-12)
         np.testing.assert_allclose(got["p95"], q[2], rtol=0, atol=1e-12)
         np.testing.assert_allclose(got["prob_ge_90"], (x >= 90).mean(axis=0))
+
+
+def test_sample_population_uses_the_same_subjects():
+    from occupancy.population import sample_population
+
+    model = get_model("naltrexone")
+    sched = Schedule.single(50)
+    values = sample_population(model, sched, TIMES, n=400, seed=9)
+    pop = simulate_population(model, sched, TIMES, n=400, seed=9)
+    assert values["MOR"].shape == (400, TIMES.size)
+    np.testing.assert_allclose(np.percentile(values["MOR"], 95, axis=0), pop.p95["MOR"], atol=1e-12)
+    np.testing.assert_allclose((values["KOR"] >= 90).mean(axis=0), pop.prob_ge_90["KOR"], atol=1e-12)
