@@ -3,7 +3,8 @@
 Every function takes a fitted result (univariate or multilevel, recognised by field names only) and an
 optional matplotlib :class:`~matplotlib.axes.Axes`, draws on it and returns it; without an Axes a new
 :class:`~matplotlib.figure.Figure` is created (no ``pyplot`` state, never ``show()``).  matplotlib is
-imported inside the functions so that importing :mod:`meta` stays fast.  Figures are written with
+imported inside the functions so that importing :mod:`meta` stays fast, and figures are built as bare
+``Figure`` objects rendered by the non-interactive Agg/SVG/PDF canvases, whatever backend pyplot uses.  Figures are written with
 :func:`save_figure` (PNG, SVG or PDF chosen by the file suffix, written atomically).
 
 Conventions follow metafor 3.8 (``funnel.rma``, ``forest.rma``):
@@ -273,6 +274,7 @@ def forest_plot(
     level: float = 0.95,
     digits: int = 2,
     show_prediction: bool = True,
+    show_weights: bool = False,
     refline: float | None = 0.0,
     xlabel: str | None = None,
     ax=None,
@@ -305,6 +307,8 @@ def forest_plot(
         Decimals in the annotations.
     show_prediction : bool
         Draw the prediction interval under the pooled diamond (random-effects models only).
+    show_weights : bool
+        Add a "Weight" column (model weights in percent, ``result.weights()``) before the extra columns.
     refline : float or None
         Position of the vertical null line (``None`` for none).
     xlabel : str, optional
@@ -348,6 +352,8 @@ def forest_plot(
     se = np.sqrt(vi)
     lo, hi = yi - crit * se, yi + crit * se
     weights = _weights_percent(result, vi)
+    if show_weights:
+        extra_columns = {"Weight": [f"{w:5.1f}%" for w in weights], **extra_columns}
 
     # ---- row layout (top row has the largest y) --------------------------------------------------
     entries: list[tuple[str, Any]] = []  # ("header", name) | ("row", i) | ("agg", idx array) | ("gap", None)

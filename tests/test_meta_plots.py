@@ -154,6 +154,15 @@ def test_forest_fixed_effect_has_diamond_but_no_prediction_interval():
     assert "FE model" in [t.get_text() for t in ax.texts]
 
 
+def test_forest_weight_column(intercept_only):
+    ax = forest_plot(intercept_only, show_weights=True, extra_columns={"MOR contrast": ["a"] * K})
+    texts = [t.get_text() for t in ax.texts]
+    w = np.asarray(intercept_only.weights())
+    assert "Weight" in texts and f"{w[0]:5.1f}%" in texts and "a" in texts
+    header_x = {t.get_text(): t.get_position()[0] for t in ax.texts if t.get_text() in ("Weight", "MOR contrast")}
+    assert header_x["Weight"] < header_x["MOR contrast"]
+
+
 def test_forest_rejects_mismatched_lengths(intercept_only):
     with pytest.raises(MetaInputError, match="labels"):
         forest_plot(intercept_only, labels=["a"])
