@@ -322,14 +322,20 @@ def format_report(record: dict) -> str:
     lines.append(header)
     lines.append("-" * len(header))
     for r in record["residuals"]:
-        flag = "  <- not met" if r["target"] in record["unmet_targets"] else ""
+        flags = []
+        if r["kind"] != "point" and r["residual"] != 0:
+            flags.append("inequality not met")
+        if r["target"] in record["unmet_targets"]:
+            flags.append("|z| > 1")
+        flag = ("  <- " + ", ".join(flags)) if flags else ""
         res = f"{r['residual']:.3f}" + ("(log)" if r["residual_scale"] == "log" else "")
         lines.append(
             f"{r['target']:<20} {r['source'][:44]:<44} {r['observed']:>9} {r['fitted']:>9.3f} {res:>9} "
             f"{r['weight']:>6.2f} {r['standardized']:>7.3f}{flag}"
         )
     lines.append("")
-    lines.append("z = weight x residual / scale (what the fit squares); scale: sigma_PET = "
+    lines.append("z = weight x residual / scale (what the fit squares); |z| > 1 = off by more than one "
+                 "measurement SD; scale: sigma_PET = "
                  f"{record['scales']['sigma_pet_pct']:.2f} pp, sigma_log_t1/2 = "
                  f"{record['scales']['sigma_log_half_life']:.4f}, sigma_tmax = {record['scales']['sigma_tmax_h']:.3f} h")
     lines.append("")
