@@ -46,6 +46,7 @@ def _run(args):
         ("bubble", ["--moderator", "dose", "--levels", "study,esid", "--method", "ML"], ".svg"),
         ("trimfill", ["--estimator", "R0", "--method", "FE"], ".png"),
         ("trimfill", ["--levels", "study,esid", "--rho", "0.6"], ".pdf"),
+        ("trimfill", ["--levels", "study,esid", "--rho", "0.6", "--method", "FE"], ".svg"),
     ],
 )
 def test_plot_writes_requested_format(data_csv, tmp_path, kind, extra, suffix):
@@ -69,6 +70,8 @@ def test_plot_writes_requested_format(data_csv, tmp_path, kind, extra, suffix):
         (["trimfill", "{csv}", "--yi", "g", "--vi", "var", "--estimator", "Q9"], "--estimator 'Q9'"),
         (["funnel", "{missing}", "--yi", "g", "--vi", "var"], "not found"),
         (["funnel", "{csv}", "--yi", "g"], "--vi COL are required"),
+        (["funnel", "{csv}", "--yi", "g", "--vi", "var", "--levels", "study,esid", "--method", "DL"], "REML or ML"),
+        (["trimfill", "{csv}", "--yi", "g", "--vi", "var", "--levels", "study,esid"], "give --rho"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_written(data_csv, tmp_path, args, message):

@@ -92,7 +92,7 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
     level_cols = [c.strip() for c in levels.split(",")] if levels else None
     if level_cols is not None and (not all(level_cols) or len(set(level_cols)) != len(level_cols)):
         raise UserError(f"--levels {levels!r}: give distinct column names, outer to inner, separated by commas")
-    if level_cols and method not in ("REML", "ML"):
+    if level_cols and kind != "trimfill" and method not in ("REML", "ML"):  # trimfill: univariate on aggregates
         raise UserError(f"--method {method}: multilevel models (--levels) are fitted by REML or ML")
     if kind == "bubble" and not moderator:
         raise UserError("a bubble plot needs --moderator COL")
