@@ -15,8 +15,9 @@ it may exceed 100 %, in which case the receptors stay fully blocked until it has
 Repeated doses are superposed in the raw (super-saturated) domain before the cap, so daily dosing
 accumulates.  KOR and DOR use ``ED50 × 2`` and ``ED50 × 79`` (Trøstheim 2023).
 
-Parameters ``ed50_mg``, ``smax``, ``tmax_h`` and ``half_life_h`` are **fitted** by
-:mod:`occupancy.calibration` (``blockade calibrate``) and loaded from
+Parameters ``ed50_mg``, ``smax`` and ``tmax_h`` are **fitted** by :mod:`occupancy.calibration`
+(``blockade calibrate``) with the blockade half-life held at its default of 72 h (Lee 1988's lower bound,
+Trøstheim 2023's value; ``blockade calibrate --free-half-life`` shows the fit with it free), and loaded from
 ``occupancy/data/washout_calibration.json``; any of them can be overridden, e.g.
 ``get_model("naltrexone", "washout", half_life_h=108)`` (Lee's upper bound) keeps the other fitted values.
 
@@ -84,7 +85,7 @@ class WashoutModel(BlockadeModel):
     tmax_h : float
         Time of peak of a single dose's curve (h), fitted.
     half_life_h : float
-        Blockade half-life (h), fitted (target 72 h, Lee 1988).
+        Blockade half-life (h); default 72 h (Lee 1988, Trøstheim 2023), held during the calibration.
     kor_ratio, dor_ratio : float
         ED50 multipliers for KOR (2) and DOR (79).
     cap : bool
