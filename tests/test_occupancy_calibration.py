@@ -109,3 +109,16 @@ def test_report_text_lists_every_target(refit):
     for r in refit["residuals"]:
         assert r["target"] in text
     assert "conflicting targets" in text
+
+
+def test_half_life_is_held_at_the_documented_default_and_can_be_freed():
+    from occupancy.calibration import DEFAULT_HALF_LIFE_H, calibrate
+
+    held = calibrate()
+    assert held["parameters"]["half_life_h"] == DEFAULT_HALF_LIFE_H == 72.0
+    assert "half_life_h" not in held["fitted_parameters"]
+    free = calibrate(None)
+    assert "half_life_h" in free["fitted_parameters"]
+    assert free["parameters"]["half_life_h"] != pytest.approx(72.0, rel=1e-3)
+    # the free fit cannot be worse on its own objective than the constrained one
+    assert free["optimizer"]["cost"] <= held["optimizer"]["cost"] + 1e-9
