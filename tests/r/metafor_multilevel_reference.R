@@ -169,6 +169,39 @@ influence_mv <- function(res, cluster_values) {
        rstudent_cluster_X2 = rsc$cluster$X2, rstudent_cluster_k = rsc$cluster$k)
 }
 
+# metafor's cooks.distance()/rstudent() refit with the fit's own control (default nlminb), which leaves the
+# refits ~1e-7 relative off their optimum; Cook's distances of uninfluential units are differences of nearly
+# equal estimates, so that error is magnified.  influence_tight() therefore repeats exactly the computations
+# of metafor's .cooks.distance.rma.mv and .rstudent.rma.mv (refit without the unit, variance components
+# re-estimated; D = dfb' vb^-1 dfb; deleted residual / sqrt(M_ii at the refit's sigma2 + x vb_del x'),
+# X2 per cluster) but with the tightly converged fit() for every refit.
+influence_tight <- function(res, random, data, cluster_values = NULL, mods = NULL) {
+  X <- model.matrix(res)
+  svb <- chol2inv(chol(res$vb))
+  units <- if (is.null(cluster_values)) seq_len(res$k) else unique(cluster_values)
+  memb <- if (is.null(cluster_values)) as.list(seq_len(res$k)) else lapply(units, function(u) which(cluster_values == u))
+  cook <- numeric(length(units)); X2 <- numeric(length(units))
+  resid <- numeric(res$k); se <- numeric(res$k)
+  for (u in seq_along(units)) {
+    incl <- memb[[u]]
+    sub <- data[-incl, , drop = FALSE]
+    del <- fit(random, sub, mods = mods, method = res$method)
+    dfb <- as.vector(res$beta) - as.vector(del$beta)
+    cook[u] <- as.vector(crossprod(dfb, svb) %*% dfb)
+    margs <- list(yi = quote(yi), V = quote(vi), random = random, data = data, method = res$method,
+                  sigma2 = del$sigma2, outlist = "M=M")
+    if (!is.null(mods)) margs$mods <- mods
+    Mfull <- do.call(rma.mv, margs)$M
+    Xi <- X[incl, , drop = FALSE]
+    e <- data$yi[incl] - as.vector(Xi %*% del$beta)
+    S <- as.matrix(Mfull[incl, incl, drop = FALSE]) + Xi %*% del$vb %*% t(Xi)
+    resid[incl] <- e
+    se[incl] <- sqrt(diag(S))
+    X2[u] <- as.vector(t(e) %*% chol2inv(chol(S)) %*% e)
+  }
+  list(cooks = cook, resid = resid, se = se, z = resid / se, X2 = X2, units = units)
+}
+
 # ---------------------------------------------------------------- cases ------------------------------------
 cases <- list()
 add <- function(name, dataset, levels, mods_py, res, default_res = NULL, extra = list()) {
@@ -186,7 +219,9 @@ r1 <- fit(rk, konst)
 r1d <- fit_default(rk, konst)
 add("konst_reml", "konstantopoulos2011", c("district", "school"), NULL, r1, r1d,
     list(profile_ci = profile_cis(r1d), lrt = lrts(r1, rk, konst),
-         influence = influence_mv(r1d, konst$district)))
+         influence = influence_mv(r1d, konst$district),
+         influence_tight_obs = influence_tight(r1, rk, konst),
+         influence_tight_cluster = influence_tight(r1, rk, konst, konst$district)))
 
 # ML intercept-only
 r2 <- fit(rk, konst, method = "ML")
@@ -219,13 +254,16 @@ a1 <- fit(ra, assink)
 a1d <- fit_default(ra, assink)
 add("assink_reml", "assink2016", c("study", "esid"), NULL, a1, a1d,
     list(profile_ci = profile_cis(a1d), lrt = lrts(a1, ra, assink),
-         influence = influence_mv(a1d, assink$study)))
+         influence = influence_mv(a1d, assink$study),
+         influence_tight_obs = influence_tight(a1, ra, assink),
+         influence_tight_cluster = influence_tight(a1, ra, assink, assink$study)))
 
 # numeric 0/1 moderator pubstatus (as in the metadat documentation)
 a2 <- fit(ra, assink, mods = ~ pubstatus)
 a2d <- fit_default(ra, assink, mods = ~ pubstatus)
 add("assink_pubstatus", "assink2016", c("study", "esid"), "~ pubstatus", a2, a2d,
-    list(profile_ci = profile_cis(a2d), lrt = lrts(a2, ra, assink, mods = ~ pubstatus)))
+    list(profile_ci = profile_cis(a2d), lrt = lrts(a2, ra, assink, mods = ~ pubstatus),
+         influence_tight_cluster = influence_tight(a2, ra, assink, assink$study, mods = ~ pubstatus)))
 
 # three-level categorical moderator (treatment coding, reference level 'covert')
 a3 <- fit(ra, assink, mods = ~ deltype)
