@@ -443,7 +443,7 @@ def parse_levels(levels: Any, data: pd.DataFrame | None, k: int) -> tuple[list[s
     if isinstance(levels, pd.DataFrame):
         items = [(str(c), levels[c].to_numpy()) for c in levels.columns]
     elif isinstance(levels, Mapping):
-        items = [(str(n), np.asarray(ids, dtype=object) if not isinstance(ids, np.ndarray) else ids) for n, ids in levels.items()]
+        items = [(str(n), ids.to_numpy() if hasattr(ids, "to_numpy") else np.asarray(ids)) for n, ids in levels.items()]
     elif isinstance(levels, str) or (isinstance(levels, Sequence) and all(isinstance(c, str) for c in levels)):
         cols = [c.strip() for c in levels.split(",")] if isinstance(levels, str) else list(levels)
         if data is None:

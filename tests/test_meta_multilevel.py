@@ -223,3 +223,26 @@ def test_convergence_error_carries_optimiser_message(monkeypatch):
     monkeypatch.setattr(ml, "optimise_variance_components", broken)
     with pytest.raises(ConvergenceError, match="ABNORMAL"):
         fit_case(CASES["assink_reml"])
+
+
+def test_heterogeneity_module_serves_univariate_i2():
+    """meta.heterogeneity.i_squared with one component is rma.uni's I² (dat.bcg, REML, with and without ablat)."""
+    from meta.heterogeneity import fixed_effects_q, i_squared
+
+    bcg = json.loads((Path(__file__).parent / "data" / "metafor_univariate.json").read_text())["bcg"]
+    yi, vi = np.array(bcg["data"]["yi"]), np.array(bcg["data"]["vi"])
+    close(i_squared(vi, bcg["REML"]["tau2"])[0], bcg["REML"]["I2"])
+    X = np.column_stack([np.ones(yi.size), bcg["data"]["ablat"]])
+    close(i_squared(vi, bcg["REML_ablat"]["tau2"], X)[0], bcg["REML_ablat"]["I2"])
+    close(fixed_effects_q(yi, vi, X)[0], bcg["REML_ablat"]["QE"])
+
+
+def test_one_level_model_equals_univariate_reml():
+    """rma.mv(yi, vi, random = ~ 1 | id) with one estimate per id is rma.uni REML (dat.bcg)."""
+    bcg = json.loads((Path(__file__).parent / "data" / "metafor_univariate.json").read_text())["bcg"]
+    yi, vi = np.array(bcg["data"]["yi"]), np.array(bcg["data"]["vi"])
+    res = fit_multilevel(yi, vi, {"trial": np.arange(yi.size)})
+    close(res.sigma2[0], bcg["REML"]["tau2"])
+    close(res.beta[0], bcg["REML"]["beta"])
+    close(res.logLik, bcg["REML"]["logLik"])
+    close(res.I2_total, bcg["REML"]["I2"])
