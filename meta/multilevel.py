@@ -453,6 +453,9 @@ def parse_levels(levels: Any, data: pd.DataFrame | None, k: int) -> tuple[list[s
             if c not in data.columns:
                 raise MetaInputError(f"level column {c!r} not found in data")
             items.append((c, data[c].to_numpy()))
+    elif isinstance(levels, Sequence) or isinstance(levels, np.ndarray):
+        # a sequence of id arrays, outer → inner, named level1, level2, ...
+        items = [(f"level{j + 1}", np.asarray(ids)) for j, ids in enumerate(levels)]
     else:
         raise MetaInputError("levels must be a mapping of level name to ids, a DataFrame or a list of column names")
     if not items:
@@ -581,6 +584,8 @@ def fit_multilevel(
         cnames = list(names) if names is not None else (
             ["intrcpt"] + [f"X{j}" for j in range(1, X.shape[1])] if np.all(X[:, 0] == 1) else [f"X{j + 1}" for j in range(X.shape[1])]
         )
+        if len(cnames) != X.shape[1]:
+            raise MetaInputError(f"got {len(cnames)} coefficient names for {X.shape[1]} model-matrix columns")
         check_model_matrix(X, cnames)
     else:
         if data is not None and len(data) != k and mods is not None:
