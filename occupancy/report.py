@@ -106,14 +106,18 @@ _SVG_HEADER = re.compile(r"^.*?(<svg\b)", re.DOTALL)
 
 
 def figure_to_svg(fig) -> str:
-    """Serialise a matplotlib figure to inline SVG markup (no XML prolog, no external references)."""
+    """Serialise a matplotlib figure to inline SVG markup (no XML prolog, no external references).
+
+    The figure scales down with the page but never grows beyond its natural size (1 pt = 4/3 px), so small
+    figures are not blown up on wide screens.
+    """
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight")
-    svg = buffer.getvalue()
-    svg = _SVG_HEADER.sub(r"\1", svg, count=1)
-    # make the figure scale with the page width
+    svg = _SVG_HEADER.sub(r"\1", buffer.getvalue(), count=1)
+    width = re.search(r'<svg\b[^>]*?\swidth="([0-9.]+)pt"', svg)
+    natural = f"max-width:{float(width.group(1)) * 4 / 3:.0f}px;" if width else "max-width:100%;"
     svg = re.sub(r'(<svg\b[^>]*?)\swidth="[^"]*"', r"\1", svg, count=1)
-    svg = re.sub(r'(<svg\b[^>]*?)\sheight="[^"]*"', r'\1 style="max-width:100%;height:auto"', svg, count=1)
+    svg = re.sub(r'(<svg\b[^>]*?)\sheight="[^"]*"', rf'\1 style="width:100%;{natural}height:auto"', svg, count=1)
     return svg
 
 

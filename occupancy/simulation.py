@@ -302,3 +302,101 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
             arrays[f"{r}_prob_ge_90"] = band.prob_ge_90[r]
     return SimulationResult(model=model, schedule=schedule, assessments=tuple(records), summaries=summaries,
                             population=population, timecourse_arrays=arrays, warnings=tuple(warnings))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Files and the HTML report section
+# ----------------------------------------------------------------------------------------------------
+
+
+def timecourse_figure(result: SimulationResult):
+    """The time-course figure (MOR/KOR/DOR, population band, assessments, 90 % line) as a new Figure."""
+    from occupancy.timecourse_plot import plot_timecourse
+
+    ax = plot_timecourse(result)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def write_simulation_outputs(result: SimulationResult, directory) -> list:
+    """Write ``timecourse.csv``, ``assessments.json`` and the time-course plot (PNG + SVG) into ``directory``.
+
+    ``directory`` should be a fresh staging folder (the CLI and ``blockade run`` use
+    :func:`occupancy.atomic_output.atomic_directory`), so a failure never leaves a partial result.
+    """
+    import json
+    from pathlib import Path
+
+    from meta.plots import save_figure
+    from occupancy.atomic_output import write_text_atomic
+
+    directory = Path(directory)
+    figure = timecourse_figure(result)
+    written = [
+        write_text_atomic(directory / "timecourse.csv", result.timecourse.to_csv(index=False, float_format="%.6g")),
+        write_text_atomic(directory / "simulation.json",
+                          json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"),
+    ]
+    for suffix in (".png", ".svg"):
+        written.append(save_figure(figure, directory / f"timecourse{suffix}"))
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return written
+
+
+def _reading(a: dict) -> str:
+    """Plain-language reading of one assessment (population-aware)."""
+    text = f"MOR blockade at the {_fmt_h(a['time_h'])} '{a['label']}' assessment: {_fmt(a['MOR'], 0)} %"
+    if a.get("MOR_p05") is not None:
+        text += (f" (90 % of people above {_fmt(a['MOR_p05'], 0)} %; "
+                 f"{100 * a['MOR_prob_ge_90']:.0f} % of people at or above 90 %)")
+    return text
+
+
+def simulation_report_section(result: SimulationResult, title: str = "Simulation"):
+    """The simulation as an :class:`occupancy.report.ReportSection` for ``blockade run``'s HTML report."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from occupancy.report import Assumption, KeyNumber, ReportFigure, ReportSection, ReportTable, figure_to_svg
+
+    keys = []
+    for a in result.assessments:
+        value = f"{_fmt(a['MOR'], 0)} %"
+        if a.get("MOR_p05") is not None:
+            value += f" [{_fmt(a['MOR_p05'], 0)}–{_fmt(a['MOR_p95'], 0)}]"
+        keys.append(KeyNumber(f"MOR at '{a['label']}' ({_fmt_h(a['time_h'])})", value, _reading(a)))
+    s = result.summaries
+    keys.append(KeyNumber("Time with MOR ≥ 90 %", f"{s['time_ge_90_MOR_h']:.1f} h",
+                          "Total time the typical participant's MOR blockade is at or above 90 %."))
+    keys.append(KeyNumber(f"MOR below {s['threshold']:g} % after the last dose", _fmt_h(s["time_until_below_h"]),
+                          "How long after the last dose the blockade has washed out to this level."))
+    keys.append(KeyNumber(f"Residual MOR at {_fmt_h(s['residual_at_h'])}", f"{_fmt(s['residual']['MOR'])} %",
+                          "Blockade still present at the anchor app's recommended interval after the last dose."))
+    figure = timecourse_figure(result)
+    svg = figure_to_svg(figure)
+    plt.close(figure)
+    table = ReportTable.from_frame("Blockade at each assessment", pd.DataFrame(list(result.assessments)))
+    params = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                       for k, v in result.model.parameters().items())
+    assumptions = [Assumption(f"{result.model.drug} {result.model.name} model: {params}.",
+                              (result.model.__class__.__doc__ or "").strip().splitlines()[0])]
+    if result.model.name == "washout":
+        assumptions.append(Assumption("ED50, super-saturation and tmax fitted to Rabiner 2011 PET, Weerts 2008 and "
+                                      "the review's statements; half-life 72 h (Lee 1988). Conflicting targets "
+                                      "are listed by `blockade calibrate`.", "occupancy/calibration.py"))
+    if result.population is not None:
+        v = result.population.variability
+        assumptions.append(Assumption(
+            f"Population of {result.population.n} virtual subjects (seed {result.population.seed}); log-normal "
+            f"spreads: ED50 {v.ed50_log_sd:.3g}, half-life {v.half_life_log_sd:.3g}, absorption "
+            f"{v.absorption_log_sd:.3g} (log-SD).", v.source))
+    assumptions += [Assumption(w, "warning") for w in result.warnings]
+    return ReportSection(
+        title=title, intro=result.schedule.describe(), key_numbers=tuple(keys),
+        figures=(ReportFigure("Blockade time course", svg,
+                              "MOR (black), KOR (blue), DOR (red); shaded: 5–95th percentile of the population; "
+                              "dashed: 90 % MOR; markers: assessments."),),
+        tables=(table,), assumptions=tuple(assumptions),
+    )

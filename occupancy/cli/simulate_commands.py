@@ -65,21 +65,10 @@ def _quick_scenario(drug, doses, assess, weight):
 
 def _write_outputs(result, out_dir: str) -> None:
     from occupancy.atomic_output import atomic_directory
-    from occupancy.timecourse_plot import plot_timecourse
+    from occupancy.simulation import write_simulation_outputs
 
     with atomic_directory(out_dir) as staging:
-        result.timecourse.to_csv(staging / "timecourse.csv", index=False, float_format="%.6g")
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        ax = plot_timecourse(result)
-        fig = ax.figure
-        fig.tight_layout()
-        fig.savefig(staging / "timecourse.png", dpi=150)
-        fig.savefig(staging / "timecourse.svg")
-        plt.close(fig)
+        write_simulation_outputs(result, staging)
 
 
 @main.command("simulate")
