@@ -18,7 +18,7 @@ from occupancy.cli.group import main
               help="Write plan.json, plan_*.csv and the timeline and power-curve figures (PNG+SVG) into DIR "
                    "(built in a temporary folder and swapped in only when complete).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON on stdout.")
-@click.option("--quiet", is_flag=True, help="No summary text and no warnings (JSON and files only).")
+@click.option("--quiet", is_flag=True, help="Nothing on stderr (no warnings, no list of files written).")
 def plan_command(scenario: str, out_dir: str | None, as_json: bool, quiet: bool) -> None:
     """Plan a naltrexone/naloxone study from SCENARIO.toml (a simulate scenario plus [design]).
 
@@ -43,10 +43,10 @@ def plan_command(scenario: str, out_dir: str | None, as_json: bool, quiet: bool)
             written = [p.name for p in write_plan_outputs(result, staging)]
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    elif not quiet:
+    else:
         click.echo(result.summary())
     if written and not quiet:
-        click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(sorted(written))}", err=as_json)
+        click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(sorted(written))}", err=True)
     if as_json and not quiet:
         for warning in result.warnings:
             click.echo(f"blockade: warning: {warning}", err=True)
