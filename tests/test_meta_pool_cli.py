@@ -174,3 +174,17 @@ def test_non_convergence_is_an_error_with_the_optimiser_message(runner, small, m
 
     monkeypatch.setattr(ml, "optimise_variance_components", broken)
     assert_one_line_error(pool(runner, [small(), *ML_ARGS]), "ABNORMAL_TERMINATION_IN_LNSRCH")
+
+
+def test_profile_cis_and_lrts(runner, assink_csv):
+    res = pool(runner, [assink_csv, "--yi", "yi", "--vi", "vi", "--levels", "study,esid", "--profile", "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    case = CASES["assink_reml"]
+    pcs = case["profile_ci"]
+    pcs = [pcs[k] for k in sorted(pcs, key=int)] if isinstance(pcs, dict) else pcs
+    np.testing.assert_allclose([c["ci_lb"] for c in payload["sigma2_ci"]], [p["ci_lb"] for p in pcs], rtol=1e-6)
+    np.testing.assert_allclose([c["ci_ub"] for c in payload["sigma2_ci"]], [p["ci_ub"] for p in pcs], rtol=1e-6)
+    np.testing.assert_allclose([t["LRT"] for t in payload["lrt"]], [t["LRT"] for t in case["lrt"]], rtol=1e-6)
+    text = pool(runner, [assink_csv, "--yi", "yi", "--vi", "vi", "--levels", "study,esid", "--profile"]).stdout
+    assert "Profile-likelihood CIs (95%)" in text and "study/esid" in text

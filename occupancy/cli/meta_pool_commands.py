@@ -92,8 +92,10 @@ def pool_payload(result) -> dict:
 @click.option("--dfs", type=click.Choice(["residual", "contain"]), default="residual", show_default=True,
               help="t-test df for multilevel models (metafor dfs; 'contain' implies --test t).")
 @click.option("--level", "conf_level", type=float, default=0.95, show_default=True, help="Confidence level.")
+@click.option("--profile", "profile", is_flag=True,
+              help="With --levels: add profile-likelihood CIs and likelihood-ratio tests (sigma2 = 0) per level.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
-def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_level, as_json) -> None:
+def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_level, profile, as_json) -> None:
     """Pool effect sizes: univariate random-effects model, or nested multilevel model with --levels.
 
     \b
@@ -136,7 +138,28 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
 
         check_effect_sizes(yi, vi, yi_name=yi_col, vi_name=vi_col)
         result = fit_random_effects(yi, vi, mods=mods, data=df, method=method, test=test, level=conf_level)
+    extra = _profile_payload(result) if (profile and levels) else None
     if as_json:
-        click.echo(json.dumps(pool_payload(result), indent=2))
+        payload = pool_payload(result)
+        if extra is not None:
+            payload.update(_clean(extra))
+        click.echo(json.dumps(payload, indent=2))
     else:
         click.echo(result.summary())
+        if extra is not None:
+            click.echo("")
+            click.echo(f"Profile-likelihood CIs ({int(round(conf_level * 100))}%) and LRTs of sigma^2 = 0:")
+            for ci, lr in zip(extra["sigma2_ci"], extra["lrt"]):
+                click.echo(f"  {ci['factor']:>20s}  sigma^2 = {ci['estimate']:.4f} [{ci['ci_lb']:.4f}, {ci['ci_ub']:.4f}]"
+                           f"  LRT = {lr['LRT']:.4f}, p = {lr['p']:.4g}")
+
+
+def _profile_payload(result) -> dict:
+    """Profile-likelihood CIs and LRTs for every estimated variance component of a multilevel result."""
+    cis, lrts = [], []
+    for j, fixed in enumerate(result.sigma2_fixed):
+        if fixed:
+            continue
+        cis.append(result.profile_ci(j).to_dict())
+        lrts.append(result.lrt(j).to_dict())
+    return {"sigma2_ci": cis, "lrt": lrts}
