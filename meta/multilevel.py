@@ -21,10 +21,11 @@ computed with the O(k) algebra of :mod:`meta.nested_covariance`.
 
 *Optimisation — why not metafor's scheme.* metafor runs ``nlminb`` on ``log σ²``, which can never reach a
 component that belongs at 0 (it drifts towards ``exp(−∞)`` and is then truncated at ``10·ε``).  Here the
-variance components themselves are optimised on the box ``σ² ≥ 0`` by projected Newton ascent (analytic
-gradient, finite-difference Hessian of it), which lands exactly on the boundary and converges quadratically
-to ~1e-12 relative, so that all derived quantities agree with a tightly converged metafor fit to better than
-1e-6; bound-constrained L-BFGS-B is the fallback when Newton stalls.  Convergence is
+variance components themselves are optimised on the box ``σ² ≥ 0``: projected average-information scoring
+(analytic gradient and AI matrix, both O(k)), then, unless that has clearly converged, projected Newton
+steps with a finite-difference Hessian of the analytic gradient, which converge quadratically to ~1e-12
+relative — so all derived quantities agree with a tightly converged metafor fit to better than 1e-6, and a
+component that belongs at 0 is exactly 0.  Bound-constrained L-BFGS-B is the last fallback.  Convergence is
 declared from the projected gradient; otherwise :class:`~meta.errors.ConvergenceError` carries the
 optimiser's message.  Starting values follow metafor: ``max(0.001·L, var(y − Xb_FE) − 1/mean(1/v)) / L``.
 
@@ -303,15 +304,20 @@ def optimise_variance_components(
     y = np.ascontiguousarray(y)
     v = np.ascontiguousarray(v)
 
-    def ev(sv: np.ndarray) -> Evaluation:
-        return struct.evaluate(sv, v, X, y, gradient=True, logdet_xtx=logdet_xtx, sum_log_v=sum_log_v, x_cols=x_cols)
+    def ev(sv: np.ndarray, ai: bool = False) -> Evaluation:
+        return struct.evaluate(sv, v, X, y, gradient=True, logdet_xtx=logdet_xtx, sum_log_v=sum_log_v,
+                               x_cols=x_cols, average_information=ai)
 
     if not free.any():
         return _OptResult(s, ev(s), 0, "no free variance components", True)
 
-    sv, e, ll, g, n_newton = _projected_newton(ev, s, free, reml)
-    message = f"projected Newton: {n_newton} iteration(s)"
-    n_iter = n_newton
+    sv, e, ll, g, n_ai, done = _projected_scoring(ev, s, free, reml)
+    message = f"average-information scoring: {n_ai} iteration(s)"
+    n_iter = n_ai
+    if not done:
+        sv, e, ll, g, n_newton = _projected_newton(ev, sv, free, reml)
+        message += f"; projected Newton: {n_newton} iteration(s)"
+        n_iter += n_newton
     if not _is_converged(sv, e, g, ll, free):
         # fall back to bound-constrained quasi-Newton from the start, then polish again
 
@@ -359,6 +365,57 @@ def _is_converged(sv, e: Evaluation, g, ll, free) -> bool:
     pg = np.where(sv > 0, np.abs(g), np.maximum(g, 0.0))[free]
     scale = np.maximum(e.grad_scale[free], 1.0)
     return bool(np.all(pg <= 1e-6 * scale))
+
+
+def _projected_scoring(ev, sv: np.ndarray, free: np.ndarray, reml: bool, max_iter: int = 200):
+    """Projected average-information (AI) scoring on ``σ² ≥ 0``: ``Δ = AI⁻¹ g`` with step halving.
+
+    AI-REML (Gilmour, Thompson & Cullis 1995) costs about 1.6 likelihood evaluations per iteration and, for
+    all but tiny data sets, converges nearly as fast as Newton's method.  Returns
+    ``(σ², evaluation, ll, gradient, iterations, done)``; ``done`` is False when the caller should polish with
+    :func:`_projected_newton` (AI not positive definite, no ascent, or slow linear convergence, i.e. the
+    last step is not ≤ 1e-11·(1 + max σ²) with a contraction rate below ½).
+    """
+    sv = sv.copy()
+    e = ev(sv, True)
+    ll, g = _ll_grad(e, reml)
+    if not np.isfinite(ll):
+        return sv, e, ll, g, 0, False
+    prev = None
+    it = 0
+    for it in range(1, max_iter + 1):
+        active = free & (sv <= 0.0) & (g <= 0.0)
+        fr = np.flatnonzero(free & ~active)
+        if fr.size == 0:
+            return sv, e, ll, g, it, True
+        A = (e.ai_reml if reml else e.ai_ml)[np.ix_(fr, fr)]
+        if not np.all(np.isfinite(A)):
+            return sv, e, ll, g, it, False
+        eig = np.linalg.eigvalsh(A)
+        if eig.min() <= 1e-12 * max(float(eig.max()), 0.0):
+            return sv, e, ll, g, it, False
+        delta = np.linalg.solve(A, g[fr])
+        t = 1.0
+        improved = False
+        for _ in range(50):
+            cand = sv.copy()
+            cand[fr] = np.maximum(sv[fr] + t * delta, 0.0)
+            e_c = ev(cand, True)
+            ll_c, g_c = _ll_grad(e_c, reml)
+            if np.isfinite(ll_c) and ll_c >= ll - 1e-13 * (1.0 + abs(ll)):
+                improved = True
+                break
+            t *= 0.5
+        if not improved:
+            return sv, e, ll, g, it, False
+        step = float(np.max(np.abs(cand - sv)))
+        rate = step / prev if prev else 1.0
+        prev = step
+        sv, e, ll, g = cand, e_c, ll_c, g_c
+        tol = 1e-11 * (1.0 + float(np.max(sv)))
+        if step <= tol:
+            return sv, e, ll, g, it, bool(step == 0.0 or rate < 0.5)
+    return sv, e, ll, g, it, False
 
 
 def _projected_newton(ev, sv: np.ndarray, free: np.ndarray, reml: bool, max_iter: int = 200):

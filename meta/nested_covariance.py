@@ -68,6 +68,8 @@ class Evaluation:
     gradient_ml: np.ndarray | None
     gradient_reml: np.ndarray | None
     grad_scale: np.ndarray | None  # magnitude of the terms of each gradient component (for tolerances)
+    ai_ml: np.ndarray | None = None  # average-information matrices (see NestedStructure.evaluate)
+    ai_reml: np.ndarray | None = None
 
 
 class NestedStructure:
@@ -248,11 +250,18 @@ class NestedStructure:
         logdet_xtx: float | None = None,
         sum_log_v: float | None = None,
         x_cols: list[np.ndarray] | None = None,
+        average_information: bool = False,
     ) -> Evaluation:
         """ML and REML log-likelihoods (metafor's definitions), GLS estimates and gradients at ``sigma2``.
 
         ``logdet_xtx``, ``sum_log_v`` and ``x_cols`` (the columns of ``X`` as contiguous arrays) are
         constants of a fit that callers evaluating many times may pass in precomputed.
+
+        With ``average_information=True`` the average-information matrices are returned as well
+        (Gilmour, Thompson & Cullis 1995, *Biometrics* 51:1440–1450): with ``u_l = Z_l Z_l' P y``,
+        ``AI_REML[l, m] = ½ u_l' P u_m`` and ``AI_ML[l, m] = ½ u_l' M⁻¹ u_m`` (``P y = M⁻¹ r`` at the GLS
+        estimate).  They approximate the negative Hessian of the log-likelihood at the cost of one more
+        pass of the recursion, and are exact in expectation.
         """
         sigma2 = np.asarray(sigma2, dtype=float)
         v = np.asarray(v, dtype=float)
@@ -297,7 +306,30 @@ class NestedStructure:
                 g_ml[l] = -0.5 * trace + 0.5 * quad
                 g_reml[l] = -0.5 * (trace - corr) + 0.5 * quad
                 scale[l] = 0.5 * (abs(trace) + abs(quad))
+        ai_ml = ai_reml = None
+        if average_information:
+            L = self.L
+            us = [self._bcast(l, self._seg(l, Wr)) for l in range(L)]
+            Wus = self._apply_inverse(sigma2, es, dens, us)
+            xwu = np.array([[float(WX[a] @ u) for a in range(p)] for u in us])  # (L, p): X'M⁻¹u_l
+            uwu = np.array([[float(us[l] @ Wus[m]) for m in range(L)] for l in range(L)])
+            uwu = 0.5 * (uwu + uwu.T)
+            ai_ml = 0.5 * uwu
+            ai_reml = 0.5 * (uwu - xwu @ vb @ xwu.T)
         return Evaluation(
             ll_ml=float(ll_ml), ll_reml=float(ll_reml), beta=beta, xtwx=xtwx, vb=vb, rss=rss, logdet=logdet,
-            gradient_ml=g_ml, gradient_reml=g_reml, grad_scale=scale,
+            gradient_ml=g_ml, gradient_reml=g_reml, grad_scale=scale, ai_ml=ai_ml, ai_reml=ai_reml,
         )
+
+    def _apply_inverse(self, sigma2: np.ndarray, es: list[np.ndarray], dens: list[np.ndarray],
+                       cols: list[np.ndarray]) -> list[np.ndarray]:
+        """``M⁻¹u`` for further columns, reusing ``e_j`` and the denominators of a previous pass."""
+        W = [u * es[self.L] for u in cols]
+        for j in range(self.L - 1, -1, -1):
+            s = float(sigma2[j])
+            if s == 0.0:
+                continue
+            f = s / dens[j]
+            e = es[j + 1]
+            W = [w - e * self._bcast(j, f * self._seg(j, w)) for w in W]
+        return W

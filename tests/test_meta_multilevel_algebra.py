@@ -84,3 +84,18 @@ def test_nesting_combines_outer_ids():
     """Inner ids reused across clusters are different groups (metafor's study/esid)."""
     struct = NestedStructure.from_ids([[1, 1, 2, 2], [1, 2, 1, 2]])
     assert struct.n_groups == (2, 4)
+
+
+def test_average_information_equals_dense():
+    struct, v, X, y, s2 = random_problem(5, 50, 3, 2)
+    M = struct.dense_covariance(s2, v)
+    W = np.linalg.inv(M)
+    xtwx = X.T @ W @ X
+    P = W - W @ X @ np.linalg.solve(xtwx, X.T @ W)
+    Ds = [indicator(c) @ indicator(c).T for c in struct.codes]
+    us = [D @ P @ y for D in Ds]
+    ai_reml = 0.5 * np.array([[ul @ P @ um for um in us] for ul in us])
+    ai_ml = 0.5 * np.array([[ul @ W @ um for um in us] for ul in us])
+    ev = struct.evaluate(s2, v, X, y, average_information=True)
+    np.testing.assert_allclose(ev.ai_reml, ai_reml, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ev.ai_ml, ai_ml, rtol=1e-10, atol=1e-10)
