@@ -434,17 +434,21 @@ def ttest_power(
     ``T`` is noncentral t with ``df = n1 + n2 − 2`` and ``δ = d√(n1 n2/(n1 + n2))`` (between) or
     ``df = n − 1`` and ``δ = d_z√n`` (paired); two-sided power ``P(T > t_{1−α/2}) + P(T < −t_{1−α/2})``.
     This is what statsmodels ``TTestIndPower``/``TTestPower`` compute.
+
+    Lower tails are evaluated through the reflection ``P(T_δ < −c) = P(T_{−δ} > c)``: scipy's
+    ``nct.cdf`` returns NaN far in the lower tail (e.g. ``nct.cdf(-2.02, 40, 9.0)``, a probability below
+    1e-20, which statsmodels inherits), whereas ``nct.sf`` with the reflected noncentrality is accurate.
     """
     df, nc = _ttest_setup(d, n, design, r, ratio)
     if df < 1:
         raise MetaInputError(f"sample size too small for a t test (df = {df})")
     if alternative == "two-sided":
         crit = stats.t.isf(alpha / 2, df)
-        return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+        return float(stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc))
     if alternative == "larger":
         return float(stats.nct.sf(stats.t.isf(alpha, df), df, nc))
     if alternative == "smaller":
-        return float(stats.nct.cdf(stats.t.ppf(alpha, df), df, nc))
+        return float(stats.nct.sf(stats.t.isf(alpha, df), df, -nc))
     raise MetaInputError(f"alternative must be 'two-sided', 'larger' or 'smaller' (got {alternative!r})")
 
 

@@ -237,19 +237,10 @@ def paired_dz(effect: float, correlation: float) -> float:
 
 
 def _two_sided(d: float, n: int, alpha: float, **kw) -> float:
-    """Two-sided exact power as the sum of :func:`meta.power.ttest_power`'s two one-sided tails at α/2.
-
-    Identical to ``alternative="two-sided"``, except that a NaN from scipy's noncentral-t CDF in the far
-    lower tail (scipy 1.17 returns NaN for e.g. ``nct.cdf(-2.02, 40, 9.0)``, a probability < 1e-20; statsmodels
-    inherits it) is replaced by 0 when the upper tail already exceeds 0.5.
-    """
+    """Two-sided exact power (:func:`meta.power.ttest_power`, noncentral t)."""
     from meta.power import ttest_power
 
-    upper = ttest_power(d, n, alpha=alpha / 2, alternative="larger", **kw)
-    lower = ttest_power(d, n, alpha=alpha / 2, alternative="smaller", **kw)
-    if math.isnan(lower) and upper > 0.5:
-        lower = 0.0
-    return float(upper + lower)
+    return ttest_power(d, n, alpha=alpha, alternative="two-sided", **kw)
 
 
 def power_between(effect: float, n_drug: int, n_placebo: int, alpha: float) -> float:

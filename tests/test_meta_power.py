@@ -115,3 +115,16 @@ def test_bad_power_input():
         mpower(None, 20, 10, 0.5, es_type="or")
     with pytest.raises(MetaInputError, match="within"):
         ttest_power(0.3, 20, design="within")
+
+
+def test_ttest_power_far_lower_tail_is_not_nan():
+    # scipy's nct.cdf returns NaN here (probability < 1e-20); the reflected sf must be used instead
+    from meta.power import ttest_power
+
+    for d, n, design in [(2.0, 80, "paired"), (1.5, 40, "between"), (3.0, 200, "paired")]:
+        two = ttest_power(d, n, design=design)
+        upper = ttest_power(d, n, design=design, alpha=0.025, alternative="larger")
+        lower = ttest_power(d, n, design=design, alpha=0.025, alternative="smaller")
+        assert np.isfinite(two) and np.isfinite(lower)
+        assert two == pytest.approx(upper + lower, rel=1e-12)
+        assert 0.999 < two <= 1.0 and 0.0 <= lower < 1e-12
