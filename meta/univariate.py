@@ -73,6 +73,36 @@ def _logdet(a: np.ndarray) -> float:
 
 
 # ----------------------------------------------------------------------------------- estimation
+#: Step lengths tried in turn when full Fisher-scoring steps oscillate (metafor's documented remedy for
+#: non-convergence is ``control=list(stepadj=0.5)``); the first is metafor's default.
+_STEPADJ = (1.0, 0.5, 0.25)
+
+
+def _fisher_scoring(ymc, v, X, method, tau2, stepadj, threshold, maxiter):
+    """Fisher scoring for τ² (Viechtbauer 2005; metafor ``rma.uni``) from ``tau2`` with step ``stepadj``.
+
+    Returns ``(tau2, iterations, last_change)``; converged when ``last_change <= threshold``.
+    """
+    change = threshold + 1
+    it = 0
+    while change > threshold and it <= maxiter:
+        it += 1
+        old = tau2
+        w = 1 / (v + tau2)
+        py, trp, trpp = _p_terms(X, w, ymc)
+        if method == "ML":
+            adj = (float(py @ py) - w.sum()) / np.sum(w**2) * stepadj
+        else:
+            adj = (float(py @ py) - trp) / trpp * stepadj
+        if not np.isfinite(adj):
+            adj = 0.0
+        while tau2 + adj < 0:
+            adj /= 2
+        tau2 = tau2 + adj
+        change = abs(old - tau2)
+    return tau2, it, change
+
+
 def _estimate_tau2(y, v, X, method, *, tau2_init=None, threshold=_THRESHOLD, maxiter=_MAXITER):
     """τ² exactly as metafor 3.8 ``rma.uni``; returns ``(tau2, se_tau2, iterations)``."""
     k, p = X.shape
@@ -95,28 +125,22 @@ def _estimate_tau2(y, v, X, method, *, tau2_init=None, threshold=_THRESHOLD, max
         tau2 = max(0.0, (rss - tr_pv) / (k - p))
     else:
         tau2 = float(tau2_init)
-    change = threshold + 1
-    it = 0
-    while change > threshold:
-        it += 1
-        old = tau2
-        w = 1 / (v + tau2)
-        py, trp, trpp = _p_terms(X, w, ymc)
-        if method == "ML":
-            adj = (float(py @ py) - w.sum()) / np.sum(w**2)
-        else:
-            adj = (float(py @ py) - trp) / trpp
-        if not np.isfinite(adj):
-            adj = 0.0
-        while tau2 + adj < 0:
-            adj /= 2
-        tau2 = tau2 + adj
-        change = abs(old - tau2)
-        if it > maxiter:
-            raise ConvergenceError(
-                f"Fisher scoring algorithm did not converge after {maxiter} iterations "
-                f"(last tau^2 = {tau2:.6g}, last change = {change:.3g}; threshold {threshold:g})"
-            )
+    start = tau2
+    for stepadj in _STEPADJ:
+        tau2, it, change = _fisher_scoring(ymc, v, X, method, start, stepadj, threshold, maxiter)
+        if change <= threshold:
+            break
+    else:
+        raise ConvergenceError(
+            f"Fisher scoring algorithm did not converge after {maxiter} iterations with step lengths "
+            f"{', '.join(f'{a:g}' for a in _STEPADJ)} (last tau^2 = {tau2:.6g}, last change = {change:.3g}; "
+            f"threshold {threshold:g})"
+        )
+    if stepadj != 1.0:
+        warnings.warn(
+            f"Fisher scoring oscillated with full steps; converged with step length {stepadj:g} "
+            "(metafor: control=list(stepadj=...)).", RuntimeWarning, stacklevel=3,
+        )
     # metafor's ll0check: fall back to tau^2 = 0 if the likelihood there is higher
     ll0 = _ll_profile(y - y.mean(), v, X, 0.0, method)
     ll1 = _ll_profile(y - y.mean(), v, X, tau2, method)
