@@ -121,9 +121,9 @@ def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_p
         click.echo(text)
     else:
         click.echo(_strip_warnings(result.summary()))
-        if out_dir:
-            click.echo(f"\nwrote {out_dir}/: annotated_outcomes.csv, analysis_units.csv, sensitivity.csv, "
-                       "results.json, forest.png/.svg, bubble.png/.svg")
+    if out_dir and not quiet:
+        click.echo(f"wrote {out_dir}/: annotated_outcomes.csv, analysis_units.csv, sensitivity.csv, "
+                   "results.json, forest.png/.svg, bubble.png/.svg", err=True)
 
 
 def _write_outputs(result, json_text: str, out_dir: str) -> None:
