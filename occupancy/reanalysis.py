@@ -122,6 +122,7 @@ class ReanalysisSection(_Finite, BaseModel):
     """``[reanalysis]``: annotation and sensitivity choices (all optional)."""
 
     model_config = _STRICT
+    data: Optional[str] = None
     default_window_h: list[float] = Field(default_factory=lambda: list(DEFAULT_WINDOW_H), min_length=2,
                                           max_length=2)
     window_point: Literal["mean", "start", "end"] = "mean"
@@ -167,6 +168,7 @@ class ReanalysisScenario(Scenario):
         n = 1000
         seed = 1
         [reanalysis]
+        data = "my_outcomes.csv"  # optional; relative to this file; default: the bundled review
         default_window_h = [1.0, 24.0]
         sensitivity_half_lives_h = [72, 108]
         draws = 200
@@ -201,6 +203,16 @@ class ReanalysisScenario(Scenario):
                 raise ValueError(f"model.{key}: not a parameter of the {cls.name} model "
                                  f"(parameters: {', '.join(sorted(allowed))})")
         return self
+
+
+def scenario_data_path(scenario: ReanalysisScenario | None, scenario_path=None) -> Path | None:
+    """The outcome CSV named by ``[reanalysis] data`` (relative paths are relative to the scenario file)."""
+    if scenario is None or scenario.reanalysis.data is None:
+        return None
+    path = Path(scenario.reanalysis.data).expanduser()
+    if not path.is_absolute() and scenario_path is not None:
+        path = Path(scenario_path).resolve().parent / path
+    return path
 
 
 def load_reanalysis_scenario(path) -> ReanalysisScenario:

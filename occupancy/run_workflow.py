@@ -74,7 +74,7 @@ class _TaskRun:
     parameters: tuple[tuple[str, str], ...]
 
 
-def _simulate(data: dict, source: str, progress: bool) -> _TaskRun:
+def _simulate(data: dict, source: str, progress: bool, path: Path | None = None) -> _TaskRun:
     from occupancy.scenario import scenario_from_dict
     from occupancy.simulation import simulate, simulation_report_section, write_simulation_outputs
 
@@ -84,7 +84,7 @@ def _simulate(data: dict, source: str, progress: bool) -> _TaskRun:
     return _TaskRun("simulate", result, write_simulation_outputs, simulation_report_section, params)
 
 
-def _plan(data: dict, source: str, progress: bool) -> _TaskRun:
+def _plan(data: dict, source: str, progress: bool, path: Path | None = None) -> _TaskRun:
     from occupancy.planning import PlanScenario, plan_report_section, plan_study, write_plan_outputs
     from occupancy.scenario import scenario_from_dict
 
@@ -94,16 +94,16 @@ def _plan(data: dict, source: str, progress: bool) -> _TaskRun:
     return _TaskRun("plan", result, write_plan_outputs, plan_report_section, params)
 
 
-def _reanalyse(data: dict | None, source: str, progress: bool) -> _TaskRun:
+def _reanalyse(data: dict | None, source: str, progress: bool, path: Path | None = None) -> _TaskRun:
     from occupancy.reanalysis import (
-        ReanalysisScenario, reanalyse, reanalysis_report_section, settings_from_scenario,
+        ReanalysisScenario, reanalyse, reanalysis_report_section, scenario_data_path, settings_from_scenario,
         write_reanalysis_outputs,
     )
     from occupancy.scenario import scenario_from_dict
 
     scenario = None if data is None else scenario_from_dict(data, source, schema=ReanalysisScenario)
     settings = settings_from_scenario(scenario, progress=progress)
-    result = reanalyse(None, settings)
+    result = reanalyse(scenario_data_path(scenario, path), settings)
     ann = settings.annotation
     params = (("model", ann.model),) + tuple((k, f"{v:g}") for k, v in sorted(ann.model_params.items()))
     return _TaskRun("reanalyse", result, write_reanalysis_outputs, reanalysis_report_section, params)
@@ -150,7 +150,7 @@ def run_scenario(scenario_path: str | Path | None = None, out_dir: str | Path = 
         data, scenario_text = read_scenario_toml(scenario_path)
         source = Path(scenario_path).name
         task = scenario_task(data, source)
-        runs = [_RUNNERS[task](data, source, progress)]
+        runs = [_RUNNERS[task](data, source, progress, Path(scenario_path))]
         scenario_name = source
         title = {"simulate": "Blockade simulation", "plan": "Study-design plan",
                  "reanalyse": "Blockade-adjusted reanalysis"}[task]

@@ -112,3 +112,21 @@ def test_default_report_renders_in_headless_chromium(tmp_path):
     assert 'id="key-number-table"' in dom and "Pooled effect" in dom
     assert dom.count("<svg") >= 4
     assert non_blank_fraction(shot) > 0.02
+
+
+def test_reanalysis_scenario_with_users_own_csv(tmp_path):
+    import shutil
+
+    shutil.copy(ROOT / "tests" / "data" / "outcomes_example.csv", tmp_path / "outcomes.csv")
+    scenario = tmp_path / "mine.toml"
+    scenario.write_text('task = "reanalyse"\n[drug]\nname = "naltrexone"\n[reanalysis]\n'
+                        'data = "outcomes.csv"\ndraws = 0\n')
+    out = tmp_path / "out"
+    result = _run([str(scenario), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["mode"] != "study" and results["k_outcomes"] == 11
+    scenario.write_text(scenario.read_text().replace("outcomes.csv", "missing.csv"))
+    bad = _run([str(scenario), "--out", str(tmp_path / "out2"), "--quiet"])
+    assert bad.exit_code == 2 and "missing.csv" in bad.stderr
+    assert not (tmp_path / "out2").exists()

@@ -34,15 +34,17 @@ def _with_model_options(func):
 
 
 def _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=None, progress=False):
-    from occupancy.reanalysis import load_reanalysis_scenario, settings_from_scenario
+    """Settings and the scenario's ``[reanalysis] data`` path (None when the scenario names no data)."""
+    from occupancy.reanalysis import load_reanalysis_scenario, scenario_data_path, settings_from_scenario
 
     scenario = load_reanalysis_scenario(scenario_path) if scenario_path else None
     if half_life_h is not None and not half_life_h > 0:
         from occupancy.errors import InputError
 
         raise InputError(f"--half-life: must be > 0 (got {half_life_h:g})")
-    return settings_from_scenario(scenario, model=model, half_life_h=half_life_h, n=n, seed=seed, draws=draws,
-                                  window_point=window_point, progress=progress)
+    settings = settings_from_scenario(scenario, model=model, half_life_h=half_life_h, n=n, seed=seed, draws=draws,
+                                      window_point=window_point, progress=progress)
+    return settings, scenario_data_path(scenario, scenario_path)
 
 
 def _warn(messages, quiet: bool) -> None:
@@ -67,8 +69,8 @@ def annotate_command(data, scenario_path, model, half_life_h, n, seed, window_po
     """
     from occupancy.annotation import annotate
 
-    settings = _settings(scenario_path, model, half_life_h, n, seed, window_point).annotation
-    result = annotate(data, settings)
+    settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point)
+    result = annotate(data if data is not None else scenario_data, settings.annotation)
     csv_text = result.table.to_csv(index=False, float_format="%.6g") if out_file else None
     _warn(result.warnings, quiet)
     if out_file:
@@ -110,8 +112,9 @@ def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_p
         from occupancy.errors import InputError
 
         raise InputError(f"--draws: must be 0 (none) or >= 2 (got {draws})")
-    settings = _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=draws, progress=not quiet)
-    result = reanalyse(data, settings)
+    settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=draws,
+                                        progress=not quiet)
+    result = reanalyse(data if data is not None else scenario_data, settings)
     payload = result.to_dict()
     text = json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False)
     if out_dir:
