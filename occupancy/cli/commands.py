@@ -1,27 +1,18 @@
 """Registers the subcommand modules on the ``blockade`` group.
 
-Each module below attaches its commands to :data:`occupancy.cli.group.main` at import time; a module
-that has not been written yet is simply absent from this list.
+Each module attaches its commands to :data:`occupancy.cli.group.main` (or to the ``meta`` subgroup) at
+import time.  They import only click at module level, so ``blockade --help`` stays fast.
 """
 
-import importlib
-
-_COMMAND_MODULES = [
-    "occupancy.cli.simulate_commands",
-    "occupancy.cli.meta_commands",
-    "occupancy.cli.meta_pool_commands",
-    "occupancy.cli.meta_effect_size_commands",
-    "occupancy.cli.meta_bias_commands",
-    "occupancy.cli.meta_power_commands",
-    "occupancy.cli.meta_plot_commands",
-    "occupancy.cli.reanalysis_commands",
-    "occupancy.cli.plan_commands",
-    "occupancy.cli.run_commands",
-]
-
-for _name in _COMMAND_MODULES:
-    try:
-        importlib.import_module(_name)
-    except ModuleNotFoundError as exc:  # a command module not yet present in this checkout
-        if exc.name != _name:
-            raise
+from occupancy.cli import (  # noqa: F401  (imported for their registration side effect)
+    meta_bias_commands,
+    meta_commands,
+    meta_effect_size_commands,
+    meta_plot_commands,
+    meta_pool_commands,
+    meta_power_commands,
+    plan_commands,
+    reanalysis_commands,
+    run_commands,
+    simulate_commands,
+)
