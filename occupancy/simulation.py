@@ -345,13 +345,20 @@ def write_simulation_outputs(result: SimulationResult, directory) -> list:
     return written
 
 
+def _plain_time(hours: float) -> str:
+    """``2 h``, ``49 h``, ``15 d``: hours up to three days, days beyond."""
+    if not math.isfinite(hours):
+        return "not within the simulated horizon"
+    return f"{hours:.3g} h" if hours < 72 else f"{hours / 24:.3g} d"
+
+
 def _reading(a: dict) -> str:
     """Plain-language reading of one assessment (population-aware)."""
-    text = f"MOR blockade at the {_fmt_h(a['time_h'])} '{a['label']}' assessment: {_fmt(a['MOR'], 0)} %"
+    text = f"MOR blockade at '{a['label']}': {_fmt(a['MOR'], 0)} %"
     if a.get("MOR_p05") is not None:
         text += (f" (90 % of people above {_fmt(a['MOR_p05'], 0)} %; "
                  f"{100 * a['MOR_prob_ge_90']:.0f} % of people at or above 90 %)")
-    return text
+    return text + "."
 
 
 def simulation_report_section(result: SimulationResult, title: str = "Simulation"):
@@ -366,13 +373,13 @@ def simulation_report_section(result: SimulationResult, title: str = "Simulation
         value = f"{_fmt(a['MOR'], 0)} %"
         if a.get("MOR_p05") is not None:
             value += f" [{_fmt(a['MOR_p05'], 0)}–{_fmt(a['MOR_p95'], 0)}]"
-        keys.append(KeyNumber(f"MOR at '{a['label']}' ({_fmt_h(a['time_h'])})", value, _reading(a)))
+        keys.append(KeyNumber(f"MOR at '{a['label']}' ({_plain_time(a['time_h'])})", value, _reading(a)))
     s = result.summaries
     keys.append(KeyNumber("Time with MOR ≥ 90 %", f"{s['time_ge_90_MOR_h']:.1f} h",
                           "Total time the typical participant's MOR blockade is at or above 90 %."))
-    keys.append(KeyNumber(f"MOR below {s['threshold']:g} % after the last dose", _fmt_h(s["time_until_below_h"]),
+    keys.append(KeyNumber(f"MOR below {s['threshold']:g} % after the last dose", _plain_time(s["time_until_below_h"]),
                           "How long after the last dose the blockade has washed out to this level."))
-    keys.append(KeyNumber(f"Residual MOR at {_fmt_h(s['residual_at_h'])}", f"{_fmt(s['residual']['MOR'])} %",
+    keys.append(KeyNumber(f"Residual MOR at {_plain_time(s['residual_at_h'])}", f"{_fmt(s['residual']['MOR'])} %",
                           "Blockade still present at the anchor app's recommended interval after the last dose."))
     figure = timecourse_figure(result)
     svg = figure_to_svg(figure)
