@@ -88,8 +88,9 @@ Z = 1.959963984540054
 
 #: Assumptions behind the numbers, with their sources (shown in reports and ``--json``).
 ASSUMPTIONS: tuple[tuple[str, str], ...] = (
-    ("Blockade is simulated for oral naltrexone with the package's calibrated washout model (fitted blockade "
-     "half-life, super-saturation capped at 100 %) unless the scenario chooses emax.",
+    ("Blockade is simulated for oral naltrexone with the package's calibrated washout model (ED50, "
+     "super-saturation and tmax fitted; blockade half-life 72 h; capped at 100 %) unless the scenario chooses "
+     "emax.",
      "occupancy.models.washout; Rabiner 2011 via Trøstheim 2023; Lee 1988; Weerts 2008"),
     ("Assessment windows are those the review names per reference (60–95 min or 2–24 h after the dose); rows "
      "without one use the default 1–24 h window.",
