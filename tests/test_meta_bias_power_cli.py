@@ -86,6 +86,26 @@ def test_effect_size_within_json(runner, tmp_path):
     assert rows[0]["yi"] < 0  # drug (group 1) lower -> negative
 
 
+@pytest.mark.parametrize("measure", ["smcc", "smcr"])
+def test_effect_size_within_escalc_measures(runner, tmp_path, measure):
+    # escalc SMCR standardises by sd1 only, so the command must not require --sd2 for it
+    pp = REF["escalc"]["prepost"]
+    d = pp["data"]
+    cols = {"m1": d["m1i"], "m2": d["m2i"], "sd1": d["sd1i"], "n": d["ni"], "r": d["ri"]}
+    if measure == "smcc":
+        cols["sd2"] = d["sd2i"]
+    src = tmp_path / "pp.csv"
+    pd.DataFrame(cols).to_csv(src, index=False)
+    args = ["effect-size", str(src), "--design", "within", "--measure", measure,
+            *sum(([f"--{c}", c] for c in cols), [])]
+    res = run(runner, args)
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(__import__("io").StringIO(res.output))
+    ref = pp[f"{measure.upper()}_LS"]
+    np.testing.assert_allclose(got["yi"], ref["yi"], rtol=1e-10)
+    np.testing.assert_allclose(got["vi"], ref["vi"], rtol=1e-10)
+
+
 def test_effect_size_errors(runner, tmp_path):
     src = tmp_path / "bad.csv"
     pd.DataFrame({"m1": [1.0, "x"], "m2": [0.0, 0.0], "sd1": [1, 1], "sd2": [1, 1], "n1": [10, 10],

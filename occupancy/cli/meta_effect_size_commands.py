@@ -124,6 +124,8 @@ def compute_effect_sizes(df, design: str, columns: dict, *, measure: str = "g", 
     for kind, needed in kinds:
         if measure == "smcc" and kind != "means":  # r only enters SMCC through sd_d from sd1, sd2
             needed = tuple(n for n in needed if n != "r")
+        if measure == "smcr" and kind == "means":  # escalc SMCR standardises by sd1 only
+            needed = tuple(n for n in needed if n != "sd2")
         if not all(n in arrays for n in needed):
             continue
         mask = np.isnan(yi) & np.all([np.isfinite(arrays[n]) for n in needed], axis=0)
@@ -165,7 +167,7 @@ def _one_kind(es, design, kind, s, measure, vtype, exact_j):
     # within
     if measure in ("smcc", "smcr"):
         if kind != "means" and measure == "smcr":
-            raise MetaInputError("--measure smcr needs the columns --m1, --m2, --sd1, --sd2, --n and --r")
+            raise MetaInputError("--measure smcr needs the columns --m1, --m2, --sd1, --n and --r")
         if measure == "smcr":
             return es.smcr(s["m1"], s["m2"], s["sd1"], s["n"], s["r"], vtype=vtype)
         if kind == "means":
