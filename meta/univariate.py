@@ -326,7 +326,8 @@ class UnivariateResult:
         model = "Equal-Effects Model" if self.method == "FE" else "Random-Effects Model"
         if self.p > 1:
             model = "Mixed-Effects Model" if self.method != "FE" else "Equal-Effects Model (with moderators)"
-        lines = [f"{model} (k = {self.k}; tau^2 estimator: {self.method})", ""]
+        head = f"k = {self.k}" if self.method == "FE" else f"k = {self.k}; tau^2 estimator: {self.method}"
+        lines = [f"{model} ({head})", ""]
         lines.append(f"  logLik  deviance       AIC       BIC      AICc")
         lines.append(f"{self.logLik:8.4f} {self.deviance:9.4f} {self.AIC:9.4f} {self.BIC:9.4f} {self.AICc:9.4f}")
         lines.append("")
@@ -338,25 +339,31 @@ class UnivariateResult:
         lines.append(f"H^2 (unaccounted variability / sampling variability):   {self.H2:.2f}")
         lines.append("")
         lines.append(f"Test for {'Residual ' if self.p > 1 else ''}Heterogeneity:")
-        lines.append(f"Q{'E' if self.p > 1 else ''}(df = {self.QE_df}) = {self.QE:.4f}, p-val = {_fmt_p(self.QE_p)}")
+        lines.append(f"Q{'E' if self.p > 1 else ''}(df = {self.QE_df}) = {self.QE:.4f}, p-val{_eq_p(self.QE_p)}")
         if self.p > 1:
             lines.append("")
             lines.append(f"Test of Moderators (coefficient(s) {_btt_label(self)}):")
             if self.test == "t":
-                lines.append(f"F(df1 = {self.QM_df}, df2 = {self.k - self.p}) = {self.QM:.4f}, p-val = {_fmt_p(self.QM_p)}")
+                lines.append(f"F(df1 = {self.QM_df}, df2 = {self.k - self.p}) = {self.QM:.4f}, p-val{_eq_p(self.QM_p)}")
             else:
-                lines.append(f"QM(df = {self.QM_df}) = {self.QM:.4f}, p-val = {_fmt_p(self.QM_p)}")
+                lines.append(f"QM(df = {self.QM_df}) = {self.QM:.4f}, p-val{_eq_p(self.QM_p)}")
         lines.append("")
         lines.append("Model Results:")
         lines.append("")
         stat = "tval" if self.test == "t" else "zval"
-        lines.append(f"{'':12s}{'estimate':>10s} {'se':>8s} {stat:>8s} {'pval':>8s} {'ci.lb':>8s} {'ci.ub':>8s}")
+        nw = max(12, *(len(c.name) + 2 for c in self.coefficients))  # full names, as metafor prints them
+        df_head = f" {'df':>4s}" if self.test == "t" else ""
+        lines.append(f"{'':{nw}s}{'estimate':>10s} {'se':>8s} {stat:>8s}{df_head} {'pval':>8s} {'ci.lb':>8s} {'ci.ub':>8s}")
+        ddf = self.k - self.p
         for c in self.coefficients:
-            lines.append(f"{c.name:12.12s}{c.estimate:10.4f} {c.se:8.4f} {c.z:8.4f} {_fmt_p(c.p):>8s} "
-                         f"{c.ci_lb:8.4f} {c.ci_ub:8.4f}")
+            stars = "***" if c.p < 0.001 else "**" if c.p < 0.01 else "*" if c.p < 0.05 else "." if c.p < 0.1 else ""
+            df_col = f" {ddf:4d}" if self.test == "t" else ""
+            lines.append(f"{c.name:{nw}s}{c.estimate:10.4f} {c.se:8.4f} {c.z:8.4f}{df_col} {_fmt_p(c.p):>8s} "
+                         f"{c.ci_lb:8.4f} {c.ci_ub:8.4f}  {stars}".rstrip())
         if self.p == 1 and math.isfinite(self.pred_interval[0]):
             lines.append("")
             lines.append(f"Prediction interval: [{self.pred_interval[0]:.4f}, {self.pred_interval[1]:.4f}]")
+        lines += ["", "---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
         return "\n".join(lines)
 
     def __str__(self) -> str:  # pragma: no cover - convenience
@@ -367,6 +374,12 @@ def _fmt_p(p: float) -> str:
     if not math.isfinite(p):
         return "NA"
     return "<.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _eq_p(p: float) -> str:
+    """`` = 0.0123`` or `` < .0001`` after "p-val" (metafor's layout)."""
+    text = _fmt_p(p)
+    return f" < {text[1:]}" if text.startswith("<") else f" = {text}"
 
 
 def _btt_label(res: UnivariateResult) -> str:

@@ -94,6 +94,19 @@ def test_outputs_and_frame():
     assert abs(r.weights().sum() - 100) < 1e-12
 
 
+def test_summary_prints_full_names_df_and_codes():
+    # metafor prints full coefficient names, a df column for t tests and significance codes
+    names = ["intrcpt", "absolute_latitude_of_trial"]
+    r = fit_random_effects(Y, V, X=np.column_stack([np.ones(13), ABLAT]), names=names, test="t")
+    text = r.summary()
+    row = next(ln for ln in text.splitlines() if ln.startswith("absolute_latitude_of_trial"))
+    assert row.split()[4] == str(r.k - r.p)  # estimate, se, tval, df
+    assert row.endswith("*" * (3 if r.coefficients[1].p < 0.001 else 2 if r.coefficients[1].p < 0.01 else 1))
+    assert "Signif. codes" in text and "p-val = <" not in text
+    fe = fit_random_effects(Y, V, method="FE").summary()
+    assert fe.startswith("Equal-Effects Model (k = 13)") and "p-val < .0001" in fe
+
+
 def test_boundary_tau2_is_zero_not_failure():
     y = np.array([0.10, 0.11, 0.09, 0.10, 0.105])
     v = np.array([0.04, 0.05, 0.03, 0.06, 0.05])
