@@ -187,6 +187,9 @@ def test_power_readme(runner):
     from meta.power import min_study_size
 
     assert json.loads(res.output)["min_study_size"]["random"] == min_study_size(0.3, 10, 0.5)
+    res = run(runner, ["power", "--effect", ".3", "--study-size", "20", "--k", "10", "--i2", ".5", "--target", ".8"])
+    # d uses two equal arms: the summary must say the N is an even total, as the JSON value is
+    assert "(total of two equal arms, so even)" in res.output
 
 
 def test_power_errors(runner):

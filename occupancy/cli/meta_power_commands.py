@@ -52,7 +52,8 @@ def power_command(effect, study_size, k, i2, es_type, con_table, test_type, alph
     click.echo(res.summary())
     if target is not None:
         ms = out["min_study_size"]
-        click.echo(f"Smallest per-study N for power {target:g}: fixed {ms['fixed']}, random {ms['random']}")
+        grid = " (total of two equal arms, so even)" if es_type == "d" else ""
+        click.echo(f"Smallest per-study N{grid} for power {target:g}: fixed {ms['fixed']}, random {ms['random']}")
 
 
 @meta_group.command("study-power")
