@@ -71,7 +71,6 @@ def test_plot_writes_requested_format(data_csv, tmp_path, kind, extra, suffix):
         (["funnel", "{missing}", "--yi", "g", "--vi", "var"], "not found"),
         (["funnel", "{csv}", "--yi", "g"], "--vi COL are required"),
         (["funnel", "{csv}", "--yi", "g", "--vi", "var", "--levels", "study,esid", "--method", "DL"], "REML or ML"),
-        (["trimfill", "{csv}", "--yi", "g", "--vi", "var", "--levels", "study,esid"], "give --rho"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_written(data_csv, tmp_path, args, message):
@@ -116,3 +115,21 @@ def test_forest_headers_name_numeric_study_ids(data_csv, tmp_path):
     assert res.exit_code == 0, res.output
     svg = out.read_text()
     assert "study 1" in svg and "S1-o0" in svg and "Multilevel model" in svg
+
+
+def test_levels_without_rho_use_the_bias_default(data_csv, tmp_path):
+    # forest with --levels shows study aggregates and trimfill works on them without --rho (rho = 0.6, as
+    # `blockade meta bias`); the default must draw the same figure as an explicit --rho 0.6
+    from occupancy.cli.meta_bias_commands import DEFAULT_RHO
+
+    for kind in ("forest", "trimfill"):
+        default, explicit = tmp_path / f"{kind}_default.png", tmp_path / f"{kind}_explicit.png"
+        res = _run([kind, data_csv, "--yi", "g", "--vi", "var", "--levels", "study,esid", "--out", default])
+        assert res.exit_code == 0, res.output
+        res = _run([kind, data_csv, "--yi", "g", "--vi", "var", "--levels", "study,esid", "--rho", DEFAULT_RHO,
+                    "--out", explicit])
+        assert res.exit_code == 0, res.output
+        assert default.read_bytes() == explicit.read_bytes()
+    svg = tmp_path / "forest.svg"
+    assert _run(["forest", data_csv, "--yi", "g", "--vi", "var", "--levels", "study,esid", "--out", svg]).exit_code == 0
+    assert "study aggregate" in svg.read_text()

@@ -61,7 +61,8 @@ def _fit(df, yi: str, vi: str, levels: list[str] | None, mods: str | None, metho
 @click.option("--method", default="REML", show_default=True, metavar="REML|ML|DL|FE", help="Variance estimator.")
 @click.option("--estimator", default="L0", show_default=True, metavar="L0|R0", help="Trim-and-fill estimator.")
 @click.option("--rho", type=float, default=None, metavar="R",
-              help="Within-study correlation for study aggregates (forest with --levels; required for trimfill with --levels).")
+              help="Within-study correlation for the study aggregates drawn with --levels (forest, trimfill); "
+                   "default 0.6, as blockade meta bias.")
 @click.option("--out", "out_path", metavar="FILE", help="Output figure: .png, .svg or .pdf.")
 def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col, method, estimator, rho, out_path):
     """Draw a forest, funnel, contour-enhanced funnel, trim-and-fill funnel or bubble plot of DATA.csv.
@@ -96,8 +97,10 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
         raise UserError(f"--method {method}: multilevel models (--levels) are fitted by REML or ML")
     if kind == "bubble" and not moderator:
         raise UserError("a bubble plot needs --moderator COL")
-    if kind == "trimfill" and level_cols and rho is None:
-        raise UserError(f"trimfill with --levels works on study aggregates within {level_cols[0]!r}: give --rho R")
+    if level_cols and rho is None:  # same default as `blockade meta bias`, so plot and test agree
+        from occupancy.cli.meta_bias_commands import DEFAULT_RHO
+
+        rho = DEFAULT_RHO
     if kind == "trimfill" and mods:
         raise UserError("trim-and-fill is defined for models without moderators; drop --mods")
     if rho is not None and not -1.0 < rho <= 1.0:
