@@ -119,3 +119,21 @@ def test_summaries_shift_with_the_schedule(c, dt, threshold):
     b = time_above(model, sched.shifted(dt), threshold)
     assert abs(a.hours - b.hours) < 1e-5
     assert abs(time_until_below(model, sched, threshold) - time_until_below(model, sched.shifted(dt), threshold)) < 1e-5
+
+
+def test_time_course_models_share_cap_and_clip_from_the_base_class():
+    """washout and bateman only supply raw_all; the cap at 100 % and the clip at 0 come from TimeCourseModel."""
+    from occupancy.models.base import TimeCourseModel
+
+    cases = [("naltrexone", Schedule.single(50), np.linspace(0, 96, 400)),
+             ("naloxone", Schedule((Dose(0, amount_mg_per_kg=0.1),), weight_kg=70), np.linspace(0, 8, 400))]
+    for drug, sched, t in cases:
+        capped, uncapped = get_model(drug), get_model(drug, cap=False)
+        assert isinstance(capped, TimeCourseModel) and "blockade_all" not in type(capped).__dict__
+        raw = uncapped.raw_all(sched, t)
+        assert raw["MOR"].max() > 110  # super-saturated, so the cap matters
+        for r in RECEPTORS:
+            np.testing.assert_allclose(capped.blockade(sched, t, r), np.clip(raw[r][0], 0, 100))
+            np.testing.assert_allclose(uncapped.blockade(sched, t, r), np.maximum(raw[r][0], 0))
+        scales = {"ed50_scale": np.array([[0.5], [2.0]])}
+        assert capped.blockade(sched, t, "MOR", **scales).shape == (2, t.size)

@@ -45,6 +45,15 @@ class BlockadeModel:
         """Blockade (%) of MOR, KOR and DOR on ``times_h``; keyword scales as in :meth:`blockade`."""
         return {r: self.blockade(schedule, times_h, r, **scales) for r in RECEPTORS}
 
+    def _check_positive(self, *names: str) -> None:
+        """Raise :class:`InputError` (``model.<name>: must be > 0``) unless each parameter is finite and > 0."""
+        import math
+
+        for name in names:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InputError(f"model.{name}: must be > 0 (got {value})")
+
     def parameters(self) -> dict[str, float]:
         """The model's parameters as a plain dict (for reports and JSON)."""
         from dataclasses import fields
@@ -55,3 +64,40 @@ class BlockadeModel:
     def time_scale_h(self) -> float:
         """A characteristic decay time in hours (used to choose plotting and search horizons)."""
         return 8.0
+
+
+class TimeCourseModel(BlockadeModel):
+    """A model with a closed-form time course: subclasses implement :meth:`raw_all` (uncapped percent).
+
+    This class adds what the washout and bateman models share: clipping at 0, the optional cap at 100 %
+    (``self.cap``), dropping the subject axis for scalar scales, and :meth:`blockade` for one receptor.
+    """
+
+    cap: bool = True
+
+    def raw_all(self, schedule, times_h, receptors=RECEPTORS, *, ed50_scale=1.0, half_life_scale=1.0,
+                absorption_scale=1.0) -> dict:  # pragma: no cover - abstract
+        """Uncapped (super-saturated) blockade (%) per receptor, each of shape ``(n, T)``."""
+        raise NotImplementedError
+
+    def blockade_all(self, schedule, times_h, receptors=RECEPTORS, *, ed50_scale=1.0, half_life_scale=1.0,
+                     absorption_scale=1.0) -> dict:
+        """Blockade (%) of each receptor in ``[0, 100]`` (``[0, ∞)`` uncapped); shape ``(T,)`` or ``(n, T)``."""
+        from occupancy.models._kinetics import is_population
+
+        out = self.raw_all(schedule, times_h, receptors, ed50_scale=ed50_scale, half_life_scale=half_life_scale,
+                           absorption_scale=absorption_scale)
+        pop = is_population(ed50_scale, half_life_scale, absorption_scale)
+        for r, v in out.items():
+            if self.cap:
+                np.minimum(v, 100.0, out=v)
+            np.maximum(v, 0.0, out=v)
+            out[r] = v if pop else v[0]
+        return out
+
+    def blockade(self, schedule, times_h, receptor="MOR", *, ed50_scale=1.0, half_life_scale=1.0,
+                 absorption_scale=1.0) -> np.ndarray:
+        """Blockade (%) of ``receptor`` at ``times_h`` (h), shape ``(T,)`` or ``(n, T)`` with array scales."""
+        receptor = check_receptor(receptor)
+        return self.blockade_all(schedule, times_h, (receptor,), ed50_scale=ed50_scale,
+                                 half_life_scale=half_life_scale, absorption_scale=absorption_scale)[receptor]

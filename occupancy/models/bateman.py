@@ -39,14 +39,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from occupancy.models._kinetics import is_population, ka_from_tmax, superpose_depot_multi
-from occupancy.models.base import BlockadeModel, as_times, check_receptor
+from occupancy.models._kinetics import ka_from_tmax, superpose_depot_multi
+from occupancy.models.base import TimeCourseModel, as_times, check_receptor
 
 PLANOXONE_ED50_MG_PER_KG = 0.002290531
 
 
 @dataclass(frozen=True)
-class BatemanModel(BlockadeModel):
+class BatemanModel(TimeCourseModel):
     """Planoxone's IV naloxone model.
 
     Parameters
@@ -79,10 +79,7 @@ class BatemanModel(BlockadeModel):
     def __post_init__(self) -> None:
         from occupancy.errors import InputError
 
-        for name in ("ed50_mg_per_kg", "tmax_min", "half_life_min", "kor_ratio", "dor_ratio"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise InputError(f"model.{name}: must be > 0 (got {value})")
+        self._check_positive("ed50_mg_per_kg", "tmax_min", "half_life_min", "kor_ratio", "dor_ratio")
         if not (math.isfinite(self.t_ref_min) and self.t_ref_min >= 0):
             raise InputError(f"model.t_ref_min: must be >= 0 (got {self.t_ref_min})")
         if self.tmax_min * self.k_per_min >= 1.0:
@@ -104,9 +101,9 @@ class BatemanModel(BlockadeModel):
         receptor = check_receptor(receptor)
         return self.ed50_mg_per_kg * {"MOR": 1.0, "KOR": self.kor_ratio, "DOR": self.dor_ratio}[receptor]
 
-    def blockade_all(self, schedule, times_h, receptors=("MOR", "KOR", "DOR"), *, ed50_scale=1.0,
-                     half_life_scale=1.0, absorption_scale=1.0) -> dict:
-        """Blockade (%) of each receptor at ``times_h`` (hours); the shared exponentials are computed once."""
+    def raw_all(self, schedule, times_h, receptors=("MOR", "KOR", "DOR"), *, ed50_scale=1.0,
+                half_life_scale=1.0, absorption_scale=1.0) -> dict:
+        """Uncapped blockade (%) per receptor at ``times_h`` (hours), each ``(n, T)``; exponentials shared."""
         receptors = [check_receptor(r) for r in receptors]
         t_min = as_times(times_h) * 60.0
         scale = np.asarray(ed50_scale, dtype=float)
@@ -117,22 +114,7 @@ class BatemanModel(BlockadeModel):
         amount_sets = [[100.0 * d / (d + self.ed50(r) * scale) * ref for d in doses] for r in receptors]
         starts = np.array([d.time_h * 60.0 for d in schedule.doses])
         durs = np.array([d.duration_min for d in schedule.doses])
-        outs = superpose_depot_multi(t_min, starts, durs, amount_sets, ka, k)
-        pop = is_population(ed50_scale, half_life_scale, absorption_scale)
-        result = {}
-        for r, v in zip(receptors, outs):
-            if self.cap:
-                np.minimum(v, 100.0, out=v)
-            np.maximum(v, 0.0, out=v)
-            result[r] = v if pop else v[0]
-        return result
-
-    def blockade(self, schedule, times_h, receptor="MOR", *, ed50_scale=1.0, half_life_scale=1.0,
-                 absorption_scale=1.0) -> np.ndarray:
-        """Blockade (%) of ``receptor`` at ``times_h`` (hours), shape ``(T,)`` or ``(n, T)``."""
-        return self.blockade_all(schedule, times_h, (receptor,), ed50_scale=ed50_scale,
-                                 half_life_scale=half_life_scale,
-                                 absorption_scale=absorption_scale)[check_receptor(receptor)]
+        return dict(zip(receptors, superpose_depot_multi(t_min, starts, durs, amount_sets, ka, k)))
 
     @property
     def time_scale_h(self) -> float:  # noqa: D102

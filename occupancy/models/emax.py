@@ -57,14 +57,7 @@ class EmaxModel(BlockadeModel):
     name = "emax"
 
     def __post_init__(self) -> None:
-        import math
-
-        from occupancy.errors import InputError
-
-        for name in ("ed50_mg", "kor_ratio", "dor_ratio", "window_h"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise InputError(f"model.{name}: must be > 0 (got {value})")
+        self._check_positive("ed50_mg", "kor_ratio", "dor_ratio", "window_h")
 
     def ed50(self, receptor: str = "MOR") -> float:
         """ED50 (mg) of ``receptor``."""

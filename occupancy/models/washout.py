@@ -51,8 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
-from occupancy.models._kinetics import is_population, ka_from_tmax, superpose_depot_multi
-from occupancy.models.base import BlockadeModel, as_times, check_receptor
+from occupancy.models._kinetics import ka_from_tmax, superpose_depot_multi
+from occupancy.models.base import TimeCourseModel, as_times, check_receptor
 
 CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "data" / "washout_calibration.json"
 
@@ -73,7 +73,7 @@ def _fitted(name: str):
 
 
 @dataclass(frozen=True)
-class WashoutModel(BlockadeModel):
+class WashoutModel(TimeCourseModel):
     """Super-saturated blockade with first-order rise and exponential washout, capped at 100 %.
 
     Parameters
@@ -104,12 +104,7 @@ class WashoutModel(BlockadeModel):
     name = "washout"
 
     def __post_init__(self) -> None:
-        for name in ("ed50_mg", "smax", "tmax_h", "half_life_h", "kor_ratio", "dor_ratio"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                from occupancy.errors import InputError
-
-                raise InputError(f"model.{name}: must be > 0 (got {value})")
+        self._check_positive("ed50_mg", "smax", "tmax_h", "half_life_h", "kor_ratio", "dor_ratio")
         if self.tmax_h * self.k_per_h >= 1.0:
             from occupancy.errors import InputError
 
@@ -149,26 +144,6 @@ class WashoutModel(BlockadeModel):
     def raw(self, schedule, times_h, receptor="MOR", **scales) -> np.ndarray:
         """Uncapped (super-saturated) blockade in percent, shape ``(n, T)`` (n = 1 for scalars)."""
         return self.raw_all(schedule, times_h, (receptor,), **scales)[check_receptor(receptor)]
-
-    def blockade_all(self, schedule, times_h, receptors=("MOR", "KOR", "DOR"), *, ed50_scale=1.0,
-                     half_life_scale=1.0, absorption_scale=1.0) -> dict:
-        """Blockade (%) of each receptor; the shared exponentials are computed once."""
-        out = self.raw_all(schedule, times_h, receptors, ed50_scale=ed50_scale, half_life_scale=half_life_scale,
-                           absorption_scale=absorption_scale)
-        pop = is_population(ed50_scale, half_life_scale, absorption_scale)
-        for r, v in out.items():
-            if self.cap:
-                np.minimum(v, 100.0, out=v)
-            np.maximum(v, 0.0, out=v)
-            out[r] = v if pop else v[0]
-        return out
-
-    def blockade(self, schedule, times_h, receptor="MOR", *, ed50_scale=1.0, half_life_scale=1.0,
-                 absorption_scale=1.0) -> np.ndarray:
-        """Blockade (%) of ``receptor`` at ``times_h``, shape ``(T,)`` or ``(n, T)`` with array scales."""
-        return self.blockade_all(schedule, times_h, (receptor,), ed50_scale=ed50_scale,
-                                 half_life_scale=half_life_scale,
-                                 absorption_scale=absorption_scale)[check_receptor(receptor)]
 
     @property
     def time_scale_h(self) -> float:  # noqa: D102
