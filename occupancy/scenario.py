@@ -44,6 +44,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from occupancy.errors import InputError
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+#: The sections' own config: also strict types, so ``amount_mg = true`` or ``amount_mg = "50"`` is an error
+#: (pydantic would otherwise read them as 1.0 and 50.0); TOML integers still count as numbers.
+_STRICT_TYPES = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 _AMOUNT_FIELDS = ("amount_mg", "amount_mg_per_kg", "amount_ug")
 _RATE_FIELDS = ("rate_mg_per_h", "rate_mg_per_kg_per_h", "rate_mg_per_min", "rate_mg_per_kg_per_min")
@@ -61,7 +64,7 @@ class _Finite:
 class DrugSection(_Finite, BaseModel):
     """``[drug]``: ``name`` is ``"naltrexone"`` or ``"naloxone"``."""
 
-    model_config = _STRICT
+    model_config = _STRICT_TYPES
     name: str
 
     @field_validator("name")
@@ -78,7 +81,7 @@ class DrugSection(_Finite, BaseModel):
 class ModelSection(_Finite, BaseModel):
     """``[model]``: ``name`` plus optional parameter overrides of that model."""
 
-    model_config = _STRICT
+    model_config = _STRICT_TYPES
     name: Optional[str] = None
     # washout
     ed50_mg: Optional[float] = Field(default=None, gt=0)
@@ -110,7 +113,7 @@ class DoseSection(_Finite, BaseModel):
     ``duration_min``; total = rate × duration).  ``duration_min > 0`` makes an amount an infusion.
     """
 
-    model_config = _STRICT
+    model_config = _STRICT_TYPES
     time_h: float
     amount_mg: Optional[float] = Field(default=None, gt=0)
     amount_mg_per_kg: Optional[float] = Field(default=None, gt=0)
@@ -176,7 +179,7 @@ class AssessmentSection(_Finite, BaseModel):
     over the window (as planoxone reports its outcome-assessment rows).
     """
 
-    model_config = _STRICT
+    model_config = _STRICT_TYPES
     label: str = Field(min_length=1)
     time_h: float
     end_h: Optional[float] = None
@@ -191,7 +194,7 @@ class AssessmentSection(_Finite, BaseModel):
 class PopulationSection(_Finite, BaseModel):
     """``[population]``: number of virtual subjects, seed and optional log-SD overrides."""
 
-    model_config = _STRICT
+    model_config = _STRICT_TYPES
     n: int = Field(default=1000, ge=2, le=10_000_000)
     seed: int = Field(default=1, ge=0)
     ed50_log_sd: Optional[float] = Field(default=None, ge=0)
@@ -202,14 +205,14 @@ class PopulationSection(_Finite, BaseModel):
 class SubjectSection(_Finite, BaseModel):
     """``[subject]``: body weight (kg), needed for per-kg doses and for naloxone doses in mg."""
 
-    model_config = _STRICT
+    model_config = _STRICT_TYPES
     weight_kg: float = Field(gt=0, le=500)
 
 
 class SummarySection(_Finite, BaseModel):
     """``[summary]``: threshold (%) for "time until below" and the time of the residual-blockade check."""
 
-    model_config = _STRICT
+    model_config = _STRICT_TYPES
     threshold: float = Field(default=10.0, gt=0, lt=100)
     residual_at_h: Optional[float] = None
 
@@ -312,8 +315,16 @@ def _message(err: dict) -> str:
         bound = next(iter(ctx.values())) if ctx else "?"
         bound = f"{bound:g}" if isinstance(bound, (int, float)) else bound
         return f"must be {op} {bound} (got {value!r})"
-    if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"must be a whole number (got {value!r})"
+    if kind in ("float_parsing", "float_type"):
         return f"must be a number (got {value!r})"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"must be true or false (got {value!r})"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_type":
+        return f"must be a text string in quotes (got {value!r})"
     if kind == "literal_error":
         return f"must be {ctx.get('expected', '')} (got {value!r})"
     msg = str(err.get("msg", "invalid"))

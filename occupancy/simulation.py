@@ -15,6 +15,7 @@ import numpy as np
 
 from occupancy.errors import InputError
 from occupancy.models.base import RECEPTORS
+from occupancy.quantities import format_time_h
 
 #: Recommended minimum intersession intervals of the anchor apps, used as the default residual check:
 #: naltrexone 15 days (plantrexone), naloxone 10 × 110 min (planoxone's upper recommendation).
@@ -102,14 +103,15 @@ class SimulationResult:
         """A short text report (the ``blockade simulate`` console output)."""
         lines = [f"{self.model.drug} ({self.model.name} model): {self.schedule.describe()}"]
         pop = self.population is not None
-        w = min(max([10] + [len(a["label"]) for a in self.assessments]), 40)
-        head = f"{'assessment':<{w}} {'time':>10} {'MOR %':>7} {'KOR %':>7} {'DOR %':>7}"
+        w = min(max([10] + [len(a["label"]) for a in self.assessments]), 60)
+        head = f"{'assessment':<{w}} {'time':>12} {'MOR %':>7} {'KOR %':>7} {'DOR %':>7}"
         if pop:
             head += f"  {'MOR 5-95 %':>13} {'P(MOR>=90)':>10}"
         lines += ["", head, "-" * len(head)]
         for a in self.assessments:
-            when = f"{a['time_h']:.4g}h" if a.get("end_h") is None else f"{a['time_h']:.4g}-{a['end_h']:.4g}h"
-            row = (f"{a['label'][:w]:<{w}} {when:>10} {_fmt(a['MOR']):>7} {_fmt(a['KOR']):>7} "
+            when = (format_time_h(a["time_h"]) if a.get("end_h") is None
+                    else f"{format_time_h(a['time_h'])}-{format_time_h(a['end_h'])}")
+            row = (f"{a['label'][:w]:<{w}} {when:>12} {_fmt(a['MOR']):>7} {_fmt(a['KOR']):>7} "
                    f"{_fmt(a['DOR']):>7}")
             if pop:
                 row += f"  {_fmt(a['MOR_p05']):>6}-{_fmt(a['MOR_p95']):<6} {_fmt(a['MOR_prob_ge_90'], 2):>10}"
@@ -123,7 +125,8 @@ class SimulationResult:
             f"KOR {_fmt(s['residual']['KOR'])} %, DOR {_fmt(s['residual']['DOR'])} %",
         ]
         if pop:
-            lines.append(f"population: n = {self.population.n}, seed = {self.population.seed}")
+            lines.append(f"population: n = {self.population.n}, seed = {self.population.seed}; MOR/KOR/DOR % are "
+                         "the typical subject (median parameters), MOR 5-95 % and P(MOR>=90) the population")
         return "\n".join(lines)
 
 
@@ -166,7 +169,11 @@ def timecourse_grid(model, schedule, assessment_times: Sequence[float], extra_en
         end = max(end, extra_end_h)
     grid = np.linspace(start, end, points)
     extra = [d.time_h for d in schedule.doses] + [d.end_h for d in schedule.doses] + list(assessment_times)
-    return np.unique(np.concatenate([grid, np.asarray(extra, dtype=float)]))
+    # the rise after each dose is short (minutes to ~1 h): 2-minute steps over the first 3 time-scale units
+    rise = min(3.0, model.time_scale_h)
+    dense = [d.time_h + np.arange(0.0, rise, 1.0 / 30.0) for d in schedule.doses]
+    grid = np.concatenate([grid, np.asarray(extra, dtype=float), *dense])
+    return np.unique(grid[(grid >= start) & (grid <= end)])
 
 
 def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = None, *, n: int | None = None,

@@ -129,6 +129,10 @@ BAD = [
     (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2"], "no unit"),
     (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--n", "1"], "--n"),
     (["simulate"], "SCENARIO"),
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@1d", "--assess", "30h,2h"], "--assess 2h: time_h"),
+    (["simulate", "--drug", "naloxone", "--weight", "abc", "--dose", "0.4mg@0h"], "'--weight'"),  # click's parse
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--n", "many"], "'--n'"),
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--bogus"], "--bogus"),
 ]
 
 
@@ -153,6 +157,10 @@ BAD_FILES = [
     ('name = "washout"', 'name = "magic"', "model.name: unknown model"),
     ("[population]", "[population]\nnn = 3", "population.nn: unknown key"),
     ("[drug]", "[drug", "malformed TOML"),
+    ("amount_mg = 50.0", "amount_mg = true", "doses[0].amount_mg: must be a number (got True)"),
+    ("amount_mg = 50.0", 'amount_mg = "50"', "doses[0].amount_mg: must be a number (got '50')"),
+    ("n = 1000", "n = 10.5", "population.n: must be a whole number"),
+    ('label = "task (2 h after the tablet)"', 'label = ""', "assessments[0].label: must not be empty"),
 ]
 
 
@@ -212,3 +220,31 @@ def test_quick_form_window_assessment():
     assert a[0]["MOR"] == pytest.approx(np.trapezoid(curve, grid), abs=1e-4)
     bad = run(["simulate", "--drug", "naloxone", "--weight", "70", "--dose", "0.01mg/kg@0h", "--assess", "70min-10min"])
     assert bad.exit_code == 2 and "end_h must be after time_h" in bad.stderr
+
+
+def test_dose_curve_figure_goes_through_meta_save_figure(tmp_path, monkeypatch):
+    import meta.plots
+
+    calls = []
+    original = meta.plots.save_figure
+    monkeypatch.setattr(meta.plots, "save_figure", lambda fig, path, **kw: calls.append(path) or original(fig, path))
+    old_mask = os.umask(0o022)
+    try:
+        r = run(["dose-curve", "--out", str(tmp_path / "curve.svg")])
+        csv = run(["dose-curve", "--out", str(tmp_path / "curve.csv")])
+    finally:
+        os.umask(old_mask)
+    assert r.exit_code == 0 and csv.exit_code == 0, r.output + csv.output
+    assert [Path(p).name for p in calls] == ["curve.svg"]
+    assert (tmp_path / "curve.svg").read_text().lstrip().startswith("<?xml")
+    assert (tmp_path / "curve.csv").stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.csv", "curve.svg"]
+
+
+def test_summary_times_are_readable_and_the_columns_explained():
+    r = run(["simulate", "--drug", "naloxone", "--weight", "70", "--dose", "0.01mg/kg@0h", "--assess",
+             "10min,25min", "--n", "50"])
+    assert r.exit_code == 0, r.output
+    rows = [line for line in r.stdout.splitlines() if line.startswith(("10min", "25min"))]
+    assert len(rows) == 2 and rows[0].split()[1] == "10min" and rows[1].split()[1] == "25min"
+    assert "typical subject" in r.stdout

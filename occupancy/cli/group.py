@@ -39,6 +39,12 @@ class BlockadeGroup(click.Group):
         except _user_error_types() as exc:
             message = " ".join(str(exc).split()) or type(exc).__name__
             raise UserError(message) from None
+        except click.UsageError as exc:
+            # click's own parse errors (`--n abc`, an unknown option) as one line too, still exit status 2
+            if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else "blockade"
+            raise UserError(f"{' '.join(exc.format_message().split())} (see '{where} --help')") from None
 
 
 @click.group(cls=BlockadeGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -57,9 +57,17 @@ def _quick_scenario(drug, doses, assess, weight):
     try:
         return scenario_from_dict(data, "command line")
     except InputError as exc:
-        msg = str(exc).replace("[subject] weight_kg", "--weight")
-        for i, d in enumerate(doses):
-            msg = msg.replace(f"doses[{i}]", f"--dose {d}").replace(f"assessments[{i}]", f"--assess #{i + 1}")
+        msg = str(exc).replace("[subject] weight_kg", "--weight").replace("subject.weight_kg", "--weight")
+        import re
+
+        def dose_name(m):
+            i = int(m.group(1))
+            return f"--dose {doses[i]}" if i < len(doses) else m.group(0)
+
+        msg = re.sub(r"doses\[(\d+)\]\.?", lambda m: dose_name(m) + ": ", msg)
+        msg = re.sub(r"assessments\[(\d+)\]\.?",
+                     lambda m: f"--assess {assessments[int(m.group(1))]['label']}: ", msg)
+        msg = msg.replace(": : ", ": ")
         raise InputError(msg) from None
 
 
@@ -88,7 +96,8 @@ def _write_outputs(result, out_dir: str) -> None:
 @click.option("--residual-at", "residual_at", type=str,
               help="Time for the residual-blockade check (default last dose + 15 d / 18.3 h).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
-              help="Folder for timecourse.csv, timecourse.png and timecourse.svg (replaced as a whole).")
+              help="Folder for timecourse.csv, timecourse.png, timecourse.svg and simulation.json (replaced as "
+                   "a whole).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
 def simulate_command(scenario, drug, doses, assess, weight, model_name, half_life, n, seed, threshold, residual_at,
@@ -163,7 +172,7 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
     else:
         click.echo(result.summary())
         if out_dir:
-            click.echo(f"\nwrote {out_dir}/timecourse.csv, timecourse.png, timecourse.svg")
+            click.echo(f"\nwrote {out_dir}/timecourse.csv, timecourse.png, timecourse.svg, simulation.json")
 
 
 @main.command("dose-curve")
@@ -178,8 +187,8 @@ def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
     """Dose -> blockade curve (plantrexone's hyperbola, 100*D/(D+ED50)).
 
     For naltrexone this is blockade within 8 h of one oral dose (ED50 5.592841 mg; KOR x2, DOR x79).
-    For naloxone it is the hyperbola of planoxone at its reference time, 55 min (ED50 0.002290531 mg/kg;
-    KOR x8, DOR x41).
+    For naloxone it is planoxone's dose-response hyperbola fitted to PET at ~55 min (ED50 0.002290531 mg/kg;
+    KOR x8, DOR x41); planoxone's time course (blockade simulate) gives somewhat different values at 55 min.
     """
     import numpy as np
 
@@ -211,14 +220,12 @@ def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
 
         write_text_atomic(out_file, csv_text)
     else:
-        import os
-        import tempfile
-        from pathlib import Path
-
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+
+        from meta.plots import save_figure
 
         fig, ax = plt.subplots(figsize=(7, 4.5))
         colors = {"MOR": "black", "KOR": "tab:blue", "DOR": "tab:red"}
@@ -228,22 +235,15 @@ def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
         ax.set_ylim(0, 100)
         ax.set_xlabel(f"dose ({unit})")
         ax.set_ylabel("blockade (%)")
-        title = ("oral naltrexone, t < 8 h (plantrexone)" if drug == "naltrexone"
-                 else "IV naloxone at 55 min (planoxone)")
+        title = ("oral naltrexone within 8 h of a dose (plantrexone)" if drug == "naltrexone"
+                 else "IV naloxone: planoxone's dose-response hyperbola (PET at ~55 min)")
         ax.set_title(title)
         ax.grid(alpha=0.3, which="both")
         ax.legend()
-        target = Path(out_file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-        os.close(fd)
         try:
-            fig.savefig(tmp, dpi=150)
-            os.replace(tmp, target)
+            save_figure(fig, out_file)
         finally:
             plt.close(fig)
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     click.echo(f"wrote {out_file}")
 
 
