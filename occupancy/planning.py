@@ -69,6 +69,31 @@ SOURCES = {
 }
 
 
+#: Earliest time after an oral naltrexone dose with stable PET blockade data (the review; Rabiner's scans
+#: were "< 8 h", Lee's first at 1 h).  Before it the washout model's rise is an extrapolation.
+PET_VALIDATED_FROM_H = {"washout": 2.0}
+
+
+def min_delay_caveat(model_name: str) -> str:
+    """Plain-language limits of the computed minimum delay for ``model_name`` (printed next to the number).
+
+    The delay is read off the model's rise after the dose, and no model's rise is fitted to early PET data:
+    the naltrexone ``washout`` rise is fitted only to the plasma tmax (~1 h) and predicts >= 90 % MOR from
+    ~0.3 h after 50 mg, but there are no PET data before ~1 h and stable PET data only from 2 h.
+    """
+    if model_name == "washout":
+        return ("model estimate, not validated before 2 h: the washout model's rise is fitted only to the plasma "
+                "tmax (~1 h); there are no PET data before ~1 h and stable PET data only from 2 h after the dose, "
+                "so plan assessments at least 2 h after dosing (plantrexone recommends 1–2 h)")
+    if model_name == "emax":
+        return ("not informative: the emax model has no time course (the same blockade at any time within 8 h "
+                "of a dose); plantrexone recommends waiting 1–2 h")
+    if model_name == "bateman":
+        return ("model estimate: planoxone's rise (tmax 25 min) is not fitted to early data; the naloxone PET "
+                "scans behind its ED50 were taken 35–65 min after injection")
+    return "model estimate"
+
+
 # ----------------------------------------------------------------------------------------------------
 # [design] section
 # ----------------------------------------------------------------------------------------------------
@@ -115,7 +140,7 @@ class DesignSection(BaseModel):
         Search horizon for the minimum intersession interval.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # strict: `participants = true` is an error
 
     kind: Literal["between", "within"]
     sessions: int = Field(2, ge=2, le=6)
@@ -402,6 +427,7 @@ class PlanResult:
     dz: float | None
     dz_attenuated: float | None
     min_delay_h: float | None
+    min_delay_note: str
     prob_at_min_delay: float | None
     reliable_until_h: float | None
     min_isi_days: float | None
@@ -478,6 +504,7 @@ class PlanResult:
             "dz": _jsonable(self.dz),
             "dz_attenuated": _jsonable(self.dz_attenuated),
             "min_delay_h": _jsonable(self.min_delay_h),
+            "min_delay_note": self.min_delay_note,
             "prob_at_min_delay": _jsonable(self.prob_at_min_delay),
             "reliable_until_h": _jsonable(self.reliable_until_h),
             "min_isi_days": _jsonable(self.min_isi_days),
@@ -541,7 +568,8 @@ class PlanResult:
     def key_values(self) -> dict[str, Any]:
         """The headline numbers as a flat dict (the summary CSV)."""
         return {
-            "min_delay_h": self.min_delay_h, "min_isi_days": self.min_isi_days,
+            "min_delay_h": self.min_delay_h, "min_delay_note": self.min_delay_note,
+            "min_isi_days": self.min_isi_days,
             "min_isi_days_median": self.min_isi_days_median, "isi_days": self.isi_days,
             "contrast_pp": self.contrast_pp, "effect": self.effect, "effect_attenuated": self.effect_attenuated,
             "n_planned": self.n_planned, "power": self.power, "power_attenuated": self.power_attenuated,
@@ -597,6 +625,7 @@ def _summary_text(r: PlanResult) -> str:
     delay = (f"not reached within {r.design.get('max_delay_h', 24.0):g} h" if r.min_delay_h is None
              else f"{r.min_delay_h:.2f} h")
     lines.append(f"Minimum delay after the last dose for P(MOR >= {thr:g} %) >= {prob:g}: {delay}")
+    lines.append(f"  caveat: {r.min_delay_note}")
     horizon = f"beyond {r.design.get('max_isi_days', 60.0):g}"
     lines.append(f"Minimum intersession interval (residual MOR <= {r.design.get('residual_threshold_pct', 5.0):g} % "
                  f"for the 95th-percentile person): {_fmt(r.min_isi_days, '.1f', horizon)} days "
@@ -963,7 +992,7 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         isi_days=None if isi_h is None else float(design.isi_days), orders=tuple(order_names),
         sessions=sessions, conditions=tuple(conditions), contrasts=tuple(contrasts), primary_assessment=primary,
         contrast_pp=primary_contrast, effect=g, effect_attenuated=g_eff, dz=dz, dz_attenuated=dz_eff,
-        min_delay_h=min_delay, prob_at_min_delay=prob_delay, reliable_until_h=until, min_isi_days=min_isi,
+        min_delay_h=min_delay, min_delay_note=min_delay_caveat(model.name), prob_at_min_delay=prob_delay, reliable_until_h=until, min_isi_days=min_isi,
         min_isi_days_median=min_isi_med, residual_at_isi_p95=res95, residual_at_isi_p50=res50,
         n_planned=int(n_planned), n_planned_source=n_source, group_sizes=tuple(int(x) for x in groups),
         power=float(pw), power_attenuated=float(pw_att), n_required=n_req, n_required_per_group=n_grp,
@@ -1033,7 +1062,9 @@ def _assumptions(design, kind) -> tuple[tuple[str, str], ...]:
         (f"Expected effect g = {design.effect:g} (Hedges' g used as Cohen's d).", SOURCES["review"]),
         ("Minimum delay: first time after the last dose at which P(MOR >= "
          f"{design.delay_threshold_pct:g} %) >= {design.delay_probability:g} across virtual subjects "
-         "(model time course, 1-min grid + bisection); plantrexone recommends 1–2 h.",
+         "(model time course, 1-min grid + bisection); plantrexone recommends 1–2 h. The naltrexone washout "
+         "model's rise is fitted only to the plasma tmax (no PET data before ~1 h, stable PET data only from "
+         "2 h), so a delay below 2 h is a model extrapolation, not a validated recommendation.",
          SOURCES["plantrexone"] + "; " + SOURCES["rabiner"]),
         (f"Minimum intersession interval: residual MOR blockade left by one drug session at the next session's "
          f"first assessment <= {design.residual_threshold_pct:g} % for the 95th-percentile person (conservative: "
@@ -1126,8 +1157,8 @@ def plan_report_section(result: PlanResult, title: str | None = None):
     prob = result.design.get("delay_probability", 0.95)
     keys.append(KeyNumber(
         "Minimum delay after dosing", "not reached" if result.min_delay_h is None else f"{result.min_delay_h:.2f} h",
-        f"from this delay on at least {prob:.0%} of people have MOR blockade ≥ {thr:g} % "
-        "(plantrexone recommends 1–2 h)"))
+        f"from this delay on at least {prob:.0%} of people have MOR blockade ≥ {thr:g} % in the model; "
+        f"caveat: {result.min_delay_note}"))
     keys.append(KeyNumber(
         "Minimum intersession interval",
         "beyond horizon" if result.min_isi_days is None else f"{result.min_isi_days:.1f} days",

@@ -2,7 +2,7 @@
 
 Both functions take a :class:`occupancy.planning.PlanResult` and return a matplotlib ``Figure``;
 matplotlib is imported lazily (non-interactive ``Agg`` backend) so that importing this module is cheap.
-:func:`save_figure` writes PNG and SVG atomically.
+:func:`save_figure` writes PNG and SVG atomically (through :func:`meta.plots.save_figure`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,16 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _delay_tag(result) -> str:
+    """Short caveat for the minimum-delay label (the full text is ``result.min_delay_note``)."""
+    from occupancy.planning import PET_VALIDATED_FROM_H
+
+    validated = PET_VALIDATED_FROM_H.get(result.model_name)
+    if validated is not None and result.min_delay_h < validated:
+        return f" (model only; PET data from {validated:g} h)"
+    return " (model estimate)"
 
 
 def timeline_figure(result, *, days: bool | None = None):
@@ -72,8 +82,8 @@ def timeline_figure(result, *, days: bool | None = None):
             for start in drug_starts:
                 t_delay = start + last_dose + result.min_delay_h
                 ax.axvline(t_delay / scale, color="#2e8b57", ls="-.", lw=0.9)
-                ax.text(t_delay / scale, 45, f" minimum delay {result.min_delay_h:.2f} h", rotation=90,
-                        va="center", ha="left", fontsize=8, color="#2e8b57")
+                ax.text(t_delay / scale, 45, f" minimum delay {result.min_delay_h:.2f} h{_delay_tag(result)}",
+                        rotation=90, va="center", ha="left", fontsize=8, color="#2e8b57")
         x = tr.times_h / scale
         ax.fill_between(x, tr.p05, tr.p95, color=_COLOURS[0], alpha=0.25, lw=0, label="5–95th percentile")
         ax.plot(x, tr.p50, color=_COLOURS[0], lw=1.4, label="median MOR blockade")
@@ -119,25 +129,11 @@ def power_curve_figure(result):
 
 
 def save_figure(fig, stem: str | Path) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg`` (each atomically via a temporary sibling) and close ``fig``."""
-    import os
-    import tempfile
+    """Write ``stem.png`` and ``stem.svg`` with :func:`meta.plots.save_figure` (atomic) and close ``fig``."""
+    from meta.plots import save_figure as save_one
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    written = []
     try:
-        for ext in ("png", "svg"):
-            target = stem.with_suffix(f".{ext}")
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            os.close(fd)
-            try:
-                fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-            written.append(target)
+        return [save_one(fig, stem.with_suffix(f".{ext}")) for ext in ("png", "svg")]
     finally:
         _pyplot().close(fig)
-    return written

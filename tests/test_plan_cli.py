@@ -94,6 +94,14 @@ BAD = {
     "unknown primary": (CROSSOVER_7D.replace("[design]\n", '[design]\nprimary_assessment = "x"\n'),
                         "design.primary_assessment"),
     "non-numeric effect": (CROSSOVER_7D.replace("effect = -0.2", 'effect = "small"'), "design.effect"),
+    "boolean participants": (CROSSOVER_7D.replace("participants = 40", "participants = true"),
+                             "design.participants: must be a whole number (got True)"),
+    "fractional participants": (CROSSOVER_7D.replace("participants = 40", "participants = 40.5"),
+                                "design.participants: must be a whole number"),
+    "boolean price": (CROSSOVER_7D.replace("price_per_tablet = 1.2", "price_per_tablet = true"),
+                      "design.price_per_tablet: must be a number (got True)"),
+    "quoted number as dose": (CROSSOVER_7D.replace("amount_mg = 50.0", 'amount_mg = "50"'),
+                              "doses[0].amount_mg: must be a number"),
 }
 
 
@@ -117,3 +125,55 @@ def test_missing_file_is_exit_2(tmp_path):
     assert result.exit_code == 2
     assert "nope.toml" in result.stderr and "not found" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_min_delay_caveat_is_printed_next_to_the_number(tmp_path, crossover_json):
+    """The washout model's rise is fitted to the plasma tmax only: the delay must say it is not PET-validated."""
+    scenario = tmp_path / "c.toml"
+    scenario.write_text(SMALL)
+    result = _run([scenario])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("Minimum delay"))
+    assert lines[i].rstrip().endswith(" h") and lines[i + 1].strip().startswith("caveat:")
+    for text in ("not validated before 2 h", "plasma", "tmax", "stable PET data only from 2 h", "1–2 h"):
+        assert text in lines[i + 1], lines[i + 1]
+    assert crossover_json["min_delay_h"] < 2 and "not validated before 2 h" in crossover_json["min_delay_note"]
+
+
+def test_min_delay_caveat_depends_on_the_model(tmp_path):
+    scenario = tmp_path / "emax.toml"
+    scenario.write_text(SMALL.replace('name = "washout"', 'name = "emax"'))
+    result = _run([scenario, "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "no time course" in json.loads(result.stdout)["min_delay_note"]
+
+
+def test_output_files_get_ordinary_permissions_and_figures_go_through_meta(tmp_path, monkeypatch):
+    """Outputs are not left 0600 by mkstemp, and PNG/SVG are written by meta.plots.save_figure."""
+    import os
+
+    import meta.plots
+
+    calls = []
+    original = meta.plots.save_figure
+
+    def recording(fig, path, **kw):
+        calls.append(Path(path).name)
+        return original(fig, path, **kw)
+
+    monkeypatch.setattr(meta.plots, "save_figure", recording)
+    scenario = tmp_path / "c.toml"
+    scenario.write_text(SMALL)
+    old_mask = os.umask(0o022)
+    try:
+        result = _run([scenario, "--out", tmp_path / "out", "--quiet"])
+    finally:
+        os.umask(old_mask)
+    assert result.exit_code == 0, result.output
+    assert sorted(calls) == ["plan_power_curve.png", "plan_power_curve.svg", "plan_timeline.png",
+                             "plan_timeline.svg"]
+    out = tmp_path / "out"
+    assert out.stat().st_mode & 0o777 == 0o755
+    for p in out.iterdir():
+        assert p.stat().st_mode & 0o777 == 0o644, p.name
