@@ -133,3 +133,13 @@ def test_levels_without_rho_use_the_bias_default(data_csv, tmp_path):
     svg = tmp_path / "forest.svg"
     assert _run(["forest", data_csv, "--yi", "g", "--vi", "var", "--levels", "study,esid", "--out", svg]).exit_code == 0
     assert "study aggregate" in svg.read_text()
+
+
+def test_missing_level_id_names_column_and_rows(data_csv, tmp_path):
+    df = pd.read_csv(data_csv)
+    df.loc[[3, 7], "esid"] = np.nan
+    path = tmp_path / "holes.csv"
+    df.to_csv(path, index=False)
+    res = _run(["forest", path, "--yi", "g", "--vi", "var", "--levels", "study,esid", "--out", tmp_path / "f.png"])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
+    assert "level column 'esid': missing id in row(s) 4, 8" in res.output

@@ -109,11 +109,12 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
     columns = {"--yi": yi_col, "--vi": vi_col, "--label": label_col, "--moderator": moderator}
     columns.update({f"--levels ({c})": c for c in level_cols or []})
     df = _read_table(data, columns)
-    if level_cols:
-        missing = df[level_cols].isna().any(axis=1).to_numpy()
+    for col in level_cols or []:  # one-line error naming the level column and its rows (as meta pool)
+        missing = df[col].isna().to_numpy()
         if missing.any():
             rows = ", ".join(str(i + 1) for i in missing.nonzero()[0][:8])
-            raise UserError(f"--levels: missing level id in row(s) {rows}")
+            more = f" (+{int(missing.sum()) - 8} more)" if missing.sum() > 8 else ""
+            raise UserError(f"level column {col!r}: missing id in row(s) {rows}{more}")
 
     from meta import plots
 
