@@ -188,3 +188,24 @@ def test_profile_cis_and_lrts(runner, assink_csv):
     np.testing.assert_allclose([t["LRT"] for t in payload["lrt"]], [t["LRT"] for t in case["lrt"]], rtol=1e-6)
     text = pool(runner, [assink_csv, "--yi", "yi", "--vi", "vi", "--levels", "study,esid", "--profile"]).stdout
     assert "Profile-likelihood CIs (95%)" in text and "study/esid" in text
+
+
+def test_real_optimiser_failure_reaches_the_user(runner, assink_csv, monkeypatch):
+    # the whole optimisation chain runs (scoring, Newton, L-BFGS-B); when no stationary point is certified the
+    # command must fail with the optimisers' own account, not print numbers
+    import meta.multilevel as ml
+
+    monkeypatch.setattr(ml, "_is_converged", lambda *a, **k: False)
+    res = pool(runner, [assink_csv, *ML_ARGS])
+    assert_one_line_error(res, "variance components did not converge")
+    assert "L-BFGS-B" in res.output and "max projected gradient" in res.output
+
+
+def test_univariate_non_convergence_reaches_the_user(runner, assink_csv, monkeypatch):
+    import meta.univariate as uv
+
+    real = uv._fisher_scoring
+    monkeypatch.setattr(uv, "_fisher_scoring", lambda ymc, v, X, method, tau2, stepadj, threshold, maxiter:
+                        real(ymc, v, X, method, tau2, stepadj, 1e-300, 2))
+    res = pool(runner, [assink_csv, "--yi", "yi", "--vi", "vi"])
+    assert_one_line_error(res, "Fisher scoring algorithm did not converge")
