@@ -332,6 +332,20 @@ def write_calibration(record: dict, path=CALIBRATION_FILE) -> None:
     load_calibration.cache_clear()
 
 
+def _time_to_90_after_50mg(parameters: dict) -> float | None:
+    """First time (h) at which the fitted model's MOR blockade reaches 90 % after one 50 mg tablet."""
+    import numpy as np
+
+    from occupancy.models import get_model
+    from occupancy.schedule import Schedule
+
+    model = get_model("naltrexone", "washout", **{k: v for k, v in parameters.items()
+                                                   if k in ("ed50_mg", "smax", "tmax_h", "half_life_h")})
+    t = np.linspace(0.0, 8.0, 8001)
+    above = model.blockade(Schedule.single(50.0), t) >= 90.0
+    return float(t[int(np.argmax(above))]) if above.any() else None
+
+
 def format_report(record: dict) -> str:
     """Human-readable residual table, conflicts and optimiser status."""
     lines = ["washout model calibration (oral naltrexone)", ""]
@@ -351,6 +365,8 @@ def format_report(record: dict) -> str:
             flags.append("inequality not met")
         if r["target"] in record["unmet_targets"]:
             flags.append("|z| > 1")
+        if r["target"] == "half_life" and "half_life_h" in held:
+            flags.append("held, not fitted")
         flag = ("  <- " + ", ".join(flags)) if flags else ""
         res = f"{r['residual']:.3f}" + ("(log)" if r["residual_scale"] == "log" else "")
         lines.append(
@@ -367,6 +383,12 @@ def format_report(record: dict) -> str:
     for c in record["conflicts"]:
         state = "all met" if c["all_met"] else "NOT all met"
         lines.append(f"  - {' / '.join(c['targets'])} [{state}]: {c['reason']}")
+    rise = _time_to_90_after_50mg(p)
+    if rise is not None:
+        lines.append("")
+        lines.append(f"note: the rise is fitted only to the plasma tmax ({p['tmax_h']:.2f} h); the model reaches 90 % "
+                     f"MOR {rise:.2f} h after 50 mg, earlier than any PET data (none before ~1 h, stable data from "
+                     "2 h): blockade in the first 2 h after a dose is an extrapolation")
     o = record["optimizer"]
     lines.append("")
     lines.append(f"optimiser: {o['method']}; success={o['success']} status={o['status']} nfev={o['nfev']} "

@@ -109,6 +109,22 @@ def test_report_text_lists_every_target(refit):
     for r in refit["residuals"]:
         assert r["target"] in text
     assert "conflicting targets" in text
+    half_life_row = next(line for line in text.splitlines() if line.startswith("half_life "))
+    assert "held, not fitted" in half_life_row
+
+
+def test_report_says_the_early_rise_is_an_extrapolation(refit):
+    """The rise is fitted only to the plasma tmax: the report must give the (early) 90 % time and say so."""
+    from occupancy.models import get_model
+    from occupancy.schedule import Schedule
+
+    text = cal.format_report(refit)
+    note = next(line for line in text.splitlines() if line.startswith("note: the rise is fitted only"))
+    t90 = float(note.split("reaches 90 % MOR ")[1].split(" h")[0])
+    model = get_model("naltrexone", "washout", **refit["parameters"])
+    sched = Schedule.single(50.0)
+    assert 0 < t90 < 1.0 and model.blockade(sched, [t90 + 0.01])[0] >= 90 > model.blockade(sched, [t90 - 0.01])[0]
+    assert "stable data from 2 h" in note and "extrapolation" in note
 
 
 def test_half_life_is_held_at_the_documented_default_and_can_be_freed():

@@ -273,7 +273,9 @@ def calibrate_command(as_json, write, free_half_life):
         return
     click.echo(format_report(record))
     if write:
-        click.echo("\nwrote occupancy/data/washout_calibration.json")
+        from occupancy.models.washout import CALIBRATION_FILE
+
+        click.echo(f"\nwrote {CALIBRATION_FILE}")
     else:
         committed = load_calibration()["parameters"]
         same = all(abs(committed[k] - v) <= 1e-6 * abs(v) for k, v in record["parameters"].items())
