@@ -33,8 +33,8 @@ def _delay_tag(result) -> str:
 
     validated = PET_VALIDATED_FROM_H.get(result.model_name)
     if validated is not None and result.min_delay_h < validated:
-        return f" (model only; PET data from {validated:g} h)"
-    return " (model estimate)"
+        return f"(model only; PET data from {validated:g} h)"
+    return "(model estimate)"
 
 
 def timeline_figure(result, *, days: bool | None = None):
@@ -82,8 +82,10 @@ def timeline_figure(result, *, days: bool | None = None):
             for start in drug_starts:
                 t_delay = start + last_dose + result.min_delay_h
                 ax.axvline(t_delay / scale, color="#2e8b57", ls="-.", lw=0.9)
-                ax.text(t_delay / scale, 45, f" minimum delay {result.min_delay_h:.2f} h{_delay_tag(result)}",
-                        rotation=90, va="center", ha="left", fontsize=8, color="#2e8b57")
+                ax.annotate(f"minimum delay {result.min_delay_h:.2f} h\n{_delay_tag(result)}", (t_delay / scale, 45),
+                            xytext=(6, 0), textcoords="offset points", va="center", ha="left", fontsize=8,
+                            color="#2e8b57", bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none",
+                                                   "alpha": 0.8})
         x = tr.times_h / scale
         ax.fill_between(x, tr.p05, tr.p95, color=_COLOURS[0], alpha=0.25, lw=0, label="5–95th percentile")
         ax.plot(x, tr.p50, color=_COLOURS[0], lw=1.4, label="median MOR blockade")

@@ -269,3 +269,23 @@ def test_report_section_renders(crossover_7d):
     assert section.assumptions and all(a.source for a in section.assumptions)
     html = render_report(Report(title="t", scenario_name="plan", scenario_text="", sections=(section,)))
     assert "Minimum intersession interval" in html
+
+
+def test_min_delay_caveat_in_summary_figure_and_report(between):
+    """The washout rise is fitted to the plasma tmax only: every place that shows the delay says so."""
+    import matplotlib.pyplot as plt
+
+    from occupancy.protocol_plot import timeline_figure
+
+    assert between.min_delay_h < 2.0
+    assert between.min_delay_note == P.min_delay_caveat("washout") and "not validated before 2 h" in between.min_delay_note
+    text = between.summary()
+    assert f"{between.min_delay_h:.2f} h\n  caveat: {between.min_delay_note}" in text
+    fig = timeline_figure(between)
+    labels = [t.get_text() for ax in fig.axes for t in ax.texts]
+    plt.close(fig)
+    assert any("minimum delay" in t and "PET data from 2 h" in t for t in labels), labels
+    section = P.plan_report_section(between)
+    key = next(k for k in section.key_numbers if k.label == "Minimum delay after dosing")
+    assert key.value == f"{between.min_delay_h:.2f} h" and between.min_delay_note in key.reading
+    assert any("not a validated recommendation" in a.text for a in section.assumptions)
