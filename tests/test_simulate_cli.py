@@ -248,3 +248,24 @@ def test_summary_times_are_readable_and_the_columns_explained():
     rows = [line for line in r.stdout.splitlines() if line.startswith(("10min", "25min"))]
     assert len(rows) == 2 and rows[0].split()[1] == "10min" and rows[1].split()[1] == "25min"
     assert "typical subject" in r.stdout
+
+
+def test_out_never_deletes_a_folder_that_is_not_a_blockade_output(tmp_path, monkeypatch):
+    """`--out .` or `--out my_notes/` used to replace the folder as a whole, deleting the user's files."""
+    scenario = ROOT / "scenarios" / "single_dose_50mg.toml"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.csv").write_text("precious\n")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.txt").write_text("keep\n")
+    for target, fragment in ((".", "current folder"), (str(tmp_path.parent), "containing it"),
+                             ("notes", "not a blockade output folder (it holds a.txt)")):
+        r = run(["simulate", str(scenario), "--out", target, "--quiet"])
+        assert r.exit_code == 2 and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert r.stdout == ""
+    assert sorted(os.listdir(tmp_path)) == ["data.csv", "notes"] and os.listdir(notes) == ["a.txt"]
+    # a previous output folder (holds simulation.json) is replaced as a whole, stale files included
+    assert run(["simulate", str(scenario), "--out", "res", "--quiet"]).exit_code == 0
+    (tmp_path / "res" / "stale.txt").write_text("old")
+    assert run(["simulate", str(scenario), "--out", "res", "--quiet"]).exit_code == 0
+    assert "stale.txt" not in os.listdir(tmp_path / "res") and "simulation.json" in os.listdir(tmp_path / "res")
