@@ -65,9 +65,13 @@ class StudyPowerResult:
         return pd.DataFrame({"se": self.se, "power": self.power})
 
     def summary(self) -> str:
-        return (f"Power to detect delta = {self.effect:g} (two-sided alpha = {self.alpha:g}) in "
-                f"{self.power.size} studies: median {self.median:.4f} "
-                f"(range {self.power.min():.4f}-{self.power.max():.4f})")
+        """Per-study table (row, SE, power) and the median, as metameta reports it."""
+        lines = [f"Power to detect delta = {self.effect:g} (two-sided alpha = {self.alpha:g}) in "
+                 f"{self.power.size} studies (metameta mapower_se)", "",
+                 f"{'study':>7s} {'se':>9s} {'power':>8s}"]
+        lines += [f"{i:7d} {se:9.4f} {pw:8.4f}" for i, (se, pw) in enumerate(zip(self.se, self.power), start=1)]
+        lines += ["", f"Median power: {self.median:.4f} (range {self.power.min():.4f}-{self.power.max():.4f})"]
+        return "\n".join(lines)
 
 
 def study_power(se: Sequence[float], effect: float, alpha: float = 0.05) -> StudyPowerResult:

@@ -128,3 +128,13 @@ def test_ttest_power_far_lower_tail_is_not_nan():
         assert np.isfinite(two) and np.isfinite(lower)
         assert two == pytest.approx(upper + lower, rel=1e-12)
         assert 0.999 < two <= 1.0 and 0.0 <= lower < 1e-12
+
+
+def test_study_power_summary_lists_every_study_and_the_median():
+    se = np.array([0.479, 0.2, 0.35])
+    r = study_power(se, 0.2)
+    lines = r.summary().splitlines()
+    rows = [ln.split() for ln in lines if ln.strip()[:1].isdigit()]
+    assert [int(x[0]) for x in rows] == [1, 2, 3]
+    np.testing.assert_allclose([float(x[2]) for x in rows], np.round(r.power, 4))
+    assert lines[-1].startswith(f"Median power: {np.median(r.power):.4f}")
