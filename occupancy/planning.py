@@ -212,9 +212,15 @@ class PlanScenario(Scenario):
 
 def load_plan_scenario(path) -> PlanScenario:
     """Read and validate a planning scenario (TOML); every problem is a one-line :class:`InputError`."""
-    from occupancy.scenario import load_scenario
+    from occupancy.scenario import read_scenario_toml, scenario_from_dict
 
-    return load_scenario(path, schema=PlanScenario)
+    data, _ = read_scenario_toml(path)
+    name = Path(path).name
+    if "design" not in data:
+        raise InputError(f"{name}: design: required section missing (a planning scenario is a simulate scenario "
+                         "plus a [design] section with at least kind = \"between\" or \"within\"; see "
+                         "scenarios/plan_*.toml)")
+    return scenario_from_dict(data, name, PlanScenario)
 
 
 # ----------------------------------------------------------------------------------------------------

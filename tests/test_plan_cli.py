@@ -177,3 +177,11 @@ def test_output_files_get_ordinary_permissions_and_figures_go_through_meta(tmp_p
     assert out.stat().st_mode & 0o777 == 0o755
     for p in out.iterdir():
         assert p.stat().st_mode & 0o777 == 0o644, p.name
+
+
+def test_a_simulate_scenario_without_design_gets_a_hint():
+    result = _run([SCENARIOS / "single_dose_50mg.toml"])
+    assert result.exit_code == 2 and result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line and "single_dose_50mg.toml: design: required section missing" in line
+    assert "[design]" in line and "plan_*.toml" in line

@@ -269,3 +269,11 @@ def test_out_never_deletes_a_folder_that_is_not_a_blockade_output(tmp_path, monk
     (tmp_path / "res" / "stale.txt").write_text("old")
     assert run(["simulate", str(scenario), "--out", "res", "--quiet"]).exit_code == 0
     assert "stale.txt" not in os.listdir(tmp_path / "res") and "simulation.json" in os.listdir(tmp_path / "res")
+
+
+def test_a_plan_or_reanalysis_scenario_points_to_its_command():
+    for name, command in (("plan_crossover_7d.toml", "blockade plan"),
+                          ("reanalysis_default.toml", "blockade reanalyse --scenario")):
+        r = run(["simulate", str(ROOT / "scenarios" / name)])
+        assert r.exit_code == 2 and r.stdout == "", r.output
+        assert len(r.stderr.strip().splitlines()) == 1 and f"`{command} " in r.stderr and "task:" in r.stderr

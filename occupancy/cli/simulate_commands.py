@@ -114,13 +114,23 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
       blockade simulate --drug naltrexone --dose 50mg@0h --assess 2h,49h --n 1000 --seed 1
     """
     from occupancy.quantities import parse_time_h
-    from occupancy.scenario import load_scenario, scenario_from_dict
+    from occupancy.scenario import scenario_from_dict
     from occupancy.simulation import simulate
 
     if scenario and (drug or doses or assess or weight is not None):
         raise InputError("give either a SCENARIO file or --drug/--dose/--assess/--weight, not both")
     if scenario:
-        sc = load_scenario(scenario)
+        from pathlib import Path
+
+        from occupancy.scenario import read_scenario_toml
+
+        data, _ = read_scenario_toml(scenario)
+        task = data.get("task")
+        other = {"plan": "blockade plan", "reanalyse": "blockade reanalyse --scenario"}
+        if isinstance(task, str) and task in other:
+            raise InputError(f"{Path(scenario).name}: task: this is a {task} scenario; run it with "
+                             f"`{other[task]} {scenario}` or `blockade run {scenario}`")
+        sc = scenario_from_dict(data, Path(scenario).name)
     elif doses:
         sc = _quick_scenario(drug, doses, assess, weight)
     else:
