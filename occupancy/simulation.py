@@ -400,6 +400,10 @@ def simulation_report_section(result: SimulationResult, title: str = "Simulation
         assumptions.append(Assumption("ED50, super-saturation and tmax fitted to Rabiner 2011 PET, Weerts 2008 and "
                                       "the review's statements; half-life 72 h (Lee 1988). Conflicting targets "
                                       "are listed by `blockade calibrate`.", "occupancy/calibration.py"))
+        assumptions.append(Assumption("The rise after each dose is fitted only to the plasma tmax (~1 h): the model "
+                                      "reaches 90 % MOR within ~0.2 h of 50 mg, but there are no PET data before "
+                                      "~1 h and stable PET data only from 2 h, so blockade in the first 2 h after "
+                                      "a dose is an extrapolation.", "occupancy/calibration.py"))
     if result.population is not None:
         v = result.population.variability
         assumptions.append(Assumption(

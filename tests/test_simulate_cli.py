@@ -277,3 +277,12 @@ def test_a_plan_or_reanalysis_scenario_points_to_its_command():
         r = run(["simulate", str(ROOT / "scenarios" / name)])
         assert r.exit_code == 2 and r.stdout == "", r.output
         assert len(r.stderr.strip().splitlines()) == 1 and f"`{command} " in r.stderr and "task:" in r.stderr
+
+
+def test_report_section_states_the_early_rise_caveat_for_washout_only():
+    from occupancy.simulation import simulate, simulation_report_section
+
+    washout = simulation_report_section(simulate(get_model("naltrexone"), Schedule.single(50), [("task", 2.0)]))
+    assert any("first 2 h after a dose is an extrapolation" in a.text for a in washout.assumptions)
+    emax = simulation_report_section(simulate(get_model("naltrexone", "emax"), Schedule.single(50), [("task", 2.0)]))
+    assert not any("extrapolation" in a.text for a in emax.assumptions)
