@@ -209,3 +209,31 @@ def test_univariate_non_convergence_reaches_the_user(runner, assink_csv, monkeyp
                         real(ymc, v, X, method, tau2, stepadj, 1e-300, 2))
     res = pool(runner, [assink_csv, "--yi", "yi", "--vi", "vi"])
     assert_one_line_error(res, "Fisher scoring algorithm did not converge")
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_univariate_profile_ci_and_lrt(runner, tmp_path, method):
+    # profile-likelihood CI of tau2 (metafor confint(type = "PL")) and LRT of tau2 = 0 without --levels, checked
+    # against rma.uni's own restricted/ordinary log-likelihood maximised independently with scipy
+    from scipy import optimize, stats
+
+    from meta.univariate import _ll_profile
+
+    uni = json.loads((DATA / "metafor_univariate.json").read_text())["bcg"]["data"]
+    y, v = np.asarray(uni["yi"], float), np.asarray(uni["vi"], float)
+    path = tmp_path / "bcg.csv"
+    pd.DataFrame({"yi": y, "vi": v}).to_csv(path, index=False)
+    res = pool(runner, [path, "--yi", "yi", "--vi", "vi", "--method", method, "--profile", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    X = np.ones((y.size, 1))
+    ll = lambda t2: _ll_profile(y, v, X, t2, method)  # noqa: E731
+    best = optimize.minimize_scalar(lambda t2: -ll(t2), bounds=(0, 5), method="bounded",
+                                    options={"xatol": 1e-12})
+    crit = stats.chi2.ppf(0.95, 1)
+    for bound in (out["tau2_ci"]["ci_lb"], out["tau2_ci"]["ci_ub"]):
+        assert -2 * (ll(bound) - ll(best.x)) == pytest.approx(crit, rel=1e-6)
+    assert out["tau2_ci"]["ci_lb"] < out["tau2"] < out["tau2_ci"]["ci_ub"]
+    assert out["lrt"][0]["LRT"] == pytest.approx(-2 * (ll(0.0) - ll(best.x)), rel=1e-8)
+    res = pool(runner, [path, "--yi", "yi", "--vi", "vi", "--method", "DL", "--profile"])
+    assert_one_line_error(res, "--profile needs --method REML or ML")

@@ -93,7 +93,8 @@ def pool_payload(result) -> dict:
               help="t-test df for multilevel models (metafor dfs; 'contain' implies --test t).")
 @click.option("--level", "conf_level", type=float, default=0.95, show_default=True, help="Confidence level.")
 @click.option("--profile", "profile", is_flag=True,
-              help="With --levels: add profile-likelihood CIs and likelihood-ratio tests (sigma2 = 0) per level.")
+              help="Add profile-likelihood CIs and likelihood-ratio tests (sigma2 = 0) per level (tau2 without "
+                   "--levels; REML or ML).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
 def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_level, profile, as_json) -> None:
     """Pool effect sizes: univariate random-effects model, or nested multilevel model with --levels.
@@ -138,7 +139,11 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
 
         check_effect_sizes(yi, vi, yi_name=yi_col, vi_name=vi_col)
         result = fit_random_effects(yi, vi, mods=mods, data=df, method=method, test=test, level=conf_level)
-    extra = _profile_payload(result) if (profile and levels) else None
+    extra = None
+    if profile and levels:
+        extra = _profile_payload(result)
+    elif profile:
+        extra = _univariate_profile_payload(result, yi, vi, mods, df, method, conf_level)
     if as_json:
         payload = pool_payload(result)
         if extra is not None:
@@ -148,9 +153,10 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
         click.echo(result.summary())
         if extra is not None:
             click.echo("")
-            click.echo(f"Profile-likelihood CIs ({int(round(conf_level * 100))}%) and LRTs of sigma^2 = 0:")
-            for ci, lr in zip(extra["sigma2_ci"], extra["lrt"]):
-                click.echo(f"  {ci['factor']:>20s}  sigma^2 = {ci['estimate']:.4f} [{ci['ci_lb']:.4f}, {ci['ci_ub']:.4f}]"
+            what = "sigma^2" if levels else "tau^2"
+            click.echo(f"Profile-likelihood CIs ({int(round(conf_level * 100))}%) and LRTs of {what} = 0:")
+            for ci, lr in zip(extra.get("sigma2_ci", [extra.get("tau2_ci")]), extra["lrt"]):
+                click.echo(f"  {ci['factor']:>20s}  {what} = {ci['estimate']:.4f} [{ci['ci_lb']:.4f}, {ci['ci_ub']:.4f}]"
                            f"  LRT = {lr['LRT']:.4f}, p = {lr['p']:.4g}")
 
 
@@ -163,3 +169,28 @@ def _profile_payload(result) -> dict:
         cis.append(result.profile_ci(j).to_dict())
         lrts.append(result.lrt(j).to_dict())
     return {"sigma2_ci": cis, "lrt": lrts}
+
+
+def _univariate_profile_payload(result, yi, vi, mods, df, method, conf_level) -> dict:
+    """Profile-likelihood CI and LRT (tau2 = 0) of a univariate model's tau2 (metafor ``confint(type="PL")``).
+
+    The random-effects model is the one-level nested model with one group per estimate, so the multilevel
+    profiler applies unchanged; it maximises the likelihood exactly, so its bounds solve
+    ``-2(ll(tau2) - ll_max) = chi2_1`` to optimiser precision.
+    """
+    import numpy as np
+
+    from meta.errors import MetaInputError
+    from meta.multilevel import fit_multilevel
+
+    if method not in ("REML", "ML"):
+        raise MetaInputError(f"--profile needs --method REML or ML (got {method})")
+    one = fit_multilevel(np.asarray(yi, float), np.asarray(vi, float), [np.arange(len(yi))], mods=mods, data=df,
+                         method=method, level=conf_level)
+    ci = one.profile_ci(0).to_dict()
+    lrt = one.lrt(0).to_dict()
+    for d in (ci, lrt):
+        d.pop("component", None)
+        d["factor"] = "tau^2"
+    ci["estimate"] = float(result.tau2)
+    return {"tau2_ci": ci, "lrt": [lrt]}
