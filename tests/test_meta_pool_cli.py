@@ -237,3 +237,14 @@ def test_univariate_profile_ci_and_lrt(runner, tmp_path, method):
     assert out["lrt"][0]["LRT"] == pytest.approx(-2 * (ll(0.0) - ll(best.x)), rel=1e-8)
     res = pool(runner, [path, "--yi", "yi", "--vi", "vi", "--method", "DL", "--profile"])
     assert_one_line_error(res, "--profile needs --method REML or ML")
+
+
+def test_univariate_dfs_contain_implies_t_on_k_minus_p(runner, tmp_path):
+    uni = json.loads((DATA / "metafor_univariate.json").read_text())["bcg"]
+    path = tmp_path / "bcg.csv"
+    pd.DataFrame({"yi": uni["data"]["yi"], "vi": uni["data"]["vi"]}).to_csv(path, index=False)
+    res = pool(runner, [path, "--yi", "yi", "--vi", "vi", "--dfs", "contain", "--json"])
+    out = json.loads(res.output)
+    assert out["test"] == "t" and out["coefficients"][0]["df"] == out["k"] - out["p"]
+    assert out["coefficients"][0]["p"] == pytest.approx(uni["REML_t"]["pval"][0] if isinstance(
+        uni["REML_t"]["pval"], list) else uni["REML_t"]["pval"], rel=1e-6)

@@ -138,6 +138,8 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
         from meta.validation import check_effect_sizes
 
         check_effect_sizes(yi, vi, yi_name=yi_col, vi_name=vi_col)
+        if dfs == "contain":  # as for --levels, 'contain' implies t tests; with one estimate per unit its df is k - p
+            test = "t"
         result = fit_random_effects(yi, vi, mods=mods, data=df, method=method, test=test, level=conf_level)
     extra = None
     if profile and levels:
