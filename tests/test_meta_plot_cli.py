@@ -143,3 +143,12 @@ def test_missing_level_id_names_column_and_rows(data_csv, tmp_path):
     res = _run(["forest", path, "--yi", "g", "--vi", "var", "--levels", "study,esid", "--out", tmp_path / "f.png"])
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
     assert "level column 'esid': missing id in row(s) 4, 8" in res.output
+
+
+def test_forest_names_the_effect_column(data_csv, tmp_path):
+    df = pd.read_csv(data_csv).rename(columns={"g": "logRR"})
+    path, out = tmp_path / "rr.csv", tmp_path / "forest.svg"
+    df.to_csv(path, index=False)
+    assert _run(["forest", path, "--yi", "logRR", "--vi", "var", "--out", out]).exit_code == 0
+    svg = out.read_text()
+    assert "logRR [95% CI]" in svg and "g [95% CI]" not in svg

@@ -152,7 +152,7 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
                 numeric = pd.api.types.is_numeric_dtype(ids)
                 groups = [f"{level_cols[0]} {g}" if numeric else str(g) for g in ids.tolist()]
             ax = plots.forest_plot(result, labels=labels, groups=groups, aggregate=bool(level_cols) and rho is not None,
-                                   rho=0.0 if rho is None else rho)
+                                   rho=0.0 if rho is None else rho, effect_label=yi_col)  # header/axis: the --yi column
         elif kind == "funnel":
             ax = plots.funnel_plot(result)
         elif kind == "contour":
