@@ -202,6 +202,13 @@ class PlanScenario(Scenario):
         labels = [a.label for a in self.assessments]
         if not labels:
             raise ValueError("assessments: the planner needs at least one [[assessments]] entry")
+        for i, a in enumerate(self.assessments):
+            if a.end_h is not None:
+                raise ValueError(f"assessments[{i}].end_h: the planner uses point assessments; give the time "
+                                 "of interest (e.g. the window's start) as time_h")
+        if "summary" in self.model_fields_set:
+            raise ValueError("summary: not used by blockade plan (the residual threshold is "
+                             "design.residual_threshold_pct)")
         if len(set(labels)) != len(labels):
             raise ValueError("assessments: labels must be unique in a plan")
         if self.design.primary_assessment is not None and self.design.primary_assessment not in labels:

@@ -100,6 +100,9 @@ BAD = {
                                 "design.participants: must be a whole number"),
     "boolean price": (CROSSOVER_7D.replace("price_per_tablet = 1.2", "price_per_tablet = true"),
                       "design.price_per_tablet: must be a number (got True)"),
+    "window assessment": (CROSSOVER_7D.replace("time_h = 1.5", "time_h = 1.5\nend_h = 2.5"),
+                          "assessments[0].end_h: the planner uses point assessments"),
+    "summary section": (CROSSOVER_7D + "\n[summary]\nthreshold = 5\n", "summary: not used by blockade plan"),
     "quoted number as dose": (CROSSOVER_7D.replace("amount_mg = 50.0", 'amount_mg = "50"'),
                               "doses[0].amount_mg: must be a number"),
 }
