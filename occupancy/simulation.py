@@ -15,7 +15,6 @@ import numpy as np
 
 from occupancy.errors import InputError
 from occupancy.models.base import RECEPTORS
-from occupancy.quantities import format_time_h
 
 #: Recommended minimum intersession intervals of the anchor apps, used as the default residual check:
 #: naltrexone 15 days (plantrexone), naloxone 10 × 110 min (planoxone's upper recommendation).
@@ -104,14 +103,15 @@ class SimulationResult:
         lines = [f"{self.model.drug} ({self.model.name} model): {self.schedule.describe()}"]
         pop = self.population is not None
         w = min(max([10] + [len(a["label"]) for a in self.assessments]), 60)
-        head = f"{'assessment':<{w}} {'time':>12} {'MOR %':>7} {'KOR %':>7} {'DOR %':>7}"
+        whens = [_when(a["time_h"]) + ("" if a.get("end_h") is None else f"-{_when(a['end_h'])}")
+                 for a in self.assessments]
+        tw = max([10] + [len(x) for x in whens])
+        head = f"{'assessment':<{w}} {'time':>{tw}} {'MOR %':>7} {'KOR %':>7} {'DOR %':>7}"
         if pop:
             head += f"  {'MOR 5-95 %':>13} {'P(MOR>=90)':>10}"
         lines += ["", head, "-" * len(head)]
-        for a in self.assessments:
-            when = (format_time_h(a["time_h"]) if a.get("end_h") is None
-                    else f"{format_time_h(a['time_h'])}-{format_time_h(a['end_h'])}")
-            row = (f"{a['label'][:w]:<{w}} {when:>12} {_fmt(a['MOR']):>7} {_fmt(a['KOR']):>7} "
+        for a, when in zip(self.assessments, whens):
+            row = (f"{a['label'][:w]:<{w}} {when:>{tw}} {_fmt(a['MOR']):>7} {_fmt(a['KOR']):>7} "
                    f"{_fmt(a['DOR']):>7}")
             if pop:
                 row += f"  {_fmt(a['MOR_p05']):>6}-{_fmt(a['MOR_p95']):<6} {_fmt(a['MOR_prob_ge_90'], 2):>10}"
@@ -125,9 +125,15 @@ class SimulationResult:
             f"KOR {_fmt(s['residual']['KOR'])} %, DOR {_fmt(s['residual']['DOR'])} %",
         ]
         if pop:
-            lines.append(f"population: n = {self.population.n}, seed = {self.population.seed}; MOR/KOR/DOR % are "
-                         "the typical subject (median parameters), MOR 5-95 % and P(MOR>=90) the population")
+            lines.append(f"population: n = {self.population.n}, seed = {self.population.seed}")
         return "\n".join(lines)
+
+
+def _when(hours: float) -> str:
+    """Assessment time for the summary table: hours (``360h``), minutes below one hour (``10min``)."""
+    if 0 < abs(hours) < 1:
+        return f"{hours * 60:.4g}min"
+    return f"{hours:.4g}h"
 
 
 def _fmt(v, digits: int = 1) -> str:

@@ -241,13 +241,14 @@ def test_dose_curve_figure_goes_through_meta_save_figure(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.csv", "curve.svg"]
 
 
-def test_summary_times_are_readable_and_the_columns_explained():
+def test_summary_times_below_one_hour_are_in_minutes():
     r = run(["simulate", "--drug", "naloxone", "--weight", "70", "--dose", "0.01mg/kg@0h", "--assess",
              "10min,25min", "--n", "50"])
     assert r.exit_code == 0, r.output
     rows = [line for line in r.stdout.splitlines() if line.startswith(("10min", "25min"))]
     assert len(rows) == 2 and rows[0].split()[1] == "10min" and rows[1].split()[1] == "25min"
-    assert "typical subject" in r.stdout
+    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "15d"])
+    assert r.stdout.splitlines()[4].split()[:2] == ["15d", "360h"]
 
 
 def test_out_never_deletes_a_folder_that_is_not_a_blockade_output(tmp_path, monkeypatch):
