@@ -287,3 +287,13 @@ def test_report_section_states_the_early_rise_caveat_for_washout_only():
     assert any("first 2 h after a dose is an extrapolation" in a.text for a in washout.assumptions)
     emax = simulation_report_section(simulate(get_model("naltrexone", "emax"), Schedule.single(50), [("task", 2.0)]))
     assert not any("extrapolation" in a.text for a in emax.assumptions)
+
+
+def test_click_parse_errors_are_one_line_at_every_level():
+    for args, fragment in ((["--bogus"], "'--bogus'"), (["simulate", "--n", "x", "--drug", "naltrexone"], "'--n'"),
+                           (["meta", "pool", "--bogus"], "'--bogus'"), (["plan"], "Missing argument 'SCENARIO'")):
+        r = run(args)
+        lines = r.stderr.strip().splitlines()
+        assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("blockade: error: "), (args, r.stderr)
+        assert fragment in lines[0] and "--help" in lines[0]
+    assert run([]).output.lstrip().startswith("Usage: blockade")  # no arguments still shows the help

@@ -33,6 +33,14 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 class BlockadeGroup(click.Group):
     """A click group that turns library input errors into :class:`UserError` (exit 2, one line)."""
 
+    def make_context(self, info_name, args, parent=None, **extra):  # noqa: D102 - click API
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # `blockade --bogus`: one line as well
+            if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+                raise
+            raise UserError(f"{' '.join(exc.format_message().split())} (see 'blockade --help')") from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
