@@ -11,8 +11,8 @@ Pipeline (:func:`reanalyse`)
    (``se = (ub − lb)/(2·1.959964)``).  On the bundled review this reproduces g = −0.1965 [−0.3244, −0.0685]
    (review: −0.20 [−0.32, −0.07]); each study's blockade contrast is then the mean over its outcomes.
 3. **Meta-regression** of g on the MOR contrast (percentage points), and on the contrast together with the
-   review's moderators where present: Jadad quality; relationship type (outcome level only, treatment
-   coding with ``new`` as reference).
+   review's moderators where present: Jadad quality; mood (bundled study table, six studies); relationship
+   type (outcome level only, treatment coding with ``new`` as reference).
 4. **Blockade-adjusted estimates** (both label their assumption):
 
    * *rescaled*: each g is divided by its contrast and multiplied by the full contrast (100 pp, i.e. 100 %
@@ -597,7 +597,8 @@ def _prepare(data, settings: ReanalysisSettings):
         missing = set(studies["study_id"]) - {d.study_id for d in table.designs}
         if missing:  # pragma: no cover - bundled data are consistent (tested)
             raise InputError(f"bundled data: studies without outcomes: {', '.join(sorted(missing))}")
-        units = studies[["study_id", "label", "yi", "vi", "sei", "jadad_quality", "design", "n_outcomes"]].copy()
+        units = studies[["study_id", "label", "yi", "vi", "sei", "jadad_quality", "g_mood2", "design",
+                         "n_outcomes"]].copy()
         return "study", table, units
     if isinstance(data, OutcomeTable):
         table = data
@@ -686,10 +687,9 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> Reanalys
     regressions["contrast"] = reg_fit
     if reg_fit is None:
         warnings.append("meta-regression on the MOR contrast not fitted: the contrast is (nearly) constant")
-    for extra, builder in _moderator_builders(mode, units).items():
-        X, names = builder
+    for extra, (X, names, rows) in _moderator_builders(mode, units).items():
         try:
-            regressions[extra] = fitter.fit(yi, vi, X, names=names)
+            regressions[extra] = fitter.fit(yi, vi, X, names=names, rows=rows)
         except Exception as exc:  # noqa: BLE001
             from meta.errors import ConvergenceError, MetaInputError
 
@@ -732,22 +732,39 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> Reanalys
     )
 
 
-def _moderator_builders(mode: str, units: pd.DataFrame) -> dict[str, tuple[np.ndarray, list[str]]]:
-    """Model matrices for the contrast + review-moderator regressions that the data support."""
+def _moderator_builders(mode: str, units: pd.DataFrame) -> dict[str, tuple[np.ndarray, list[str], np.ndarray | None]]:
+    """Model matrices (and the rows they use; None = all) for the contrast + review-moderator regressions
+    that the data support.
+
+    Notes
+    -----
+    The review regressed g on study quality, relationship type and the effect of naltrexone on mood.  Mood
+    enters only with the bundled study table, whose second effect-size column is most likely positive mood
+    (six studies; the label is uncertain, see PROVENANCE.md); studies without a value are left out of that
+    regression only.
+    """
     out = {}
     c = units["MOR_contrast"].to_numpy(float)
     one = np.ones(len(units))
     if "jadad_quality" in units.columns:
         q = pd.to_numeric(units["jadad_quality"], errors="coerce").to_numpy(float)
         if np.isfinite(q).all() and np.ptp(q) > 0:
-            out["contrast + quality"] = (np.column_stack([one, c, q]), ["intrcpt", "MOR_contrast", "jadad_quality"])
+            out["contrast + quality"] = (np.column_stack([one, c, q]), ["intrcpt", "MOR_contrast", "jadad_quality"],
+                                         None)
     if mode == "outcome" and "relationship" in units.columns:
         rel = units["relationship"].fillna("unspecified").astype(str).str.lower().to_numpy()
         levels = [lv for lv in ("unspecified", "established") if lv in set(rel)]
         if "new" in set(rel) and levels:
             cols = [one, c] + [(rel == lv).astype(float) for lv in levels]
             out["contrast + relationship"] = (np.column_stack(cols),
-                                              ["intrcpt", "MOR_contrast"] + [f"relationship{lv}" for lv in levels])
+                                              ["intrcpt", "MOR_contrast"] + [f"relationship{lv}" for lv in levels],
+                                              None)
+    if mode == "study" and "g_mood2" in units.columns:
+        mood = pd.to_numeric(units["g_mood2"], errors="coerce").to_numpy(float)
+        rows = np.isfinite(mood)
+        if rows.sum() >= 4 and np.ptp(mood[rows]) > 0:
+            out["contrast + mood (positive mood, label uncertain)"] = (
+                np.column_stack([one, c, np.where(rows, mood, 0.0)]), ["intrcpt", "MOR_contrast", "g_mood"], rows)
     return out
 
 

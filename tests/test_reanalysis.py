@@ -266,3 +266,20 @@ def test_blockade_run_with_reanalysis_scenario(tmp_path):
     res = CliRunner().invoke(main, ["run", str(sc), "--out", str(tmp_path / "out"), "--quiet"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "forest.svg").is_file()
+
+
+def test_mood_regression_uses_the_studies_with_a_mood_effect(bundled):
+    """The review's mood moderator: six studies have the second mood column; the fit equals a direct one."""
+    from meta.univariate import fit_random_effects
+    from occupancy.literature import bundled_studies
+
+    fit = bundled.regressions["contrast + mood (positive mood, label uncertain)"]
+    assert fit is not None and fit.k == 6
+    studies = bundled_studies().set_index("study_id")
+    units = bundled.units.set_index("study_id")
+    has = studies["g_mood2"].notna()
+    ids = [s for s in units.index if has[s]]
+    X = np.column_stack([np.ones(len(ids)), units.loc[ids, "MOR_contrast"], studies.loc[ids, "g_mood2"]])
+    direct = fit_random_effects(units.loc[ids, "yi"].to_numpy(), units.loc[ids, "vi"].to_numpy(), X,
+                                names=["intrcpt", "MOR_contrast", "g_mood"])
+    assert np.allclose(fit.beta, direct.beta, rtol=1e-10)
