@@ -12,10 +12,27 @@ import numpy as np
 from meta.errors import MetaInputError
 
 
-def _rows(mask: np.ndarray, limit: int = 8) -> str:
+def format_rows(mask: np.ndarray, limit: int = 8) -> str:
+    """The 1-based row numbers where ``mask`` is true, e.g. ``"3, 5"``; past ``limit`` rows adds ``" (+n more)"``.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        Boolean mask over the data rows.
+    limit : int, optional
+        How many row numbers to list before summarising the rest as a count.
+
+    Returns
+    -------
+    str
+        The comma-separated row numbers, for messages such as ``"... in row(s) 3, 5"``.
+    """
     idx = np.flatnonzero(mask) + 1
     shown = ", ".join(str(i) for i in idx[:limit])
     return shown + (f" (+{idx.size - limit} more)" if idx.size > limit else "")
+
+
+_rows = format_rows  # the name meta.model_matrix, meta.influence and meta.multilevel import
 
 
 def check_effect_sizes(
@@ -38,13 +55,13 @@ def check_effect_sizes(
         raise MetaInputError(f"columns {yi_name!r} and {vi_name!r} have different lengths ({y.size} vs {v.size})")
     bad_y = ~np.isfinite(y)
     if bad_y.any():
-        raise MetaInputError(f"column {yi_name!r}: missing or non-finite value in row(s) {_rows(bad_y)}")
+        raise MetaInputError(f"column {yi_name!r}: missing or non-finite value in row(s) {format_rows(bad_y)}")
     bad_v = ~np.isfinite(v)
     if bad_v.any():
-        raise MetaInputError(f"column {vi_name!r}: missing or non-finite value in row(s) {_rows(bad_v)}")
+        raise MetaInputError(f"column {vi_name!r}: missing or non-finite value in row(s) {format_rows(bad_v)}")
     nonpos = v <= 0
     if nonpos.any():
-        raise MetaInputError(f"column {vi_name!r}: sampling variances must be > 0; row(s) {_rows(nonpos)}")
+        raise MetaInputError(f"column {vi_name!r}: sampling variances must be > 0; row(s) {format_rows(nonpos)}")
     if y.size < min_k:
         raise MetaInputError(f"need at least {min_k} estimates (got {y.size})")
     return y, v

@@ -62,9 +62,9 @@ def test_plot_writes_requested_format(data_csv, tmp_path, kind, extra, suffix):
     "args, message",
     [
         (["violin", "{csv}", "--yi", "g", "--vi", "var"], "unknown plot kind 'violin'"),
-        (["forest", "{csv}", "--yi", "nope", "--vi", "var"], "--yi 'nope': no such column"),
-        (["forest", "{csv}", "--yi", "g", "--vi", "var", "--label", "who"], "--label 'who': no such column"),
-        (["forest", "{csv}", "--yi", "g", "--vi", "var", "--levels", "study,site"], "no such column"),
+        (["forest", "{csv}", "--yi", "nope", "--vi", "var"], "--yi: column 'nope' not found"),
+        (["forest", "{csv}", "--yi", "g", "--vi", "var", "--label", "who"], "--label: column 'who' not found"),
+        (["forest", "{csv}", "--yi", "g", "--vi", "var", "--levels", "study,site"], "level column 'site' not found"),
         (["bubble", "{csv}", "--yi", "g", "--vi", "var"], "bubble plot needs --moderator"),
         (["funnel", "{csv}", "--yi", "g", "--vi", "var", "--method", "XX"], "--method 'XX'"),
         (["trimfill", "{csv}", "--yi", "g", "--vi", "var", "--estimator", "Q9"], "--estimator 'Q9'"),

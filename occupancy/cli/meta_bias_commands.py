@@ -28,52 +28,6 @@ def _clean(x):
     return x
 
 
-def load_effects(data: str, yi: str, vi: str):
-    """Read ``data`` and return ``(frame, yi, vi)`` checked with one-line, row-numbered errors."""
-    import pandas as pd
-
-    from meta.errors import MetaInputError
-    from meta.validation import check_effect_sizes
-    from occupancy.cli.meta_effect_size_commands import _read_csv, _rows
-
-    df = _read_csv(data)
-    arrays = []
-    for col, opt in ((yi, "--yi"), (vi, "--vi")):
-        if col not in df.columns:
-            raise MetaInputError(f"{opt}: column {col!r} not found in {data}")
-        raw = df[col]
-        num = pd.to_numeric(raw, errors="coerce")
-        bad = (raw.notna() & num.isna()).to_numpy()
-        if bad.any():
-            raise MetaInputError(f"column {col!r}: non-numeric value in row(s) {_rows(bad)}")
-        arrays.append(num.to_numpy(dtype=float))
-    y, v = check_effect_sizes(arrays[0], arrays[1], yi_name=yi, vi_name=vi)
-    return df, y, v
-
-
-def level_ids(df, levels: str):
-    """``{column: ids}`` for a comma-separated list of level columns (outer to inner)."""
-    import numpy as np
-    import pandas as pd
-
-    from meta.errors import MetaInputError
-    from occupancy.cli.meta_effect_size_commands import _rows
-
-    cols = [c.strip() for c in levels.split(",") if c.strip()]
-    if not cols:
-        raise MetaInputError("--levels: give at least one column name")
-    out = {}
-    for c in cols:
-        if c not in df.columns:
-            raise MetaInputError(f"--levels: column {c!r} not found in the data")
-        miss = pd.isna(df[c]).to_numpy()
-        if miss.any():
-            raise MetaInputError(f"level column {c!r}: missing id in row(s) {_rows(miss)}")
-        ids = df[c].to_numpy()
-        out[c] = ids.astype(str) if ids.dtype.kind == "O" else np.asarray(ids)
-    return out
-
-
 def run_bias(y, v, *, levels=None, rho=DEFAULT_RHO, estimator="L0", method="REML", egger_model="rma"):
     """Egger test and trim-and-fill; returns ``(egger, trimfill, aggregate_or_None)`` result objects."""
     from meta.aggregate import aggregate_estimates
@@ -130,12 +84,13 @@ def bias_dict(egger, tf, agg, rho) -> dict:
 def bias_command(data, yi, vi, levels, rho, estimator, method, egger_model, as_json):
     """Small-study effects: Egger-type regression test and trim-and-fill (metafor regtest / trimfill)."""
     from meta.errors import MetaInputError
+    from occupancy.cli.meta_input import level_ids, load_effects
 
     method = method.upper()
     if not -1 < rho < 1:
         raise MetaInputError(f"--rho must lie in (-1, 1) (got {rho})")
     df, y, v = load_effects(data, yi, vi)
-    lv = level_ids(df, levels) if levels else None
+    lv = level_ids(df, levels, source=data) if levels else None
     egger, tf, agg = run_bias(y, v, levels=lv, rho=rho, estimator=estimator, method=method, egger_model=egger_model)
     if as_json:
         click.echo(json.dumps(bias_dict(egger, tf, agg, rho), indent=2))

@@ -34,32 +34,11 @@ _WITHIN_KINDS = [
 ]
 
 
-def _rows(mask) -> str:
-    import numpy as np
-
-    idx = np.flatnonzero(mask) + 1
-    return ", ".join(str(i) for i in idx[:8]) + (f" (+{idx.size - 8} more)" if idx.size > 8 else "")
-
-
-def _read_csv(path: str):
-    import pandas as pd
-
-    from meta.errors import MetaInputError
-
-    try:
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise MetaInputError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise MetaInputError(f"{path}: cannot read CSV ({' '.join(str(exc).split())})") from None
-
-
-def _column(df, spec: str | None, option: str):
+def _column(df, spec: str | None, option: str, source: str | None = None):
     """A numeric column of ``df`` (or a constant when ``spec`` is a number and not a column name)."""
     import numpy as np
-    import pandas as pd
 
-    from meta.errors import MetaInputError
+    from occupancy.cli.meta_input import numeric_column
 
     if spec is None:
         return None
@@ -67,13 +46,8 @@ def _column(df, spec: str | None, option: str):
         try:
             return np.full(len(df), float(spec))
         except ValueError:
-            raise MetaInputError(f"{option}: column {spec!r} not found in the data") from None
-    raw = df[spec]
-    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
-    bad = raw.notna().to_numpy() & ~np.isfinite(num)
-    if bad.any():
-        raise MetaInputError(f"column {spec!r}: non-numeric value in row(s) {_rows(bad)}")
-    return num
+            pass  # neither a column nor a number: numeric_column names the option, column and file
+    return numeric_column(df, spec, option=option, source=source)
 
 
 def _validate(kind_cols: dict, names: dict, mask):
@@ -81,10 +55,11 @@ def _validate(kind_cols: dict, names: dict, mask):
     import numpy as np
 
     from meta.errors import MetaInputError
+    from meta.validation import format_rows
 
     def fail(key, cond, what):
         if (mask & cond).any():
-            raise MetaInputError(f"column {names[key]!r}: {what}; row(s) {_rows(mask & cond)}")
+            raise MetaInputError(f"column {names[key]!r}: {what}; row(s) {format_rows(mask & cond)}")
 
     for key, arr in kind_cols.items():
         if key in ("n1", "n2", "n", "sd1", "sd2", "sd_diff"):
@@ -106,15 +81,19 @@ def _validate(kind_cols: dict, names: dict, mask):
 
 
 def compute_effect_sizes(df, design: str, columns: dict, *, measure: str = "g", vtype: str = "LS",
-                         exact_j: bool = False):
-    """Return ``(yi, vi)`` arrays for the rows of ``df`` (library entry point of the command)."""
+                         exact_j: bool = False, source: str | None = None):
+    """Return ``(yi, vi)`` arrays for the rows of ``df`` (library entry point of the command).
+
+    ``source`` names the file ``df`` was read from in error messages.
+    """
     import numpy as np
 
     from meta import effect_sizes as es
     from meta.errors import MetaInputError
+    from meta.validation import format_rows
 
     kinds = _BETWEEN_KINDS if design == "between" else _WITHIN_KINDS
-    arrays = {key: _column(df, spec, f"--{key.replace('_', '-')}") for key, spec in columns.items() if spec}
+    arrays = {key: _column(df, spec, f"--{key.replace('_', '-')}", source) for key, spec in columns.items() if spec}
     names = {key: spec for key, spec in columns.items() if spec}
     k = len(df)
     if k == 0:
@@ -138,9 +117,8 @@ def compute_effect_sizes(df, design: str, columns: dict, *, measure: str = "g", 
         yi[mask], vi[mask] = res.yi, res.vi
     missing = np.isnan(yi)
     if missing.any():
-        raise MetaInputError(
-            f"no complete effect-size input (means/SDs, t, F with sign, p, d or g with CI) in row(s) {_rows(missing)}"
-        )
+        raise MetaInputError("no complete effect-size input (means/SDs, t, F with sign, p, d or g with CI) "
+                             f"in row(s) {format_rows(missing)}")
     return yi, vi
 
 
@@ -219,6 +197,7 @@ def effect_size_command(data, design, measure, vtype, exact_j, out, as_json, **c
     """Compute effect sizes yi (= drug - placebo) and sampling variances vi for each row of DATA.csv."""
     from meta.errors import MetaInputError
     from occupancy.atomic_output import write_text_atomic
+    from occupancy.cli.meta_input import read_csv
 
     if design == "between" and measure in ("smcc", "smcr"):
         raise MetaInputError(f"--measure {measure} is for --design within")
@@ -226,8 +205,8 @@ def effect_size_command(data, design, measure, vtype, exact_j, out, as_json, **c
         raise MetaInputError("--measure smd is for --design between")
     if measure in ("smcc", "smcr") and vtype == "UB":
         raise MetaInputError(f"--vtype UB is not available for {measure.upper()} (metafor 3.8: LS or LS2)")
-    df = _read_csv(data)
-    yi, vi = compute_effect_sizes(df, design, cols, measure=measure, vtype=vtype, exact_j=exact_j)
+    df = read_csv(data)
+    yi, vi = compute_effect_sizes(df, design, cols, measure=measure, vtype=vtype, exact_j=exact_j, source=data)
     result = df.copy()
     result["yi"] = yi
     result["vi"] = vi

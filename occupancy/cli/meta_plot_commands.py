@@ -20,33 +20,14 @@ _SUFFIXES = (".png", ".svg", ".pdf")
 _METHODS = ("REML", "ML", "DL", "FE")
 
 
-def _read_table(path: str, columns: dict[str, str | None]):
-    """Read the CSV and check that every named column is there (option name → column)."""
-    import pandas as pd
-
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"data file {path!r} not found")
-    try:
-        df = pd.read_csv(p)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"data file {path!r}: cannot read as CSV ({' '.join(str(exc).split())})") from None
-    for option, column in columns.items():
-        if column is not None and column not in df.columns:
-            raise UserError(f"{option} {column!r}: no such column in {path!r} (columns: {', '.join(map(str, df.columns))})")
-    return df
-
-
-def _fit(df, yi: str, vi: str, levels: list[str] | None, mods: str | None, method: str):
+def _fit(df, y, v, yi: str, vi: str, levels: list[str] | None, mods: str | None, method: str):
     if levels:
         from meta.multilevel import fit_multilevel
 
-        return fit_multilevel(df[yi].to_numpy(), df[vi].to_numpy(), list(levels), mods=mods, data=df,
-                              method=method, yi_name=yi, vi_name=vi)
+        return fit_multilevel(y, v, list(levels), mods=mods, data=df, method=method, yi_name=yi, vi_name=vi)
     from meta.univariate import fit_random_effects
 
-    return fit_random_effects(df[yi].to_numpy(), df[vi].to_numpy(), mods=mods, data=df if mods else None,
-                              method=method, yi_name=yi, vi_name=vi)
+    return fit_random_effects(y, v, mods=mods, data=df if mods else None, method=method, yi_name=yi, vi_name=vi)
 
 
 @meta_group.command("plot")
@@ -74,6 +55,8 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
     trimfill  funnel after trim-and-fill; filled estimates hollow (study aggregates with --levels)
     bubble    meta-regression bubble plot of --moderator: fitted line and 95% CI band
     """
+    from occupancy.cli.meta_input import level_ids, load_effects, require_columns, split_levels
+
     # ---- argument checks (nothing is read or written until they pass) ---------------------------
     kind = kind.lower()
     if kind not in PLOT_KINDS:
@@ -90,9 +73,7 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
     estimator = estimator.upper()
     if estimator not in ("L0", "R0"):
         raise UserError(f"--estimator {estimator!r}: choose L0 or R0")
-    level_cols = [c.strip() for c in levels.split(",")] if levels else None
-    if level_cols is not None and (not all(level_cols) or len(set(level_cols)) != len(level_cols)):
-        raise UserError(f"--levels {levels!r}: give distinct column names, outer to inner, separated by commas")
+    level_cols = split_levels(levels) if levels else None
     if level_cols and kind != "trimfill" and method not in ("REML", "ML"):  # trimfill: univariate on aggregates
         raise UserError(f"--method {method}: multilevel models (--levels) are fitted by REML or ML")
     if kind == "bubble" and not moderator:
@@ -106,15 +87,10 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
     if rho is not None and not -1.0 < rho <= 1.0:
         raise UserError(f"--rho {rho}: must be in (-1, 1]")
 
-    columns = {"--yi": yi_col, "--vi": vi_col, "--label": label_col, "--moderator": moderator}
-    columns.update({f"--levels ({c})": c for c in level_cols or []})
-    df = _read_table(data, columns)
-    for col in level_cols or []:  # one-line error naming the level column and its rows (as meta pool)
-        missing = df[col].isna().to_numpy()
-        if missing.any():
-            rows = ", ".join(str(i + 1) for i in missing.nonzero()[0][:8])
-            more = f" (+{int(missing.sum()) - 8} more)" if missing.sum() > 8 else ""
-            raise UserError(f"level column {col!r}: missing id in row(s) {rows}{more}")
+    df, yi, vi = load_effects(data, yi_col, vi_col)
+    require_columns(df, {"--label": label_col, "--moderator": moderator}, source=data)
+    if levels:
+        level_ids(df, levels, source=data)  # every level column present, no missing id (as meta pool)
 
     from meta import plots
 
@@ -123,9 +99,7 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
         import numpy as np
 
         from meta.small_study import trim_and_fill
-        from meta.validation import check_effect_sizes
 
-        yi, vi = check_effect_sizes(df[yi_col].to_numpy(), df[vi_col].to_numpy(), yi_name=yi_col, vi_name=vi_col)
         if level_cols:
             from meta.aggregate import aggregate_estimates
 
@@ -141,7 +115,7 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
             present = model_mods is not None and re.search(rf"(?<![\w.]){re.escape(moderator)}(?![\w.])", model_mods)
             if not present:
                 model_mods = f"~ {moderator}" if not model_mods else f"{model_mods} + {moderator}"
-        result = _fit(df, yi_col, vi_col, level_cols, model_mods, method)
+        result = _fit(df, yi, vi, yi_col, vi_col, level_cols, model_mods, method)
         if kind == "forest":
             import pandas as pd
 

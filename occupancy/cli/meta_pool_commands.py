@@ -36,23 +36,6 @@ def _clean(x):
     return x
 
 
-def _numeric_column(df, name: str):
-    """The column as floats; a value that is present but not a number is reported with its row(s)."""
-    import pandas as pd
-
-    from meta.errors import MetaInputError
-    from meta.validation import _rows
-
-    if name not in df.columns:
-        raise MetaInputError(f"column {name!r} not found in data (columns: {', '.join(map(str, df.columns))})")
-    raw = df[name]
-    num = pd.to_numeric(raw, errors="coerce")
-    bad = (num.isna() & raw.notna()).to_numpy()
-    if bad.any():
-        raise MetaInputError(f"column {name!r}: non-numeric value in row(s) {_rows(bad)}")
-    return num.to_numpy(dtype=float)
-
-
 def pool_payload(result) -> dict:
     """The ``--json`` object for a univariate or multilevel result (same keys; ``tau2`` vs ``sigma2``)."""
     base = dict(result.to_dict()) if hasattr(result, "to_dict") else {}
@@ -103,31 +86,21 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
     blockade meta pool dat.csv --yi yi --vi vi
     blockade meta pool dat.csv --yi yi --vi vi --levels study,esid --mods "~ pubstatus" --json
     """
-    import pandas as pd
-
     from meta.errors import MetaInputError
+    from occupancy.cli.meta_input import level_ids, load_effects
 
     method = method.upper()
-    try:
-        df = pd.read_csv(data)
-    except FileNotFoundError:
-        raise MetaInputError(f"data file {data!r} not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise MetaInputError(f"cannot read {data!r} as CSV: {' '.join(str(exc).split())}") from None
     if not 0.0 < conf_level < 1.0:
         raise MetaInputError(f"--level must be between 0 and 1 (got {conf_level})")
-    yi = _numeric_column(df, yi_col)
-    vi = _numeric_column(df, vi_col)
+    if levels and method in ("DL", "FE"):
+        raise MetaInputError(
+            f"--method {method} is not available with --levels (multilevel models are fitted by REML or ML)"
+        )
+    df, yi, vi = load_effects(data, yi_col, vi_col)
     if levels:
-        if method in ("DL", "FE"):
-            raise MetaInputError(
-                f"--method {method} is not available with --levels (multilevel models are fitted by REML or ML)"
-            )
         from meta.multilevel import fit_multilevel
 
-        cols = [c.strip() for c in levels.split(",") if c.strip()]
-        if not cols:
-            raise MetaInputError("--levels needs at least one column name")
+        cols = list(level_ids(df, levels, source=data))
         result = fit_multilevel(yi, vi, cols, mods=mods, data=df, method=method, test=test, dfs=dfs,
                                 level=conf_level, yi_name=yi_col, vi_name=vi_col)
     else:
@@ -135,9 +108,6 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
             from meta.univariate import fit_random_effects
         except ModuleNotFoundError as exc:  # pragma: no cover - only in partial checkouts
             raise MetaInputError(f"univariate models are not available in this installation ({exc})") from None
-        from meta.validation import check_effect_sizes
-
-        check_effect_sizes(yi, vi, yi_name=yi_col, vi_name=vi_col)
         if dfs == "contain":  # as for --levels, 'contain' implies t tests; with one estimate per unit its df is k - p
             test = "t"
         result = fit_random_effects(yi, vi, mods=mods, data=df, method=method, test=test, level=conf_level)

@@ -68,43 +68,39 @@ def power_command(effect, study_size, k, i2, es_type, con_table, test_type, alph
 def study_power_command(data, se_col, vi_col, lb_col, ub_col, effect, alpha, as_json):
     """Each study's power to detect EFFECT from its standard error, and the median (metameta)."""
     import numpy as np
-    import pandas as pd
 
     from meta.errors import MetaInputError
     from meta.power import study_power
-    from occupancy.cli.meta_effect_size_commands import _read_csv, _rows
+    from meta.validation import format_rows
+    from occupancy.cli.meta_input import numeric_column, read_csv
 
     given = sum(x is not None for x in (se_col, vi_col)) + (lb_col is not None or ub_col is not None)
     if given != 1:
         raise MetaInputError("give exactly one of --se, --vi or --ci-lb/--ci-ub")
-    df = _read_csv(data)
+    df = read_csv(data)
 
-    def col(name):
-        if name not in df.columns:
-            raise MetaInputError(f"column {name!r} not found in {data}")
-        num = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(num)
-        if bad.any():
-            raise MetaInputError(f"column {name!r}: missing or non-numeric value in row(s) {_rows(bad)}")
-        return num
+    def col(name, option):
+        return numeric_column(df, name, option=option, source=data, allow_missing=False)
 
     if se_col:
-        se = col(se_col)
+        se = col(se_col, "--se")
         name = se_col
     elif vi_col:
-        vi = col(vi_col)
+        vi = col(vi_col, "--vi")
         if (vi <= 0).any():
-            raise MetaInputError(f"column {vi_col!r}: sampling variances must be > 0; row(s) {_rows(vi <= 0)}")
+            raise MetaInputError(f"column {vi_col!r}: sampling variances must be > 0; row(s) {format_rows(vi <= 0)}")
         se, name = np.sqrt(vi), vi_col
     else:
         if lb_col is None or ub_col is None:
             raise MetaInputError("give both --ci-lb and --ci-ub")
-        lb, ub = col(lb_col), col(ub_col)
+        lb, ub = col(lb_col, "--ci-lb"), col(ub_col, "--ci-ub")
         if (ub <= lb).any():
-            raise MetaInputError(f"column {ub_col!r}: upper limit must exceed the lower one; row(s) {_rows(ub <= lb)}")
+            raise MetaInputError(
+                f"column {ub_col!r}: upper limit must exceed the lower one; row(s) {format_rows(ub <= lb)}"
+            )
         se, name = (ub - lb) / (2 * 1.96), ub_col  # metameta mapower_ul
     if (se <= 0).any():
-        raise MetaInputError(f"column {name!r}: standard errors must be > 0; row(s) {_rows(se <= 0)}")
+        raise MetaInputError(f"column {name!r}: standard errors must be > 0; row(s) {format_rows(se <= 0)}")
     res = study_power(se, effect, alpha=alpha)
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=2))

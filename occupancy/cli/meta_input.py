@@ -1,0 +1,226 @@
+"""Input handling shared by the ``blockade meta`` commands: CSV tables, numeric columns, effect sizes, levels.
+
+Every function raises :class:`meta.errors.MetaInputError` with a one-line message that names the file, the
+option, the column and the 1-based data rows involved (the first line after the CSV header is row 1); the
+``blockade`` group prints it as ``blockade: error: ...`` with exit status 2.
+
+pandas, numpy and :mod:`meta` are imported inside the functions so that importing this module (and so
+``blockade --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+
+def _not_found(df, label: str, name: str, source: str | None):
+    """The one-line error for an absent column, listing the columns there are."""
+    from meta.errors import MetaInputError
+
+    where = repr(str(source)) if source is not None else "the data"
+    return MetaInputError(f"{label} {name!r} not found in {where} (columns: {', '.join(map(str, df.columns))})")
+
+
+def read_csv(path: str):
+    """Read the CSV file ``path`` into a DataFrame.
+
+    Parameters
+    ----------
+    path : str
+        The file named on the command line.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table, header line as column names.
+
+    Raises
+    ------
+    meta.errors.MetaInputError
+        If the file does not exist, cannot be opened, is empty or is not valid CSV text.
+    """
+    import pandas as pd
+
+    from meta.errors import MetaInputError
+
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise MetaInputError(f"data file {path!r} not found") from None
+    except pd.errors.EmptyDataError:
+        raise MetaInputError(f"data file {path!r} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise MetaInputError(f"data file {path!r}: cannot read as CSV ({' '.join(str(exc).split())})") from None
+    except OSError as exc:  # a directory, no permission, ...
+        raise MetaInputError(f"data file {path!r}: cannot read ({exc.strerror or exc})") from None
+
+
+def require_columns(df, columns: Mapping[str, str | None], *, source: str | None = None) -> None:
+    """Check that every named column is in ``df``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    columns : mapping of str to str or None
+        The option that named each column (``"--label"``; ``""`` for none) → column name; ``None`` entries
+        (options not given) are skipped.
+    source : str, optional
+        The file the table was read from, named in the message.
+
+    Raises
+    ------
+    meta.errors.MetaInputError
+        ``"--yi: column 'g' not found in 'data.csv' (columns: ...)"`` for the first absent column.
+    """
+    for option, name in columns.items():
+        if name is not None and name not in df.columns:
+            raise _not_found(df, f"{option}: column" if option else "column", name, source)
+
+
+def numeric_column(df, name: str, *, option: str | None = None, source: str | None = None,
+                   allow_missing: bool = True):
+    """The column ``name`` of ``df`` as floats.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    name : str
+        Column name.
+    option : str, optional
+        The option that named the column (``"--yi"``), for the not-found message.
+    source : str, optional
+        The file the table was read from, for the not-found message.
+    allow_missing : bool, optional
+        Whether empty cells are allowed (they become NaN for later checks); if not, they are errors.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values as a float array.
+
+    Raises
+    ------
+    meta.errors.MetaInputError
+        If the column is absent, or (with the rows) holds text that is not a number, an infinite value or,
+        with ``allow_missing=False``, an empty cell.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from meta.errors import MetaInputError
+    from meta.validation import format_rows
+
+    require_columns(df, {option or "": name}, source=source)
+    raw = df[name]
+    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    present = raw.notna().to_numpy()
+    checks = [(present & np.isnan(num), "non-numeric"), (np.isinf(num), "non-finite")]
+    if not allow_missing:
+        checks.append((~present, "missing"))
+    for bad, what in checks:
+        if bad.any():
+            raise MetaInputError(f"column {name!r}: {what} value in row(s) {format_rows(bad)}")
+    return num
+
+
+def load_effects(data: str, yi: str, vi: str, *, min_k: int = 2):
+    """Read ``data`` and return its table with the checked effect sizes and sampling variances.
+
+    Parameters
+    ----------
+    data : str
+        CSV file.
+    yi, vi : str
+        Columns of the estimates and of their sampling variances (options ``--yi`` and ``--vi``).
+    min_k : int, optional
+        Fewest estimates accepted.
+
+    Returns
+    -------
+    df : pandas.DataFrame
+        The whole table.
+    y, v : numpy.ndarray
+        ``yi`` and ``vi`` as float arrays, checked by :func:`meta.validation.check_effect_sizes` (finite
+        estimates, finite positive variances, at least ``min_k`` rows).
+
+    Raises
+    ------
+    meta.errors.MetaInputError
+        For an unreadable file, an absent column or a bad value (named by column and rows).
+    """
+    from meta.validation import check_effect_sizes
+
+    df = read_csv(data)
+    y = numeric_column(df, yi, option="--yi", source=data)
+    v = numeric_column(df, vi, option="--vi", source=data)
+    y, v = check_effect_sizes(y, v, yi_name=yi, vi_name=vi, min_k=min_k)
+    return df, y, v
+
+
+def split_levels(levels: str) -> list[str]:
+    """Column names from a ``--levels`` value such as ``"study,esid"`` (outer to inner).
+
+    Parameters
+    ----------
+    levels : str
+        Comma-separated column names; blanks around names and empty entries (``"study,esid,"``) are dropped.
+
+    Returns
+    -------
+    list of str
+        The names, outer to inner.
+
+    Raises
+    ------
+    meta.errors.MetaInputError
+        If no name is given or a name is repeated.
+    """
+    from meta.errors import MetaInputError
+
+    cols = [c.strip() for c in levels.split(",") if c.strip()]
+    if not cols or len(set(cols)) != len(cols):
+        raise MetaInputError(f"--levels {levels!r}: give distinct column names, outer to inner, separated by commas")
+    return cols
+
+
+def level_ids(df, levels: str, *, source: str | None = None) -> dict:
+    """The ids of each ``--levels`` column, checked to be present in every row.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    levels : str
+        Comma-separated column names, outer to inner (see :func:`split_levels`).
+    source : str, optional
+        The file the table was read from, for the not-found message.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{column: ids}`` in the order given; object columns (text or mixed) as strings, so that ``1`` and
+        ``"1"`` are one group.
+
+    Raises
+    ------
+    meta.errors.MetaInputError
+        ``"level column 'esid': missing id in row(s) 4, 8"`` for empty cells, or an absent column.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from meta.errors import MetaInputError
+    from meta.validation import format_rows
+
+    out = {}
+    for col in split_levels(levels):
+        if col not in df.columns:
+            raise _not_found(df, "level column", col, source)
+        miss = pd.isna(df[col]).to_numpy()
+        if miss.any():
+            raise MetaInputError(f"level column {col!r}: missing id in row(s) {format_rows(miss)}")
+        ids = df[col].to_numpy()
+        out[col] = ids.astype(str) if ids.dtype.kind == "O" else np.asarray(ids)
+    return out
