@@ -28,6 +28,7 @@ import numpy as np
 from scipy import special, stats
 
 from meta.errors import MetaInputError
+from meta.validation import format_rows
 
 __all__ = [
     "EffectSizes",
@@ -89,25 +90,19 @@ def _arr(x, name: str) -> np.ndarray | None:
     return np.atleast_1d(a)
 
 
-def _rows(mask: np.ndarray) -> str:
-    idx = np.flatnonzero(np.atleast_1d(mask)) + 1
-    s = ", ".join(str(i) for i in idx[:8])
-    return s + (f" (+{idx.size - 8} more)" if idx.size > 8 else "")
-
-
 def _check(name: str, a: np.ndarray, *, positive: bool = False, nonneg: bool = False,
            corr: bool = False, greater: float | None = None) -> None:
     bad = ~np.isfinite(a)
     if bad.any():
-        raise MetaInputError(f"argument {name!r}: missing or non-finite value in row(s) {_rows(bad)}")
+        raise MetaInputError(f"argument {name!r}: missing or non-finite value in row(s) {format_rows(bad)}")
     if positive and (a <= 0).any():
-        raise MetaInputError(f"argument {name!r}: values must be > 0; row(s) {_rows(a <= 0)}")
+        raise MetaInputError(f"argument {name!r}: values must be > 0; row(s) {format_rows(a <= 0)}")
     if nonneg and (a < 0).any():
-        raise MetaInputError(f"argument {name!r}: values must be >= 0; row(s) {_rows(a < 0)}")
+        raise MetaInputError(f"argument {name!r}: values must be >= 0; row(s) {format_rows(a < 0)}")
     if corr and (np.abs(a) > 1).any():
-        raise MetaInputError(f"argument {name!r}: correlations must lie in [-1, 1]; row(s) {_rows(np.abs(a) > 1)}")
+        raise MetaInputError(f"argument {name!r}: correlations must lie in [-1, 1]; row(s) {format_rows(np.abs(a) > 1)}")
     if greater is not None and (a <= greater).any():
-        raise MetaInputError(f"argument {name!r}: values must be > {greater:g}; row(s) {_rows(a <= greater)}")
+        raise MetaInputError(f"argument {name!r}: values must be > {greater:g}; row(s) {format_rows(a <= greater)}")
 
 
 def _broadcast(**arrays):
@@ -153,7 +148,7 @@ def vi_from_ci(ci_lb, ci_ub, level: float = 0.95) -> np.ndarray:
     _check("ci_lb", lb)
     _check("ci_ub", ub)
     if (ub <= lb).any():
-        raise MetaInputError(f"argument 'ci_ub': upper limit must exceed lower limit; row(s) {_rows(ub <= lb)}")
+        raise MetaInputError(f"argument 'ci_ub': upper limit must exceed lower limit; row(s) {format_rows(ub <= lb)}")
     z = stats.norm.ppf(0.5 + level / 2)
     return ((ub - lb) / (2 * z)) ** 2
 
@@ -165,7 +160,7 @@ def _t_from_f(f, sign, name="f"):
         raise MetaInputError("an F statistic has no sign: give 'sign' (+1 or -1; -1 = lower under group 1)")
     s = _arr(sign, "sign")
     if not np.all(np.isin(s, (-1.0, 1.0))):
-        raise MetaInputError(f"argument 'sign': values must be +1 or -1; row(s) {_rows(~np.isin(s, (-1.0, 1.0)))}")
+        raise MetaInputError(f"argument 'sign': values must be +1 or -1; row(s) {format_rows(~np.isin(s, (-1.0, 1.0)))}")
     return s * np.sqrt(f)
 
 
@@ -173,7 +168,7 @@ def _t_from_p(p, df):
     """Signed two-sided p → t, as metafor 4 ``escalc(pi=)``: ``sign(p)·qt(|p|/2, df, upper)``."""
     _check("p", np.abs(p), positive=True)
     if (np.abs(p) > 1).any():
-        raise MetaInputError(f"argument 'p': |p| must be <= 1; row(s) {_rows(np.abs(p) > 1)}")
+        raise MetaInputError(f"argument 'p': |p| must be <= 1; row(s) {format_rows(np.abs(p) > 1)}")
     return np.sign(p) * stats.t.isf(np.abs(p) / 2, df)
 
 
@@ -299,7 +294,7 @@ def hedges_g_within(
         raise MetaInputError("within-subject effect sizes need the between-condition correlation 'r'")
     _check("r", ra, corr=True)
     if (ra >= 1).any():
-        raise MetaInputError(f"argument 'r': must be < 1 for a within-subject variance; row(s) {_rows(ra >= 1)}")
+        raise MetaInputError(f"argument 'r': must be < 1 for a within-subject variance; row(s) {format_rows(ra >= 1)}")
     given = [x is not None for x in (m1, t, f, d)]
     if sum(given) != 1:
         raise MetaInputError("give exactly one of: means/SDs (m1, m2, sd1, sd2 or sd_diff), t, f (with sign) or d")

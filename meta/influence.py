@@ -58,9 +58,9 @@ def _units(result, cluster: Any) -> tuple[str, list, list[np.ndarray]]:
             raise MetaInputError(f"cluster has {ids.size} ids for {k} estimates")
         miss = pd.isna(pd.Series(ids)).to_numpy()
         if miss.any():
-            from meta.validation import _rows
+            from meta.validation import format_rows
 
-            raise MetaInputError(f"cluster: missing id in row(s) {_rows(miss)}")
+            raise MetaInputError(f"cluster: missing id in row(s) {format_rows(miss)}")
     # units in order of first appearance (metafor: ids <- unique(cluster))
     _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")

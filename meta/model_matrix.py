@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from meta.errors import MetaInputError
-from meta.validation import _rows
+from meta.validation import format_rows
 
 _LEVEL = re.compile(r"\[(?:T\.)?([^\]]*)\]")
 
@@ -74,7 +74,7 @@ def build_model_matrix(formula: str | None, data: pd.DataFrame | None, k: int | 
         if var in data.columns:
             miss = pd.isna(data[var]).to_numpy()
             if miss.any():
-                raise MetaInputError(f"column {var!r}: missing moderator value in row(s) {_rows(miss)}")
+                raise MetaInputError(f"column {var!r}: missing moderator value in row(s) {format_rows(miss)}")
     try:
         mm = model_matrix(text, data, na_action="raise")
     except FormulaicError as exc:
@@ -105,7 +105,7 @@ def check_model_matrix(X: np.ndarray, names: Sequence[str]) -> None:
     bad = ~np.isfinite(X)
     if bad.any():
         j = int(np.flatnonzero(bad.any(axis=0))[0])
-        raise MetaInputError(f"moderator column {names[j]!r}: non-finite value in row(s) {_rows(bad[:, j])}")
+        raise MetaInputError(f"moderator column {names[j]!r}: non-finite value in row(s) {format_rows(bad[:, j])}")
     has_intercept = bool(np.any(np.all(X == 1.0, axis=0)))
     for j, name in enumerate(names):
         col = X[:, j]

@@ -49,7 +49,7 @@ from meta.heterogeneity import fixed_effects_q, i_squared, typical_variance
 from meta.inference import Coefficient, coefficient_table, omnibus_test, prediction_interval
 from meta.model_matrix import build_model_matrix, check_model_matrix
 from meta.nested_covariance import Evaluation, NestedStructure
-from meta.validation import _rows, check_effect_sizes
+from meta.validation import check_effect_sizes, format_rows
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 _EPS0 = 10.0 * np.finfo(float).eps  # metafor: sigma2 <= 10*.Machine$double.eps is set to 0
@@ -524,7 +524,7 @@ def parse_levels(levels: Any, data: pd.DataFrame | None, k: int) -> tuple[list[s
             raise MetaInputError(f"level column {name!r} has {arr.size} ids for {k} estimates")
         miss = pd.isna(pd.Series(arr)).to_numpy()
         if miss.any():
-            raise MetaInputError(f"level column {name!r}: missing id in row(s) {_rows(miss)}")
+            raise MetaInputError(f"level column {name!r}: missing id in row(s) {format_rows(miss)}")
         names.append(name)
         # ids compared as strings when of mixed/object type, so 1 and "1" are one group (as R factors)
         if arr.dtype.kind == "O":

@@ -32,7 +32,6 @@ def format_rows(mask: np.ndarray, limit: int = 8) -> str:
     return shown + (f" (+{idx.size - limit} more)" if idx.size > limit else "")
 
 
-_rows = format_rows  # the name meta.model_matrix, meta.influence and meta.multilevel import
 
 
 def check_effect_sizes(

@@ -248,3 +248,25 @@ def test_univariate_dfs_contain_implies_t_on_k_minus_p(runner, tmp_path):
     assert out["test"] == "t" and out["coefficients"][0]["df"] == out["k"] - out["p"]
     assert out["coefficients"][0]["p"] == pytest.approx(uni["REML_t"]["pval"][0] if isinstance(
         uni["REML_t"]["pval"], list) else uni["REML_t"]["pval"], rel=1e-6)
+
+
+def test_unreadable_inputs_are_one_line_errors(tmp_path):
+    """Empty files, folders and repeated --levels names: one line, exit 2 (shared meta_input readers)."""
+    from click.testing import CliRunner
+
+    from occupancy.cli import main
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    good = tmp_path / "d.csv"
+    good.write_text("study,esid,yi,vi\n1,1,0.1,0.01\n1,2,0.2,0.02\n2,3,0.3,0.01\n2,4,0.0,0.03\n")
+    cases = [
+        (["meta", "pool", str(empty), "--yi", "yi", "--vi", "vi"], "is empty"),
+        (["meta", "pool", str(tmp_path), "--yi", "yi", "--vi", "vi"], str(tmp_path)),
+        (["meta", "pool", str(good), "--yi", "yi", "--vi", "vi", "--levels", "study,study"], "study"),
+        (["meta", "bias", str(empty), "--yi", "yi", "--vi", "vi"], "is empty"),
+    ]
+    for args, fragment in cases:
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert fragment in result.stderr and result.stderr.count("\n") == 1
