@@ -367,6 +367,26 @@ def _is_converged(sv, e: Evaluation, g, ll, free) -> bool:
     return bool(np.all(pg <= 1e-6 * scale))
 
 
+def _projected_line_search(ev, sv: np.ndarray, fr: np.ndarray, delta: np.ndarray, ll: float, reml: bool):
+    """Step halving along ``delta`` (on the free components ``fr``), projected onto ``σ² ≥ 0``.
+
+    Accepts the first step length ``t = 1, ½, ¼, …`` (at most 50 halvings) whose log-likelihood is finite
+    and not lower than ``ll`` (to a relative 1e-13).  Returns ``(σ², evaluation, ll, gradient, t)``, or
+    ``None`` when no step gives an ascent.  Shared by :func:`_projected_scoring` and
+    :func:`_projected_newton`.
+    """
+    t = 1.0
+    for _ in range(50):
+        cand = sv.copy()
+        cand[fr] = np.maximum(sv[fr] + t * delta, 0.0)
+        e_c = ev(cand)
+        ll_c, g_c = _ll_grad(e_c, reml)
+        if np.isfinite(ll_c) and ll_c >= ll - 1e-13 * (1.0 + abs(ll)):
+            return cand, e_c, ll_c, g_c, t
+        t *= 0.5
+    return None
+
+
 def _projected_scoring(ev, sv: np.ndarray, free: np.ndarray, reml: bool, max_iter: int = 200):
     """Projected average-information (AI) scoring on ``σ² ≥ 0``: ``Δ = AI⁻¹ g`` with step halving.
 
@@ -395,19 +415,10 @@ def _projected_scoring(ev, sv: np.ndarray, free: np.ndarray, reml: bool, max_ite
         if eig.min() <= 1e-12 * max(float(eig.max()), 0.0):
             return sv, e, ll, g, it, False
         delta = np.linalg.solve(A, g[fr])
-        t = 1.0
-        improved = False
-        for _ in range(50):
-            cand = sv.copy()
-            cand[fr] = np.maximum(sv[fr] + t * delta, 0.0)
-            e_c = ev(cand, True)
-            ll_c, g_c = _ll_grad(e_c, reml)
-            if np.isfinite(ll_c) and ll_c >= ll - 1e-13 * (1.0 + abs(ll)):
-                improved = True
-                break
-            t *= 0.5
-        if not improved:
+        found = _projected_line_search(lambda c: ev(c, True), sv, fr, delta, ll, reml)
+        if found is None:
             return sv, e, ll, g, it, False
+        cand, e_c, ll_c, g_c, _ = found
         step = float(np.max(np.abs(cand - sv)))
         rate = step / prev if prev else 1.0
         prev = step
@@ -452,19 +463,10 @@ def _projected_newton(ev, sv: np.ndarray, free: np.ndarray, reml: bool, max_iter
         if eig.max() > -1e-10 * big:
             H = H - (eig.max() + 1e-3 * big) * np.eye(fr.size)
         delta = -np.linalg.solve(H, g[fr])
-        t = 1.0
-        improved = False
-        for _ in range(50):
-            cand = sv.copy()
-            cand[fr] = np.maximum(sv[fr] + t * delta, 0.0)
-            e_c = ev(cand)
-            ll_c, g_c = _ll_grad(e_c, reml)
-            if np.isfinite(ll_c) and ll_c >= ll - 1e-13 * (1.0 + abs(ll)):
-                improved = True
-                break
-            t *= 0.5
-        if not improved:
+        found = _projected_line_search(ev, sv, fr, delta, ll, reml)
+        if found is None:
             break
+        cand, e_c, ll_c, g_c, t = found
         step = float(np.max(np.abs(cand - sv)))
         full_newton = t == 1.0 and np.all(cand[fr] > 0.0)
         sv, e, ll, g = cand, e_c, ll_c, g_c
