@@ -126,6 +126,14 @@ class MultilevelResult:
     def sigma(self) -> tuple[float, ...]:
         return tuple(float(np.sqrt(s)) for s in self.sigma2)
 
+    def refit(self, **kwargs):
+        """Refit the variance components on a subset and/or with some fixed (module function :func:`refit`).
+
+        A method so that :mod:`meta.profile_likelihood` can refit without importing this module (which
+        imports it for :meth:`profile_ci` and :meth:`lrt`).
+        """
+        return refit(self, **kwargs)
+
     def profile_ci(self, component: int | str = 0, *, level: float | None = None):
         """Profile-likelihood CI for one σ² (see :func:`meta.profile_likelihood.profile_ci`)."""
         from meta.profile_likelihood import profile_ci

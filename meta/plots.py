@@ -35,16 +35,15 @@ Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package. 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
 
+from meta.atomic_write import write_atomic
 from meta.errors import MetaInputError
 
 __all__ = [
@@ -176,12 +175,6 @@ def _model_label(result) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
     """Write a figure to ``path`` as PNG, SVG or PDF (by suffix), atomically.
 
@@ -217,18 +210,8 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
             f"figure file {str(path)!r}: suffix must be one of {', '.join(FIGURE_FORMATS)} (got {path.suffix or 'none'!r})"
         )
     fig = getattr(fig, "figure", fig) if not hasattr(fig, "savefig") else fig
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path, lambda handle: fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight"),
+                        binary=True)
 
 
 # --------------------------------------------------------------------------------------------------

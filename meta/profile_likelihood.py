@@ -76,11 +76,9 @@ def _component_index(result, component) -> int:
 
 
 def _profile_ll(result, j: int, value: float, start: np.ndarray) -> float:
-    from meta.multilevel import refit
-
     fixed = [None] * len(result.sigma2)
     fixed[j] = value
-    opt, *_ = refit(result, sigma2=fixed, start=start)
+    opt, *_ = result.refit(sigma2=fixed, start=start)
     ev = opt.evaluation
     return ev.ll_reml if result.method == "REML" else ev.ll_ml
 
@@ -138,12 +136,10 @@ def profile_ci(result, component: int | str = 0, *, level: float | None = None) 
 
 def lrt(result, component: int | str = 0) -> LRTResult:
     """Likelihood-ratio test that one variance component is 0 (full vs reduced fit, same method)."""
-    from meta.multilevel import refit
-
     j = _component_index(result, component)
     fixed = [None] * len(result.sigma2)
     fixed[j] = 0.0
-    opt, *_ = refit(result, sigma2=fixed, start=np.asarray(result.sigma2, float))
+    opt, *_ = result.refit(sigma2=fixed, start=np.asarray(result.sigma2, float))
     ev = opt.evaluation
     ll0 = ev.ll_reml if result.method == "REML" else ev.ll_ml
     stat = max(0.0, 2.0 * (result.logLik - ll0))

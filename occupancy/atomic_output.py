@@ -1,7 +1,7 @@
-"""Write outputs so that a failure never leaves a half-written file or folder behind.
+"""Output folders that are swapped in whole, so a failure never leaves a half-written folder behind.
 
-Files are written to a temporary sibling and renamed over the target (``os.replace`` is atomic on POSIX);
-folders are built in a temporary sibling directory and swapped in at the end.
+Folders are built in a temporary sibling directory and swapped in at the end; single files are written
+with :func:`meta.atomic_write.write_text_atomic` (a temporary sibling renamed over the target).
 """
 
 from __future__ import annotations
@@ -13,31 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder, then rename it into place.
-
-    The file gets the permissions of an ordinary new file (``0o666`` minus the umask), not ``mkstemp``'s 0600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+from meta.atomic_write import current_umask
 
 
 #: Files one of the ``blockade`` commands puts at the top of its output folder (run, simulate, plan,
@@ -81,7 +57,7 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
     try:
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700 folders; give the usual permissions
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700 folders; give the usual permissions
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

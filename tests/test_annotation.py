@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from occupancy.annotation import ANNOTATION_COLUMNS, AnnotationSettings, annotate
+from occupancy.annotation.annotate import ANNOTATION_COLUMNS, AnnotationSettings, annotate
 from occupancy.errors import InputError
-from occupancy.literature import (
+from occupancy.annotation.literature import (
     DEFAULT_WINDOW_H,
     bundled_outcomes,
     bundled_provenance,
@@ -186,7 +186,7 @@ def test_crossovers_carry_half_the_residual(bundled_annotation):
     model = get_model("naltrexone")
     rutgen = table[table.study_id == "rutgen_lamm_63"].iloc[0]
     t = 7 * 24 + np.linspace(1.0, 1.583, 25)
-    from occupancy.schedule import Schedule
+    from occupancy.dosing.schedule import Schedule
 
     residual = model.blockade(Schedule.single(50), t).mean()
     assert rutgen["residual_fraction"] == 0.5

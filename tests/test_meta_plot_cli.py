@@ -120,7 +120,7 @@ def test_forest_headers_name_numeric_study_ids(data_csv, tmp_path):
 def test_levels_without_rho_use_the_bias_default(data_csv, tmp_path):
     # forest with --levels shows study aggregates and trimfill works on them without --rho (rho = 0.6, as
     # `blockade meta bias`); the default must draw the same figure as an explicit --rho 0.6
-    from occupancy.cli.meta_bias_commands import DEFAULT_RHO
+    from meta.cli.bias_commands import DEFAULT_RHO
 
     for kind in ("forest", "trimfill"):
         default, explicit = tmp_path / f"{kind}_default.png", tmp_path / f"{kind}_explicit.png"

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from occupancy import calibration as cal
+from occupancy.calibration import washout as cal
 from occupancy.models import get_model
 from occupancy.models.washout import CALIBRATION_FILE, WashoutModel
-from occupancy.schedule import Schedule
+from occupancy.dosing.schedule import Schedule
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_report_text_lists_every_target(refit):
 def test_report_says_the_early_rise_is_an_extrapolation(refit):
     """The rise is fitted only to the plasma tmax: the report must give the (early) 90 % time and say so."""
     from occupancy.models import get_model
-    from occupancy.schedule import Schedule
+    from occupancy.dosing.schedule import Schedule
 
     text = cal.format_report(refit)
     note = next(line for line in text.splitlines() if line.startswith("note: the rise is fitted only"))
@@ -128,7 +128,7 @@ def test_report_says_the_early_rise_is_an_extrapolation(refit):
 
 
 def test_half_life_is_held_at_the_documented_default_and_can_be_freed():
-    from occupancy.calibration import DEFAULT_HALF_LIFE_H, calibrate
+    from occupancy.calibration.washout import DEFAULT_HALF_LIFE_H, calibrate
 
     held = calibrate()
     assert held["parameters"]["half_life_h"] == DEFAULT_HALF_LIFE_H == 72.0

@@ -13,8 +13,8 @@ from scipy import integrate
 from scipy.special import lambertw
 
 from occupancy.models import get_model
-from occupancy.models._kinetics import ka_from_tmax, lambert_w_minus1
-from occupancy.schedule import Dose, Schedule
+from occupancy.models.kinetics import ka_from_tmax, lambert_w_minus1
+from occupancy.dosing.schedule import Dose, Schedule
 
 NTX_ED50 = 5.592841
 NLX_ED50 = 0.002290531

@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from occupancy.calibration import RABINER_2011
+from occupancy.calibration.sources import RABINER_2011
 from occupancy.models import get_model
 from occupancy.models.washout import CALIBRATION_FILE
-from occupancy.population import (Variability, default_variability, derive_naloxone_variability,
+from occupancy.simulation.population import (Variability, default_variability, derive_naloxone_variability,
                                   derive_naltrexone_variability, simulate_population)
-from occupancy.schedule import Dose, Schedule
+from occupancy.dosing.schedule import Dose, Schedule
 
 TIMES = np.array([1.0, 2.0, 24.0, 49.0, 120.0, 360.0])
 
@@ -101,7 +101,7 @@ def test_invalid_population_size():
 
 
 def test_summary_percentiles_equal_numpy():
-    from occupancy.population import _summarise
+    from occupancy.simulation.population import _summarise
 
     rng = np.random.default_rng(0)
     for n in (2, 3, 20, 1001):
@@ -115,7 +115,7 @@ def test_summary_percentiles_equal_numpy():
 
 
 def test_sample_population_uses_the_same_subjects():
-    from occupancy.population import sample_population
+    from occupancy.simulation.population import sample_population
 
     model = get_model("naltrexone")
     sched = Schedule.single(50)

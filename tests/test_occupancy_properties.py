@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from occupancy.models import RECEPTORS, get_model
-from occupancy.schedule import Dose, Schedule
+from occupancy.dosing.schedule import Dose, Schedule
 
 MODELS = [("naltrexone", "washout", {}), ("naltrexone", "washout", {"cap": False}),
           ("naloxone", "bateman", {}), ("naloxone", "bateman", {"cap": False})]
@@ -111,7 +111,7 @@ def test_population_rows_equal_individual_calls(c, n):
 @settings(max_examples=40, deadline=None)
 @given(case(), st.floats(-50.0, 500.0), st.floats(5.0, 95.0))
 def test_summaries_shift_with_the_schedule(c, dt, threshold):
-    from occupancy.summaries import time_above, time_until_below
+    from occupancy.simulation.summaries import time_above, time_until_below
 
     model, drug, doses, _ = c
     sched = schedule_for(drug, doses)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from occupancy.errors import InputError
-from occupancy.scenario import load_scenario
-from occupancy.simulation import Assessment, simulate
+from occupancy.simulation.scenario import load_scenario
+from occupancy.simulation.simulate import Assessment, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ["single_dose_50mg.toml", "inagaki_titration_crossover_10d.toml", "crossover_7d.toml",
@@ -104,7 +104,7 @@ def test_missing_file(tmp_path):
 
 def test_simulate_with_parts_and_population():
     from occupancy.models import get_model
-    from occupancy.schedule import Schedule
+    from occupancy.dosing.schedule import Schedule
 
     model = get_model("naltrexone")
     r = simulate(model, Schedule.single(50), [("task", 2.0), Assessment("day 2", 49.0), 360.0], n=200, seed=5)
@@ -122,8 +122,8 @@ def test_window_assessments_match_planoxone_style_means(tmp_path):
     """A window reports the mean over [time_h, end_h], like planoxone's outcome rows (mean of a
     10-per-minute sampled curve)."""
     from occupancy.models import get_model
-    from occupancy.population import Variability, simulate_population
-    from occupancy.schedule import Dose, Schedule
+    from occupancy.simulation.population import Variability, simulate_population
+    from occupancy.dosing.schedule import Dose, Schedule
 
     model = get_model("naloxone")
     sched = Schedule((Dose(0.0, amount_mg_per_kg=0.01), Dose.from_rate(0.25, 30, rate_mg_per_kg_per_h=0.02)),

@@ -3,8 +3,8 @@
 import pytest
 
 from occupancy.errors import InputError
-from occupancy.quantities import format_time_h, parse_dose, parse_time_h, parse_times_h
-from occupancy.schedule import Dose, Schedule
+from occupancy.dosing.quantities import format_time_h, parse_dose, parse_time_h, parse_times_h
+from occupancy.dosing.schedule import Dose, Schedule
 
 
 @pytest.mark.parametrize("text,hours", [("2h", 2.0), ("90min", 1.5), ("15d", 360.0), ("1w", 168.0),

@@ -7,8 +7,8 @@ import pytest
 from scipy.optimize import brentq
 
 from occupancy.models import get_model
-from occupancy.schedule import Dose, Schedule
-from occupancy.summaries import blockade_at, residual_blockade, time_above, time_until_below
+from occupancy.dosing.schedule import Dose, Schedule
+from occupancy.simulation.summaries import blockade_at, residual_blockade, time_above, time_until_below
 
 
 def test_time_above_90_single_dose_matches_brentq():

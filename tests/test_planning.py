@@ -9,10 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from occupancy import planning as P
+from occupancy.workflows.planning.design import (
+    DesignSection, PlanScenario, condition_orders, load_plan_scenario, min_delay_caveat, split_evenly,
+    tablets_per_session, tablets_pooled,
+)
+from occupancy.workflows.planning.plan import plan_design, plan_study
+from occupancy.workflows.planning.power import n_between, n_within, paired_dz, power_between, power_within
+from occupancy.report.plan import plan_report_section
+from occupancy.workflows.planning.searches import VirtualPopulation, find_min_delay, find_min_isi, residual_at
 from occupancy.errors import InputError
 from occupancy.models import get_model
-from occupancy.schedule import Schedule
+from occupancy.dosing.schedule import Schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -27,19 +34,19 @@ smp = pytest.importorskip("statsmodels.stats.power")
                                            (0.17, 394, 394, 0.05), (1.1, 4, 5, 0.1)])
 def test_two_sample_power_matches_statsmodels(d, n1, n2, alpha):
     expected = smp.TTestIndPower().power(d, n1, alpha, ratio=n2 / n1, alternative="two-sided")
-    assert P.power_between(d, n1, n2, alpha) == pytest.approx(expected, abs=1e-6)
-    assert P.power_between(-d, n1, n2, alpha) == pytest.approx(expected, abs=1e-6)  # sign = direction only
+    assert power_between(d, n1, n2, alpha) == pytest.approx(expected, abs=1e-6)
+    assert power_between(-d, n1, n2, alpha) == pytest.approx(expected, abs=1e-6)  # sign = direction only
 
 
 @pytest.mark.parametrize("dz,n,alpha", [(0.2, 40, 0.05), (0.2, 199, 0.05), (0.5, 10, 0.01), (0.07, 900, 0.05)])
 def test_paired_power_matches_statsmodels(dz, n, alpha):
     expected = smp.TTestPower().power(dz, n, alpha, alternative="two-sided")
-    assert P.power_within(dz, n, alpha) == pytest.approx(expected, abs=1e-6)
+    assert power_within(dz, n, alpha) == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("d,alpha,power", [(0.2, 0.05, 0.8), (0.5, 0.05, 0.9), (0.17, 0.01, 0.8)])
 def test_n_between_is_the_smallest_group_size_reaching_the_target(d, alpha, power):
-    n = P.n_between(d, alpha, power)
+    n = n_between(d, alpha, power)
     exact = smp.TTestIndPower().solve_power(d, None, alpha, power, alternative="two-sided")
     assert n == math.ceil(exact - 1e-9)
     assert smp.TTestIndPower().power(d, n, alpha) >= power - 1e-12
@@ -48,7 +55,7 @@ def test_n_between_is_the_smallest_group_size_reaching_the_target(d, alpha, powe
 
 @pytest.mark.parametrize("dz,alpha,power", [(0.2, 0.05, 0.8), (0.17, 0.05, 0.8), (0.6, 0.01, 0.95)])
 def test_n_within_is_the_smallest_n_reaching_the_target(dz, alpha, power):
-    n = P.n_within(dz, alpha, power)
+    n = n_within(dz, alpha, power)
     exact = smp.TTestPower().solve_power(dz, None, alpha, power, alternative="two-sided")
     assert n == math.ceil(exact - 1e-9)
     assert smp.TTestPower().power(dz, n, alpha) >= power - 1e-12
@@ -56,16 +63,16 @@ def test_n_within_is_the_smallest_n_reaching_the_target(dz, alpha, power):
 
 
 def test_paired_dz_formula():
-    assert P.paired_dz(-0.2, 0.5) == pytest.approx(-0.2)
-    assert P.paired_dz(0.3, 0.0) == pytest.approx(0.3 / math.sqrt(2))
-    assert P.paired_dz(0.3, 0.875) == pytest.approx(0.6)
+    assert paired_dz(-0.2, 0.5) == pytest.approx(-0.2)
+    assert paired_dz(0.3, 0.0) == pytest.approx(0.3 / math.sqrt(2))
+    assert paired_dz(0.3, 0.875) == pytest.approx(0.6)
 
 
 # --------------------------------------------------------------------------------------- the workflow
 
 
 def _design(**kw):
-    return P.DesignSection(**kw)
+    return DesignSection(**kw)
 
 
 @pytest.fixture(scope="module")
@@ -75,19 +82,19 @@ def model():
 
 @pytest.fixture(scope="module")
 def crossover_7d(model):
-    return P.plan_design(model, Schedule.single(50.0), [("task", 1.5)],
+    return plan_design(model, Schedule.single(50.0), [("task", 1.5)],
                          _design(kind="within", isi_days=7, participants=40), n=400, seed=3)
 
 
 @pytest.fixture(scope="module")
 def crossover_15d(model):
-    return P.plan_design(model, Schedule.single(50.0), [("task", 1.5)],
+    return plan_design(model, Schedule.single(50.0), [("task", 1.5)],
                          _design(kind="within", isi_days=15, participants=40), n=400, seed=3)
 
 
 @pytest.fixture(scope="module")
 def between(model):
-    return P.plan_design(model, Schedule.single(50.0), [("start", 1.0), ("end", 1.583)],
+    return plan_design(model, Schedule.single(50.0), [("start", 1.0), ("end", 1.583)],
                          _design(kind="between", n_drug=75, n_placebo=84, price_per_tablet=1.25), n=400, seed=3)
 
 
@@ -110,34 +117,34 @@ def test_residual_is_larger_after_7_than_after_15_days(crossover_7d, crossover_1
 def test_min_isi_lies_between_7_and_15_days_for_a_threshold_between_their_residuals(model, crossover_7d,
                                                                                      crossover_15d):
     threshold = 0.5 * (crossover_7d.residual_at_isi_p95 + crossover_15d.residual_at_isi_p95)
-    res = P.plan_design(model, Schedule.single(50.0), [("task", 1.5)],
+    res = plan_design(model, Schedule.single(50.0), [("task", 1.5)],
                         _design(kind="within", isi_days=7, participants=40, residual_threshold_pct=threshold),
                         n=400, seed=3)
     assert 7 < res.min_isi_days < 15
 
 
 def test_min_isi_is_where_the_95th_percentile_residual_crosses_the_threshold(model):
-    pop = P._Population(model, 400, 3)
+    pop = VirtualPopulation(model, 400, 3)
     sched = Schedule.single(50.0)
-    isi = P.find_min_isi(pop, sched, offset_h=1.5, threshold_pct=5.0, q=95.0, min_days=0.1)
+    isi = find_min_isi(pop, sched, offset_h=1.5, threshold_pct=5.0, q=95.0, min_days=0.1)
     assert isi is not None
-    assert P.residual_at(pop, sched, [isi], 1.5, 95.0)[0] <= 5.0
-    assert P.residual_at(pop, sched, [isi - 2e-4], 1.5, 95.0)[0] > 5.0
-    median = P.find_min_isi(pop, sched, offset_h=1.5, threshold_pct=5.0, q=50.0, min_days=0.1)
+    assert residual_at(pop, sched, [isi], 1.5, 95.0)[0] <= 5.0
+    assert residual_at(pop, sched, [isi - 2e-4], 1.5, 95.0)[0] > 5.0
+    median = find_min_isi(pop, sched, offset_h=1.5, threshold_pct=5.0, q=50.0, min_days=0.1)
     assert median < isi  # the 95th-percentile person is the conservative choice
 
 
 def test_min_delay_is_consistent_with_the_population_probability(model):
-    from occupancy.population import simulate_population
+    from occupancy.simulation.population import simulate_population
 
     sched = Schedule.single(25.0)
-    pop = P._Population(model, 500, 11)
-    delay, prob, _ = P.find_min_delay(pop, sched, threshold_pct=90.0, probability=0.95, horizon_h=24)
+    pop = VirtualPopulation(model, 500, 11)
+    delay, prob, _ = find_min_delay(pop, sched, threshold_pct=90.0, probability=0.95, horizon_h=24)
     if delay is None:  # 25 mg never reaches 90 % reliably: then no time in the horizon may reach it
         grid = np.linspace(0, 24, 2000)
         assert (simulate_population(model, sched, grid, n=500, seed=11).prob_ge_90["MOR"] < 0.95).all()
         sched = Schedule.single(50.0)
-        delay, prob, _ = P.find_min_delay(pop, sched, threshold_pct=90.0, probability=0.95, horizon_h=24)
+        delay, prob, _ = find_min_delay(pop, sched, threshold_pct=90.0, probability=0.95, horizon_h=24)
     assert delay is not None and delay > 0
     summary = simulate_population(model, sched, [delay + 1e-6, delay, delay - 1e-3], n=500, seed=11)
     after, at, before = summary.prob_ge_90["MOR"]
@@ -147,7 +154,7 @@ def test_min_delay_is_consistent_with_the_population_probability(model):
 
 
 def test_plan_reports_min_delay_from_the_same_population(crossover_7d, model):
-    from occupancy.population import simulate_population
+    from occupancy.simulation.population import simulate_population
 
     d = crossover_7d.min_delay_h
     p = simulate_population(model, Schedule.single(50.0), [d, d - 1e-3], n=400, seed=3).prob_ge_90["MOR"]
@@ -160,7 +167,7 @@ def test_attenuation_lowers_power_and_raises_n(crossover_7d, between):
     assert abs(r.effect_attenuated) < abs(r.effect)
     assert r.power_attenuated < r.power
     assert r.n_required_attenuated > r.n_required
-    expected = smp.TTestPower().power(abs(P.paired_dz(r.effect_attenuated, 0.5)), 40, 0.05)
+    expected = smp.TTestPower().power(abs(paired_dz(r.effect_attenuated, 0.5)), 40, 0.05)
     assert r.power_attenuated == pytest.approx(expected, abs=1e-6)
     # a between design with no residual: contrast at the 1 h assessment is the drug group's mean MOR
     assert between.contrast_pp == pytest.approx(dict(between.conditions)["drug"][0].MOR)
@@ -192,7 +199,7 @@ def test_tablets_and_cost_arithmetic(model, between):
     assert between.cost == pytest.approx(75 * 1.25)
     # titration 25, 25, 50, 60 mg: per dose 1 + 1 + 1 + 2 = 5 tablets; 3 drug sessions of 10 participants
     sched = Schedule.daily([25, 25, 50, 60])
-    r = P.plan_design(model, sched, [("day4", 73.5)],
+    r = plan_design(model, sched, [("day4", 73.5)],
                       _design(kind="within", sessions=4, drug_sessions=3, isi_days=20, participants=12,
                               price_per_tablet=0.5), n=50, seed=1)
     assert r.tablets_per_session == 5
@@ -205,17 +212,17 @@ def test_tablets_and_cost_arithmetic(model, between):
 
 
 def test_tablet_helpers():
-    assert P.tablets_per_session([50.0], 50) == 1
-    assert P.tablets_per_session([100.0, 25.0], 50) == 3
-    assert P.tablets_per_session([0.1 + 0.2 + 49.7], 50) == 1  # floating point does not add a tablet
-    assert P.tablets_pooled(25 * 3 * 1, 50) == 2  # plantrexone: 25 mg, 3 participants, 1 session
+    assert tablets_per_session([50.0], 50) == 1
+    assert tablets_per_session([100.0, 25.0], 50) == 3
+    assert tablets_per_session([0.1 + 0.2 + 49.7], 50) == 1  # floating point does not add a tablet
+    assert tablets_pooled(25 * 3 * 1, 50) == 2  # plantrexone: 25 mg, 3 participants, 1 session
 
 
 def test_orders_and_split():
-    assert P.condition_orders("within") == [("drug", "placebo"), ("placebo", "drug")]
-    assert P.condition_orders("between") == [("drug",), ("placebo",)]
-    assert len(P.condition_orders("within", 3, 1)) == 3
-    assert P.split_evenly(41, 2) == [21, 20]
+    assert condition_orders("within") == [("drug", "placebo"), ("placebo", "drug")]
+    assert condition_orders("between") == [("drug",), ("placebo",)]
+    assert len(condition_orders("within", 3, 1)) == 3
+    assert split_evenly(41, 2) == [21, 20]
 
 
 def test_result_is_frozen_and_tabular(crossover_7d):
@@ -235,33 +242,33 @@ def test_result_is_frozen_and_tabular(crossover_7d):
 
 
 def test_design_cross_field_problems():
-    assert "isi_days" in P.DesignSection(kind="within").problem()
-    assert "only for kind" in P.DesignSection(kind="between", isi_days=7).problem()
-    assert "n_placebo" in P.DesignSection(kind="between", n_drug=10).problem()
-    assert P.DesignSection(kind="between").problem() is None
+    assert "isi_days" in DesignSection(kind="within").problem()
+    assert "only for kind" in DesignSection(kind="between", isi_days=7).problem()
+    assert "n_placebo" in DesignSection(kind="between", n_drug=10).problem()
+    assert DesignSection(kind="between").problem() is None
 
 
 def test_plan_design_rejects_an_isi_shorter_than_a_session(model):
     with pytest.raises(InputError, match="design.isi_days"):
-        P.plan_design(model, Schedule.daily([25, 25, 50, 50]), [("t", 74.0)],
+        plan_design(model, Schedule.daily([25, 25, 50, 50]), [("t", 74.0)],
                       _design(kind="within", isi_days=2), n=20)
 
 
 def test_shipped_scenarios_load_and_plan():
     for name in ("plan_between_50mg", "plan_crossover_7d", "plan_crossover_15d", "plan_tchalova_macdonald"):
         path = SCENARIOS / f"{name}.toml"
-        scenario = P.load_plan_scenario(path)
-        assert isinstance(scenario, P.PlanScenario)
-    r7 = P.plan_study(P.load_plan_scenario(SCENARIOS / "plan_crossover_7d.toml"),
+        scenario = load_plan_scenario(path)
+        assert isinstance(scenario, PlanScenario)
+    r7 = plan_study(load_plan_scenario(SCENARIOS / "plan_crossover_7d.toml"),
                       source=SCENARIOS / "plan_crossover_7d.toml")
     assert r7.scenario_name == "plan_crossover_7d" and r7.isi_days == 7
     assert any("isi_days = 7" in w for w in r7.warnings)
 
 
 def test_report_section_renders(crossover_7d):
-    from occupancy.report import Report, ReportSection, render_report
+    from occupancy.report.html import Report, ReportSection, render_report
 
-    section = P.plan_report_section(crossover_7d)
+    section = plan_report_section(crossover_7d)
     assert isinstance(section, ReportSection)
     assert len(section.figures) == 2 and all("<svg" in f.svg for f in section.figures)
     readings = " ".join(k.reading for k in section.key_numbers)
@@ -275,17 +282,17 @@ def test_min_delay_caveat_in_summary_figure_and_report(between):
     """The washout rise is fitted to the plasma tmax only: every place that shows the delay says so."""
     import matplotlib.pyplot as plt
 
-    from occupancy.protocol_plot import timeline_figure
+    from occupancy.report.plan_figures import timeline_figure
 
     assert between.min_delay_h < 2.0
-    assert between.min_delay_note == P.min_delay_caveat("washout") and "not validated before 2 h" in between.min_delay_note
+    assert between.min_delay_note == min_delay_caveat("washout") and "not validated before 2 h" in between.min_delay_note
     text = between.summary()
     assert f"{between.min_delay_h:.2f} h\n  caveat: {between.min_delay_note}" in text
     fig = timeline_figure(between)
     labels = [t.get_text() for ax in fig.axes for t in ax.texts]
     plt.close(fig)
     assert any("minimum delay" in t and "PET data from 2 h" in t for t in labels), labels
-    section = P.plan_report_section(between)
+    section = plan_report_section(between)
     key = next(k for k in section.key_numbers if k.label == "Minimum delay after dosing")
     assert key.value == f"{between.min_delay_h:.2f} h" and between.min_delay_note in key.reading
     assert any("not a validated recommendation" in a.text for a in section.assumptions)

@@ -7,9 +7,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from occupancy.cli import main
-from occupancy.planning import DesignSection
-from occupancy.reanalysis import ReanalysisSection
-from occupancy.scenario import Scenario
+from occupancy.workflows.planning.design import DesignSection
+from occupancy.workflows.reanalysis.settings import ReanalysisSection
+from occupancy.simulation.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

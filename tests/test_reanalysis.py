@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from occupancy.annotation import AnnotationSettings
+from occupancy.annotation.annotate import AnnotationSettings
 from occupancy.errors import InputError
-from occupancy.reanalysis import (
+from occupancy.report.reanalysis import reanalysis_report_section
+from occupancy.workflows.reanalysis.analysis import reanalyse
+from occupancy.workflows.reanalysis.settings import (
     ReanalysisScenario,
     ReanalysisSettings,
     load_reanalysis_scenario,
-    reanalyse,
-    reanalysis_report_section,
     settings_from_scenario,
 )
 
@@ -151,7 +151,7 @@ def test_outcome_level_trimfill_on_aggregates(outcome_level):
 
 
 def test_reanalyse_needs_effect_sizes():
-    from occupancy.literature import bundled_outcomes
+    from occupancy.annotation.literature import bundled_outcomes
 
     with pytest.raises(InputError, match="needs effect sizes"):
         reanalyse(bundled_outcomes(), ReanalysisSettings(draws=0))
@@ -174,7 +174,7 @@ def test_to_dict_is_strict_json(bundled):
 
 
 def test_report_section_renders(bundled):
-    from occupancy.report import Report, ReportSection, render_report
+    from occupancy.report.html import Report, ReportSection, render_report
 
     section = reanalysis_report_section(bundled)
     assert isinstance(section, ReportSection)
@@ -248,7 +248,7 @@ def test_few_studies_degrade_gracefully(tmp_path):
 
 
 def test_write_outputs(tmp_path, bundled):
-    from occupancy.reanalysis import OUTPUT_FILES, write_reanalysis_outputs
+    from occupancy.report.reanalysis import OUTPUT_FILES, write_reanalysis_outputs
 
     written = write_reanalysis_outputs(bundled, tmp_path / "r")
     assert sorted(p.name for p in written) == sorted(OUTPUT_FILES)
@@ -271,7 +271,7 @@ def test_blockade_run_with_reanalysis_scenario(tmp_path):
 def test_mood_regression_uses_the_studies_with_a_mood_effect(bundled):
     """The review's mood moderator: six studies have the second mood column; the fit equals a direct one."""
     from meta.univariate import fit_random_effects
-    from occupancy.literature import bundled_studies
+    from occupancy.annotation.literature import bundled_studies
 
     fit = bundled.regressions["contrast + mood (positive mood, label uncertain)"]
     assert fit is not None and fit.k == 6

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from occupancy.report import (
+from occupancy.report.html import (
     Assumption, KeyNumber, Report, ReportFigure, ReportSection, ReportTable, figure_to_svg, render_report,
 )
 from tests.browser import find_chromium, non_blank_fraction, render_page

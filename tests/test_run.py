@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from occupancy.cli import main
-from occupancy.run_workflow import scenario_task
+from occupancy.workflows.run import scenario_task
 from tests.browser import find_chromium, non_blank_fraction, render_page
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from occupancy.cli import main
 from occupancy.models import get_model
-from occupancy.schedule import Schedule
+from occupancy.dosing.schedule import Schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def test_naloxone_quick_form_infusion_and_weight():
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["doses"][0]["amount_mg"] == 0.7 and data["doses"][1]["duration_min"] == 60.0
-    from occupancy.schedule import Dose
+    from occupancy.dosing.schedule import Dose
 
     sched = Schedule((Dose(0, amount_mg=0.7), Dose(0, amount_mg_per_kg=0.1, duration_min=60)), weight_kg=70)
     assert data["assessments"][0]["MOR"] == pytest.approx(float(get_model("naloxone").blockade(sched, [0.5])[0]))
@@ -213,7 +213,7 @@ def test_quick_form_window_assessment():
     a = json.loads(r.stdout)["assessments"]
     assert a[0]["time_h"] == pytest.approx(1 / 6) and a[0]["end_h"] == pytest.approx(70 / 60)
     model = get_model("naloxone")
-    from occupancy.schedule import Dose
+    from occupancy.dosing.schedule import Dose
 
     grid = np.linspace(1 / 6, 70 / 60, 20001)
     curve = model.blockade(Schedule((Dose(0, amount_mg_per_kg=0.01),), weight_kg=70), grid)
@@ -281,7 +281,8 @@ def test_a_plan_or_reanalysis_scenario_points_to_its_command():
 
 
 def test_report_section_states_the_early_rise_caveat_for_washout_only():
-    from occupancy.simulation import simulate, simulation_report_section
+    from occupancy.simulation.simulate import simulate
+    from occupancy.report.simulation import simulation_report_section
 
     washout = simulation_report_section(simulate(get_model("naltrexone"), Schedule.single(50), [("task", 2.0)]))
     assert any("first 2 h after a dose is an extrapolation" in a.text for a in washout.assumptions)

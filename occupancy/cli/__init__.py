@@ -1,7 +1,19 @@
-"""Command-line interface: ``blockade`` and its subcommands.
+"""Command-line interface (floor 6): ``blockade`` and its subcommands.
 
-Importing this package registers every command module on the :data:`main` group.
+Importing this package registers every command module on :data:`main` and mounts the :mod:`meta`
+library's own command group as ``blockade meta``.  The commands parse, call library functions and write;
+they hold no science.
 """
 
-from occupancy.cli.group import UserError, main  # noqa: F401
-from occupancy.cli import commands  # noqa: F401,E402  (registers subcommands)
+from meta.cli import meta_group
+from occupancy.cli.group import UserError, main
+from occupancy.cli import (  # noqa: E402,F401  (imported for their registration side effect)
+    plan_commands,
+    reanalyse_commands,
+    run_commands,
+    simulate_commands,
+)
+
+main.add_command(meta_group)
+
+__all__ = ["UserError", "main"]

@@ -1,7 +1,7 @@
 """``blockade plan``: the study-design planner (timing, washout, power, tablets) for one scenario file.
 
-The command only parses, calls :func:`occupancy.planning.plan_study` and writes; all numbers come from the
-library.  Bad input raises :class:`~occupancy.errors.InputError`, which the group turns into one line on
+The command only parses, calls :func:`occupancy.workflows.planning.plan.plan_study` and writes; all numbers
+come from the library.  Bad input raises :class:`~occupancy.errors.InputError`, which the group turns into one line on
 stderr and exit status 2 before anything is written.
 """
 
@@ -30,14 +30,16 @@ def plan_command(scenario: str, out_dir: str | None, as_json: bool, quiet: bool)
     """
     import json
 
-    from occupancy.planning import load_plan_scenario, plan_study
+    from occupancy.workflows.planning.design import load_plan_scenario
+
+    from occupancy.workflows.planning.plan import plan_study
 
     parsed = load_plan_scenario(scenario)
     result = plan_study(parsed, source=scenario)
     written = []
     if out_dir is not None:
         from occupancy.atomic_output import atomic_directory
-        from occupancy.planning import write_plan_outputs
+        from occupancy.report.plan import write_plan_outputs
 
         with atomic_directory(out_dir) as staging:
             written = [p.name for p in write_plan_outputs(result, staging)]

@@ -19,7 +19,7 @@ def run_command(scenario: str | None, out_dir: str, quiet: bool) -> None:
     plus a planning example.  The folder holds report.html (self-contained: open it in a browser), the
     CSV/JSON results and the figures.
     """
-    from occupancy.run_workflow import run_scenario
+    from occupancy.report.run_folder import run_scenario
 
     outcome = run_scenario(scenario, out_dir, progress=not quiet)
     if not quiet:

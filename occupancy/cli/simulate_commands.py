@@ -27,8 +27,8 @@ def _echo_warning(text: str, quiet: bool) -> None:
 
 
 def _quick_scenario(drug, doses, assess, weight):
-    from occupancy.quantities import parse_dose, parse_times_h
-    from occupancy.scenario import scenario_from_dict
+    from occupancy.dosing.quantities import parse_dose, parse_times_h
+    from occupancy.simulation.scenario import scenario_from_dict
 
     if not drug:
         raise InputError("--drug: give --drug naltrexone or --drug naloxone with --dose (or a SCENARIO file)")
@@ -73,7 +73,7 @@ def _quick_scenario(drug, doses, assess, weight):
 
 def _write_outputs(result, out_dir: str) -> None:
     from occupancy.atomic_output import atomic_directory
-    from occupancy.simulation import write_simulation_outputs
+    from occupancy.report.simulation import write_simulation_outputs
 
     with atomic_directory(out_dir) as staging:
         write_simulation_outputs(result, staging)
@@ -113,16 +113,16 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
     Population (5/50/95th percentiles and P(MOR >= 90 %) at each assessment):
       blockade simulate --drug naltrexone --dose 50mg@0h --assess 2h,49h --n 1000 --seed 1
     """
-    from occupancy.quantities import parse_time_h
-    from occupancy.scenario import scenario_from_dict
-    from occupancy.simulation import simulate
+    from occupancy.dosing.quantities import parse_time_h
+    from occupancy.simulation.scenario import scenario_from_dict
+    from occupancy.simulation.simulate import simulate
 
     if scenario and (drug or doses or assess or weight is not None):
         raise InputError("give either a SCENARIO file or --drug/--dose/--assess/--weight, not both")
     if scenario:
         from pathlib import Path
 
-        from occupancy.scenario import read_scenario_toml
+        from occupancy.simulation.scenario import read_scenario_toml
 
         data, _ = read_scenario_toml(scenario)
         task = data.get("task")
@@ -226,7 +226,7 @@ def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
         click.echo(csv_text, nl=False)
         return
     if out_file.lower().endswith(".csv"):
-        from occupancy.atomic_output import write_text_atomic
+        from meta.atomic_write import write_text_atomic
 
         write_text_atomic(out_file, csv_text)
     else:
@@ -270,7 +270,7 @@ def calibrate_command(as_json, write, free_half_life):
     after 15 days, Weerts 2008 >= 90 % on 50 mg/day, and the plasma tmax.  Conflicting targets are flagged.
     The half-life is held at 72 h unless --free-half-life is given.
     """
-    from occupancy.calibration import calibrate, format_report, write_calibration
+    from occupancy.calibration.washout import calibrate, format_report, write_calibration
     from occupancy.models.washout import load_calibration
 
     if write and free_half_life:

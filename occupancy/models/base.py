@@ -83,7 +83,7 @@ class TimeCourseModel(BlockadeModel):
     def blockade_all(self, schedule, times_h, receptors=RECEPTORS, *, ed50_scale=1.0, half_life_scale=1.0,
                      absorption_scale=1.0) -> dict:
         """Blockade (%) of each receptor in ``[0, 100]`` (``[0, ∞)`` uncapped); shape ``(T,)`` or ``(n, T)``."""
-        from occupancy.models._kinetics import is_population
+        from occupancy.models.kinetics import is_population
 
         out = self.raw_all(schedule, times_h, receptors, ed50_scale=ed50_scale, half_life_scale=half_life_scale,
                            absorption_scale=absorption_scale)

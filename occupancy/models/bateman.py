@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from occupancy.models._kinetics import ka_from_tmax, superpose_depot_multi
+from occupancy.models.kinetics import ka_from_tmax, superpose_depot_multi
 from occupancy.models.base import TimeCourseModel, as_times, check_receptor
 
 PLANOXONE_ED50_MG_PER_KG = 0.002290531

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from occupancy.models._kinetics import is_population
+from occupancy.models.kinetics import is_population
 from occupancy.models.base import BlockadeModel, as_times, check_receptor
 
 #: plantrexone's MOR ED50 (mg), a drc fit of Rabiner 2011 as tabulated by Trøstheim 2023.

@@ -15,7 +15,7 @@ it may exceed 100 %, in which case the receptors stay fully blocked until it has
 Repeated doses are superposed in the raw (super-saturated) domain before the cap, so daily dosing
 accumulates.  KOR and DOR use ``ED50 × 2`` and ``ED50 × 79`` (Trøstheim 2023).
 
-Parameters ``ed50_mg``, ``smax`` and ``tmax_h`` are **fitted** by :mod:`occupancy.calibration`
+Parameters ``ed50_mg``, ``smax`` and ``tmax_h`` are **fitted** by :mod:`occupancy.calibration.washout`
 (``blockade calibrate``) with the blockade half-life held at its default of 72 h (Lee 1988's lower bound,
 Trøstheim 2023's value; ``blockade calibrate --free-half-life`` shows the fit with it free), and loaded from
 ``occupancy/data/washout_calibration.json``; any of them can be overridden, e.g.
@@ -28,7 +28,7 @@ blockade half-time of 72–108 h, far longer than the plasma half-lives (3–4 h
 6β-naltrexol).  The model therefore describes blockade directly (as planoxone does for naloxone) rather
 than through plasma concentrations.
 
-Targets and their conflicts (see :mod:`occupancy.calibration` for weights and residuals):
+Targets and their conflicts (see :mod:`occupancy.calibration.washout` for weights and residuals):
 
 * Rabiner 2011 PET (< 8 h; assumed window 1–8 h): 2 → 27, 5 → 43/46/58, 15 → 61, 50 → 92/98 %.
 * ≥ 90 % 2 h after 50 mg (review); ≥ 90 % at 49 h after 50 mg (review) **conflicts** with the
@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from occupancy.models._kinetics import ka_from_tmax, superpose_depot_multi
+from occupancy.models.kinetics import ka_from_tmax, superpose_depot_multi
 from occupancy.models.base import TimeCourseModel, as_times, check_receptor
 
 CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "data" / "washout_calibration.json"

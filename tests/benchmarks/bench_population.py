@@ -19,8 +19,8 @@ import tracemalloc
 import numpy as np
 
 from occupancy.models import get_model
-from occupancy.population import simulate_population
-from occupancy.schedule import Schedule
+from occupancy.simulation.population import simulate_population
+from occupancy.dosing.schedule import Schedule
 
 
 

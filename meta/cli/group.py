@@ -1,0 +1,84 @@
+"""The ``meta`` click group and the single place where its users' errors become one line and exit status 2.
+
+The group runs on its own (``python -m meta pool ...``) or mounted under another command
+(``blockade meta pool ...``): error lines are prefixed with the name of the outermost command, so the same
+code says ``blockade: error: ...`` in one and ``meta: error: ...`` in the other.  Command modules import
+only click at module level; numpy, pandas and matplotlib are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+class UserError(click.ClickException):
+    """A bad-input error shown as one line on stderr with exit status 2 and no traceback."""
+
+    exit_code = 2
+    prog = "meta"
+
+    def show(self, file=None) -> None:  # noqa: D102 - click API
+        click.echo(f"{self.prog}: error: {self.format_message()}", err=True, file=file or sys.stderr)
+
+
+def _root_prog(ctx: click.Context | None) -> str:
+    """Name used in error lines: the outermost group's ``error_prog`` (``blockade`` when mounted there)."""
+    if ctx is None:
+        return UserError.prog
+    return getattr(ctx.find_root().command, "error_prog", None) or UserError.prog
+
+
+class OneLineErrorGroup(click.Group):
+    """A click group that turns library input errors and click's parse errors into :class:`UserError`.
+
+    Subclasses extend :meth:`user_error_types` with their own libraries' input errors and set
+    :attr:`error_prog`, the name shown before ``: error:``.
+    """
+
+    error_prog = "meta"
+
+    def user_error_types(self) -> tuple[type[BaseException], ...]:
+        """Exceptions whose message is shown to the user as one line (exit 2)."""
+        from meta.errors import ConvergenceError, MetaInputError
+
+        return (MetaInputError, ConvergenceError)
+
+    def _user_error(self, message: str, ctx: click.Context | None) -> UserError:
+        error = UserError(message)
+        error.prog = _root_prog(ctx)
+        return error
+
+    def make_context(self, info_name, args, parent=None, **extra):  # noqa: D102 - click API
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # `blockade --bogus`: one line as well
+            if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+                raise
+            prog = _root_prog(parent) if parent is not None else self.error_prog
+            error = UserError(f"{' '.join(exc.format_message().split())} (see '{prog} --help')")
+            error.prog = prog
+            raise error from None
+
+    def invoke(self, ctx: click.Context):  # noqa: D102 - click API
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            exc.prog = _root_prog(ctx)
+            raise
+        except self.user_error_types() as exc:
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            raise self._user_error(message, ctx) from None
+        except click.UsageError as exc:
+            # click's own parse errors (`--n abc`, an unknown option) as one line too, still exit status 2
+            if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else _root_prog(ctx)
+            raise self._user_error(f"{' '.join(exc.format_message().split())} (see '{where} --help')",
+                                   ctx) from None
+
+
+@click.group("meta", cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def meta_group() -> None:
+    """Meta-analysis tools that agree with metafor 3.8 (pool, effect sizes, bias, power, plots)."""

@@ -1,0 +1,515 @@
+"""Outcome tables of antagonist studies: the bundled Løseth et al. (2024) review and users' own CSV files.
+
+Two tables are bundled as package data (see ``occupancy/data/PROVENANCE.md`` for what was transcribed
+from the review and what is uncertain):
+
+* :func:`bundled_studies` — one row per study (8): design, ISI, dose arms, the study-aggregated Hedges' g
+  with its 95 % CI, Jadad quality.
+* :func:`bundled_outcomes` — one row per outcome (17): context, relationship type, design, dosing schedule
+  and the assessment window after the dose; **no effect sizes** (those are only in the review's figure).
+
+A user's outcome-level CSV has the columns of the bundled outcome table plus ``yi``/``vi`` (Hedges' g and
+its sampling variance) or the raw summaries from which :mod:`meta.effect_sizes` computes them.  Every
+table goes through :func:`validate_outcome_table`, which raises :class:`~occupancy.errors.InputError` with
+one line naming the 1-based data row and the column at fault.
+
+Column reference (outcome tables)
+---------------------------------
+Required: ``study_id``, ``design`` (``between`` | ``within``), ``dose_mg``, ``assess_min_h``,
+``assess_max_h`` (the window may be blank in both columns → :data:`DEFAULT_WINDOW_H` and a warning).
+Required for ``within`` rows: ``isi_days`` (> 0).
+Optional: ``outcome`` (id within study; default 1, 2, … per study), ``crossover_order``
+(``counterbalanced`` (default) | ``drug_first`` | ``placebo_first``), ``schedule`` (``single`` |
+``daily``; default: ``single`` for one dose, ``daily`` for a ``;``-separated list), ``dose_interval_h``
+(default 24), ``assess_doses`` (1-based doses after which the outcome was assessed, ``;``-separated;
+default the last dose), ``relationship``, ``jadad_quality``, ``context``.
+Effect sizes (optional for ``annotate``, needed for an outcome-level ``reanalyse``): ``yi`` and ``vi``; or
+``m_drug, sd_drug, m_placebo, sd_placebo`` with ``n_drug, n_placebo`` (between) or ``n`` and ``r`` (within;
+``n_drug`` is accepted for ``n``).  Sign convention: drug − placebo, negative = lower under the drug.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from occupancy.errors import InputError
+
+__all__ = [
+    "DEFAULT_WINDOW_H",
+    "REQUIRED_COLUMNS",
+    "DESIGNS",
+    "CROSSOVER_ORDERS",
+    "OutcomeDesign",
+    "OutcomeTable",
+    "bundled_studies",
+    "bundled_outcomes",
+    "bundled_provenance",
+    "read_outcome_csv",
+    "validate_outcome_table",
+    "load_outcomes",
+    "study_aggregates",
+    "Z975",
+]
+
+#: Assessment window (hours after the dose) used when a row gives none: the union of the two windows the
+#: review names ("60–95 min" and "2–24 h" after administration).
+DEFAULT_WINDOW_H: tuple[float, float] = (1.0, 24.0)
+
+#: Columns every outcome table must have (values of the two window columns may be blank).
+REQUIRED_COLUMNS: tuple[str, ...] = ("study_id", "design", "dose_mg", "assess_min_h", "assess_max_h")
+
+#: Accepted spellings of the two designs.
+DESIGNS: dict[str, str] = {
+    "between": "between", "bs": "between", "between-subjects": "between", "between_subjects": "between",
+    "parallel": "between",
+    "within": "within", "ws": "within", "within-subjects": "within", "within_subjects": "within",
+    "crossover": "within", "cross-over": "within",
+}
+
+#: Order of sessions in within-subject designs.
+CROSSOVER_ORDERS: tuple[str, ...] = ("counterbalanced", "drug_first", "placebo_first")
+
+#: Largest single oral naltrexone dose accepted (mg); studies use 25–100 mg, trials up to 800 mg/day.
+MAX_DOSE_MG = 1000.0
+
+#: Two-sided 95 % normal quantile used to turn a 95 % CI into a standard error.
+Z975 = 1.959964
+
+_MEANS_BETWEEN = ("m_drug", "sd_drug", "n_drug", "m_placebo", "sd_placebo", "n_placebo")
+_MEANS_WITHIN = ("m_drug", "sd_drug", "m_placebo", "sd_placebo", "r")
+
+_BUNDLED_STUDIES = "loseth2024_studies.csv"
+_BUNDLED_OUTCOMES = "loseth2024_outcomes_design.csv"
+
+
+# --------------------------------------------------------------------------------------------------
+# Bundled tables
+# --------------------------------------------------------------------------------------------------
+
+
+def _read_package_csv(name: str) -> pd.DataFrame:
+    with resources.files("occupancy.data").joinpath(name).open("r", encoding="utf-8") as handle:
+        return pd.read_csv(handle, dtype={"dose_mg": str, "assess_doses": str, "refs": str})
+
+
+def bundled_studies() -> pd.DataFrame:
+    """The review's study table (8 rows; Table 1), a fresh copy each call."""
+    return _read_package_csv(_BUNDLED_STUDIES)
+
+
+def bundled_outcomes() -> pd.DataFrame:
+    """The review's outcome design table (17 rows, no effect sizes), a fresh copy each call."""
+    return _read_package_csv(_BUNDLED_OUTCOMES)
+
+
+def bundled_provenance() -> str:
+    """Text of ``occupancy/data/PROVENANCE.md``."""
+    return resources.files("occupancy.data").joinpath("PROVENANCE.md").read_text(encoding="utf-8")
+
+
+def study_aggregates(studies: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Study-level ``yi``/``vi`` from the aggregated g and its 95 % CI: ``se = (ub − lb)/(2·1.959964)``.
+
+    Returns a copy of ``studies`` (default: the bundled table) with columns ``yi``, ``vi``, ``sei`` added.
+    """
+    frame = bundled_studies() if studies is None else studies.copy()
+    for column in ("study_id", "g", "g_ci_lb", "g_ci_ub"):
+        if column not in frame.columns:
+            raise InputError(f"study table: missing column '{column}'")
+    lb = pd.to_numeric(frame["g_ci_lb"], errors="coerce").to_numpy(float)
+    ub = pd.to_numeric(frame["g_ci_ub"], errors="coerce").to_numpy(float)
+    g = pd.to_numeric(frame["g"], errors="coerce").to_numpy(float)
+    for name, values in (("g", g), ("g_ci_lb", lb), ("g_ci_ub", ub)):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise InputError(f"study table: row {int(np.argmax(bad)) + 1}, column '{name}': not a number")
+    bad = ~(ub > lb)
+    if bad.any():
+        raise InputError(f"study table: row {int(np.argmax(bad)) + 1}, column 'g_ci_ub': upper limit must exceed lower")
+    se = (ub - lb) / (2.0 * Z975)
+    frame["yi"] = g
+    frame["sei"] = se
+    frame["vi"] = se**2
+    return frame
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsed rows
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutcomeDesign:
+    """What the annotation needs to know about one outcome (one validated table row).
+
+    Attributes
+    ----------
+    row : int
+        1-based data row in the source table (header not counted).
+    study_id, outcome : str
+        Study key and outcome id within the study.
+    design : str
+        ``"between"`` or ``"within"``.
+    isi_days : float or None
+        Intersession interval (within designs), days between corresponding doses of the two sessions.
+    crossover_order : str
+        ``"counterbalanced"``, ``"drug_first"`` or ``"placebo_first"`` (within designs; ``""`` otherwise).
+    doses_mg : tuple of float
+        Oral naltrexone doses in mg, one per administration.
+    interval_h : float
+        Hours between successive doses (daily schedules).
+    assess_doses : tuple of int
+        1-based doses after which the outcome was assessed.
+    window_h : (float, float)
+        Assessment window, hours after each assessed dose.
+    window_defaulted : bool
+        True when the table gave no window and :data:`DEFAULT_WINDOW_H` was used.
+    """
+
+    row: int
+    study_id: str
+    outcome: str
+    design: str
+    isi_days: float | None
+    crossover_order: str
+    doses_mg: tuple[float, ...]
+    interval_h: float
+    assess_doses: tuple[int, ...]
+    window_h: tuple[float, float]
+    window_defaulted: bool = False
+
+    @property
+    def dose_times_h(self) -> np.ndarray:
+        """Start of each dose (h), the first at 0."""
+        return np.arange(len(self.doses_mg), dtype=float) * self.interval_h
+
+    @property
+    def assessed_dose_times_h(self) -> np.ndarray:
+        """Times (h) of the doses after which the outcome was assessed."""
+        return self.dose_times_h[np.asarray(self.assess_doses, dtype=int) - 1]
+
+    @property
+    def schedule_label(self) -> str:
+        """E.g. ``50 mg single`` or ``daily 25/25/50/50 mg (assessed after doses 3, 4)``."""
+        if len(self.doses_mg) == 1:
+            return f"{self.doses_mg[0]:g} mg single dose"
+        doses = "/".join(f"{d:g}" for d in self.doses_mg)
+        which = ", ".join(str(i) for i in self.assess_doses)
+        return f"{doses} mg every {self.interval_h:g} h (assessed after dose {which})"
+
+    def schedule(self):
+        """The drug session's dosing as an :class:`occupancy.dosing.schedule.Schedule` (first dose at 0 h)."""
+        from occupancy.dosing.schedule import Dose, Schedule
+
+        return Schedule(tuple(Dose(time_h=float(t), amount_mg=float(a))
+                              for t, a in zip(self.dose_times_h, self.doses_mg)))
+
+
+@dataclass(frozen=True)
+class OutcomeTable:
+    """A validated outcome table.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        The table with normalised columns (``design``, ``outcome`` as str, windows filled in) and, when
+        effect sizes were given or computable, ``yi`` and ``vi``.
+    designs : tuple of OutcomeDesign
+        One parsed design per row, in row order.
+    warnings : tuple of str
+        Non-fatal notes (defaulted windows, computed effect sizes).
+    source : str
+        Where the table came from (file name or ``bundled``).
+    """
+
+    frame: pd.DataFrame
+    designs: tuple[OutcomeDesign, ...]
+    warnings: tuple[str, ...] = ()
+    source: str = "outcomes"
+
+    @property
+    def has_effects(self) -> bool:
+        """True when every row has ``yi`` and ``vi``."""
+        return "yi" in self.frame.columns and "vi" in self.frame.columns and bool(
+            self.frame[["yi", "vi"]].notna().all().all()
+        )
+
+    @property
+    def n_studies(self) -> int:
+        """Number of distinct studies."""
+        return int(self.frame["study_id"].nunique())
+
+    def __len__(self) -> int:
+        return len(self.designs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading and validation
+# --------------------------------------------------------------------------------------------------
+
+
+def read_outcome_csv(path: str | Path) -> pd.DataFrame:
+    """Read a CSV file as strings (validation converts); file problems become one-line InputErrors."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name}: not a readable CSV file ({' '.join(str(exc).split())})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def load_outcomes(path: str | Path | None = None, *, default_window_h: Sequence[float] = DEFAULT_WINDOW_H,
+                  ) -> OutcomeTable:
+    """Read and validate a user's outcome CSV, or the bundled outcome table when ``path`` is None."""
+    if path is None:
+        return validate_outcome_table(bundled_outcomes(), source="bundled outcomes", default_window_h=default_window_h)
+    return validate_outcome_table(read_outcome_csv(path), source=Path(path).name, default_window_h=default_window_h)
+
+
+def _blank(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def _text(value) -> str:
+    return "" if _blank(value) else str(value).strip()
+
+
+class _RowError:
+    """Builds the one-line messages ``SOURCE: row R, column 'C': problem``."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def __call__(self, row: int, column: str, problem: str) -> InputError:
+        return InputError(f"{self.source}: row {row}, column '{column}': {problem}")
+
+
+def _number(value, err, row, column, *, positive=False, nonneg=False, integer=False) -> float:
+    text = _text(value)
+    try:
+        number = float(text)
+    except ValueError:
+        raise err(row, column, f"not a number ({text!r})") from None
+    if not math.isfinite(number):
+        raise err(row, column, f"must be finite (got {text!r})")
+    if positive and number <= 0:
+        raise err(row, column, f"must be > 0 (got {text})")
+    if nonneg and number < 0:
+        raise err(row, column, f"must be >= 0 (got {text})")
+    if integer and number != int(number):
+        raise err(row, column, f"must be a whole number (got {text})")
+    return number
+
+
+def _optional_number(value, err, row, column, **kw) -> float | None:
+    return None if _blank(value) else _number(value, err, row, column, **kw)
+
+
+def _number_list(value, err, row, column, *, positive=True) -> tuple[float, ...]:
+    text = _text(value)
+    if not text:
+        raise err(row, column, "missing value")
+    parts = [p for p in text.replace(",", ";").split(";")]
+    if any(p.strip() == "" for p in parts):
+        raise err(row, column, f"empty entry in list {text!r} (separate values with ';')")
+    return tuple(_number(p.strip(), err, row, column, positive=positive) for p in parts)
+
+
+def validate_outcome_table(
+    frame: pd.DataFrame,
+    *,
+    source: str = "outcomes",
+    default_window_h: Sequence[float] = DEFAULT_WINDOW_H,
+) -> OutcomeTable:
+    """Check an outcome table and parse each row's design, schedule and window.
+
+    Raises
+    ------
+    InputError
+        One line naming ``source``, the 1-based data row and the column: missing columns, unknown designs,
+        a within design without an ISI, doses that are not positive numbers, windows that are negative or
+        have ``min > max``, effect sizes that are not finite or variances that are not positive.
+    """
+    err = _RowError(source)
+    if frame is None or len(frame) == 0:
+        raise InputError(f"{source}: the table has no data rows")
+    frame = frame.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"{source}: missing column(s) {', '.join(repr(m) for m in missing)} "
+                         f"(required: {', '.join(REQUIRED_COLUMNS)})")
+    dmin, dmax = (float(default_window_h[0]), float(default_window_h[1]))
+    if not (0 <= dmin <= dmax):
+        raise InputError(f"default window: need 0 <= min <= max (got {dmin}, {dmax})")
+
+    designs: list[OutcomeDesign] = []
+    warnings: list[str] = []
+    counters: dict[str, int] = {}
+    out_rows: list[dict] = []
+    get = lambda rec, col: rec.get(col) if col in frame.columns else None  # noqa: E731
+
+    for index, rec in enumerate(frame.to_dict("records")):
+        row = index + 1
+        study = _text(rec.get("study_id"))
+        if not study:
+            raise err(row, "study_id", "missing value")
+        counters[study] = counters.get(study, 0) + 1
+        outcome = _text(get(rec, "outcome")) or str(counters[study])
+        if outcome.endswith(".0") and outcome[:-2].isdigit():
+            outcome = outcome[:-2]
+
+        design_text = _text(rec.get("design"))
+        if not design_text:
+            raise err(row, "design", "missing value (between or within)")
+        design = DESIGNS.get(design_text.lower())
+        if design is None:
+            raise err(row, "design", f"unknown design {design_text!r} (use between or within)")
+
+        isi = _optional_number(get(rec, "isi_days"), err, row, "isi_days", positive=True)
+        order = _text(get(rec, "crossover_order")).lower().replace("-", "_").replace(" ", "_")
+        if design == "within":
+            if isi is None:
+                raise err(row, "isi_days", "a within-subject design needs the intersession interval in days")
+            order = order or "counterbalanced"
+            if order not in CROSSOVER_ORDERS:
+                raise err(row, "crossover_order", f"unknown order {order!r} (use {', '.join(CROSSOVER_ORDERS)})")
+        else:
+            if order and order not in CROSSOVER_ORDERS:
+                raise err(row, "crossover_order", f"unknown order {order!r} (use {', '.join(CROSSOVER_ORDERS)})")
+            order = ""
+
+        doses = _number_list(rec.get("dose_mg"), err, row, "dose_mg")
+        if max(doses) > MAX_DOSE_MG:
+            raise err(row, "dose_mg", f"{max(doses):g} mg is not a plausible oral naltrexone dose "
+                                      f"(> {MAX_DOSE_MG:g} mg)")
+        schedule = _text(get(rec, "schedule")).lower() or ("single" if len(doses) == 1 else "daily")
+        if schedule not in ("single", "daily"):
+            raise err(row, "schedule", f"unknown schedule {schedule!r} (use single or daily)")
+        if schedule == "single" and len(doses) != 1:
+            raise err(row, "dose_mg", f"a single-dose schedule has one dose (got {len(doses)})")
+        interval = _optional_number(get(rec, "dose_interval_h"), err, row, "dose_interval_h", positive=True)
+        interval = 24.0 if interval is None else interval
+
+        assess_text = _text(get(rec, "assess_doses"))
+        if assess_text:
+            assess = tuple(int(x) for x in _number_list(assess_text, err, row, "assess_doses"))
+            raw = _number_list(assess_text, err, row, "assess_doses")
+            if any(x != int(x) for x in raw):
+                raise err(row, "assess_doses", f"dose numbers must be whole numbers (got {assess_text!r})")
+            bad = [a for a in assess if not 1 <= a <= len(doses)]
+            if bad:
+                raise err(row, "assess_doses", f"dose number {bad[0]} outside 1..{len(doses)}")
+            assess = tuple(sorted(set(assess)))
+        else:
+            assess = (len(doses),)
+
+        lo_blank, hi_blank = _blank(rec.get("assess_min_h")), _blank(rec.get("assess_max_h"))
+        defaulted = False
+        if lo_blank and hi_blank:
+            lo, hi, defaulted = dmin, dmax, True
+            warnings.append(f"{source}: row {row} ({study} outcome {outcome}): no assessment window; "
+                            f"using the default {dmin:g}–{dmax:g} h after the dose")
+        elif lo_blank or hi_blank:
+            col = "assess_min_h" if lo_blank else "assess_max_h"
+            raise err(row, col, "give both ends of the assessment window or neither")
+        else:
+            lo = _number(rec.get("assess_min_h"), err, row, "assess_min_h")
+            hi = _number(rec.get("assess_max_h"), err, row, "assess_max_h")
+            if lo < 0:
+                raise err(row, "assess_min_h", f"the window starts before the dose (got {lo:g} h)")
+            if hi < 0:
+                raise err(row, "assess_max_h", f"the window ends before the dose (got {hi:g} h)")
+            if lo > hi:
+                raise err(row, "assess_min_h", f"window start {lo:g} h is after its end {hi:g} h")
+        if design == "within":
+            last = (max(assess) - 1) * interval + hi
+            if last >= isi * 24.0:
+                raise err(row, "isi_days", f"the next session ({isi:g} days) starts before this assessment "
+                                           f"window ends ({last:g} h after the first dose)")
+
+        quality = _optional_number(get(rec, "jadad_quality"), err, row, "jadad_quality", nonneg=True)
+        if quality is not None and quality > 5:
+            raise err(row, "jadad_quality", f"Jadad scores range 0–5 (got {quality:g})")
+
+        designs.append(OutcomeDesign(
+            row=row, study_id=study, outcome=outcome, design=design, isi_days=isi, crossover_order=order,
+            doses_mg=doses, interval_h=interval, assess_doses=assess, window_h=(lo, hi), window_defaulted=defaulted,
+        ))
+        normalised = dict(rec)
+        normalised.update(study_id=study, outcome=outcome, design=design, isi_days=isi, crossover_order=order,
+                          schedule=schedule, dose_mg=";".join(f"{d:g}" for d in doses), dose_interval_h=interval,
+                          assess_doses=";".join(str(a) for a in assess), assess_min_h=lo, assess_max_h=hi,
+                          window_defaulted=defaulted, jadad_quality=quality,
+                          relationship=_text(get(rec, "relationship")).lower() or None)
+        out_rows.append(normalised)
+
+    duplicated = pd.Series([(d.study_id, d.outcome) for d in designs]).duplicated()
+    if duplicated.any():
+        d = designs[int(np.argmax(duplicated.to_numpy()))]
+        raise err(d.row, "outcome", f"duplicate outcome id {d.outcome!r} in study {d.study_id!r}")
+
+    out = pd.DataFrame(out_rows)
+    out = _effect_sizes(out, frame, designs, err, warnings, source)
+    return OutcomeTable(frame=out, designs=tuple(designs), warnings=tuple(warnings), source=source)
+
+
+def _effect_sizes(out: pd.DataFrame, raw: pd.DataFrame, designs, err, warnings, source) -> pd.DataFrame:
+    """Validate ``yi``/``vi`` or compute them from means/SDs/ns with :mod:`meta.effect_sizes`."""
+    cols = set(raw.columns)
+    if "yi" in cols or "vi" in cols:
+        if not {"yi", "vi"} <= cols:
+            raise InputError(f"{source}: column 'yi' needs column 'vi' (and vice versa)")
+        yi = np.array([_number(v, err, i + 1, "yi") for i, v in enumerate(raw["yi"].tolist())])
+        vi = np.array([_number(v, err, i + 1, "vi", positive=True) for i, v in enumerate(raw["vi"].tolist())])
+        out["yi"], out["vi"] = yi, vi
+        return out
+    if not {"m_drug", "m_placebo"} <= cols:
+        return out  # annotation-only table
+    from meta import effect_sizes as es
+    from meta.errors import MetaInputError
+
+    yi = np.full(len(out), np.nan)
+    vi = np.full(len(out), np.nan)
+    for design in ("between", "within"):
+        rows = [i for i, d in enumerate(designs) if d.design == design]
+        if not rows:
+            continue
+        needed = list(_MEANS_BETWEEN if design == "between" else _MEANS_WITHIN)
+        if design == "within":
+            needed.append("n" if "n" in cols else "n_drug")
+        for column in needed:
+            if column not in cols:
+                raise err(rows[0] + 1, column, f"missing column needed for {design}-subject effect sizes")
+        values = {c: np.array([_number(raw[c].iloc[i], err, i + 1, c,
+                                       positive=c.startswith(("sd_", "n")))
+                               for i in rows]) for c in needed}
+        try:
+            if design == "between":
+                res = es.hedges_g_between(values["m_drug"], values["m_placebo"], values["sd_drug"],
+                                          values["sd_placebo"], values["n_drug"], values["n_placebo"])
+            else:
+                n = values.get("n", values.get("n_drug"))
+                res = es.hedges_g_within(values["m_drug"], values["m_placebo"], values["sd_drug"],
+                                         values["sd_placebo"], n, values["r"])
+        except MetaInputError as exc:
+            raise InputError(f"{source}: {design}-subject rows {', '.join(str(r + 1) for r in rows)}: {exc}") from None
+        yi[rows], vi[rows] = res.yi, res.vi
+    out["yi"], out["vi"] = yi, vi
+    warnings.append(f"{source}: yi/vi computed from means, SDs and ns (Hedges' g, Borenstein et al. 2009; "
+                    "drug − placebo)")
+    return out

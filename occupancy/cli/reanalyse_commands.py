@@ -1,0 +1,140 @@
+"""``blockade annotate`` and ``blockade reanalyse``: blockade annotation and the blockade-adjusted reanalysis.
+
+Without a DATA file both commands use the bundled Løseth, Trøstheim & Leknes (2024) tables.  Everything is
+computed before anything is written, so bad input (one-line error, exit 2) leaves no files behind; ``--out``
+is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from occupancy.cli.group import main
+
+_MODEL_OPTIONS = [
+    click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False, path_type=str),
+                 help="Reanalysis scenario (TOML: [model], [population], [reanalysis])."),
+    click.option("--model", type=click.Choice(["washout", "emax"]), default=None,
+                 help="Blockade model (default washout, or the scenario's)."),
+    click.option("--half-life", "half_life_h", type=float, default=None,
+                 help="Blockade half-life in hours for the washout model (e.g. 72 or 108)."),
+    click.option("--n", "n", type=int, default=None, help="Virtual subjects (0 = typical subject only)."),
+    click.option("--seed", type=int, default=None, help="Seed of the virtual population."),
+    click.option("--window", "window_point", type=click.Choice(["mean", "start", "end"]), default=None,
+                 help="Summarise each assessment window by its time average (default), start or end."),
+]
+
+
+def _with_model_options(func):
+    for option in reversed(_MODEL_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=None, progress=False):
+    """Settings and the scenario's ``[reanalysis] data`` path (None when the scenario names no data)."""
+    from occupancy.workflows.reanalysis.settings import (
+        load_reanalysis_scenario, scenario_data_path, settings_from_scenario,
+    )
+
+    scenario = load_reanalysis_scenario(scenario_path) if scenario_path else None
+    if half_life_h is not None and not half_life_h > 0:
+        from occupancy.errors import InputError
+
+        raise InputError(f"--half-life: must be > 0 (got {half_life_h:g})")
+    settings = settings_from_scenario(scenario, model=model, half_life_h=half_life_h, n=n, seed=seed, draws=draws,
+                                      window_point=window_point, progress=progress)
+    return settings, scenario_data_path(scenario, scenario_path)
+
+
+def _warn(messages, quiet: bool) -> None:
+    if quiet:
+        return
+    for text in messages:
+        click.echo(f"blockade: warning: {text}", err=True)
+
+
+@main.command("annotate")
+@click.argument("data", required=False, type=click.Path(dir_okay=False, path_type=str))
+@_with_model_options
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=str),
+              help="Write the annotated table to this CSV file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the annotation as JSON on stdout.")
+@click.option("--quiet", is_flag=True, help="No warnings on stderr.")
+def annotate_command(data, scenario_path, model, half_life_h, n, seed, window_point, out_file, as_json, quiet):
+    """Annotate each outcome with MOR/KOR/DOR blockade in the drug and placebo conditions.
+
+    DATA is an outcome CSV (columns: study_id, design, dose_mg, assess_min_h, assess_max_h; isi_days for
+    within designs; see README "Reanalyse data"); without DATA the review's 17 bundled outcomes are used.
+    """
+    from occupancy.annotation.annotate import annotate
+
+    settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point)
+    result = annotate(data if data is not None else scenario_data, settings.annotation)
+    csv_text = result.table.to_csv(index=False, float_format="%.6g") if out_file else None
+    _warn(result.warnings, quiet)
+    if out_file:
+        from meta.atomic_write import write_text_atomic
+
+        write_text_atomic(out_file, csv_text)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False))
+    else:
+        click.echo(result.summary() if quiet else _strip_warnings(result.summary()))
+        if out_file:
+            click.echo(f"\nwrote {out_file}")
+
+
+def _strip_warnings(text: str) -> str:
+    """The summary without its warning lines (they went to stderr already)."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith("warning: "))
+
+
+@main.command("reanalyse")
+@click.argument("data", required=False, type=click.Path(dir_okay=False, path_type=str))
+@_with_model_options
+@click.option("--draws", type=int, default=None,
+              help="Monte Carlo draws of the population parameters for the sensitivity analysis (0 = none).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
+              help="Write the annotated table, results JSON, forest and bubble plots (PNG+SVG) to this folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
+def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_point, draws, out_dir, as_json,
+                      quiet):
+    """Blockade-adjusted reanalysis: pooled g, meta-regression on the MOR contrast, adjusted estimates.
+
+    Without DATA: the bundled review (random-effects on its 8 study aggregates, 17 outcomes annotated).
+    With an outcome-level DATA.csv (yi/vi or means/SDs/ns): a three-level model (outcomes within studies).
+    """
+    from occupancy.workflows.reanalysis.analysis import reanalyse
+
+    if draws is not None and (draws < 0 or draws == 1):
+        from occupancy.errors import InputError
+
+        raise InputError(f"--draws: must be 0 (none) or >= 2 (got {draws})")
+    settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=draws,
+                                        progress=not quiet)
+    result = reanalyse(data if data is not None else scenario_data, settings)
+    payload = result.to_dict()
+    text = json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False)
+    if out_dir:
+        _write_outputs(result, text, out_dir)
+    _warn(result.warnings, quiet)
+    if as_json:
+        click.echo(text)
+    else:
+        click.echo(_strip_warnings(result.summary()))
+    if out_dir and not quiet:
+        click.echo(f"wrote {out_dir}/: annotated_outcomes.csv, analysis_units.csv, sensitivity.csv, "
+                   "results.json, forest.png/.svg, bubble.png/.svg", err=True)
+
+
+def _write_outputs(result, json_text: str, out_dir: str) -> None:
+    """All files of ``--out`` into a staging folder that replaces ``out_dir`` only when complete."""
+    from occupancy.atomic_output import atomic_directory
+    from occupancy.report.reanalysis import write_reanalysis_outputs
+
+    with atomic_directory(out_dir) as staging:
+        write_reanalysis_outputs(result, staging, json_text=json_text)

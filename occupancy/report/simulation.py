@@ -1,0 +1,114 @@
+"""The simulation's files and report section: time-course figure, CSV/JSON outputs, HTML section.
+
+Takes a :class:`occupancy.simulation.simulate.SimulationResult`; holds no science.
+"""
+
+from __future__ import annotations
+
+import math
+
+from occupancy.simulation.simulate import SimulationResult, format_value
+
+
+def timecourse_figure(result: SimulationResult):
+    """The time-course figure (MOR/KOR/DOR, population band, assessments, 90 % line) as a new Figure."""
+    from occupancy.report.timecourse_figure import plot_timecourse
+
+    ax = plot_timecourse(result)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def write_simulation_outputs(result: SimulationResult, directory) -> list:
+    """Write ``timecourse.csv``, ``assessments.json`` and the time-course plot (PNG + SVG) into ``directory``.
+
+    ``directory`` should be a fresh staging folder (the CLI and ``blockade run`` use
+    :func:`occupancy.atomic_output.atomic_directory`), so a failure never leaves a partial result.
+    """
+    import json
+    from pathlib import Path
+
+    from meta.plots import save_figure
+    from meta.atomic_write import write_text_atomic
+
+    directory = Path(directory)
+    figure = timecourse_figure(result)
+    written = [
+        write_text_atomic(directory / "timecourse.csv", result.timecourse.to_csv(index=False, float_format="%.6g")),
+        write_text_atomic(directory / "simulation.json",
+                          json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"),
+    ]
+    for suffix in (".png", ".svg"):
+        written.append(save_figure(figure, directory / f"timecourse{suffix}"))
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return written
+
+
+def _plain_time(hours: float) -> str:
+    """``2 h``, ``49 h``, ``15 d``: hours up to three days, days beyond."""
+    if not math.isfinite(hours):
+        return "not within the simulated horizon"
+    return f"{hours:.3g} h" if hours < 72 else f"{hours / 24:.3g} d"
+
+
+def _reading(a: dict) -> str:
+    """Plain-language reading of one assessment (population-aware)."""
+    text = f"MOR blockade at '{a['label']}': {format_value(a['MOR'], 0)} %"
+    if a.get("MOR_p05") is not None:
+        text += (f" (90 % of people above {format_value(a['MOR_p05'], 0)} %; "
+                 f"{100 * a['MOR_prob_ge_90']:.0f} % of people at or above 90 %)")
+    return text + "."
+
+
+def simulation_report_section(result: SimulationResult, title: str = "Simulation"):
+    """The simulation as an :class:`occupancy.report.html.ReportSection` for ``blockade run``'s HTML report."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from occupancy.report.html import Assumption, KeyNumber, ReportFigure, ReportSection, ReportTable, figure_to_svg
+
+    keys = []
+    for a in result.assessments:
+        value = f"{format_value(a['MOR'], 0)} %"
+        if a.get("MOR_p05") is not None:
+            value += f" [{format_value(a['MOR_p05'], 0)}–{format_value(a['MOR_p95'], 0)}]"
+        keys.append(KeyNumber(f"MOR at '{a['label']}' ({_plain_time(a['time_h'])})", value, _reading(a)))
+    s = result.summaries
+    keys.append(KeyNumber("Time with MOR ≥ 90 %", f"{s['time_ge_90_MOR_h']:.1f} h",
+                          "Total time the typical participant's MOR blockade is at or above 90 %."))
+    keys.append(KeyNumber(f"MOR below {s['threshold']:g} % after the last dose", _plain_time(s["time_until_below_h"]),
+                          "How long after the last dose the blockade has washed out to this level."))
+    keys.append(KeyNumber(f"Residual MOR at {_plain_time(s['residual_at_h'])}", f"{format_value(s['residual']['MOR'])} %",
+                          "Blockade still present at the anchor app's recommended interval after the last dose."))
+    figure = timecourse_figure(result)
+    svg = figure_to_svg(figure)
+    plt.close(figure)
+    table = ReportTable.from_frame("Blockade at each assessment", pd.DataFrame(list(result.assessments)))
+    params = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                       for k, v in result.model.parameters().items())
+    assumptions = [Assumption(f"{result.model.drug} {result.model.name} model: {params}.",
+                              (result.model.__class__.__doc__ or "").strip().splitlines()[0])]
+    if result.model.name == "washout":
+        assumptions.append(Assumption("ED50, super-saturation and tmax fitted to Rabiner 2011 PET, Weerts 2008 and "
+                                      "the review's statements; half-life 72 h (Lee 1988). Conflicting targets "
+                                      "are listed by `blockade calibrate`.", "occupancy/calibration.py"))
+        assumptions.append(Assumption("The rise after each dose is fitted only to the plasma tmax (~1 h): the model "
+                                      "reaches 90 % MOR within ~0.2 h of 50 mg, but there are no PET data before "
+                                      "~1 h and stable PET data only from 2 h, so blockade in the first 2 h after "
+                                      "a dose is an extrapolation.", "occupancy/calibration.py"))
+    if result.population is not None:
+        v = result.population.variability
+        assumptions.append(Assumption(
+            f"Population of {result.population.n} virtual subjects (seed {result.population.seed}); log-normal "
+            f"spreads: ED50 {v.ed50_log_sd:.3g}, half-life {v.half_life_log_sd:.3g}, absorption "
+            f"{v.absorption_log_sd:.3g} (log-SD).", v.source))
+    assumptions += [Assumption(w, "warning") for w in result.warnings]
+    return ReportSection(
+        title=title, intro=result.schedule.describe(), key_numbers=tuple(keys),
+        figures=(ReportFigure("Blockade time course", svg,
+                              "MOR (black), KOR (blue), DOR (red); shaded: 5–95th percentile of the population; "
+                              "dashed: 90 % MOR; markers: assessments."),),
+        tables=(table,), assumptions=tuple(assumptions),
+    )

@@ -1,0 +1,408 @@
+"""Scenario files: a TOML description of a drug, a model, doses, assessments and an optional population.
+
+One pydantic model per section (``extra="forbid"`` everywhere, so a misspelt key is an error); other
+features add their own sections (e.g. ``[design]``, ``[reanalysis]``) by adding a field to
+:class:`Scenario`.  Every problem is raised as :class:`~occupancy.errors.InputError` with one line naming
+the file and the field, e.g. ``scenario.toml: doses[1].amount_mg: must be > 0 (got -5)``.
+
+Example
+-------
+.. code-block:: toml
+
+    task = "simulate"               # optional; the default
+    [drug]
+    name = "naltrexone"             # or "naloxone"
+    [model]
+    name = "washout"                # naltrexone: washout (default) | emax; naloxone: bateman
+    half_life_h = 72                # optional parameter overrides
+    [[doses]]
+    time_h = 0.0
+    amount_mg = 50.0                # or amount_mg_per_kg, amount_ug; infusions: duration_min and
+                                    # rate_mg_per_h / rate_mg_per_kg_per_h / rate_mg_per_min / ...
+    [[assessments]]
+    label = "task"
+    time_h = 2.0
+    end_h = 3.0                     # optional: mean blockade over the window 2-3 h
+    [population]                    # optional
+    n = 1000
+    seed = 1
+    [subject]                       # needed for per-kg doses
+    weight_kg = 70
+    [summary]                       # optional
+    threshold = 10                  # "time until MOR blockade < 10 % after the last dose"
+    residual_at_h = 360             # residual blockade at this time (default: last dose + recommended interval)
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from occupancy.errors import InputError
+
+STRICT_CONFIG = ConfigDict(extra="forbid", frozen=True)
+#: The sections' own config: also strict types, so ``amount_mg = true`` or ``amount_mg = "50"`` is an error
+#: (pydantic would otherwise read them as 1.0 and 50.0); TOML integers still count as numbers.
+_STRICT_TYPES = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+_AMOUNT_FIELDS = ("amount_mg", "amount_mg_per_kg", "amount_ug")
+_RATE_FIELDS = ("rate_mg_per_h", "rate_mg_per_kg_per_h", "rate_mg_per_min", "rate_mg_per_kg_per_min")
+
+
+class FiniteFields:
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite(cls, value):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"must be a finite number (got {value})")
+        return value
+
+
+class DrugSection(FiniteFields, BaseModel):
+    """``[drug]``: ``name`` is ``"naltrexone"`` or ``"naloxone"``."""
+
+    model_config = _STRICT_TYPES
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from occupancy.models import DRUGS
+
+        v = value.strip().lower()
+        if v not in DRUGS:
+            raise ValueError(f"unknown drug {value!r} (choose naltrexone or naloxone)")
+        return v
+
+
+class ModelSection(FiniteFields, BaseModel):
+    """``[model]``: ``name`` plus optional parameter overrides of that model."""
+
+    model_config = _STRICT_TYPES
+    name: Optional[str] = None
+    # washout
+    ed50_mg: Optional[float] = Field(default=None, gt=0)
+    smax: Optional[float] = Field(default=None, gt=0)
+    tmax_h: Optional[float] = Field(default=None, gt=0)
+    half_life_h: Optional[float] = Field(default=None, gt=0)
+    # emax
+    window_h: Optional[float] = Field(default=None, gt=0)
+    # bateman
+    ed50_mg_per_kg: Optional[float] = Field(default=None, gt=0)
+    tmax_min: Optional[float] = Field(default=None, gt=0)
+    half_life_min: Optional[float] = Field(default=None, gt=0)
+    t_ref_min: Optional[float] = Field(default=None, ge=0)
+    # all
+    kor_ratio: Optional[float] = Field(default=None, gt=0)
+    dor_ratio: Optional[float] = Field(default=None, gt=0)
+    cap: Optional[bool] = None
+
+    def overrides(self) -> dict:
+        """The parameters given in the file (``name`` excluded)."""
+        return {k: v for k, v in self.model_dump().items() if k != "name" and v is not None}
+
+
+class DoseSection(FiniteFields, BaseModel):
+    """``[[doses]]``: one bolus/tablet or one infusion.
+
+    Give exactly one of ``amount_mg``, ``amount_mg_per_kg``, ``amount_ug`` (total amount) or a rate
+    ``rate_mg_per_h``, ``rate_mg_per_kg_per_h``, ``rate_mg_per_min``, ``rate_mg_per_kg_per_min`` (with
+    ``duration_min``; total = rate × duration).  ``duration_min > 0`` makes an amount an infusion.
+    """
+
+    model_config = _STRICT_TYPES
+    time_h: float
+    amount_mg: Optional[float] = Field(default=None, gt=0)
+    amount_mg_per_kg: Optional[float] = Field(default=None, gt=0)
+    amount_ug: Optional[float] = Field(default=None, gt=0)
+    rate_mg_per_h: Optional[float] = Field(default=None, gt=0)
+    rate_mg_per_kg_per_h: Optional[float] = Field(default=None, gt=0)
+    rate_mg_per_min: Optional[float] = Field(default=None, gt=0)
+    rate_mg_per_kg_per_min: Optional[float] = Field(default=None, gt=0)
+    duration_min: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_amount(self):
+        given = [f for f in _AMOUNT_FIELDS + _RATE_FIELDS if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of " + ", ".join(_AMOUNT_FIELDS + _RATE_FIELDS)
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if given[0] in _RATE_FIELDS and self.duration_min <= 0:
+            raise ValueError(f"{given[0]} needs duration_min > 0")
+        return self
+
+    def to_dose(self):
+        """The :class:`~occupancy.dosing.schedule.Dose` (amounts converted to mg or mg/kg totals)."""
+        from occupancy.dosing.schedule import Dose
+
+        hours = self.duration_min / 60.0
+        mg = {
+            "amount_mg": self.amount_mg,
+            "amount_ug": None if self.amount_ug is None else self.amount_ug / 1000.0,
+            "rate_mg_per_h": None if self.rate_mg_per_h is None else self.rate_mg_per_h * hours,
+            "rate_mg_per_min": None if self.rate_mg_per_min is None else self.rate_mg_per_min * self.duration_min,
+        }
+        per_kg = {
+            "amount_mg_per_kg": self.amount_mg_per_kg,
+            "rate_mg_per_kg_per_h": None if self.rate_mg_per_kg_per_h is None else self.rate_mg_per_kg_per_h * hours,
+            "rate_mg_per_kg_per_min": (None if self.rate_mg_per_kg_per_min is None
+                                       else self.rate_mg_per_kg_per_min * self.duration_min),
+        }
+        for v in mg.values():
+            if v is not None:
+                return Dose(time_h=self.time_h, amount_mg=v, duration_min=self.duration_min)
+        for v in per_kg.values():
+            if v is not None:
+                return Dose(time_h=self.time_h, amount_mg_per_kg=v, duration_min=self.duration_min)
+        raise AssertionError("unreachable: validated above")
+
+    @property
+    def per_kg(self) -> bool:
+        """True when the dose is given per kg of body weight."""
+        return self.amount_mg_per_kg is not None or self.rate_mg_per_kg_per_h is not None or (
+            self.rate_mg_per_kg_per_min is not None)
+
+    def field_name(self) -> str:
+        """The amount/rate key used."""
+        return next(f for f in _AMOUNT_FIELDS + _RATE_FIELDS if getattr(self, f) is not None)
+
+
+class AssessmentSection(FiniteFields, BaseModel):
+    """``[[assessments]]``: a named time (h) at which blockade is reported.
+
+    With ``end_h`` the assessment is a window ``[time_h, end_h]`` and the reported blockade is the mean
+    over the window (as planoxone reports its outcome-assessment rows).
+    """
+
+    model_config = _STRICT_TYPES
+    label: str = Field(min_length=1)
+    time_h: float
+    end_h: Optional[float] = None
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.end_h is not None and self.end_h <= self.time_h:
+            raise ValueError(f"end_h must be after time_h (got {self.end_h:g} <= {self.time_h:g})")
+        return self
+
+
+class PopulationSection(FiniteFields, BaseModel):
+    """``[population]``: number of virtual subjects, seed and optional log-SD overrides."""
+
+    model_config = _STRICT_TYPES
+    n: int = Field(default=1000, ge=2, le=10_000_000)
+    seed: int = Field(default=1, ge=0)
+    ed50_log_sd: Optional[float] = Field(default=None, ge=0)
+    half_life_log_sd: Optional[float] = Field(default=None, ge=0)
+    absorption_log_sd: Optional[float] = Field(default=None, ge=0)
+
+
+class SubjectSection(FiniteFields, BaseModel):
+    """``[subject]``: body weight (kg), needed for per-kg doses and for naloxone doses in mg."""
+
+    model_config = _STRICT_TYPES
+    weight_kg: float = Field(gt=0, le=500)
+
+
+class SummarySection(FiniteFields, BaseModel):
+    """``[summary]``: threshold (%) for "time until below" and the time of the residual-blockade check."""
+
+    model_config = _STRICT_TYPES
+    threshold: float = Field(default=10.0, gt=0, lt=100)
+    residual_at_h: Optional[float] = None
+
+
+class Scenario(FiniteFields, BaseModel):
+    """A whole scenario file (see the module docstring)."""
+
+    model_config = STRICT_CONFIG
+    task: Literal["simulate"] = "simulate"
+    drug: DrugSection
+    model: ModelSection = Field(default_factory=ModelSection)
+    doses: list[DoseSection] = Field(min_length=1)
+    assessments: list[AssessmentSection] = Field(default_factory=list)
+    population: Optional[PopulationSection] = None
+    subject: Optional[SubjectSection] = None
+    summary: SummarySection = Field(default_factory=SummarySection)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        from occupancy.models import MODELS, model_class
+        from dataclasses import fields
+
+        drug = self.drug.name
+        if self.model.name is not None and self.model.name.strip().lower() not in MODELS[drug]:
+            raise ValueError(f"model.name: unknown model {self.model.name!r} for {drug} "
+                             f"(choose {' or '.join(MODELS[drug])})")
+        cls = model_class(drug, self.model.name)
+        allowed = {f.name for f in fields(cls)}
+        for key in self.model.overrides():
+            if key not in allowed:
+                raise ValueError(f"model.{key}: not a parameter of the {cls.name} model "
+                                 f"(parameters: {', '.join(sorted(allowed))})")
+        weight = self.subject.weight_kg if self.subject else None
+        for i, d in enumerate(self.doses):
+            if weight is None and d.per_kg:
+                raise ValueError(f"doses[{i}].{d.field_name()}: a per-kg dose needs [subject] weight_kg")
+            if weight is None and drug == "naloxone" and not d.per_kg:
+                raise ValueError(f"doses[{i}].{d.field_name()}: naloxone doses in mg need [subject] weight_kg "
+                                 "(the naloxone ED50 is per kg)")
+            if drug == "naltrexone" and d.duration_min > 0:
+                raise ValueError(f"doses[{i}].duration_min: oral naltrexone doses cannot be infusions")
+        first = min(d.time_h for d in self.doses)
+        for i, a in enumerate(self.assessments):
+            if a.time_h < first:
+                raise ValueError(f"assessments[{i}].time_h: before the first dose at {first:g} h (got {a.time_h:g})")
+        if self.summary.residual_at_h is not None and self.summary.residual_at_h < first:
+            raise ValueError(f"summary.residual_at_h: before the first dose at {first:g} h "
+                             f"(got {self.summary.residual_at_h:g})")
+        return self
+
+    def schedule(self):
+        """The dosing :class:`~occupancy.dosing.schedule.Schedule`."""
+        from occupancy.dosing.schedule import Schedule
+
+        return Schedule(tuple(d.to_dose() for d in self.doses),
+                        weight_kg=self.subject.weight_kg if self.subject else None)
+
+    def build_model(self):
+        """The blockade model with the file's overrides."""
+        from occupancy.models import get_model
+
+        return get_model(self.drug.name, self.model.name, **self.model.overrides())
+
+    def variability(self):
+        """The population's :class:`~occupancy.simulation.population.Variability` (documented defaults + overrides)."""
+        if self.population is None:
+            return None
+        from dataclasses import replace
+
+        from occupancy.simulation.population import default_variability
+
+        v = default_variability(self.drug.name)
+        over = {k: getattr(self.population, k) for k in ("ed50_log_sd", "half_life_log_sd", "absorption_log_sd")
+                if getattr(self.population, k) is not None}
+        if over:
+            v = replace(v, source=v.source + "; overridden in [population]: " + ", ".join(over), **over)
+        return v
+
+
+def _loc(loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _message(err: dict) -> str:
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key missing"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
+        bound = next(iter(ctx.values())) if ctx else "?"
+        bound = f"{bound:g}" if isinstance(bound, (int, float)) else bound
+        return f"must be {op} {bound} (got {value!r})"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"must be a whole number (got {value!r})"
+    if kind in ("float_parsing", "float_type"):
+        return f"must be a number (got {value!r})"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"must be true or false (got {value!r})"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_type":
+        return f"must be a text string in quotes (got {value!r})"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected', '')} (got {value!r})"
+    msg = str(err.get("msg", "invalid"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return msg
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line ``source: field: problem`` for the first error (and a count of the others)."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = _loc(first.get("loc", ()))
+    msg = _message(first)
+    text = f"{source}: {loc}: {msg}" if loc and not msg.startswith(("model.", "doses[", "assessments[", "summary."))\
+        else f"{source}: {msg}"
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return " ".join(text.split())
+
+
+def scenario_from_dict(data: dict, source: str = "scenario", schema: type[Scenario] | None = None) -> Scenario:
+    """Validate a parsed scenario; errors become one-line :class:`InputError`.
+
+    ``schema`` is :class:`Scenario` or a subclass with extra sections (e.g. the planner's ``PlanScenario``).
+    """
+    try:
+        return (schema or Scenario).model_validate(data)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, source)) from None
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
+
+
+def read_scenario_toml(path=None, *, text: str | None = None, source: str | None = None) -> tuple[dict, str]:
+    """Parse a TOML scenario (from ``path``, or from ``text``) without validating it.
+
+    Returns the parsed mapping and the file's text.  Used by :func:`load_scenario` and by ``blockade run``,
+    which must look at the ``task`` key before choosing the schema.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, non-UTF-8 text or malformed TOML, with one line naming the file.
+    """
+    import tomllib
+
+    if text is None:
+        path = Path(path)
+        source = source or path.name
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{path}: file not found") from None
+        except IsADirectoryError:
+            raise InputError(f"{path}: is a directory, not a scenario file") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{source}: not UTF-8 text") from None
+    source = source or "scenario"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{source}: malformed TOML: {exc}") from None
+    return data, text
+
+
+def load_scenario(path, schema: type[Scenario] | None = None) -> Scenario:
+    """Read and validate a TOML scenario file (against ``schema``, a :class:`Scenario` subclass, if given).
+
+    Raises
+    ------
+    InputError
+        Missing file, malformed TOML or an invalid field, with one line naming the file and field.
+    """
+    data, _ = read_scenario_toml(path)
+    return scenario_from_dict(data, Path(path).name, schema)

@@ -1,0 +1,318 @@
+"""Run a scenario: blockade at each assessment, a time course, optional population percentiles, summaries.
+
+Only numpy is imported at module level; pandas is imported when ``SimulationResult.timecourse`` is first
+used, matplotlib only by :mod:`occupancy.report.timecourse_figure`, so ``blockade simulate --json`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from occupancy.errors import InputError
+from occupancy.models.base import RECEPTORS
+
+#: Recommended minimum intersession intervals of the anchor apps, used as the default residual check:
+#: naltrexone 15 days (plantrexone), naloxone 10 × 110 min (planoxone's upper recommendation).
+RECOMMENDED_INTERVAL_H = {"naltrexone": 15 * 24.0, "naloxone": 10 * 110 / 60.0}
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A labelled time (h) at which blockade is reported; with ``end_h`` the mean over the window."""
+
+    label: str
+    time_h: float
+    end_h: float | None = None
+
+    def grid(self) -> np.ndarray:
+        """Evaluation points: the time itself, or the window on a grid of at most 6 s (≤ 2001 points)."""
+        if self.end_h is None:
+            return np.array([self.time_h])
+        n = int(min(2001, max(61, math.ceil((self.end_h - self.time_h) * 600) + 1)))
+        return np.linspace(self.time_h, self.end_h, n)
+
+
+def _window_mean(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Trapezoid mean over the last axis (the value itself for a single point)."""
+    if grid.size == 1:
+        return values[..., 0]
+    return np.trapezoid(values, grid, axis=-1) / (grid[-1] - grid[0])
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Everything ``blockade simulate`` reports.
+
+    Attributes
+    ----------
+    model, schedule :
+        What was simulated.
+    assessments : tuple of dict
+        ``{label, time_h, MOR, KOR, DOR}`` (percent) and, with a population, ``MOR_p05``, ``MOR_p50``,
+        ``MOR_p95``, ``MOR_prob_ge_90`` (and the same for KOR/DOR).
+    summaries : dict
+        ``time_ge_90_MOR_h``, ``threshold``, ``time_until_below_h`` (after the last dose),
+        ``residual_at_h`` and ``residual`` (per receptor).
+    population : PopulationBlockade or None
+        Percentiles at the assessments.
+    timecourse_arrays : dict
+        ``time_h`` and MOR/KOR/DOR arrays (plus population bands); see :attr:`timecourse`.
+    warnings : tuple of str
+    """
+
+    model: object
+    schedule: object
+    assessments: tuple
+    summaries: dict
+    population: object = None
+    timecourse_arrays: dict = field(default_factory=dict, repr=False)
+    warnings: tuple = ()
+
+    @functools.cached_property
+    def timecourse(self):
+        """Time course as a pandas DataFrame (``time_h``, ``MOR``, ``KOR``, ``DOR`` [, bands])."""
+        import pandas as pd
+
+        return pd.DataFrame(self.timecourse_arrays)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (``NaN`` → ``None``)."""
+        pop = None
+        if self.population is not None:
+            pop = {"n": self.population.n, "seed": self.population.seed,
+                   "variability": self.population.variability.to_dict()}
+        return _clean({
+            "drug": self.model.drug,
+            "model": {"name": self.model.name, "parameters": self.model.parameters()},
+            "weight_kg": self.schedule.weight_kg,
+            "doses": [{"time_h": d.time_h, "amount_mg": d.amount_mg, "amount_mg_per_kg": d.amount_mg_per_kg,
+                       "duration_min": d.duration_min} for d in self.schedule.doses],
+            "assessments": list(self.assessments),
+            "summaries": self.summaries,
+            "population": pop,
+            "warnings": list(self.warnings),
+        })
+
+    def summary(self) -> str:
+        """A short text report (the ``blockade simulate`` console output)."""
+        lines = [f"{self.model.drug} ({self.model.name} model): {self.schedule.describe()}"]
+        pop = self.population is not None
+        w = min(max([10] + [len(a["label"]) for a in self.assessments]), 60)
+        whens = [_when(a["time_h"]) + ("" if a.get("end_h") is None else f"-{_when(a['end_h'])}")
+                 for a in self.assessments]
+        tw = max([10] + [len(x) for x in whens])
+        head = f"{'assessment':<{w}} {'time':>{tw}} {'MOR %':>7} {'KOR %':>7} {'DOR %':>7}"
+        if pop:
+            head += f"  {'MOR 5-95 %':>13} {'P(MOR>=90)':>10}"
+        lines += ["", head, "-" * len(head)]
+        for a, when in zip(self.assessments, whens):
+            row = (f"{a['label'][:w]:<{w}} {when:>{tw}} {format_value(a['MOR']):>7} {format_value(a['KOR']):>7} "
+                   f"{format_value(a['DOR']):>7}")
+            if pop:
+                row += f"  {format_value(a['MOR_p05']):>6}-{format_value(a['MOR_p95']):<6} {format_value(a['MOR_prob_ge_90'], 2):>10}"
+            lines.append(row)
+        s = self.summaries
+        lines += [
+            "",
+            f"time with MOR >= 90 %: {s['time_ge_90_MOR_h']:.4g} h",
+            f"MOR below {s['threshold']:g} % after the last dose: {_fmt_h(s['time_until_below_h'])}",
+            f"residual blockade at {s['residual_at_h']:.4g} h: MOR {format_value(s['residual']['MOR'])} %, "
+            f"KOR {format_value(s['residual']['KOR'])} %, DOR {format_value(s['residual']['DOR'])} %",
+        ]
+        if pop:
+            lines.append(f"population: n = {self.population.n}, seed = {self.population.seed}")
+        return "\n".join(lines)
+
+
+def _when(hours: float) -> str:
+    """Assessment time for the summary table: hours (``360h``), minutes below one hour (``10min``)."""
+    if 0 < abs(hours) < 1:
+        return f"{hours * 60:.4g}min"
+    return f"{hours:.4g}h"
+
+
+def format_value(v, digits: int = 1) -> str:
+    """``v`` with ``digits`` decimals, or ``n/a`` for None and NaN (tables and readings)."""
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _fmt_h(h: float) -> str:
+    if math.isinf(h):
+        return "not within the simulated horizon"
+    return f"{h:.4g} h ({h / 24:.3g} d)"
+
+
+def _clean(obj):
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if math.isnan(f) else (f if math.isfinite(f) else ("inf" if f > 0 else "-inf"))
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def timecourse_grid(model, schedule, assessment_times: Sequence[float], extra_end_h: float | None = None,
+                    points: int = 1000) -> np.ndarray:
+    """Plot/CSV grid from the first dose to after the last assessment and the model's washout.
+
+    Includes every dose, infusion end and assessment time exactly.
+    """
+    start = schedule.first_dose_h
+    end = schedule.last_dose_end_h + 5.0 * model.time_scale_h
+    if assessment_times:
+        end = max(end, start + 1.05 * (max(assessment_times) - start))
+    if extra_end_h is not None:
+        end = max(end, extra_end_h)
+    grid = np.linspace(start, end, points)
+    extra = [d.time_h for d in schedule.doses] + [d.end_h for d in schedule.doses] + list(assessment_times)
+    # the rise after each dose is short (minutes to ~1 h): 2-minute steps over the first 3 time-scale units
+    rise = min(3.0, model.time_scale_h)
+    dense = [d.time_h + np.arange(0.0, rise, 1.0 / 30.0) for d in schedule.doses]
+    grid = np.concatenate([grid, np.asarray(extra, dtype=float), *dense])
+    return np.unique(grid[(grid >= start) & (grid <= end)])
+
+
+def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = None, *, n: int | None = None,
+             seed: int = 1, variability=None, threshold: float | None = None, residual_at_h: float | None = None,
+             progress: bool = False, timecourse_points: int = 1000,
+             population_timecourse: bool = True) -> SimulationResult:
+    """Simulate a scenario, or a model + schedule + assessments.
+
+    Parameters
+    ----------
+    scenario_or_model : Scenario or BlockadeModel
+        A validated :class:`~occupancy.simulation.scenario.Scenario` (its model, doses, assessments, population and
+        summary settings are used; keyword arguments given here override them), or a model.
+    schedule : Schedule, optional
+        Needed with a model.
+    assessments : sequence of Assessment, (label, time_h[, end_h]) tuples or numbers, optional
+        A window (``end_h``) reports the mean blockade over the window; with a population, the
+        percentiles are of each subject's window mean.
+    n, seed, variability :
+        A population of ``n`` virtual subjects (no population when ``n`` is None).
+    threshold : float
+        For "time until MOR below threshold after the last dose" (default 10 %).
+    residual_at_h : float
+        Time of the residual-blockade check (default: last dose + the anchor app's recommended interval).
+    progress : bool
+        tqdm progress bar on stderr for the population.
+    timecourse_points : int
+        Points of the uniform part of the time-course grid.
+    population_timecourse : bool
+        Also compute population percentile bands on the time-course grid (for CSV/plots).
+
+    Returns
+    -------
+    SimulationResult
+    """
+    from occupancy.simulation.summaries import residual_blockade, time_above, time_until_below
+
+    if hasattr(scenario_or_model, "build_model") and hasattr(scenario_or_model, "schedule"):
+        sc = scenario_or_model
+        model = sc.build_model()
+        schedule = sc.schedule()
+        if assessments is None:
+            assessments = [Assessment(a.label, a.time_h, a.end_h) for a in sc.assessments]
+        if n is None and sc.population is not None:
+            n, seed = sc.population.n, sc.population.seed
+            variability = sc.variability() if variability is None else variability
+        threshold = sc.summary.threshold if threshold is None else threshold
+        residual_at_h = sc.summary.residual_at_h if residual_at_h is None else residual_at_h
+    else:
+        model = scenario_or_model
+        if schedule is None:
+            raise InputError("simulate: a schedule is needed with a model")
+    threshold = 10.0 if threshold is None else float(threshold)
+    items = []
+    for i, a in enumerate(assessments or []):
+        if isinstance(a, Assessment):
+            items.append(a)
+        elif isinstance(a, (tuple, list)):
+            items.append(Assessment(str(a[0]), float(a[1]), None if len(a) < 3 else float(a[2])))
+        else:
+            items.append(Assessment(f"{float(a):g} h", float(a)))
+    for i, a in enumerate(items):
+        if not math.isfinite(a.time_h):
+            raise InputError(f"assessments[{i}].time_h: must be finite (got {a.time_h})")
+        if a.time_h < schedule.first_dose_h:
+            raise InputError(f"assessments[{i}].time_h: before the first dose at {schedule.first_dose_h:g} h "
+                             f"(got {a.time_h:g})")
+    if residual_at_h is None:
+        residual_at_h = schedule.last_dose_h + RECOMMENDED_INTERVAL_H.get(model.drug, 5 * model.time_scale_h)
+    residual_at_h = float(residual_at_h)
+
+    times = np.array([a.time_h for a in items], dtype=float)
+    windowed = any(a.end_h is not None for a in items)
+    if windowed:
+        values = {r: np.empty(len(items)) for r in RECEPTORS}
+        for i, a in enumerate(items):
+            g = a.grid()
+            for r, v in model.blockade_all(schedule, g).items():
+                values[r][i] = float(_window_mean(v, g))
+    else:
+        values = model.blockade_all(schedule, times) if items else {r: np.array([]) for r in RECEPTORS}
+    population = None
+    if n is not None:
+        from occupancy.simulation.population import simulate_population, subject_window_summary
+
+        if windowed:
+            population = subject_window_summary(model, schedule, [a.grid() for a in items], n=n, seed=seed,
+                                                variability=variability)
+        else:
+            population = simulate_population(model, schedule, times, n=n, seed=seed, variability=variability,
+                                             progress=progress)
+    records = []
+    warnings = []
+    for i, a in enumerate(items):
+        rec = {"label": a.label, "time_h": a.time_h}
+        if a.end_h is not None:
+            rec["end_h"] = a.end_h
+        for r in RECEPTORS:
+            rec[r] = float(values[r][i])
+        if population is not None:
+            for r in RECEPTORS:
+                rec[f"{r}_p05"] = float(population.p05[r][i])
+                rec[f"{r}_p50"] = float(population.p50[r][i])
+                rec[f"{r}_p95"] = float(population.p95[r][i])
+                rec[f"{r}_prob_ge_90"] = float(population.prob_ge_90[r][i])
+        if math.isnan(rec["MOR"]):
+            warnings.append(f"assessment {a.label!r} at {a.time_h:g} h is outside the {model.name} model's range "
+                            f"(more than {getattr(model, 'window_h', 8):g} h after any dose); use the washout model")
+        records.append(rec)
+
+    ta = time_above(model, schedule, 90.0)
+    summaries = {
+        "time_ge_90_MOR_h": ta.hours,
+        "intervals_ge_90_MOR_h": [list(i) for i in ta.intervals],
+        "threshold": threshold,
+        "time_until_below_h": time_until_below(model, schedule, threshold),
+        "time_until_below_after_h": schedule.last_dose_h,
+        "residual_at_h": residual_at_h,
+        "residual": residual_blockade(model, schedule, residual_at_h),
+    }
+    marks = [a.time_h for a in items] + [a.end_h for a in items if a.end_h is not None]
+    grid = timecourse_grid(model, schedule, marks, residual_at_h, timecourse_points)
+    curves = model.blockade_all(schedule, grid)
+    arrays = {"time_h": grid, **curves}
+    if population is not None and population_timecourse:
+        from occupancy.simulation.population import simulate_population
+
+        band = simulate_population(model, schedule, grid, n=n, seed=seed, variability=population.variability)
+        for r in RECEPTORS:
+            arrays[f"{r}_p05"] = band.p05[r]
+            arrays[f"{r}_p50"] = band.p50[r]
+            arrays[f"{r}_p95"] = band.p95[r]
+            arrays[f"{r}_prob_ge_90"] = band.prob_ge_90[r]
+    return SimulationResult(model=model, schedule=schedule, assessments=tuple(records), summaries=summaries,
+                            population=population, timecourse_arrays=arrays, warnings=tuple(warnings))

@@ -1,0 +1,1 @@
+"""The study-design planner (``blockade plan``): design section, power, searches, results, workflow."""

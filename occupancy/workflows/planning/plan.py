@@ -1,0 +1,399 @@
+"""Study-design planner: blockade per session, safe delay and washout, power, N, tablets and cost.
+
+A planning scenario is a ``blockade simulate`` scenario (``[drug]``, ``[model]``, ``[[doses]]``,
+``[[assessments]]``, optional ``[population]``/``[subject]``) plus a ``[design]`` section
+(:class:`DesignSection`).  Doses and assessments are relative to the start of each *drug* session.
+:func:`plan_study` runs the whole workflow and returns a frozen :class:`PlanResult`; the CLI
+(``blockade plan``) only parses, calls and writes.
+
+What is computed
+----------------
+* **Blockade per session and order.**  ``between``: a drug group (the schedule) and a placebo group (no
+  drug).  ``within``: a counterbalanced crossover; every distinct order of the conditions (for 2 sessions
+  drug→placebo and placebo→drug) gets an equal share of participants.  The doses of every drug session of
+  an order are put on one protocol time axis (session ``s`` starts at ``s × isi_days``) and the model
+  combines them, so the blockade in a later session includes the residual of earlier drug sessions.  The
+  population (virtual subjects, same seed, i.e. the same people in every order) gives the 5/50/95th
+  percentiles and P(MOR ≥ 90 %) at every assessment.
+* **Blockade contrast and attenuation.**  The contrast at an assessment is the mean MOR blockade in the
+  drug condition minus that in the placebo condition (percentage points), averaged over orders (weighted
+  by the participants per order).  Assumption: the behavioural effect is proportional to the MOR
+  contrast, ``g_eff = g × contrast / 100`` at the primary assessment (the first one unless
+  ``design.primary_assessment`` names another).  With full, residual-free blockade ``g_eff = g``.
+* **Minimum delay** after the last dose of a drug session at which P(MOR ≥ 90 %) ≥ 0.95 across the
+  population: first crossing on a 1-minute grid, refined by bisection to 0.001 h.
+* **Minimum intersession interval (ISI)** at which the residual MOR blockade left by one drug session at
+  the first assessment of the next session is at or below ``residual_threshold_pct`` (default 5 %) for the
+  **95th-percentile participant** (the conservative choice: 19 of 20 people are below it; the median-based
+  ISI is reported too).  Grid of 0.05 days refined by bisection to 1e-4 days.
+* **Power** (exact, noncentral t; two-sided): ``between`` two-sample t with the planned group sizes;
+  ``within`` paired t with ``dz = g / √(2(1 − r))``.  N for the target power with and without the
+  attenuation (between: equal groups; within: total N, also rounded up to a multiple of the number of
+  orders for full counterbalancing).  Hedges' g is used as Cohen's d (the small-sample correction is
+  below 1 % for the N in question).
+* **Naltrexone and cost.**  Tablets are counted per dose, ``ceil(dose / tablet_mg)`` (a tablet is never
+  shared between doses or participants).  plantrexone instead pools everything: ``ceil(dose × participants
+  × sessions / 50)``; that count is reported as ``tablets_pooled``.  Placebo tablets are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from occupancy.errors import InputError
+from occupancy.workflows.planning.design import (
+    DEFAULT_POPULATION_N, DEFAULT_POPULATION_SEED, DRUG, PLACEBO, RECEPTORS, SOURCES, DesignSection, PlanScenario,
+    condition_orders, min_delay_caveat, split_evenly, tablets_per_session, tablets_pooled,
+)
+from occupancy.workflows.planning.power import n_between, n_within, paired_dz, power_between, power_within
+from occupancy.workflows.planning.result import (
+    AssessmentBlockade, ContrastAtAssessment, PlanResult, PowerCurve, SessionBlockade, TimelineTrace,
+)
+from occupancy.workflows.planning.searches import (
+    VirtualPopulation, find_min_delay, find_min_isi, population_summaries, residual_at,
+)
+
+def _order_name(order: tuple[str, ...], kind: str) -> str:
+    if kind == "between":
+        return f"{order[0]} group"
+    return "→".join(order)
+
+
+def _protocol_schedule(schedule, starts_h: Sequence[float]):
+    """All doses of the drug sessions starting at ``starts_h`` on one axis (None if there are none)."""
+    from dataclasses import replace
+
+    if not starts_h:
+        return None
+    doses = tuple(d for s in starts_h for d in schedule.shifted(s).doses)
+    return replace(schedule, doses=doses)
+
+
+def _timeline_grid(drug_starts: Sequence[float], end_h: float) -> np.ndarray:
+    base = np.linspace(0.0, end_h, 1501)
+    dense = [s + np.arange(0.0, 12.0, 5.0 / 60.0) for s in drug_starts]
+    grid = np.unique(np.concatenate([base, *dense]))
+    return grid[(grid >= 0.0) & (grid <= end_h)]
+
+
+def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], design: DesignSection, *,
+                n: int = DEFAULT_POPULATION_N, seed=DEFAULT_POPULATION_SEED, variability=None,
+                scenario_name: str = "plan", source: str = "") -> PlanResult:
+    """Run the planning workflow on already-built parts (see :func:`plan_study` for a scenario).
+
+    Parameters
+    ----------
+    model : BlockadeModel
+        From :func:`occupancy.models.get_model`.
+    schedule : occupancy.dosing.schedule.Schedule
+        The doses of one drug session, relative to the session start (h).
+    assessments : sequence of (label, time_h)
+        Assessments of every session, relative to the session start (h).
+    design : DesignSection
+    n, seed, variability
+        The virtual population (``variability`` defaults to the engine's data-derived spreads).
+    scenario_name, source
+        Shown in outputs.
+    """
+    problem = design.problem()
+    if problem:
+        raise InputError(problem)
+    if not assessments:
+        raise InputError("assessments: the planner needs at least one [[assessments]] entry")
+    assessments = sorted(((str(lbl), float(t)) for lbl, t in assessments), key=lambda a: a[1])
+    labels = [a[0] for a in assessments]
+    primary = design.primary_assessment if design.primary_assessment is not None else labels[0]
+    if primary not in labels:
+        raise InputError(f"design.primary_assessment: no assessment is labelled {primary!r} "
+                         f"(labels: {', '.join(labels)})")
+    session_len_h = max(schedule.last_dose_end_h, assessments[-1][1])
+    kind = design.kind
+    isi_h = None
+    if kind == "within":
+        isi_h = float(design.isi_days) * 24.0
+        if isi_h <= session_len_h:
+            raise InputError(f"design.isi_days: {design.isi_days:g} days is not longer than one session "
+                             f"({session_len_h:g} h from the session start to its last dose or assessment)")
+
+    pop = VirtualPopulation(model, n, seed, variability)
+    orders = condition_orders(kind, design.sessions, design.drug_sessions)
+    order_names = [_order_name(o, kind) for o in orders]
+
+    g = float(design.effect)
+    alpha, target = float(design.alpha), float(design.power)
+
+    # -- blockade per order and session ---------------------------------------------------------------
+    sessions_raw = []  # (order_index, session, condition, start_h, {receptor: (n, A)}, residual (n,))
+    timeline = []
+    for oi, order in enumerate(orders):
+        starts = [s * isi_h if isi_h is not None else 0.0 for s in range(len(order))]
+        drug_starts = [st for st, c in zip(starts, order) if c == DRUG]
+        sched = _protocol_schedule(schedule, drug_starts)
+        for si, (start, cond) in enumerate(zip(starts, order)):
+            times = np.array([start + t for _, t in assessments])
+            values = {r: np.array(pop.values(sched, times, r)) for r in RECEPTORS}
+            earlier = _protocol_schedule(schedule, [s for s in drug_starts if s < start])
+            residual = pop.values(earlier, [start], "MOR")[:, 0]
+            sessions_raw.append((oi, si + 1, cond, start, values, np.array(residual)))
+        if kind == "within":
+            end_h = len(order) * isi_h
+        else:
+            end_h = max(72.0, session_len_h + 48.0)
+        grid = _timeline_grid(drug_starts, end_h)
+        mor = pop.values(sched, grid, "MOR")
+        s = population_summaries(mor)
+        timeline.append(TimelineTrace(order_names[oi], grid, s["p05"], s["p50"], s["p95"], s["mean"]))
+
+    def assessment_rows(values: dict[str, np.ndarray], start: float) -> tuple[AssessmentBlockade, ...]:
+        summ = {r: population_summaries(values[r]) for r in RECEPTORS}
+        rows = []
+        for j, (label, t) in enumerate(assessments):
+            rows.append(AssessmentBlockade(
+                label=label, time_h=t, protocol_time_h=start + t if start == start else float("nan"),
+                MOR=float(summ["MOR"]["mean"][j]), KOR=float(summ["KOR"]["mean"][j]),
+                DOR=float(summ["DOR"]["mean"][j]), MOR_p05=float(summ["MOR"]["p05"][j]),
+                MOR_p50=float(summ["MOR"]["p50"][j]), MOR_p95=float(summ["MOR"]["p95"][j]),
+                MOR_prob_ge_90=float(summ["MOR"]["prob_ge_90"][j])))
+        return tuple(rows)
+
+    # -- conditions pooled over orders (equal weight per order), and the contrasts ----------------------
+    conditions = []
+    for cond in (DRUG, PLACEBO):
+        parts = [v for (_, _, c, _, v, _) in sessions_raw if c == cond]
+        pooled = {r: np.concatenate([p[r] for p in parts], axis=0) for r in RECEPTORS}
+        conditions.append((cond, assessment_rows(pooled, float("nan"))))
+    cond_rows = dict(conditions)
+
+    contrasts = []
+    for j, (label, t) in enumerate(assessments):
+        per_order = []
+        for oi in range(len(orders)):
+            d = [v["MOR"][:, j].mean() for (o, _, c, _, v, _) in sessions_raw if o == oi and c == DRUG]
+            p = [v["MOR"][:, j].mean() for (o, _, c, _, v, _) in sessions_raw if o == oi and c == PLACEBO]
+            if kind == "within":
+                per_order.append((order_names[oi], float(np.mean(d) - np.mean(p))))
+        if kind == "between":
+            per_order = [("between groups", cond_rows[DRUG][j].MOR - cond_rows[PLACEBO][j].MOR)]
+        contrast = float(np.mean([c for _, c in per_order]))
+        contrasts.append(ContrastAtAssessment(label, t, contrast, cond_rows[DRUG][j].MOR,
+                                              cond_rows[PLACEBO][j].MOR, tuple(per_order)))
+    primary_contrast = next(c.contrast_pp for c in contrasts if c.label == primary)
+    g_eff = g * min(max(primary_contrast, 0.0), 100.0) / 100.0
+
+    # -- delay and washout ----------------------------------------------------------------------------
+    min_delay, prob_delay, until = find_min_delay(
+        pop, schedule, threshold_pct=design.delay_threshold_pct, probability=design.delay_probability,
+        horizon_h=design.max_delay_h)
+    first_assess_h = assessments[0][1]
+    isi_kw = dict(offset_h=first_assess_h, threshold_pct=design.residual_threshold_pct,
+                  min_days=session_len_h / 24.0, horizon_days=design.max_isi_days)
+    min_isi = find_min_isi(pop, schedule, q=95.0, **isi_kw)
+    min_isi_med = find_min_isi(pop, schedule, q=50.0, **isi_kw)
+    res95 = res50 = None
+    if isi_h is not None:
+        res95 = float(residual_at(pop, schedule, [design.isi_days], first_assess_h, 95.0)[0])
+        res50 = float(residual_at(pop, schedule, [design.isi_days], first_assess_h, 50.0)[0])
+
+    # -- power and N ----------------------------------------------------------------------------------
+    if kind == "between":
+        dz = dz_eff = None
+        n_grp = n_between(g, alpha, target)
+        n_grp_att = n_between(g_eff, alpha, target)
+        n_req, n_req_att = (2 * n_grp if n_grp else None), (2 * n_grp_att if n_grp_att else None)
+        n_req_bal, n_req_att_bal = n_req, n_req_att
+        if design.n_drug is not None:
+            groups, n_source = (design.n_drug, design.n_placebo), "design.n_drug/n_placebo"
+        elif design.participants is not None:
+            groups, n_source = tuple(split_evenly(design.participants, 2)), "design.participants"
+        else:
+            groups, n_source = (n_grp, n_grp), "N required for the target power (no attenuation)"
+        n_planned = int(sum(groups))
+        pw = power_between(g, groups[0], groups[1], alpha)
+        pw_att = power_between(g_eff, groups[0], groups[1], alpha) if g_eff != 0 else alpha
+    else:
+        k = len(orders)
+        dz, dz_eff = paired_dz(g, design.correlation), paired_dz(g_eff, design.correlation)
+        n_req, n_req_att = n_within(dz, alpha, target), n_within(dz_eff, alpha, target)
+        n_grp = n_grp_att = None
+        n_req_bal = None if n_req is None else int(math.ceil(n_req / k) * k)
+        n_req_att_bal = None if n_req_att is None else int(math.ceil(n_req_att / k) * k)
+        if design.participants is not None:
+            n_planned, n_source = int(design.participants), "design.participants"
+        else:
+            n_planned = n_req_bal
+            n_source = f"N required for the target power (no attenuation), rounded up to a multiple of {k} orders"
+        groups = tuple(split_evenly(n_planned, k))
+        pw = power_within(dz, n_planned, alpha)
+        pw_att = power_within(dz_eff, n_planned, alpha) if dz_eff != 0 else alpha
+
+    curve = _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att)
+
+    # -- naltrexone, tablets, cost --------------------------------------------------------------------
+    drug_sessions_total = int(groups[0]) if kind == "between" else int(n_planned * design.drug_sessions)
+    try:
+        amounts = schedule.amounts_mg()
+    except InputError:
+        amounts = None
+    total_mg = None if amounts is None else float(sum(amounts) * drug_sessions_total)
+    tabs_session = tabs = tabs_pooled = cost = None
+    if amounts is not None and model.drug == "naltrexone":
+        tabs_session = tablets_per_session(amounts, design.tablet_mg)
+        tabs = tabs_session * drug_sessions_total
+        tabs_pooled = tablets_pooled(total_mg, design.tablet_mg)
+        if design.price_per_tablet is not None:
+            cost = float(tabs * design.price_per_tablet)
+
+    # -- sessions as result objects -------------------------------------------------------------------
+    per_order_n = list(groups)  # participants per order (within) or per group (between)
+    sessions = tuple(
+        SessionBlockade(order=order_names[oi], order_index=oi + 1, participants=int(per_order_n[oi]),
+                        session=si, condition=cond, start_h=float(start),
+                        residual_MOR=float(res.mean()), residual_MOR_p50=float(np.percentile(res, 50)),
+                        residual_MOR_p95=float(np.percentile(res, 95)),
+                        assessments=assessment_rows(values, start))
+        for (oi, si, cond, start, values, res) in sessions_raw)
+
+    warnings = _warnings(model.name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows,
+                         primary, pw, pw_att, target, n_planned, n_req_att)
+    assumptions = _assumptions(design, kind)
+    design_dict = design.model_dump()
+    return PlanResult(
+        scenario_name=scenario_name, source=str(source), drug=model.drug, model_name=model.name,
+        model_parameters=dict(model.parameters()), kind=kind, design=design_dict, population_n=pop.n,
+        population_seed=seed if isinstance(seed, int) else str(seed),
+        doses=tuple((float(d.time_h), float("nan") if amounts is None else float(mg))
+                    for d, mg in zip(schedule.doses, amounts or [None] * len(schedule.doses))),
+        isi_days=None if isi_h is None else float(design.isi_days), orders=tuple(order_names),
+        sessions=sessions, conditions=tuple(conditions), contrasts=tuple(contrasts), primary_assessment=primary,
+        contrast_pp=primary_contrast, effect=g, effect_attenuated=g_eff, dz=dz, dz_attenuated=dz_eff,
+        min_delay_h=min_delay, min_delay_note=min_delay_caveat(model.name), prob_at_min_delay=prob_delay, reliable_until_h=until, min_isi_days=min_isi,
+        min_isi_days_median=min_isi_med, residual_at_isi_p95=res95, residual_at_isi_p50=res50,
+        n_planned=int(n_planned), n_planned_source=n_source, group_sizes=tuple(int(x) for x in groups),
+        power=float(pw), power_attenuated=float(pw_att), n_required=n_req, n_required_per_group=n_grp,
+        n_required_attenuated=n_req_att, n_required_attenuated_per_group=n_grp_att,
+        n_required_balanced=n_req_bal, n_required_attenuated_balanced=n_req_att_bal, total_mg=total_mg,
+        drug_sessions_total=drug_sessions_total, tablets_per_session=tabs_session, tablets=tabs,
+        tablets_pooled=tabs_pooled, cost=cost, timeline=tuple(timeline), power_curve=curve,
+        assumptions=assumptions, warnings=tuple(warnings))
+
+
+def _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att) -> PowerCurve:
+    cap = 2000
+    top = max([n_planned, n_req or 0] + ([n_req_att] if n_req_att and n_req_att <= cap else []))
+    top = int(min(cap, max(40, math.ceil(1.25 * top))))
+    if kind == "between":
+        n_total = np.arange(4, top + 2, 2)
+        pw = [power_between(g, m // 2, m // 2, design.alpha) for m in n_total]
+        pa = [power_between(g_eff, m // 2, m // 2, design.alpha) if g_eff else design.alpha for m in n_total]
+    else:
+        n_total = np.arange(4, top + 1)
+        dz, dze = paired_dz(g, design.correlation), paired_dz(g_eff, design.correlation)
+        pw = [power_within(dz, m, design.alpha) for m in n_total]
+        pa = [power_within(dze, m, design.alpha) if dze else design.alpha for m in n_total]
+    return PowerCurve(n_total=n_total, power=np.asarray(pw, float), power_attenuated=np.asarray(pa, float))
+
+
+def _warnings(model_name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows, primary, pw, pw_att,
+              target, n_planned, n_req_att) -> list[str]:
+    out = []
+    if model_name == "emax":
+        out.append("the emax model has no time course beyond its validity window, so residual blockade and the "
+                   "minimum intersession interval are not meaningful; use the washout model")
+    if min_delay is None:
+        out.append(f"P(MOR >= {design.delay_threshold_pct:g} %) never reaches {design.delay_probability:g} within "
+                   f"{design.max_delay_h:g} h after the last dose: the dose is too low for reliable blockade")
+    else:
+        last = schedule.last_dose_h
+        for label, t in assessments:
+            if t >= last and t - last < min_delay:
+                prob = next(a.MOR_prob_ge_90 for a in cond_rows[DRUG] if a.label == label)
+                out.append(f"assessment '{label}' is {t - last:g} h after the last dose, before the minimum delay "
+                           f"of {min_delay:.2f} h (P(MOR >= 90 %) = {prob:.2f})")
+    if kind == "within":
+        if min_isi is None or design.isi_days < min_isi:
+            placebo = next(a for a in cond_rows[PLACEBO] if a.label == primary)
+            limit = "beyond the search horizon" if min_isi is None else f"{min_isi:.1f} days"
+            out.append(f"isi_days = {design.isi_days:g} is shorter than the minimum intersession interval ({limit}): "
+                       f"placebo sessions after a drug session carry residual MOR blockade (95th percentile "
+                       f"{res95:.1f} % at the first assessment; mean over orders at '{primary}' "
+                       f"{placebo.MOR:.1f} %)")
+    need = "no finite N" if n_req_att is None else f"{n_req_att} participants in total"
+    if pw < target:
+        att = f" ({pw_att:.2f} with the blockade attenuation)" if pw_att < pw - 5e-4 else ""
+        out.append(f"the planned N = {n_planned} has power {pw:.2f}{att} < {target:g} even with full blockade; "
+                   f"{need} would be needed")
+    elif pw_att < target:
+        out.append(f"with the blockade attenuation the planned N = {n_planned} has power {pw_att:.2f} < {target:g}; "
+                   f"{need} would be needed")
+    return out
+
+
+def _assumptions(design, kind) -> tuple[tuple[str, str], ...]:
+    items = [
+        ("The behavioural effect is proportional to the drug − placebo contrast in mean MOR blockade at the "
+         "primary assessment: g_eff = g × contrast / 100 (full, residual-free blockade gives g).",
+         "planner assumption; the review's g = −0.20 comes from studies that assumed near-full blockade"),
+        (f"Expected effect g = {design.effect:g} (Hedges' g used as Cohen's d).", SOURCES["review"]),
+        ("Minimum delay: first time after the last dose at which P(MOR >= "
+         f"{design.delay_threshold_pct:g} %) >= {design.delay_probability:g} across virtual subjects "
+         "(model time course, 1-min grid + bisection); plantrexone recommends 1–2 h. The naltrexone washout "
+         "model's rise is fitted only to the plasma tmax (no PET data before ~1 h, stable PET data only from "
+         "2 h), so a delay below 2 h is a model extrapolation, not a validated recommendation.",
+         SOURCES["plantrexone"] + "; " + SOURCES["rabiner"]),
+        (f"Minimum intersession interval: residual MOR blockade left by one drug session at the next session's "
+         f"first assessment <= {design.residual_threshold_pct:g} % for the 95th-percentile person (conservative: "
+         "slow eliminators); plantrexone recommends 15 days (5 × 72 h).", SOURCES["lee"] + "; " + SOURCES["plantrexone"]),
+        ("Power: two-sided exact t-tests via the noncentral t; " +
+         ("two-sample t with pooled variance." if kind == "between" else
+          f"paired t with dz = g / √(2(1 − r)), r = {design.correlation:g}; orders counterbalanced with equal "
+          "weight."), SOURCES["power"]),
+        (f"Tablets: per dose ceil(dose / {design.tablet_mg:g} mg), never shared between doses or people; "
+         "plantrexone's pooled count ceil(total mg / 50) is shown for comparison. Placebo tablets not counted.",
+         SOURCES["plantrexone"]),
+    ]
+    return tuple(items)
+
+
+def plan_study(scenario: PlanScenario, *, source: str | Path = "") -> PlanResult:
+    """Plan the study described by a validated :class:`PlanScenario` (see :func:`load_plan_scenario`).
+
+    Without a ``[population]`` section the planner uses 1000 virtual subjects with seed 1 (the
+    probabilities behind the minimum delay need a population).
+    """
+    pop = scenario.population
+    n = pop.n if pop is not None else DEFAULT_POPULATION_N
+    seed = pop.seed if pop is not None else DEFAULT_POPULATION_SEED
+    variability = scenario.variability() if pop is not None else None
+    name = Path(source).stem if source else "plan"
+    try:
+        return plan_design(scenario.build_model(), scenario.schedule(),
+                           [(a.label, a.time_h) for a in scenario.assessments], scenario.design,
+                           n=n, seed=seed, variability=variability, scenario_name=name,
+                           source=str(source))
+    except InputError as exc:
+        prefix = f"{Path(source).name}: " if source else ""
+        if prefix and str(exc).startswith(prefix):
+            raise
+        raise InputError(f"{prefix}{exc}") from None
+
+
+def plan(scenario: PlanScenario | str | Path) -> PlanResult:
+    """Plan a study from a scenario file (path) or a validated :class:`PlanScenario`.
+
+    The notebook form of ``blockade plan SCENARIO.toml``: a path is read and validated with
+    :func:`~occupancy.workflows.planning.design.load_plan_scenario`, then :func:`plan_study` runs.
+
+    Examples
+    --------
+    >>> result = plan("plan_crossover_15d.toml")          # doctest: +SKIP
+    >>> result.min_isi_days, result.power                 # doctest: +SKIP
+    """
+    from occupancy.workflows.planning.design import load_plan_scenario
+
+    if isinstance(scenario, (str, Path)):
+        return plan_study(load_plan_scenario(scenario), source=str(scenario))
+    return plan_study(scenario)

@@ -1,0 +1,1 @@
+"""The blockade-adjusted reanalysis (``blockade reanalyse``): scenario, settings, results, workflow."""

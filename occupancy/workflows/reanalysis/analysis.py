@@ -1,0 +1,394 @@
+"""Blockade-adjusted reanalysis of an antagonist meta-analysis (default: Løseth, Trøstheim & Leknes 2024).
+
+Pipeline (:func:`reanalyse`)
+----------------------------
+1. **Annotate** every outcome with the MOR blockade in the drug and placebo conditions and the contrast
+   (:mod:`occupancy.annotation.annotate`).
+2. **Pool** the effect sizes: a three-level random-effects model (random intercepts for studies and for
+   outcomes within studies, REML; :func:`meta.multilevel.fit_multilevel`) when the data are outcome-level
+   (``yi``/``vi`` per outcome); otherwise a random-effects model (REML; :func:`meta.univariate.fit_random_effects`)
+   on the study aggregates of the bundled study table, ``vi`` from the 95 % CI
+   (``se = (ub − lb)/(2·1.959964)``).  On the bundled review this reproduces g = −0.1965 [−0.3244, −0.0685]
+   (review: −0.20 [−0.32, −0.07]); each study's blockade contrast is then the mean over its outcomes.
+3. **Meta-regression** of g on the MOR contrast (percentage points), and on the contrast together with the
+   review's moderators where present: Jadad quality; mood (bundled study table, six studies); relationship
+   type (outcome level only, treatment coding with ``new`` as reference).
+4. **Blockade-adjusted estimates** (both label their assumption):
+
+   * *rescaled*: each g is divided by its contrast and multiplied by the full contrast (100 pp, i.e. 100 %
+     vs 0 % MOR blockade), ``g·100/c``, with variance ``v·(100/c)²``, then pooled with the same model.
+     Assumes the effect is **proportional** to the MOR contrast (no effect at zero contrast, none from KOR
+     or DOR), so that an outcome measured with a 73-pp contrast shows 73 % of the full effect.
+   * *regression prediction*: the contrast-only meta-regression's prediction at a 100-pp contrast.
+     Assumes a **linear** dose–response in the contrast with a free intercept (allowing effects not carried
+     by MOR blockade); with few low-contrast outcomes it is an extrapolation and its CI is wide.
+
+5. **Sensitivity** of the adjusted estimate: the model (``washout`` vs ``emax``), the blockade half-life
+   (72 / 108 h, Lee 1988), the window summary (start / end instead of the mean), and Monte Carlo draws of
+   the population parameters (each draw applies one virtual subject's ED50, half-life and absorption to all
+   participants; seeded; tqdm progress bar on stderr).
+6. **Small-study and power checks** (:mod:`meta.small_study`, :mod:`meta.power`): trim-and-fill on the study
+   aggregates (review: 0 missing, SE 2) and each study's power to detect g = −0.20 at α = .05 from its SE
+   (review: median 0.15).
+
+The result is frozen (:class:`ReanalysisResult`: ``summary()``, ``to_dict()``, ``to_frame()``), and
+:func:`reanalysis_report_section` turns it into an :class:`occupancy.report.html.ReportSection` for
+``blockade run``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from occupancy.annotation.annotate import Annotation, AnnotationSettings, annotate_outcomes
+from occupancy.annotation.literature import (
+    OutcomeTable,
+    bundled_studies,
+    load_outcomes,
+    study_aggregates,
+    validate_outcome_table,
+)
+from occupancy.errors import InputError
+from occupancy.workflows.reanalysis.result import ReanalysisResult, coefficient_dict
+from occupancy.workflows.reanalysis.settings import ReanalysisSettings
+
+Z = 1.959963984540054
+
+
+# --------------------------------------------------------------------------------------------------
+# Fitting helpers
+# --------------------------------------------------------------------------------------------------
+
+
+class _Fitter:
+    """Fits the mode's model (univariate on studies, three-level on outcomes) to any y/v/X."""
+
+    def __init__(self, mode: str, units: pd.DataFrame):
+        self.mode = mode
+        self.units = units
+
+    def fit(self, yi, vi, X=None, names=None, rows=None):
+        yi = np.asarray(yi, float)
+        vi = np.asarray(vi, float)
+        if rows is not None:
+            yi, vi = yi[rows], vi[rows]
+            X = None if X is None else np.asarray(X)[rows]
+        if self.mode == "study":
+            from meta.univariate import fit_random_effects
+
+            return fit_random_effects(yi, vi, X, names=names, method="REML")
+        from meta.multilevel import fit_multilevel
+
+        sub = self.units if rows is None else self.units.loc[np.asarray(rows, bool)]
+        levels = {"study": sub["study_id"].to_numpy(), "outcome": sub["outcome_key"].to_numpy()}
+        return fit_multilevel(yi, vi, levels, X, names=names, method="REML")
+
+
+def _lincomb(fit, x: Sequence[float]) -> dict:
+    """Estimate, SE and Wald 95 % CI of ``x'β`` (z, as the fits)."""
+    x = np.asarray(x, float)
+    est = float(x @ np.asarray(fit.beta, float))
+    se = float(np.sqrt(x @ np.asarray(fit.vb, float) @ x))
+    return {"estimate": est, "se": se, "z": est / se if se > 0 else float("nan"),
+            "ci_lb": est - Z * se, "ci_ub": est + Z * se}
+
+
+def _unit_contrasts(mode: str, annotation: Annotation, units: pd.DataFrame, column: str = "MOR_contrast"):
+    """The contrast of each analysed unit (study mean over its outcomes, or the outcome's own)."""
+    if mode == "outcome":
+        return annotation.table[column].to_numpy(float)
+    means = annotation.table.groupby("study_id", sort=False)[column].mean()
+    return means.reindex(units["study_id"]).to_numpy(float)
+
+
+def _draw_unit_contrasts(mode: str, annotation: Annotation, units: pd.DataFrame) -> np.ndarray:
+    """``(draws, k_units)`` contrasts from the per-subject draws of an annotation."""
+    draws = annotation.mor_contrast_draws
+    if mode == "outcome":
+        return draws
+    sids = annotation.table["study_id"].to_numpy()
+    cols = []
+    for sid in units["study_id"]:
+        cols.append(draws[:, sids == sid].mean(axis=1))
+    return np.column_stack(cols)
+
+
+def _adjusted(fitter: _Fitter, yi, vi, contrast, full: float, min_contrast: float):
+    """Rescaled pooled estimate and the contrast-only regression prediction at ``full``."""
+    contrast = np.asarray(contrast, float)
+    keep = np.isfinite(contrast) & (contrast >= min_contrast)
+    factor = np.where(keep, full / np.where(keep, contrast, 1.0), np.nan)
+    y_adj = np.asarray(yi) * factor
+    v_adj = np.asarray(vi) * factor**2
+    rescaled_fit = fitter.fit(y_adj, v_adj, rows=keep if not keep.all() else None)
+    rescaled = coefficient_dict(rescaled_fit.coefficients[0])
+    regression, reg_fit = None, None
+    finite = np.isfinite(contrast)
+    if finite.sum() >= 3 and np.ptp(contrast[finite]) > 1e-8:
+        X = np.column_stack([np.ones(contrast.size), np.where(finite, contrast, 0.0)])
+        try:
+            reg_fit = fitter.fit(yi, vi, X, names=["intrcpt", "MOR_contrast"],
+                                 rows=finite if not finite.all() else None)
+            regression = _lincomb(reg_fit, [1.0, full])
+        except Exception as exc:  # noqa: BLE001 - a collinear or unfittable regression is reported, not fatal
+            from meta.errors import ConvergenceError, MetaInputError
+
+            if not isinstance(exc, (MetaInputError, ConvergenceError)):
+                raise
+    return rescaled, rescaled_fit, regression, reg_fit, y_adj, v_adj, keep
+
+
+# --------------------------------------------------------------------------------------------------
+# Main entry point
+# --------------------------------------------------------------------------------------------------
+
+
+def _prepare(data, settings: ReanalysisSettings):
+    """(mode, OutcomeTable, units DataFrame, study table for power/trim-and-fill)."""
+    dw = settings.annotation.default_window_h
+    if data is None:
+        table = load_outcomes(None, default_window_h=dw)
+        studies = study_aggregates(bundled_studies())
+        missing = set(studies["study_id"]) - {d.study_id for d in table.designs}
+        if missing:  # pragma: no cover - bundled data are consistent (tested)
+            raise InputError(f"bundled data: studies without outcomes: {', '.join(sorted(missing))}")
+        units = studies[["study_id", "label", "yi", "vi", "sei", "jadad_quality", "g_mood2", "design",
+                         "n_outcomes"]].copy()
+        return "study", table, units
+    if isinstance(data, OutcomeTable):
+        table = data
+    elif isinstance(data, pd.DataFrame):
+        table = validate_outcome_table(data, source="outcomes", default_window_h=dw)
+    else:
+        table = load_outcomes(data, default_window_h=dw)
+    if not table.has_effects:
+        raise InputError(f"{table.source}: reanalyse needs effect sizes: columns 'yi' and 'vi', or "
+                         "m_drug, sd_drug, m_placebo, sd_placebo with n_drug, n_placebo (between) or n, r (within)")
+    frame = table.frame
+    units = pd.DataFrame({
+        "study_id": frame["study_id"].astype(str).to_numpy(),
+        "outcome": frame["outcome"].astype(str).to_numpy(),
+        "yi": frame["yi"].to_numpy(float), "vi": frame["vi"].to_numpy(float),
+    })
+    units["outcome_key"] = units["study_id"] + "/" + units["outcome"]
+    units["sei"] = np.sqrt(units["vi"])
+    for col in ("jadad_quality", "relationship", "design", "context"):
+        if col in frame.columns:
+            units[col] = frame[col].to_numpy()
+    if units["study_id"].nunique() < 2:
+        raise InputError(f"{table.source}: a reanalysis needs outcomes from at least 2 studies")
+    return "outcome", table, units
+
+
+def _aggregate_units(mode: str, units: pd.DataFrame, rho: float) -> pd.DataFrame:
+    """Study-level yi/vi for trim-and-fill and power (outcome mode: meta.aggregate with correlation rho)."""
+    if mode == "study":
+        return units[["study_id", "yi", "vi", "sei"]].copy()
+    from meta.aggregate import aggregate_estimates
+
+    agg = aggregate_estimates(units["yi"].to_numpy(float), units["vi"].to_numpy(float),
+                              units["study_id"].to_numpy(), rho=rho)
+    out = pd.DataFrame({"study_id": [str(c) for c in agg.cluster], "yi": agg.yi, "vi": agg.vi})
+    out["sei"] = np.sqrt(out["vi"])
+    return out
+
+
+def _study_power(se: np.ndarray, effect: float) -> np.ndarray:
+    """Per-study power to detect ``effect`` at α = .05 from the SEs (meta.power, metameta ``mapower_se``)."""
+    from meta.power import study_power
+
+    return np.asarray(study_power(se, effect).power, float)
+
+
+def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> ReanalysisResult:
+    """Run the blockade-adjusted reanalysis.
+
+    Parameters
+    ----------
+    data : path, DataFrame, OutcomeTable or None
+        An outcome-level table with effect sizes (three-level model), or ``None`` for the bundled review
+        (random-effects on the 8 study aggregates, all 17 outcomes annotated).
+    settings : ReanalysisSettings, optional
+
+    Returns
+    -------
+    ReanalysisResult
+    """
+    settings = ReanalysisSettings() if settings is None else settings
+    mode, table, units = _prepare(data, settings)
+    warnings: list[str] = []
+    annotation = annotate_outcomes(table, settings.annotation)
+    warnings.extend(annotation.warnings)
+    fitter = _Fitter(mode, units)
+    yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
+
+    # 1. pooled
+    pooled = fitter.fit(yi, vi)
+
+    # 2. contrasts and meta-regressions
+    contrast = _unit_contrasts(mode, annotation, units)
+    units = units.copy()
+    units["MOR_contrast"] = contrast
+    units["MOR_drug"] = _unit_contrasts(mode, annotation, units, "MOR_drug")
+    units["MOR_placebo"] = _unit_contrasts(mode, annotation, units, "MOR_placebo")
+    units["KOR_contrast"] = _unit_contrasts(mode, annotation, units, "KOR_contrast")
+    regressions: dict[str, Any] = {}
+    rescaled, rescaled_fit, regression, reg_fit, y_adj, v_adj, keep = _adjusted(
+        fitter, yi, vi, contrast, settings.full_contrast, settings.min_contrast)
+    if not keep.all():
+        warnings.append(f"{int((~keep).sum())} unit(s) with a MOR contrast below {settings.min_contrast:g} pp were "
+                        "left out of the rescaled estimate")
+    units["yi_adj"], units["vi_adj"] = y_adj, v_adj
+    regressions["contrast"] = reg_fit
+    if reg_fit is None:
+        warnings.append("meta-regression on the MOR contrast not fitted: the contrast is (nearly) constant")
+    for extra, (X, names, rows) in _moderator_builders(mode, units).items():
+        try:
+            regressions[extra] = fitter.fit(yi, vi, X, names=names, rows=rows)
+        except Exception as exc:  # noqa: BLE001
+            from meta.errors import ConvergenceError, MetaInputError
+
+            if not isinstance(exc, (MetaInputError, ConvergenceError)):
+                raise
+            warnings.append(f"meta-regression '{extra}' not fitted: {exc}")
+            regressions[extra] = None
+
+    adjusted = {
+        "rescaled": {**rescaled, "k": int(keep.sum()), "full_contrast": settings.full_contrast,
+                     "assumes": "effect proportional to the MOR contrast (g·100/c); none at zero contrast"},
+        "regression": {**(regression or {"estimate": float("nan"), "se": float("nan"), "ci_lb": float("nan"),
+                                         "ci_ub": float("nan")}),
+                       "full_contrast": settings.full_contrast,
+                       "assumes": "g linear in the MOR contrast; prediction at a full contrast (extrapolation)"},
+    }
+
+    # 3. sensitivity (one at a time) and Monte Carlo draws
+    sensitivity = _sensitivity(mode, table, units, fitter, settings, rescaled, regression)
+    mc = _monte_carlo(mode, table, units, fitter, settings)
+
+    # 4. small-study and power checks on the study aggregates
+    from meta.small_study import trim_and_fill
+
+    agg = _aggregate_units(mode, units, settings.aggregate_rho)
+    from meta.errors import ConvergenceError, MetaInputError
+
+    try:
+        trimfill = trim_and_fill(agg["yi"].to_numpy(float), agg["vi"].to_numpy(float), estimator="L0",
+                                 method="REML")
+    except (MetaInputError, ConvergenceError) as exc:
+        trimfill = None
+        warnings.append(f"trim-and-fill not computed: {exc}")
+    power = _study_power(agg["sei"].to_numpy(float), settings.power_effect)
+
+    return ReanalysisResult(
+        mode=mode, settings=settings, annotation=annotation, units=units, pooled=pooled, regressions=regressions,
+        adjusted=adjusted, rescaled_fit=rescaled_fit, sensitivity=sensitivity, mc=mc, trimfill=trimfill,
+        power=power, power_units=agg, warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
+def _moderator_builders(mode: str, units: pd.DataFrame) -> dict[str, tuple[np.ndarray, list[str], np.ndarray | None]]:
+    """Model matrices (and the rows they use; None = all) for the contrast + review-moderator regressions
+    that the data support.
+
+    Notes
+    -----
+    The review regressed g on study quality, relationship type and the effect of naltrexone on mood.  Mood
+    enters only with the bundled study table, whose second effect-size column is most likely positive mood
+    (six studies; the label is uncertain, see PROVENANCE.md); studies without a value are left out of that
+    regression only.
+    """
+    out = {}
+    c = units["MOR_contrast"].to_numpy(float)
+    one = np.ones(len(units))
+    if "jadad_quality" in units.columns:
+        q = pd.to_numeric(units["jadad_quality"], errors="coerce").to_numpy(float)
+        if np.isfinite(q).all() and np.ptp(q) > 0:
+            out["contrast + quality"] = (np.column_stack([one, c, q]), ["intrcpt", "MOR_contrast", "jadad_quality"],
+                                         None)
+    if mode == "outcome" and "relationship" in units.columns:
+        rel = units["relationship"].fillna("unspecified").astype(str).str.lower().to_numpy()
+        levels = [lv for lv in ("unspecified", "established") if lv in set(rel)]
+        if "new" in set(rel) and levels:
+            cols = [one, c] + [(rel == lv).astype(float) for lv in levels]
+            out["contrast + relationship"] = (np.column_stack(cols),
+                                              ["intrcpt", "MOR_contrast"] + [f"relationship{lv}" for lv in levels],
+                                              None)
+    if mode == "study" and "g_mood2" in units.columns:
+        mood = pd.to_numeric(units["g_mood2"], errors="coerce").to_numpy(float)
+        rows = np.isfinite(mood)
+        if rows.sum() >= 4 and np.ptp(mood[rows]) > 0:
+            out["contrast + mood (positive mood, label uncertain)"] = (
+                np.column_stack([one, c, np.where(rows, mood, 0.0)]), ["intrcpt", "MOR_contrast", "g_mood"], rows)
+    return out
+
+
+def _variants(settings: ReanalysisSettings) -> list[tuple[str, AnnotationSettings]]:
+    base = settings.annotation
+    out = []
+    for m in settings.sensitivity_models:
+        if m != base.model:
+            out.append((f"model = {m}", replace(base, model=m, model_params={})))
+    if base.model == "washout":
+        for h in settings.sensitivity_half_lives_h:
+            params = dict(base.model_params)
+            params["half_life_h"] = h
+            out.append((f"half-life = {h:g} h", replace(base, model_params=params)))
+    for w in settings.sensitivity_windows:
+        if w != base.window_point:
+            out.append((f"window = {w}", replace(base, window_point=w)))
+    return out
+
+
+def _sensitivity(mode, table, units, fitter, settings, rescaled, regression) -> pd.DataFrame:
+    rows = [{"variant": "base", "rescaled": rescaled["estimate"], "rescaled_ci_lb": rescaled["ci_lb"],
+             "rescaled_ci_ub": rescaled["ci_ub"],
+             "regression": regression["estimate"] if regression else float("nan"),
+             "contrast_min": float(np.nanmin(units["MOR_contrast"])),
+             "contrast_mean": float(np.nanmean(units["MOR_contrast"]))}]
+    yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
+    for label, ann_settings in _variants(settings):
+        ann = annotate_outcomes(table, ann_settings)
+        c = _unit_contrasts(mode, ann, units)
+        r, _, reg, _, _, _, _ = _adjusted(fitter, yi, vi, c, settings.full_contrast, settings.min_contrast)
+        rows.append({"variant": label, "rescaled": r["estimate"], "rescaled_ci_lb": r["ci_lb"],
+                     "rescaled_ci_ub": r["ci_ub"], "regression": reg["estimate"] if reg else float("nan"),
+                     "contrast_min": float(np.nanmin(c)), "contrast_mean": float(np.nanmean(c))})
+    return pd.DataFrame(rows)
+
+
+def _monte_carlo(mode, table, units, fitter, settings) -> dict:
+    n = int(settings.draws)
+    if n < 2:
+        return {"n": 0}
+    ann = annotate_outcomes(table, replace(settings.annotation, n=n, seed=settings.draws_seed))
+    contrasts = _draw_unit_contrasts(mode, ann, units)
+    yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
+    rescaled = np.full(n, np.nan)
+    regression = np.full(n, np.nan)
+    iterator = range(n)
+    bar = None
+    if settings.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(iterator, total=n, desc="Monte Carlo draws", unit="draw", file=sys.stderr, leave=False)
+        iterator = bar
+    for i in iterator:
+        r, _, reg, _, _, _, _ = _adjusted(fitter, yi, vi, contrasts[i], settings.full_contrast, settings.min_contrast)
+        rescaled[i] = r["estimate"]
+        regression[i] = reg["estimate"] if reg else np.nan
+    if bar is not None:
+        bar.close()
+    out = {"n": n, "seed": settings.draws_seed, "rescaled": rescaled, "regression": regression}
+    for name, arr in (("rescaled", rescaled), ("regression", regression)):
+        finite = arr[np.isfinite(arr)]
+        if finite.size:
+            q = np.quantile(finite, [0.025, 0.5, 0.975])
+            out.update({f"{name}_p025": q[0], f"{name}_median": q[1], f"{name}_p975": q[2],
+                        f"{name}_sd": float(finite.std(ddof=1)) if finite.size > 1 else 0.0})
+    return out

@@ -1,0 +1,218 @@
+"""The reanalysis scenario (``[reanalysis]`` section) and the settings :func:`reanalyse` runs with.
+
+A reanalysis scenario has ``[drug]`` (naltrexone), ``[model]``, ``[population]`` and ``[reanalysis]``;
+dosing and windows come from the outcome table.  :func:`settings_from_scenario` turns it (or the
+defaults) plus command-line overrides into a frozen :class:`ReanalysisSettings`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, Field, model_validator
+
+from occupancy.annotation.annotate import AnnotationSettings
+from occupancy.annotation.literature import DEFAULT_WINDOW_H
+from occupancy.errors import InputError
+from occupancy.simulation.scenario import (
+    STRICT_CONFIG,
+    DoseSection,
+    DrugSection,
+    FiniteFields,
+    PopulationSection,
+    Scenario,
+)
+
+class ReanalysisSection(FiniteFields, BaseModel):
+    """``[reanalysis]``: annotation and sensitivity choices (all optional)."""
+
+    model_config = STRICT_CONFIG
+    data: Optional[str] = None
+    default_window_h: list[float] = Field(default_factory=lambda: list(DEFAULT_WINDOW_H), min_length=2,
+                                          max_length=2)
+    window_point: Literal["mean", "start", "end"] = "mean"
+    grid_points: int = Field(default=25, ge=2, le=10_000)
+    isi_from: Literal["first_dose", "last_dose"] = "first_dose"
+    full_contrast: float = Field(default=100.0, gt=0, le=100)
+    min_contrast: float = Field(default=5.0, ge=0, le=100)
+    power_effect: float = -0.20
+    aggregate_rho: float = Field(default=0.5, ge=0, lt=1)
+    sensitivity_models: list[Literal["washout", "emax"]] = Field(default_factory=lambda: ["washout", "emax"])
+    sensitivity_half_lives_h: list[float] = Field(default_factory=lambda: [72.0, 108.0])
+    sensitivity_windows: list[Literal["start", "end"]] = Field(default_factory=lambda: ["start", "end"])
+    draws: int = Field(default=200, ge=0, le=100_000)
+    draws_seed: int = Field(default=2, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        lo, hi = self.default_window_h
+        if not (0 <= lo <= hi):
+            raise ValueError(f"reanalysis.default_window_h: need 0 <= min <= max (got {lo:g}, {hi:g})")
+        for h in self.sensitivity_half_lives_h:
+            if not h > 0:
+                raise ValueError(f"reanalysis.sensitivity_half_lives_h: must be > 0 (got {h:g})")
+        if self.draws == 1:
+            raise ValueError("reanalysis.draws: must be 0 (none) or >= 2 (got 1)")
+        return self
+
+
+class ReanalysisScenario(Scenario):
+    """A reanalysis scenario: ``[drug]`` (naltrexone), ``[model]``, ``[population]`` and ``[reanalysis]``.
+
+    Dosing comes from the outcome table, so ``[[doses]]`` and ``[[assessments]]`` are not allowed.
+
+    .. code-block:: toml
+
+        task = "reanalyse"
+        [drug]
+        name = "naltrexone"
+        [model]
+        name = "washout"          # or "emax"
+        half_life_h = 72          # optional overrides
+        [population]
+        n = 1000
+        seed = 1
+        [reanalysis]
+        data = "my_outcomes.csv"  # optional; relative to this file; default: the bundled review
+        default_window_h = [1.0, 24.0]
+        sensitivity_half_lives_h = [72, 108]
+        draws = 200
+    """
+
+    task: Literal["reanalyse"] = "reanalyse"
+    drug: DrugSection = Field(default_factory=lambda: DrugSection(name="naltrexone"))
+    doses: list[DoseSection] = Field(default_factory=list)
+    population: Optional[PopulationSection] = Field(default_factory=PopulationSection)
+    reanalysis: ReanalysisSection = Field(default_factory=ReanalysisSection)
+
+    @model_validator(mode="after")
+    def _consistent(self):  # replaces Scenario's dose/assessment checks
+        from dataclasses import fields as dc_fields
+
+        from occupancy.models import model_class
+
+        if self.drug.name != "naltrexone":
+            raise ValueError("drug.name: the reanalysis simulates oral naltrexone (got "
+                             f"{self.drug.name!r})")
+        if self.doses:
+            raise ValueError("doses: not used by a reanalysis (schedules come from the outcome table)")
+        if self.assessments:
+            raise ValueError("assessments: not used by a reanalysis (windows come from the outcome table)")
+        name = self.model.name
+        if name is not None and name.strip().lower() not in ("washout", "emax"):
+            raise ValueError(f"model.name: unknown model {name!r} for naltrexone (choose washout or emax)")
+        cls = model_class("naltrexone", name)
+        allowed = {f.name for f in dc_fields(cls)}
+        for key in self.model.overrides():
+            if key not in allowed:
+                raise ValueError(f"model.{key}: not a parameter of the {cls.name} model "
+                                 f"(parameters: {', '.join(sorted(allowed))})")
+        return self
+
+
+def scenario_data_path(scenario: ReanalysisScenario | None, scenario_path=None) -> Path | None:
+    """The outcome CSV named by ``[reanalysis] data`` (relative paths are relative to the scenario file)."""
+    if scenario is None or scenario.reanalysis.data is None:
+        return None
+    path = Path(scenario.reanalysis.data).expanduser()
+    if not path.is_absolute() and scenario_path is not None:
+        path = Path(scenario_path).resolve().parent / path
+    return path
+
+
+def load_reanalysis_scenario(path) -> ReanalysisScenario:
+    """Read and validate a reanalysis TOML file; problems → one-line :class:`InputError` naming file and field."""
+    from occupancy.simulation.scenario import load_scenario
+
+    return load_scenario(path, schema=ReanalysisScenario)
+
+
+@dataclass(frozen=True)
+class ReanalysisSettings:
+    """Everything :func:`reanalyse` needs besides the data.
+
+    Parameters
+    ----------
+    annotation : AnnotationSettings
+        Model, overrides, population and window choices of the primary annotation.
+    full_contrast : float
+        Contrast (pp) the adjusted estimates refer to (100 = 100 % vs 0 % MOR blockade).
+    min_contrast : float
+        Outcomes/studies with a smaller contrast are left out of the rescaled estimate (warning).
+    power_effect : float
+        Effect (g) for the per-study power (review: −0.20).
+    aggregate_rho : float
+        Within-study correlation for aggregating outcome-level data (trim-and-fill, power).
+    sensitivity_models, sensitivity_half_lives_h, sensitivity_windows :
+        The one-at-a-time variants of the sensitivity analysis.
+    draws, draws_seed : int
+        Monte Carlo draws of the population parameters (0 = none) and their seed.
+    progress : bool
+        Show a tqdm progress bar (stderr) for the draws.
+    """
+
+    annotation: AnnotationSettings = field(default_factory=AnnotationSettings)
+    full_contrast: float = 100.0
+    min_contrast: float = 5.0
+    power_effect: float = -0.20
+    aggregate_rho: float = 0.5
+    sensitivity_models: tuple[str, ...] = ("washout", "emax")
+    sensitivity_half_lives_h: tuple[float, ...] = (72.0, 108.0)
+    sensitivity_windows: tuple[str, ...] = ("start", "end")
+    draws: int = 200
+    draws_seed: int = 2
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if not (0 < self.full_contrast <= 100):
+            raise InputError(f"reanalysis.full_contrast: must be in (0, 100] (got {self.full_contrast})")
+        if self.draws < 0 or self.draws == 1:
+            raise InputError(f"reanalysis.draws: must be 0 (none) or >= 2 (got {self.draws})")
+        object.__setattr__(self, "sensitivity_models", tuple(self.sensitivity_models))
+        object.__setattr__(self, "sensitivity_half_lives_h", tuple(float(h) for h in self.sensitivity_half_lives_h))
+        object.__setattr__(self, "sensitivity_windows", tuple(self.sensitivity_windows))
+
+    def to_dict(self) -> dict:
+        """JSON-ready settings."""
+        return {"annotation": self.annotation.to_dict(), "full_contrast": self.full_contrast,
+                "min_contrast": self.min_contrast, "power_effect": self.power_effect,
+                "aggregate_rho": self.aggregate_rho, "sensitivity_models": list(self.sensitivity_models),
+                "sensitivity_half_lives_h": list(self.sensitivity_half_lives_h),
+                "sensitivity_windows": list(self.sensitivity_windows), "draws": self.draws,
+                "draws_seed": self.draws_seed}
+
+
+def settings_from_scenario(scenario: ReanalysisScenario | None = None, *, model: str | None = None,
+                           half_life_h: float | None = None, n: int | None = None, seed: int | None = None,
+                           draws: int | None = None, window_point: str | None = None,
+                           progress: bool = False) -> ReanalysisSettings:
+    """Settings from a scenario (or the defaults), with command-line overrides applied on top."""
+    sc = ReanalysisScenario() if scenario is None else scenario
+    r = sc.reanalysis
+    params = sc.model.overrides()
+    name = (sc.model.name or "washout").strip().lower()
+    if model is not None:
+        if model != name:
+            params = {}
+        name = model
+    if half_life_h is not None:
+        if name == "emax":
+            raise InputError("--half-life: the emax model has no time course (use --model washout)")
+        params["half_life_h"] = float(half_life_h)
+    pop = sc.population
+    variability = sc.variability() if pop is not None else None
+    ann = AnnotationSettings(
+        model=name, model_params=params,
+        n=int(n) if n is not None else (pop.n if pop is not None else 0),
+        seed=int(seed) if seed is not None else (pop.seed if pop is not None else 1),
+        variability=variability, window_point=window_point or r.window_point, grid_points=r.grid_points,
+        isi_from=r.isi_from, default_window_h=(float(r.default_window_h[0]), float(r.default_window_h[1])),
+    )
+    return ReanalysisSettings(
+        annotation=ann, full_contrast=r.full_contrast, min_contrast=r.min_contrast, power_effect=r.power_effect,
+        aggregate_rho=r.aggregate_rho, sensitivity_models=tuple(r.sensitivity_models),
+        sensitivity_half_lives_h=tuple(r.sensitivity_half_lives_h), sensitivity_windows=tuple(r.sensitivity_windows),
+        draws=int(draws) if draws is not None else r.draws, draws_seed=r.draws_seed, progress=progress,
+    )

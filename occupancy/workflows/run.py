@@ -1,0 +1,131 @@
+"""``blockade run``'s workflow: which task a scenario file describes, and running it (or the default).
+
+Without a scenario the bundled default runs: the blockade-adjusted reanalysis of Løseth et al. (2024)
+plus a planning example (``occupancy/scenarios/default_plan.toml``).  This module computes and returns
+the results; :func:`occupancy.report.run_folder.run_scenario` writes them into one folder with a report.
+
+Notes
+-----
+Which task a file describes: its top-level ``task`` key when present, otherwise a ``[design]`` section
+means ``plan``, a ``[reanalysis]`` section means ``reanalyse`` and anything else ``simulate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from occupancy.errors import InputError
+
+TASKS = ("simulate", "plan", "reanalyse")
+DEFAULT_PLAN_SCENARIO = "default_plan.toml"
+
+
+def scenario_task(data: dict, source: str) -> str:
+    """The task a parsed scenario describes (see module Notes)."""
+    task = data.get("task")
+    if task is not None:
+        if task not in TASKS:
+            raise InputError(f"{source}: task: must be one of {', '.join(TASKS)} (got {task!r})")
+        return task
+    if "design" in data:
+        return "plan"
+    if "reanalysis" in data:
+        return "reanalyse"
+    return "simulate"
+
+
+def _bundled_scenario(name: str) -> tuple[str, str]:
+    text = resources.files("occupancy").joinpath("scenarios", name).read_text(encoding="utf-8")
+    return name, text
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task's result and the model parameters it ran with (rows for the report's provenance table)."""
+
+    task: str
+    result: object
+    parameters: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class ScenarioRun:
+    """Everything a scenario file (or the bundled default) produced, with what is needed to reproduce it."""
+
+    tasks: tuple[TaskResult, ...]
+    scenario_name: str
+    scenario_text: str
+    title: str
+
+
+def _simulate(data: dict, source: str, progress: bool, path: Path | None = None) -> TaskResult:
+    from occupancy.simulation.scenario import scenario_from_dict
+    from occupancy.simulation.simulate import simulate
+
+    scenario = scenario_from_dict(data, source)
+    result = simulate(scenario, progress=progress)
+    return TaskResult("simulate", result, _model_parameters(result.model))
+
+
+def _plan(data: dict, source: str, progress: bool, path: Path | None = None) -> TaskResult:
+    from occupancy.simulation.scenario import scenario_from_dict
+    from occupancy.workflows.planning.design import PlanScenario
+    from occupancy.workflows.planning.plan import plan_study
+
+    scenario = scenario_from_dict(data, source, schema=PlanScenario)
+    result = plan_study(scenario, source=source)
+    return TaskResult("plan", result, _model_parameters(scenario.build_model()))
+
+
+def _reanalyse(data: dict | None, source: str, progress: bool, path: Path | None = None) -> TaskResult:
+    from occupancy.simulation.scenario import scenario_from_dict
+    from occupancy.workflows.reanalysis.analysis import reanalyse
+    from occupancy.workflows.reanalysis.settings import (
+        ReanalysisScenario, scenario_data_path, settings_from_scenario,
+    )
+
+    scenario = None if data is None else scenario_from_dict(data, source, schema=ReanalysisScenario)
+    settings = settings_from_scenario(scenario, progress=progress)
+    result = reanalyse(scenario_data_path(scenario, path), settings)
+    ann = settings.annotation
+    params = (("model", ann.model),) + tuple((k, f"{v:g}") for k, v in sorted(ann.model_params.items()))
+    return TaskResult("reanalyse", result, params)
+
+
+_RUNNERS = {"simulate": _simulate, "plan": _plan, "reanalyse": _reanalyse}
+
+
+def _model_parameters(model) -> tuple[tuple[str, str], ...]:
+    rows = [("drug", model.drug), ("model", model.name)]
+    for key, value in model.parameters().items():
+        rows.append((key, f"{value:.6g}" if isinstance(value, float) else str(value)))
+    return tuple(rows)
+
+
+def run_tasks(scenario_path: str | Path | None = None, *, progress: bool = True) -> ScenarioRun:
+    """Run the task(s) of a scenario file, or the bundled default (reanalysis + planning example).
+
+    Parameters
+    ----------
+    scenario_path : path, optional
+        A TOML scenario of any task; ``None`` runs the bundled default.
+    progress : bool
+        Progress bars on stderr for the long steps.
+    """
+    from occupancy.simulation.scenario import read_scenario_toml
+
+    if scenario_path is None:
+        plan_name, plan_text = _bundled_scenario(DEFAULT_PLAN_SCENARIO)
+        plan_data, _ = read_scenario_toml(text=plan_text, source=plan_name)
+        tasks = (_reanalyse(None, "bundled review", progress), _plan(plan_data, plan_name, progress))
+        return ScenarioRun(tasks, "bundled default (reanalysis of Løseth et al. 2024 + planning example)",
+                           "# reanalysis: package defaults (blockade reanalyse)\n\n" + plan_text,
+                           "Blockade-adjusted reanalysis and a planning example")
+    data, scenario_text = read_scenario_toml(scenario_path)
+    source = Path(scenario_path).name
+    task = scenario_task(data, source)
+    title = {"simulate": "Blockade simulation", "plan": "Study-design plan",
+             "reanalyse": "Blockade-adjusted reanalysis"}[task]
+    return ScenarioRun((_RUNNERS[task](data, source, progress, Path(scenario_path)),), source, scenario_text, title)
