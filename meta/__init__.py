@@ -14,6 +14,8 @@ Modules by role (floors; each imports only from its own floor or below — ``tes
 ``small_study``, ``influence``, ``power`` → ``plots`` → ``cli`` (the ``meta`` command group).
 """
 
+from meta.lazy_exports import lazy_exports
+
 __version__ = "0.1.0"
 
 #: Public name → module that defines it.
@@ -52,17 +54,4 @@ _API = {
 
 __all__ = ["__version__", *_API]
 
-
-def __getattr__(name: str):
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'meta' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _API)

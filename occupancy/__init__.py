@@ -18,6 +18,7 @@ Code map (floors; a module imports only from its own floor or below — ``tests/
 6. ``cli/`` (the ``blockade`` command)
 """
 
+from meta.lazy_exports import lazy_exports
 from occupancy.version import __version__
 
 #: Public name → module that defines it.
@@ -46,17 +47,4 @@ _API = {
 
 __all__ = ["__version__", *_API]
 
-
-def __getattr__(name: str):
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'occupancy' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _API)
