@@ -22,6 +22,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from meta.errors import MetaInputError
+from meta.variance_components import refit
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,6 @@ def _component_index(result, component) -> int:
 
 
 def _profile_ll(result, j: int, value: float, start: np.ndarray) -> float:
-    from meta.multilevel import refit
-
     fixed = [None] * len(result.sigma2)
     fixed[j] = value
     opt, *_ = refit(result, sigma2=fixed, start=start)
@@ -138,8 +137,6 @@ def profile_ci(result, component: int | str = 0, *, level: float | None = None) 
 
 def lrt(result, component: int | str = 0) -> LRTResult:
     """Likelihood-ratio test that one variance component is 0 (full vs reduced fit, same method)."""
-    from meta.multilevel import refit
-
     j = _component_index(result, component)
     fixed = [None] * len(result.sigma2)
     fixed[j] = 0.0

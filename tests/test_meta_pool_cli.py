@@ -193,9 +193,9 @@ def test_profile_cis_and_lrts(runner, assink_csv):
 def test_real_optimiser_failure_reaches_the_user(runner, assink_csv, monkeypatch):
     # the whole optimisation chain runs (scoring, Newton, L-BFGS-B); when no stationary point is certified the
     # command must fail with the optimisers' own account, not print numbers
-    import meta.multilevel as ml
+    import meta.variance_components as vc
 
-    monkeypatch.setattr(ml, "_is_converged", lambda *a, **k: False)
+    monkeypatch.setattr(vc, "_is_converged", lambda *a, **k: False)
     res = pool(runner, [assink_csv, *ML_ARGS])
     assert_one_line_error(res, "variance components did not converge")
     assert "L-BFGS-B" in res.output and "max projected gradient" in res.output
