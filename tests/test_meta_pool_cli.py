@@ -204,9 +204,9 @@ def test_real_optimiser_failure_reaches_the_user(runner, assink_csv, monkeypatch
 def test_univariate_non_convergence_reaches_the_user(runner, assink_csv, monkeypatch):
     import meta.univariate as uv
 
-    real = uv._fisher_scoring
-    monkeypatch.setattr(uv, "_fisher_scoring", lambda ymc, v, X, method, tau2, stepadj, threshold, maxiter:
-                        real(ymc, v, X, method, tau2, stepadj, 1e-300, 2))
+    # an unreachable threshold and two iterations: Fisher scoring cannot converge with any step length
+    monkeypatch.setattr(uv, "_THRESHOLD", 1e-300)
+    monkeypatch.setattr(uv, "_MAXITER", 2)
     res = pool(runner, [assink_csv, "--yi", "yi", "--vi", "vi"])
     assert_one_line_error(res, "Fisher scoring algorithm did not converge")
 
