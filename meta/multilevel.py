@@ -33,7 +33,7 @@ implies ``test="t"``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -43,12 +43,12 @@ from scipy import stats
 from meta.errors import MetaInputError
 from meta.heterogeneity import fixed_effects_q, i_squared, typical_variance
 from meta.inference import Coefficient, coefficient_table, omnibus_test, prediction_interval
-from meta.model_matrix import build_model_matrix, check_model_matrix
+from meta.model_matrix import DesignMatrix, check_model_matrix, missing_moderators, model_matrix
 from meta.nested_covariance import NestedStructure
 from meta.variance_components import (  # noqa: F401 - re-exported for callers of meta.multilevel
     OptResult, default_start, optimise_variance_components, refit,
 )
-from meta.validation import check_effect_sizes, format_rows
+from meta.validation import as_float_column, check_effect_sizes, format_rows, omit_missing
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -105,6 +105,20 @@ class MultilevelResult:
     typical_variance: float = float("nan")
     _structure: NestedStructure | None = field(default=None, repr=False)
     _diag_w: np.ndarray | None = field(default=None, repr=False)
+    omitted_rows: tuple[int, ...] = ()  # 1-based input rows left out for missing values (na.omit)
+    design: DesignMatrix | None = field(default=None, repr=False)  # formula, levels: predictions at new values
+    level_ids: tuple[np.ndarray, ...] = field(default=(), repr=False)  # raw ids per level (outer → inner)
+
+    @property
+    def int_only(self) -> bool:
+        """True for the intercept-only model."""
+        return self.p == 1 and bool(np.all(self.X[:, 0] == 1.0))
+
+    def predict(self, newmods=None, *, level: float | None = None):
+        """Predicted effects with CI and prediction interval (see :func:`meta.prediction.predict`)."""
+        from meta.prediction import predict
+
+        return predict(self, newmods, level=level)
 
     # ------------------------------------------------------------------ accessors
     def weights(self) -> np.ndarray:
@@ -179,6 +193,7 @@ class MultilevelResult:
             "I2": {"total": self.I2_total, "levels": list(self.I2_levels)},
             "pred_interval": None if self.pred_interval is None else list(self.pred_interval),
             "converged": self.converged,
+            "omitted_rows": list(self.omitted_rows),
             "n_iter": self.n_iter,
             "optimizer_message": self.optimizer_message,
         }
@@ -194,6 +209,10 @@ class MultilevelResult:
             return f"< .{'0' * (d - 1)}1" if p < 10.0 ** (-d) else f"= {p:.{d}f}"
 
         lines = [f"Multivariate Meta-Analysis Model (k = {self.k}; method: {self.method})", ""]
+        if self.omitted_rows:
+            lines[-1:] = [f"({len(self.omitted_rows)} row(s) with missing values omitted: "
+                          f"{', '.join(str(r) for r in self.omitted_rows[:20])}"
+                          f"{' ...' if len(self.omitted_rows) > 20 else ''})", ""]
         heads = ["logLik", "Deviance", "AIC", "BIC", "AICc"]
         vals = [self.logLik, self.deviance, self.AIC, self.BIC, self.AICc]
         w = max(len(f(v)) for v in vals) + 2
@@ -260,8 +279,13 @@ def _column(x: Any, data: pd.DataFrame | None, what: str) -> tuple[Any, str]:
     return x, what
 
 
-def parse_levels(levels: Any, data: pd.DataFrame | None, k: int) -> tuple[list[str], list[np.ndarray]]:
-    """Level names and id arrays (outer → inner) from a mapping, DataFrame or list of column names."""
+def parse_levels(levels: Any, data: pd.DataFrame | None, k: int, *, allow_missing: bool = False
+                 ) -> tuple[list[str], list[np.ndarray]]:
+    """Level names and id arrays (outer → inner) from a mapping, DataFrame or list of column names.
+
+    With ``allow_missing`` missing ids are returned as they are (the caller omits those rows); otherwise
+    they raise a one-line error naming the level column and rows.
+    """
     if isinstance(levels, pd.DataFrame):
         items = [(str(c), levels[c].to_numpy()) for c in levels.columns]
     elif isinstance(levels, Mapping):
@@ -288,12 +312,12 @@ def parse_levels(levels: Any, data: pd.DataFrame | None, k: int) -> tuple[list[s
         if arr.ndim != 1 or arr.size != k:
             raise MetaInputError(f"level column {name!r} has {arr.size} ids for {k} estimates")
         miss = pd.isna(pd.Series(arr)).to_numpy()
-        if miss.any():
+        if miss.any() and not allow_missing:
             raise MetaInputError(f"level column {name!r}: missing id in row(s) {format_rows(miss)}")
         names.append(name)
         # ids compared as strings when of mixed/object type, so 1 and "1" are one group (as R factors)
         if arr.dtype.kind == "O":
-            arr = arr.astype(str)
+            arr = np.where(miss, None, arr.astype(str)) if miss.any() else arr.astype(str)
         arrays.append(arr)
     return names, arrays
 
@@ -337,6 +361,7 @@ def fit_multilevel(
     start: Sequence[float] | None = None,
     yi_name: str | None = None,
     vi_name: str | None = None,
+    na: str = "omit",
 ) -> MultilevelResult:
     """Fit a multilevel random-effects model with nested random intercepts (metafor ``rma.mv``).
 
@@ -364,6 +389,10 @@ def fit_multilevel(
         Starting values of the free components.
     yi_name, vi_name : str, optional
         Column names used in error messages.
+    na : {"omit", "fail"}
+        metafor's ``na.action``: ``"omit"`` (default) drops rows with a missing ``yi``, ``vi``, level id or
+        moderator and warns once (:class:`~meta.errors.OmittedRowsWarning`) naming the 1-based rows, kept in
+        the result's ``omitted_rows``; ``"fail"`` raises a one-line :class:`~meta.errors.MetaInputError`.
 
     Returns
     -------
@@ -392,27 +421,54 @@ def fit_multilevel(
         test = "t"
     yi_raw, yname = _column(yi, data, "yi")
     vi_raw, vname = _column(vi, data, "vi")
-    y, v = check_effect_sizes(yi_raw, vi_raw, yi_name=yi_name or yname, vi_name=vi_name or vname)
-    k = y.size
-    lnames, ids = parse_levels(levels, data, k)
+    yname, vname = yi_name or yname, vi_name or vname
+    y = as_float_column(yi_raw, yname)
+    v = as_float_column(vi_raw, vname)
+    if y.size != v.size:
+        raise MetaInputError(f"columns {yname!r} and {vname!r} have different lengths ({y.size} vs {v.size})")
+    k_all = y.size
+    lnames, ids = parse_levels(levels, data, k_all, allow_missing=True)
     if X is not None and mods is not None:
         raise MetaInputError("give moderators either as a formula (mods) or as a matrix (X), not both")
+    missing = {yname: np.isnan(y), vname: np.isnan(v)}
+    for name, arr in zip(lnames, ids):
+        missing[name] = pd.isna(pd.Series(arr)).to_numpy()
     if X is not None:
         X = np.asarray(X, dtype=float)
         if X.ndim == 1:
             X = X[:, None]
-        if X.shape[0] != k:
-            raise MetaInputError(f"model matrix has {X.shape[0]} rows for {k} estimates")
+        if X.shape[0] != k_all:
+            raise MetaInputError(f"model matrix has {X.shape[0]} rows for {k_all} estimates")
+        missing["X"] = np.any(np.isnan(X), axis=1)
+    elif mods is not None:
+        if data is None:
+            raise MetaInputError(f"moderator formula {mods!r} needs a data table")
+        if len(data) != k_all:
+            raise MetaInputError(f"data has {len(data)} rows for {k_all} estimates")
+        missing.update(missing_moderators(mods, data))
+    keep = omit_missing(missing, k_all, na=na, stacklevel=3)
+    omitted = tuple(int(i) + 1 for i in np.flatnonzero(~keep))
+    check_effect_sizes(np.where(keep, y, 0.0), np.where(keep, v, 1.0), yi_name=yname, vi_name=vname, min_k=1)
+    y, v = y[keep], v[keep]
+    ids = [np.asarray(a)[keep] for a in ids]
+    ids = [a.astype(str) if a.dtype.kind == "O" else a for a in ids]
+    k = y.size
+    if k < 2:
+        raise MetaInputError(f"need at least 2 estimates (got {k}"
+                             f"{f' after omitting {len(omitted)} row(s) with missing values' if omitted else ''})")
+    if X is not None:
+        X = X[keep]
         cnames = list(names) if names is not None else (
             ["intrcpt"] + [f"X{j}" for j in range(1, X.shape[1])] if np.all(X[:, 0] == 1) else [f"X{j + 1}" for j in range(X.shape[1])]
         )
         if len(cnames) != X.shape[1]:
             raise MetaInputError(f"got {len(cnames)} coefficient names for {X.shape[1]} model-matrix columns")
         check_model_matrix(X, cnames)
+        design = DesignMatrix(X=X, names=tuple(cnames))
     else:
-        if data is not None and len(data) != k and mods is not None:
-            raise MetaInputError(f"data has {len(data)} rows for {k} estimates")
-        X, cnames = build_model_matrix(mods, data, k)
+        sub = None if data is None or mods is None else data.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+        design = model_matrix(mods, sub, k)
+        X, cnames = design.X, list(design.names)
     k, p = X.shape
     if k - p < 1:
         raise MetaInputError(f"need more estimates ({k}) than model coefficients ({p})")
@@ -436,10 +492,11 @@ def fit_multilevel(
         struct, y, v, X, reml=reml, fixed=fixed,
         start=None if start is None else np.asarray(start, float), logdet_xtx=logdet_xtx,
     )
-    return _assemble(
+    res = _assemble(
         struct, y, v, X, cnames, lnames, opt, method=method, test=test, dfs=dfs, level=level,
         fixed_mask=~np.isnan(fixed), logdet_xtx=logdet_xtx,
     )
+    return replace(res, omitted_rows=omitted, design=design, level_ids=tuple(ids))
 
 
 def _assemble(

@@ -598,3 +598,106 @@ def fit_random_effects(
         names=tuple(names), ll_ML=float(ll_ml), ll_REML=float(ll_reml), s2w=float(s2w), vt=float(vt),
         omitted_rows=omitted, design=design,
     )
+
+
+# ------------------------------------------------------------------------------------ refits on row subsets
+@dataclass(frozen=True, eq=False)
+class SubsetFits:
+    """The model refitted on ``n`` row subsets at once (:func:`refit_subsets`); NaN where not estimable.
+
+    Arrays have one entry (row) per subset: ``tau2``, ``se_tau2``, ``s2w``, ``QE``, ``QE_p``, ``I2``, ``H2``,
+    ``k``, ``converged`` of shape ``(n,)``, ``beta`` ``(n, p)`` and ``vb`` ``(n, p, p)``; ``ddf`` is ``k − p``
+    for t-type tests and ``None`` for z tests.
+    """
+
+    tau2: np.ndarray
+    se_tau2: np.ndarray
+    beta: np.ndarray
+    vb: np.ndarray
+    s2w: np.ndarray
+    QE: np.ndarray
+    QE_p: np.ndarray
+    I2: np.ndarray
+    H2: np.ndarray
+    k: np.ndarray
+    converged: np.ndarray
+    ddf: np.ndarray | None
+
+
+def refit_subsets(result: UnivariateResult, keep: np.ndarray) -> SubsetFits:
+    """Refit ``result``'s model on each row subset ``keep[u]`` exactly as ``rma.uni`` would fit that subset.
+
+    Parameters
+    ----------
+    result : UnivariateResult
+    keep : ndarray of bool, shape (n, k)
+        Rows of each subset (e.g. all rows but one, for leave-one-out).
+
+    Returns
+    -------
+    SubsetFits
+
+    Notes
+    -----
+    This is what metafor's ``leave1out.rma.uni``, ``influence.rma.uni`` (``cooks.distance``, ``rstudent``)
+    do for every deleted row: ``rma.uni`` on the subset with the model's ``method``, ``test`` and
+    ``control`` — so τ² starts at the subset's own Hedges estimate (not at the full-data τ²) and Fisher
+    scoring stops by the same 1e-5 threshold (:func:`meta.tau2_estimators.estimate_tau2`).  All subsets are
+    computed together with batched ``p × p`` algebra.  A subset with too few rows or a rank-deficient model
+    matrix gives NaN (metafor's ``try``/``NA``); so does one whose Fisher scoring fails to converge.
+    """
+    y, v, X = np.asarray(result.yi, float), np.asarray(result.vi, float), np.asarray(result.X, float)
+    keep = np.asarray(keep, dtype=bool)
+    n = keep.shape[0]
+    k_u = keep.sum(axis=1)
+    p = X.shape[1]
+    need = p if result.method == "FE" else p + 1
+    ok = k_u >= max(need, 2)
+    if result.test != "z":
+        ok &= k_u > p
+    xtx = np.matmul(X.T, keep[..., None] * X)
+    ok &= np.linalg.eigvalsh(xtx)[:, 0] > _EVTOL
+    nan = np.full(n, np.nan)
+    tau2, se_tau2, conv = nan.copy(), nan.copy(), np.zeros(n, dtype=bool)
+    beta, vb = np.full((n, p), np.nan), np.full((n, p, p), np.nan)
+    s2w, qe, qe_p, i2, h2 = (nan.copy() for _ in range(5))
+    idx = np.flatnonzero(ok)
+    if idx.size:
+        kp = keep[idx]
+        est = _t2.estimate_tau2(y, v, X, kp, result.method, threshold=_THRESHOLD, maxiter=_MAXITER)
+        good = est.converged
+        idx, kp = idx[good], kp[good]
+        t2 = est.tau2[good]
+        tau2[idx], se_tau2[idx], conv[idx] = t2, est.se[good], True
+        ku = k_u[idx].astype(float)
+        w = kp / (v[None, :] + t2[:, None])
+        S = _t2._inv(_t2._cross(X, w))
+        b = np.einsum("npq,nq->np", S, (w * y[None, :]) @ X)
+        factor = np.ones(idx.size)
+        if result.test in ("knha", "adhoc"):
+            rss = np.sum(w * (y[None, :] - b @ X.T) ** 2, axis=1)
+            factor = np.where(rss <= np.finfo(float).eps, 0.0, rss / (ku - p))
+            if result.test == "adhoc":
+                factor = np.maximum(factor, 1.0)
+        beta[idx], vb[idx], s2w[idx] = b, factor[:, None, None] * S, factor
+        # heterogeneity with FE weights on the subset's mean-centred outcomes
+        ymc = _t2._centre(y, kp)
+        pt = _t2.generalised_q(X, v, ymc, kp, np.zeros(idx.size))
+        q = np.maximum(0.0, pt.ypy)
+        df = ku - p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vt = df / pt.trp
+            if result.method == "FE":
+                i2_u = np.where(q > 0, np.maximum(0.0, 100 * (q - df) / q), 0.0)
+                h2_u = q / df
+            else:
+                i2_u = 100 * t2 / (vt + t2)
+                h2_u = t2 / vt + 1
+        has_df = df > 0
+        qe[idx] = np.where(has_df, q, 0.0)
+        qe_p[idx] = np.where(has_df, stats.chi2.sf(q, np.maximum(df, 1)), 1.0)
+        i2[idx] = np.where(has_df, i2_u, 0.0)
+        h2[idx] = np.where(has_df, h2_u, 1.0)
+    ddf = (k_u - p).astype(float) if result.test != "z" else None
+    return SubsetFits(tau2=tau2, se_tau2=se_tau2, beta=beta, vb=vb, s2w=s2w, QE=qe, QE_p=qe_p, I2=i2, H2=h2,
+                      k=k_u, converged=conv, ddf=ddf)

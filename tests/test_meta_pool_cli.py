@@ -138,7 +138,6 @@ ML_ARGS = ["--yi", "yi", "--vi", "vi", "--levels", "study,esid"]
         ({}, ["--mods", "~ c"], "moderator column 'c' is constant"),
         ({}, ["--mods", "~ x + I(2 * x)"], "moderator column 'I(2 * x)' is collinear"),
         ({}, ["--mods", "~ nope"], "column 'nope' not found"),
-        ({"x": [1.0, None, 3.0, 1.0, 2.0, 4.0]}, ["--mods", "~ x"], "column 'x': missing moderator value in row(s) 2"),
         ({}, ["--levels", "study,nope"], "level column 'nope' not found"),
         ({}, ["--method", "DL"], "--method DL is not available with --levels"),
         ({}, ["--method", "FE"], "--method FE is not available with --levels"),
@@ -153,6 +152,19 @@ def test_bad_input_is_one_line_exit_2(runner, small, cols, extra, fragment):
         else:
             args += extra[i : i + 2]
     assert_one_line_error(pool(runner, [path, *args]), fragment)
+
+
+def test_missing_moderator_row_is_omitted_with_a_warning(runner, small):
+    # the library's metafor default na.omit (issue 13): the row is left out of the fit and named in one
+    # warning (the CLI's --na option, with 'fail' for the former one-line error, is still to be wired)
+    from meta.errors import OmittedRowsWarning
+
+    path = small(x=[1.0, None, 3.0, 1.0, 2.0, 4.0])
+    with pytest.warns(OmittedRowsWarning, match=r"row\(s\) 2 \('x' row\(s\) 2\)"):
+        res = pool(runner, [path, *ML_ARGS, "--mods", "~ x", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["k"] == 5 and out["omitted_rows"] == [2]
 
 
 def test_fewer_than_two_estimates(runner, tmp_path):

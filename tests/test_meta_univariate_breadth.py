@@ -183,3 +183,69 @@ def test_rows_named_in_errors_are_input_rows_after_omission():
         fit_random_effects(y, v)
     with pytest.warns(OmittedRowsWarning), pytest.raises(MetaInputError, match="at least 2 estimates"):
         fit_random_effects([0.1, np.nan, 0.2], [0.1, 0.1, np.nan])
+
+
+# ----------------------------------------------------------------------------------------- influence (item 1)
+@pytest.mark.parametrize("key", sorted(REF["influence"]))
+def test_leave_one_out_cooks_and_rstudent_are_metafors_exactly(key):
+    """Refits start at each subset's own Hedges estimate and stop by metafor's threshold, as rma.uni's do."""
+    from meta.influence import influence
+
+    ref = REF["influence"][key]
+    r = fit(ref)
+    inf = influence(r)
+    close(inf.cooks, ref["cooks"], rtol=1e-6, atol=1e-10)
+    close(inf.rstudent.resid, ref["rstudent"]["resid"])
+    close(inf.rstudent.se, ref["rstudent"]["se"])
+    close(inf.rstudent.z, ref["rstudent"]["z"])
+    loo = inf.leave_one_out
+    close(loo.components[:, 0], ref["tau2_del"])
+    close(loo.QE, ref["QE_del"])
+    if "loo" in ref:
+        L = ref["loo"]
+        close(loo.estimate[:, 0], L["estimate"])
+        close(loo.se[:, 0], L["se"])
+        close(loo.z[:, 0], L["zval"])
+        close(loo.p[:, 0], L["pval"])
+        close(loo.ci_lb[:, 0], L["ci_lb"])
+        close(loo.ci_ub[:, 0], L["ci_ub"])
+        close(loo.QE, L["QE"])
+        close(loo.QE_p, L["QEp"])
+        close(loo.I2, L["I2"])
+        close(loo.H2, L["H2"])
+        if L["tau2"] is not None:
+            close(loo.components[:, 0], L["tau2"])
+
+
+def test_refits_do_not_start_at_the_full_data_tau2():
+    """The shortcut the old code took (start every refit at the full-data τ²) is measurably not metafor's."""
+    from meta.influence import leave_one_out
+
+    ref = REF["influence"]["boundary_ML"]["loo"]
+    r = fit_random_effects("yi", "vi", data=DATA["boundary"], method="ML")
+    exact = leave_one_out(r).components[:, 0]
+    close(exact, ref["tau2"])
+    y, v = r.yi, r.vi
+    shortcut = np.array([fit_random_effects(np.delete(y, i), np.delete(v, i), method="ML", tau2_init=r.tau2).tau2
+                         for i in range(r.k)])
+    assert np.max(np.abs(shortcut - np.array(ref["tau2"]))) > 1e-7
+
+
+def test_univariate_cluster_deletion_sorts_clusters_by_id():
+    from meta.influence import influence
+
+    r = fit_random_effects("yi", "vi", data=DATA["bcg"])
+    groups = np.array(["c", "a", "b", "a", "c", "b", "d", "d", "a", "b", "c", "d", "a"])
+    inf = influence(r, cluster=groups)
+    assert inf.labels == ("a", "b", "c", "d") and inf.rstudent.cluster_labels == ("a", "b", "c", "d")
+    np.testing.assert_array_equal(inf.rstudent.cluster_k, [4, 3, 3, 3])
+    keep = groups != "a"
+    direct = fit_random_effects(r.yi[keep], r.vi[keep])
+    close(inf.leave_one_out.estimate[0], direct.beta, rtol=1e-12)
+    close(inf.leave_one_out.components[0, 0], direct.tau2, rtol=1e-12, atol=1e-15)
+    dfb = r.beta - direct.beta
+    close(inf.cooks[0], dfb @ np.linalg.inv(r.vb) @ dfb, rtol=1e-10)
+    e = r.yi[~keep] - direct.beta[0]
+    S = np.diag(r.vi[~keep] + direct.tau2) + direct.vb[0, 0]
+    close(inf.rstudent.X2[0], e @ np.linalg.solve(S, e), rtol=1e-10)
+    json.dumps(inf.to_dict())
