@@ -192,6 +192,8 @@ def _rows(result, newmods: Any, intercept: bool) -> np.ndarray:
 def _ddf(result, Xn: np.ndarray) -> np.ndarray | None:
     if result.test == "z":
         return None
+    if hasattr(result, "contrast_df"):  # cluster-robust results: n − p, or Satterthwaite df per row (CR2)
+        return np.asarray(result.contrast_df(Xn), float)
     ddf = getattr(result, "ddf", None)
     if ddf is None:
         return np.full(Xn.shape[0], float(result.k - result.p))

@@ -59,8 +59,14 @@ _CHUNK_ELEMENTS = 1 << 22
 
 # ------------------------------------------------------------------------------------------ batched algebra
 def _cross(X: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``X' diag(w_u) X`` for every row ``u`` of ``w`` (shape ``(n, p, p)``)."""
-    return np.matmul(X.T, w[..., None] * X)
+    """``X' diag(w_u) X`` for every row ``u`` of ``w`` (shape ``(n, p, p)``), as one matrix product.
+
+    ``w (n × k)`` times the ``k × p²`` matrix of column products ``x_ia x_ib`` — a single BLAS call rather
+    than ``n`` small ones.
+    """
+    k, p = X.shape
+    xx = (X[:, :, None] * X[:, None, :]).reshape(k, p * p)
+    return (np.atleast_2d(w) @ xx).reshape(w.shape[:-1] + (p, p))
 
 
 def _inv(a: np.ndarray) -> np.ndarray:
