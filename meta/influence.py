@@ -88,6 +88,11 @@ def _units(result, cluster: Any) -> tuple[str, list, list[np.ndarray]]:
             labels = list(range(1, n + 1))
         return f"cluster:{cluster}", labels, members
     ids = np.asarray(cluster)
+    omitted = tuple(getattr(result, "omitted_rows", ()))
+    if omitted and ids.ndim == 1 and ids.size == k + len(omitted):  # ids of the input rows (metafor: not.na)
+        keep = np.ones(ids.size, dtype=bool)
+        keep[np.asarray(omitted) - 1] = False
+        ids = ids[keep]
     if ids.shape != (k,):
         raise MetaInputError(f"cluster has {ids.size} ids for {k} estimates")
     miss = pd.isna(pd.Series(ids)).to_numpy()
@@ -385,8 +390,9 @@ def influence(result, *, cluster: str | Sequence | None = None) -> InfluenceResu
     result : UnivariateResult or MultilevelResult
     cluster : str or array-like, optional
         ``None``: delete one outcome at a time.  A level name of a multilevel model (e.g. ``"study"``) or an
-        id array (one id per estimate of the fit): delete one cluster at a time (metafor's ``cluster=``);
-        clusters are sorted by id and labelled by it.
+        id array (one id per estimate of the fit, or per input row when the fit omitted rows with missing
+        values): delete one cluster at a time (metafor's ``cluster=``); clusters are sorted by id and labelled
+        by it.
 
     Returns
     -------

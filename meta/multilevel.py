@@ -279,12 +279,10 @@ def _column(x: Any, data: pd.DataFrame | None, what: str) -> tuple[Any, str]:
     return x, what
 
 
-def parse_levels(levels: Any, data: pd.DataFrame | None, k: int, *, allow_missing: bool = False
-                 ) -> tuple[list[str], list[np.ndarray]]:
+def parse_levels(levels: Any, data: pd.DataFrame | None, k: int) -> tuple[list[str], list[np.ndarray]]:
     """Level names and id arrays (outer → inner) from a mapping, DataFrame or list of column names.
 
-    With ``allow_missing`` missing ids are returned as they are (the caller omits those rows); otherwise
-    they raise a one-line error naming the level column and rows.
+    Missing ids raise a one-line error naming the level column and rows.
     """
     if isinstance(levels, pd.DataFrame):
         items = [(str(c), levels[c].to_numpy()) for c in levels.columns]
@@ -312,12 +310,12 @@ def parse_levels(levels: Any, data: pd.DataFrame | None, k: int, *, allow_missin
         if arr.ndim != 1 or arr.size != k:
             raise MetaInputError(f"level column {name!r} has {arr.size} ids for {k} estimates")
         miss = pd.isna(pd.Series(arr)).to_numpy()
-        if miss.any() and not allow_missing:
+        if miss.any():
             raise MetaInputError(f"level column {name!r}: missing id in row(s) {format_rows(miss)}")
         names.append(name)
         # ids compared as strings when of mixed/object type, so 1 and "1" are one group (as R factors)
         if arr.dtype.kind == "O":
-            arr = np.where(miss, None, arr.astype(str)) if miss.any() else arr.astype(str)
+            arr = arr.astype(str)
         arrays.append(arr)
     return names, arrays
 
@@ -390,9 +388,10 @@ def fit_multilevel(
     yi_name, vi_name : str, optional
         Column names used in error messages.
     na : {"omit", "fail"}
-        metafor's ``na.action``: ``"omit"`` (default) drops rows with a missing ``yi``, ``vi``, level id or
-        moderator and warns once (:class:`~meta.errors.OmittedRowsWarning`) naming the 1-based rows, kept in
-        the result's ``omitted_rows``; ``"fail"`` raises a one-line :class:`~meta.errors.MetaInputError`.
+        metafor's ``na.action``: ``"omit"`` (default) drops rows with a missing ``yi``, ``vi`` or moderator
+        and warns once (:class:`~meta.errors.OmittedRowsWarning`) naming the 1-based rows, kept in
+        the result's ``omitted_rows``; ``"fail"`` raises a one-line :class:`~meta.errors.MetaInputError`.  A missing
+        level id is always an error (as in ``rma.mv``, which refuses NAs in the ``random`` variables).
 
     Returns
     -------
@@ -427,12 +426,12 @@ def fit_multilevel(
     if y.size != v.size:
         raise MetaInputError(f"columns {yname!r} and {vname!r} have different lengths ({y.size} vs {v.size})")
     k_all = y.size
-    lnames, ids = parse_levels(levels, data, k_all, allow_missing=True)
+    # a missing level id is an error, not an omitted row: rma.mv stops with "No NAs allowed in variables
+    # specified in the 'random' argument" whatever na.action says
+    lnames, ids = parse_levels(levels, data, k_all)
     if X is not None and mods is not None:
         raise MetaInputError("give moderators either as a formula (mods) or as a matrix (X), not both")
     missing = {yname: np.isnan(y), vname: np.isnan(v)}
-    for name, arr in zip(lnames, ids):
-        missing[name] = pd.isna(pd.Series(arr)).to_numpy()
     if X is not None:
         X = np.asarray(X, dtype=float)
         if X.ndim == 1:
@@ -451,7 +450,6 @@ def fit_multilevel(
     check_effect_sizes(np.where(keep, y, 0.0), np.where(keep, v, 1.0), yi_name=yname, vi_name=vname, min_k=1)
     y, v = y[keep], v[keep]
     ids = [np.asarray(a)[keep] for a in ids]
-    ids = [a.astype(str) if a.dtype.kind == "O" else a for a in ids]
     k = y.size
     if k < 2:
         raise MetaInputError(f"need at least 2 estimates (got {k}"

@@ -42,7 +42,7 @@ import pandas as pd
 from scipy import stats
 
 from meta.errors import MetaInputError
-from meta.inference import Coefficient
+from meta.inference import Coefficient, contrast_matrix, parse_btt
 from meta.validation import format_rows
 
 __all__ = ["RobustResult", "RobustWaldTest", "robust", "VCOV_TYPES"]
@@ -173,11 +173,11 @@ class RobustResult:
         if X is not None and btt is not None:
             raise MetaInputError("give either btt or X, not both")
         if X is None:
-            idx = _btt(btt, p, self.names, default=self.btt)
+            idx = parse_btt(btt, p, self.names, default=self.btt)
             C = np.eye(p)[list(idx)]
             label = tuple(i + 1 for i in idx)
         else:
-            C = _contrast_matrix(X, p, self.names)
+            C = contrast_matrix(X, p, self.names)
             label = None
             if np.linalg.matrix_rank(C) < C.shape[0]:
                 raise MetaInputError(f"X: the {C.shape[0]} contrast rows are linearly dependent (rank "
@@ -239,43 +239,6 @@ class RobustResult:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def _btt(btt, p: int, names: Sequence[str], default: Sequence[int]) -> tuple[int, ...]:
-    """1-based coefficient numbers or names → sorted unique 0-based indices (metafor's ``btt``)."""
-    if btt is None:
-        return tuple(default)
-    items = [btt] if isinstance(btt, (int, np.integer, str)) else list(btt)
-    if not items:
-        raise MetaInputError("btt: no coefficients given")
-    out = set()
-    for b in items:
-        if isinstance(b, str):
-            matches = [j for j, n in enumerate(names) if n == b] or [j for j, n in enumerate(names) if b in n]
-            if not matches:
-                raise MetaInputError(f"btt: no coefficient named {b!r} (coefficients: {', '.join(names)})")
-            out.update(matches)
-        else:
-            j = int(b)
-            if not 1 <= j <= p:
-                raise MetaInputError(f"btt: coefficient {j} out of range 1..{p} (btt is 1-based)")
-            out.add(j - 1)
-    return tuple(sorted(out))
-
-
-def _contrast_matrix(X, p: int, names: Sequence[str]) -> np.ndarray:
-    try:
-        C = np.atleast_2d(np.asarray(X, dtype=float))
-    except (TypeError, ValueError):
-        raise MetaInputError("X: the contrast matrix must be numeric") from None
-    has_int = bool(names) and names[0] == "intrcpt"
-    if has_int and C.shape[1] == p - 1:  # metafor: the intercept column may be left out
-        C = np.column_stack([np.ones(C.shape[0]), C])
-    if C.ndim != 2 or C.shape[1] != p:
-        raise MetaInputError(f"X: {C.shape[-1]} column(s) for {p} model coefficients ({', '.join(names)})")
-    if not np.all(np.isfinite(C)):
-        raise MetaInputError("X: the contrast matrix has missing or non-finite values")
-    return C
-
-
 def _inv_sqrt_psd(G: np.ndarray, tol: np.ndarray | float) -> np.ndarray:
     """Symmetric ``G^{−½}`` over eigenvalues > ``tol`` (clubSandwich ``matrix_power(G, −1/2)``), batched."""
     val, vec = np.linalg.eigh(G)

@@ -192,7 +192,7 @@ def test_row_order_does_not_matter():
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [
-        (dict(levels={"study": [1, 2, None, 3]}, na="fail"), "missing values (na='fail'): 'study' row(s) 3"),
+        (dict(levels={"study": [1, 2, None, 3]}), "level column 'study': missing id in row(s) 3"),
         (dict(vi=[0.1, -0.1, 0.1, 0.1]), "'vi': sampling variances must be > 0; row(s) 2"),
         (dict(yi=[0.1, np.nan, 0.1, 0.1], na="fail"), "missing values (na='fail'): 'yi' row(s) 2"),
         (dict(yi=[0.1, np.inf, 0.1, 0.1]), "'yi': missing or non-finite value in row(s) 2"),
