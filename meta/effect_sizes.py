@@ -11,7 +11,7 @@ All functions are vectorised over NumPy arrays (scalars broadcast) and return :c
 input (NaN/None) gives NaN ``yi``/``vi`` in that row, as metafor's ``escalc`` returns NA, so incomplete rows
 can be passed through and dropped by the model fit (``na="omit"``); impossible values (negative SDs,
 ``|r| > 1`` ...) and infinite inputs raise a one-line :class:`~meta.errors.MetaInputError`.  The other
-escalc measures (OR, RR, RD, COR, ZCOR, MD, ROM, PR, PLO, IRR) are in :mod:`meta.escalc`.
+escalc measures (OR, RR, RD, COR, ZCOR, MD, ROM, PR, PLO, IRR) are in :mod:`meta.effect_measures`.
 
 References
 ----------

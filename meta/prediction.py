@@ -1,7 +1,7 @@
 """Predicted effects with confidence and prediction intervals at given moderator values (metafor ``predict.rma``).
 
 Works for univariate results (:func:`meta.univariate.fit_random_effects`), multilevel results
-(:func:`meta.multilevel.fit_multilevel`) and cluster-robust results (:func:`meta.robust.robust`, CR1).
+(:func:`meta.multilevel.fit_multilevel`) and cluster-robust results (:func:`meta.cluster_robust.robust`, CR1).
 
 Notes
 -----

@@ -4,7 +4,7 @@ Each estimator works on a stack of ``n`` row subsets of one data set at once: su
 where ``keep[u]`` is true (``keep`` of shape ``(n, k)``; a single fit is ``n = 1``).  A dropped row simply gets
 weight 0 in every weighted cross-product, so the ``n`` fits cost ``n`` times one fit with no Python loop over
 subsets — this is what makes leave-one-out, Cook's distances and studentised residuals of ``rma.uni``
-(:mod:`meta.influence`) both vectorised and *exactly* metafor's: every refit starts where metafor's starts,
+(:mod:`meta.diagnostics`) both vectorised and *exactly* metafor's: every refit starts where metafor's starts,
 takes the same steps and stops by the same rule.
 
 Notes

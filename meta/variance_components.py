@@ -3,7 +3,7 @@
 :func:`optimise_variance_components` maximises the ML or REML log-likelihood of the nested random-intercept
 model (:mod:`meta.nested_covariance`) over ``σ² ≥ 0``; :func:`refit` re-estimates the components of a fitted
 multilevel result on a subset of rows or with components held fixed.  Both live below
-:mod:`meta.multilevel`, :mod:`meta.profile_likelihood` and :mod:`meta.influence`, which all import them, so
+:mod:`meta.multilevel`, :mod:`meta.profile_likelihood` and :mod:`meta.diagnostics`, which all import them, so
 no two modules of :mod:`meta` import each other.
 
 Notes

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from meta.anova import anova, lrt, wald_test
+from meta.hypothesis_tests import anova, lrt, wald_test
 from meta.errors import MetaInputError
 from meta.multilevel import fit_multilevel
 from meta.univariate import fit_random_effects

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from meta import escalc as E
+from meta import effect_measures as E
 from meta.errors import MetaInputError
 
 REF = json.loads((Path(__file__).parent / "data" / "escalc_reference.json").read_text())["cases"]

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from meta.errors import MetaInputError
-from meta.influence import cooks_distance, influence, leave_one_out, rstudent
+from meta.diagnostics import cooks_distance, influence, leave_one_out, rstudent
 from meta.multilevel import fit_multilevel
 
 FIXTURE = json.loads((Path(__file__).parent / "data" / "metafor_multilevel.json").read_text())

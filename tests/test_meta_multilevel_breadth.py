@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from meta.errors import MetaInputError, OmittedRowsWarning
-from meta.influence import cooks_distance, influence, rstudent
+from meta.diagnostics import cooks_distance, influence, rstudent
 from meta.multilevel import fit_multilevel
 
 REF = json.loads((Path(__file__).parent / "data" / "metafor_multilevel_breadth.json").read_text())
@@ -88,7 +88,7 @@ def test_missing_level_id_is_an_error_as_in_rma_mv():
 
 def test_robust_and_influence_accept_ids_of_the_input_rows():
     """With omitted rows, cluster ids may be given for every input row (metafor subsets them by not.na)."""
-    from meta.robust import robust
+    from meta.cluster_robust import robust
 
     ref = REF["na"]
     data = pd.DataFrame(ref["data"])

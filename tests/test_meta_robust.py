@@ -15,7 +15,7 @@ import pytest
 
 from meta.errors import MetaInputError
 from meta.multilevel import fit_multilevel
-from meta.robust import robust
+from meta.cluster_robust import robust
 from meta.univariate import fit_random_effects
 
 REF = json.loads((Path(__file__).parent / "data" / "robust_reference.json").read_text())

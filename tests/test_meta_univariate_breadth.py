@@ -189,7 +189,7 @@ def test_rows_named_in_errors_are_input_rows_after_omission():
 @pytest.mark.parametrize("key", sorted(REF["influence"]))
 def test_leave_one_out_cooks_and_rstudent_are_metafors_exactly(key):
     """Refits start at each subset's own Hedges estimate and stop by metafor's threshold, as rma.uni's do."""
-    from meta.influence import influence
+    from meta.diagnostics import influence
 
     ref = REF["influence"][key]
     r = fit(ref)
@@ -219,7 +219,7 @@ def test_leave_one_out_cooks_and_rstudent_are_metafors_exactly(key):
 
 def test_refits_do_not_start_at_the_full_data_tau2():
     """The shortcut the old code took (start every refit at the full-data τ²) is measurably not metafor's."""
-    from meta.influence import leave_one_out
+    from meta.diagnostics import leave_one_out
 
     ref = REF["influence"]["boundary_ML"]["loo"]
     r = fit_random_effects("yi", "vi", data=DATA["boundary"], method="ML")
@@ -232,7 +232,7 @@ def test_refits_do_not_start_at_the_full_data_tau2():
 
 
 def test_univariate_cluster_deletion_sorts_clusters_by_id():
-    from meta.influence import influence
+    from meta.diagnostics import influence
 
     r = fit_random_effects("yi", "vi", data=DATA["bcg"])
     groups = np.array(["c", "a", "b", "a", "c", "b", "d", "d", "a", "b", "c", "d", "a"])

@@ -1,4 +1,4 @@
-# Reference values for meta/escalc.py: metafor 3.8.1 escalc() for OR, RR, RD, COR, ZCOR, MD, ROM, PR, PLO, IRR.
+# Reference values for meta/effect_measures.py: metafor 3.8.1 escalc() for OR, RR, RD, COR, ZCOR, MD, ROM, PR, PLO, IRR.
 #
 #   Rscript tests/r/escalc_reference.R      (R >= 4, metafor 3.8.1, metadat)
 # writes tests/data/escalc_reference.json (jsonlite digits = NA).  CI has no R; the JSON is committed.

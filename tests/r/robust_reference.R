@@ -1,4 +1,4 @@
-# Reference values for meta/robust.py: cluster-robust inference for univariate and multilevel models.
+# Reference values for meta/cluster_robust.py: cluster-robust inference for univariate and multilevel models.
 #
 #   Rscript tests/r/robust_reference.R      (R >= 4, metafor 3.8.1, metadat, clubSandwich 0.5.8)
 # writes tests/data/robust_reference.json (jsonlite digits = NA).  CI has no R; the JSON is committed.

@@ -19,7 +19,7 @@ with per-coefficient df (``dfs = "contain"``) on the smallest df of the coeffici
 the omnibus test ``(Xb)'(X vb X')⁻¹(Xb)`` when ``X`` has full row rank (χ²(m), or F on
 ``(m, min df)``).  An intercept model's ``X`` may leave out the intercept column (it is then 1).
 
-*Cluster-robust results* (:func:`meta.robust.robust`) use the robust ``vb``: CR1 with ``n − p`` df, CR2 with
+*Cluster-robust results* (:func:`meta.cluster_robust.robust`) use the robust ``vb``: CR1 with ``n − p`` df, CR2 with
 Satterthwaite df per row and clubSandwich's HTZ omnibus test.
 
 *LRT.* ``LRT = dev_reduced − dev_full`` (floored at 0) on ``parms_full − parms_reduced`` df, with REML
