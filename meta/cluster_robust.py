@@ -119,7 +119,6 @@ class RobustResult:
     level: float
     btt: tuple[int, ...]
     _cr2: Any = field(default=None, repr=False)
-    _W_X: np.ndarray | None = field(default=None, repr=False)
 
     test = "t"
 

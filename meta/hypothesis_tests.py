@@ -49,9 +49,12 @@ _LOG2PI = math.log(2 * math.pi)
 
 
 def _clean(x):
+    """JSON-ready: arrays and tuples of numbers → lists, NaN/inf → None."""
     if isinstance(x, (list, tuple, np.ndarray)):
-        return [_clean(v) for v in np.asarray(x, dtype=float).tolist()] if np.asarray(x).dtype.kind in "fiu" else x
-    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+        return [_clean(v) for v in np.asarray(x, dtype=float).ravel().tolist()]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    return x
 
 
 def _names(result) -> tuple[str, ...]:
@@ -267,7 +270,7 @@ def wald_test(result, btt: int | str | Sequence[int | str] | None = None, *, X=N
         stat = est / se
     ddf = _row_df(result, C)
     pv = 2 * stats.norm.sf(np.abs(stat)) if ddf is None else 2 * stats.t.sf(np.abs(stat), ddf)
-    qm, qm_df, qm_ddf, qm_p, delta = float("nan"), q, None, float("nan"), 1.0
+    qm, qm_ddf, qm_p, delta = float("nan"), None, float("nan"), 1.0
     if np.linalg.matrix_rank(C) == q:
         if robust:
             w = result.wald_test(X=C) if not np.any(r != 0) else None

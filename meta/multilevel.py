@@ -33,12 +33,11 @@ implies ``test="t"``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from meta.errors import MetaInputError
 from meta.heterogeneity import fixed_effects_q, i_squared, typical_variance
