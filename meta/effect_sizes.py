@@ -7,7 +7,11 @@ group 1 and placebo as group 2, so that — as in Løseth, Trøstheim & Leknes (
 means a lower outcome under the drug.  For t, F, d and g inputs the sign is that of the supplied statistic;
 F has no sign, so F inputs need an explicit ``sign``.
 
-All functions are vectorised over NumPy arrays (scalars broadcast) and return :class:`EffectSizes`.
+All functions are vectorised over NumPy arrays (scalars broadcast) and return :class:`EffectSizes`.  A missing
+input (NaN/None) gives NaN ``yi``/``vi`` in that row, as metafor's ``escalc`` returns NA, so incomplete rows
+can be passed through and dropped by the model fit (``na="omit"``); impossible values (negative SDs,
+``|r| > 1`` ...) and infinite inputs raise a one-line :class:`~meta.errors.MetaInputError`.  The other
+escalc measures (OR, RR, RD, COR, ZCOR, MD, ROM, PR, PLO, IRR) are in :mod:`meta.effect_measures`.
 
 References
 ----------
@@ -92,9 +96,15 @@ def _arr(x, name: str) -> np.ndarray | None:
 
 def _check(name: str, a: np.ndarray, *, positive: bool = False, nonneg: bool = False,
            corr: bool = False, greater: float | None = None) -> None:
-    bad = ~np.isfinite(a)
+    """Reject impossible values (rows named); NaN is a missing value and passes (its row's result is NaN)."""
+    bad = np.isinf(a)
     if bad.any():
-        raise MetaInputError(f"argument {name!r}: missing or non-finite value in row(s) {format_rows(bad)}")
+        raise MetaInputError(f"argument {name!r}: infinite value in row(s) {format_rows(bad)}")
+    with np.errstate(invalid="ignore"):
+        _check_values(name, a, positive, nonneg, corr, greater)
+
+
+def _check_values(name, a, positive, nonneg, corr, greater) -> None:
     if positive and (a <= 0).any():
         raise MetaInputError(f"argument {name!r}: values must be > 0; row(s) {format_rows(a <= 0)}")
     if nonneg and (a < 0).any():
@@ -159,8 +169,9 @@ def _t_from_f(f, sign, name="f"):
     if sign is None:
         raise MetaInputError("an F statistic has no sign: give 'sign' (+1 or -1; -1 = lower under group 1)")
     s = _arr(sign, "sign")
-    if not np.all(np.isin(s, (-1.0, 1.0))):
-        raise MetaInputError(f"argument 'sign': values must be +1 or -1; row(s) {format_rows(~np.isin(s, (-1.0, 1.0)))}")
+    wrong = ~np.isin(s, (-1.0, 1.0)) & ~np.isnan(s)
+    if wrong.any():
+        raise MetaInputError(f"argument 'sign': values must be +1 or -1; row(s) {format_rows(wrong)}")
     return s * np.sqrt(f)
 
 

@@ -11,3 +11,7 @@ class MetaInputError(ValueError):
 
 class ConvergenceError(RuntimeError):
     """The optimiser did not converge; the message carries the optimiser's own report."""
+
+
+class OmittedRowsWarning(UserWarning):
+    """Rows with missing values were left out of a model fit (metafor's ``na.action = "na.omit"``)."""

@@ -21,6 +21,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
+from meta.errors import MetaInputError
+
 
 @dataclass(frozen=True)
 class Coefficient:
@@ -151,3 +153,46 @@ def prediction_interval(
     crit = stats.norm.ppf(1 - alpha / 2) if test == "z" else stats.t.ppf(1 - alpha / 2, df)
     half = crit * np.sqrt(se**2 + total_variance)
     return float(estimate - half), float(estimate + half)
+
+
+def parse_btt(btt, p: int, names: Sequence[str], default: Sequence[int]) -> tuple[int, ...]:
+    """metafor's ``btt``: 1-based coefficient numbers or names → sorted unique 0-based indices.
+
+    A name matches a coefficient exactly or, failing that, as a substring (metafor ``.set.btt`` uses
+    ``grep``), so ``"deltype"`` selects every ``deltype...`` dummy.  ``None`` gives ``default``.
+    """
+    if btt is None:
+        return tuple(default)
+    items = [btt] if isinstance(btt, (int, np.integer, str)) else list(btt)
+    if not items:
+        raise MetaInputError("btt: no coefficients given")
+    out = set()
+    for b in items:
+        if isinstance(b, str):
+            matches = [j for j, n in enumerate(names) if n == b] or [j for j, n in enumerate(names) if b in n]
+            if not matches:
+                raise MetaInputError(f"btt: no coefficient named {b!r} (coefficients: {', '.join(names)})")
+            out.update(matches)
+        else:
+            j = int(b)
+            if not 1 <= j <= p:
+                raise MetaInputError(f"btt: coefficient {j} out of range 1..{p} (btt is 1-based)")
+            out.add(j - 1)
+    return tuple(sorted(out))
+
+
+def contrast_matrix(X, p: int, names: Sequence[str]) -> np.ndarray:
+    """Rows of linear combinations ``X`` (``q × p``) as a float matrix; an intercept model's ``X`` may omit the
+    intercept column, which is then 1 (metafor ``anova(fit, X=)``)."""
+    try:
+        C = np.atleast_2d(np.asarray(X, dtype=float))
+    except (TypeError, ValueError):
+        raise MetaInputError("X: the contrast matrix must be numeric") from None
+    has_int = bool(names) and names[0] == "intrcpt"
+    if has_int and C.shape[1] == p - 1:  # metafor: the intercept column may be left out
+        C = np.column_stack([np.ones(C.shape[0]), C])
+    if C.ndim != 2 or C.shape[1] != p:
+        raise MetaInputError(f"X: {C.shape[-1]} column(s) for {p} model coefficients ({', '.join(names)})")
+    if not np.all(np.isfinite(C)):
+        raise MetaInputError("X: the contrast matrix has missing or non-finite values")
+    return C

@@ -11,7 +11,8 @@ import sys
 from typing import Callable
 
 
-def lazy_exports(package: str, api: dict[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+def lazy_exports(package: str, api: dict[str, str], *, renamed: dict[str, tuple[str, str]] | None = None,
+                 submodules: tuple[str, ...] = ()) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """Module ``__getattr__`` and ``__dir__`` for ``package`` that import ``api[name]`` on first access.
 
     Parameters
@@ -20,6 +21,10 @@ def lazy_exports(package: str, api: dict[str, str]) -> tuple[Callable[[str], obj
         The package's ``__name__``.
     api : dict
         Public name → the module that defines it.
+    renamed : dict, optional
+        Public name → (module, name in that module), for names exported under another name.
+    submodules : tuple of str
+        Submodules reachable as attributes (``package.name`` imports ``package.name``).
 
     Notes
     -----
@@ -27,15 +32,22 @@ def lazy_exports(package: str, api: dict[str, str]) -> tuple[Callable[[str], obj
     access; an unknown name raises :class:`AttributeError` as usual.
     """
 
+    renamed = renamed or {}
+
     def __getattr__(name: str):
-        module = api.get(name)
-        if module is None:
+        if name in api:
+            value = getattr(importlib.import_module(api[name]), name)
+        elif name in renamed:
+            module, attr = renamed[name]
+            value = getattr(importlib.import_module(module), attr)
+        elif name in submodules:
+            value = importlib.import_module(f"{package}.{name}")
+        else:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
         setattr(sys.modules[package], name, value)
         return value
 
     def __dir__() -> list[str]:
-        return sorted(["__version__", *api])
+        return sorted({"__version__", *api, *renamed, *submodules})
 
     return __getattr__, __dir__

@@ -19,15 +19,11 @@ coefficients except the intercept; AIC/BIC/AICc with ``p + #(estimated σ²)`` p
 the REML BIC and ``k−p`` in the REML AICc; ML deviance relative to the saturated model.  All of it is
 computed with the O(k) algebra of :mod:`meta.nested_covariance`.
 
-*Optimisation — why not metafor's scheme.* metafor runs ``nlminb`` on ``log σ²``, which can never reach a
-component that belongs at 0 (it drifts towards ``exp(−∞)`` and is then truncated at ``10·ε``).  Here the
-variance components themselves are optimised on the box ``σ² ≥ 0``: projected average-information scoring
-(analytic gradient and AI matrix, both O(k)), then, unless that has clearly converged, projected Newton
-steps with a finite-difference Hessian of the analytic gradient, which converge quadratically to ~1e-12
-relative — so all derived quantities agree with a tightly converged metafor fit to better than 1e-6, and a
-component that belongs at 0 is exactly 0.  Bound-constrained L-BFGS-B is the last fallback.  Convergence is
-declared from the projected gradient; otherwise :class:`~meta.errors.ConvergenceError` carries the
-optimiser's message.  Starting values follow metafor: ``max(0.001·L, var(y − Xb_FE) − 1/mean(1/v)) / L``.
+*Optimisation.* The variance components are maximised directly on the box ``σ² ≥ 0`` (projected
+average-information scoring, then projected Newton, L-BFGS-B as fallback) by
+:func:`meta.variance_components.optimise_variance_components`, so every derived quantity agrees with a
+tightly converged metafor fit to better than 1e-6 and a component that belongs at 0 is exactly 0; that
+module says why metafor's ``nlminb`` on ``log σ²`` is not copied.
 
 *Degrees of freedom.* ``test="t"`` uses ``k − p``; ``dfs="contain"`` reproduces metafor's ``.ddf.calc``:
 for coefficient ``j`` the smallest number of levels among the grouping factors within every level of which
@@ -37,22 +33,21 @@ implies ``test="t"``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
-from meta.errors import ConvergenceError, MetaInputError
+from meta.errors import MetaInputError
 from meta.heterogeneity import fixed_effects_q, i_squared, typical_variance
 from meta.inference import Coefficient, coefficient_table, omnibus_test, prediction_interval
-from meta.model_matrix import build_model_matrix, check_model_matrix
-from meta.nested_covariance import Evaluation, NestedStructure
-from meta.validation import check_effect_sizes, format_rows
+from meta.model_matrix import DesignMatrix, check_model_matrix, missing_moderators, model_matrix
+from meta.nested_covariance import NestedStructure
+from meta.variance_components import OptResult, optimise_variance_components
+from meta.validation import as_float_column, check_effect_sizes, format_rows, omit_missing
 
 _LOG2PI = float(np.log(2.0 * np.pi))
-_EPS0 = 10.0 * np.finfo(float).eps  # metafor: sigma2 <= 10*.Machine$double.eps is set to 0
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -107,6 +102,20 @@ class MultilevelResult:
     typical_variance: float = float("nan")
     _structure: NestedStructure | None = field(default=None, repr=False)
     _diag_w: np.ndarray | None = field(default=None, repr=False)
+    omitted_rows: tuple[int, ...] = ()  # 1-based input rows left out for missing values (na.omit)
+    design: DesignMatrix | None = field(default=None, repr=False)  # formula, levels: predictions at new values
+    level_ids: tuple[np.ndarray, ...] = field(default=(), repr=False)  # raw ids per level (outer → inner)
+
+    @property
+    def int_only(self) -> bool:
+        """True for the intercept-only model."""
+        return self.p == 1 and bool(np.all(self.X[:, 0] == 1.0))
+
+    def predict(self, newmods=None, *, level: float | None = None):
+        """Predicted effects with CI and prediction interval (see :func:`meta.prediction.predict`)."""
+        from meta.prediction import predict
+
+        return predict(self, newmods, level=level)
 
     # ------------------------------------------------------------------ accessors
     def weights(self) -> np.ndarray:
@@ -125,14 +134,6 @@ class MultilevelResult:
     @property
     def sigma(self) -> tuple[float, ...]:
         return tuple(float(np.sqrt(s)) for s in self.sigma2)
-
-    def refit(self, **kwargs):
-        """Refit the variance components on a subset and/or with some fixed (module function :func:`refit`).
-
-        A method so that :mod:`meta.profile_likelihood` can refit without importing this module (which
-        imports it for :meth:`profile_ci` and :meth:`lrt`).
-        """
-        return refit(self, **kwargs)
 
     def profile_ci(self, component: int | str = 0, *, level: float | None = None):
         """Profile-likelihood CI for one σ² (see :func:`meta.profile_likelihood.profile_ci`)."""
@@ -189,6 +190,7 @@ class MultilevelResult:
             "I2": {"total": self.I2_total, "levels": list(self.I2_levels)},
             "pred_interval": None if self.pred_interval is None else list(self.pred_interval),
             "converged": self.converged,
+            "omitted_rows": list(self.omitted_rows),
             "n_iter": self.n_iter,
             "optimizer_message": self.optimizer_message,
         }
@@ -204,6 +206,10 @@ class MultilevelResult:
             return f"< .{'0' * (d - 1)}1" if p < 10.0 ** (-d) else f"= {p:.{d}f}"
 
         lines = [f"Multivariate Meta-Analysis Model (k = {self.k}; method: {self.method})", ""]
+        if self.omitted_rows:
+            lines[-1:] = [f"({len(self.omitted_rows)} row(s) with missing values omitted: "
+                          f"{', '.join(str(r) for r in self.omitted_rows[:20])}"
+                          f"{' ...' if len(self.omitted_rows) > 20 else ''})", ""]
         heads = ["logLik", "Deviance", "AIC", "BIC", "AICc"]
         vals = [self.logLik, self.deviance, self.AIC, self.BIC, self.AICc]
         w = max(len(f(v)) for v in vals) + 2
@@ -258,241 +264,6 @@ class MultilevelResult:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# optimisation
-# ---------------------------------------------------------------------------------------------------------
-@dataclass
-class _OptResult:
-    sigma2: np.ndarray
-    evaluation: Evaluation
-    n_iter: int
-    message: str
-    converged: bool
-
-
-def _ll_grad(ev: Evaluation, reml: bool) -> tuple[float, np.ndarray]:
-    return (ev.ll_reml, ev.gradient_reml) if reml else (ev.ll_ml, ev.gradient_ml)
-
-
-def optimise_variance_components(
-    struct: NestedStructure,
-    y: np.ndarray,
-    v: np.ndarray,
-    X: np.ndarray,
-    *,
-    reml: bool,
-    fixed: np.ndarray | None = None,
-    start: np.ndarray | None = None,
-    logdet_xtx: float | None = None,
-    raise_on_failure: bool = True,
-) -> _OptResult:
-    """Maximise the (RE)ML log-likelihood over ``σ² ≥ 0`` (NaN in ``fixed`` = free component).
-
-    Notes
-    -----
-    Projected Newton ascent on the box ``σ² ≥ 0`` (analytic gradient, forward-difference Hessian of it,
-    Levenberg shift when not negative definite, step halving), which converges quadratically and lands
-    exactly on the boundary; if that does not reach a stationary point, L-BFGS-B on the same box followed by
-    another Newton polish.  A component at 0 is active when the gradient there points outwards
-    (``∂ll/∂σ² ≤ 0``).
-    """
-    L = struct.L
-    if not struct.contiguous:  # evaluations are permutation invariant; contiguous groups are faster
-        order = struct.sort_order()
-        struct = struct.permuted(order)
-        y, v, X = y[order], v[order], X[order]
-    if logdet_xtx is None:
-        logdet_xtx = float(np.linalg.slogdet(X.T @ X)[1])
-    fixed = np.full(L, np.nan) if fixed is None else np.asarray(fixed, dtype=float)
-    free = np.isnan(fixed)
-    if start is None:
-        start = default_start(y, v, X, L)
-    s = np.where(free, np.maximum(np.asarray(start, float), 0.0), fixed)
-    x_cols = [np.ascontiguousarray(X[:, c]) for c in range(X.shape[1])]
-    sum_log_v = float(np.sum(np.log(v)))
-    y = np.ascontiguousarray(y)
-    v = np.ascontiguousarray(v)
-
-    def ev(sv: np.ndarray, ai: bool = False) -> Evaluation:
-        return struct.evaluate(sv, v, X, y, gradient=True, logdet_xtx=logdet_xtx, sum_log_v=sum_log_v,
-                               x_cols=x_cols, average_information=ai)
-
-    if not free.any():
-        return _OptResult(s, ev(s), 0, "no free variance components", True)
-
-    sv, e, ll, g, n_ai, done = _projected_scoring(ev, s, free, reml)
-    message = f"average-information scoring: {n_ai} iteration(s)"
-    n_iter = n_ai
-    if not done:
-        sv, e, ll, g, n_newton = _projected_newton(ev, sv, free, reml)
-        message += f"; projected Newton: {n_newton} iteration(s)"
-        n_iter += n_newton
-    if not _is_converged(sv, e, g, ll, free):
-        # fall back to bound-constrained quasi-Newton from the start, then polish again
-
-        def fun(theta: np.ndarray):
-            cand = s.copy()
-            cand[free] = theta
-            ec = ev(cand)
-            llc, gc = _ll_grad(ec, reml)
-            if not np.isfinite(llc):
-                return np.inf, np.zeros(theta.size)
-            return -llc, -gc[free]
-
-        try:
-            res = optimize.minimize(
-                fun, s[free], jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * int(free.sum()),
-                options={"maxiter": 5000, "ftol": 1e-12, "gtol": 1e-10, "maxcor": 10},
-            )
-            lb = s.copy()
-            lb[free] = np.maximum(res.x, 0.0)
-            sv2, e2, ll2, g2, n2 = _projected_newton(ev, lb, free, reml)
-            message += f"; L-BFGS-B: {res.message} ({res.nit} iterations); projected Newton polish: {n2} iteration(s)"
-            n_iter += int(res.nit) + n2
-            if np.isfinite(ll2) and (not np.isfinite(ll) or ll2 >= ll):
-                sv, e, ll, g = sv2, e2, ll2, g2
-        except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
-            message += f"; L-BFGS-B failed: {' '.join(str(exc).split())}"
-    # metafor truncates tiny components to exactly 0
-    tiny = free & (sv <= _EPS0) & (sv > 0)
-    if tiny.any():
-        sv[tiny] = 0.0
-        e = ev(sv)
-        ll, g = _ll_grad(e, reml)
-    pg = np.where(sv > 0, np.abs(g), np.maximum(g, 0.0))[free]
-    converged = _is_converged(sv, e, g, ll, free)
-    message = f"{message}; max projected gradient {float(np.max(pg)):.3g}"
-    if not converged and raise_on_failure:
-        raise ConvergenceError(f"variance components did not converge ({message})")
-    return _OptResult(sv, e, n_iter, message, converged)
-
-
-def _is_converged(sv, e: Evaluation, g, ll, free) -> bool:
-    """Projected gradient ≤ 1e-6 × the size of its terms (½|tr| + ½|quadratic form|), finite likelihood."""
-    if not np.isfinite(ll) or g is None or not np.all(np.isfinite(g)):
-        return False
-    pg = np.where(sv > 0, np.abs(g), np.maximum(g, 0.0))[free]
-    scale = np.maximum(e.grad_scale[free], 1.0)
-    return bool(np.all(pg <= 1e-6 * scale))
-
-
-def _projected_line_search(ev, sv: np.ndarray, fr: np.ndarray, delta: np.ndarray, ll: float, reml: bool):
-    """Step halving along ``delta`` (on the free components ``fr``), projected onto ``σ² ≥ 0``.
-
-    Accepts the first step length ``t = 1, ½, ¼, …`` (at most 50 halvings) whose log-likelihood is finite
-    and not lower than ``ll`` (to a relative 1e-13).  Returns ``(σ², evaluation, ll, gradient, t)``, or
-    ``None`` when no step gives an ascent.  Shared by :func:`_projected_scoring` and
-    :func:`_projected_newton`.
-    """
-    t = 1.0
-    for _ in range(50):
-        cand = sv.copy()
-        cand[fr] = np.maximum(sv[fr] + t * delta, 0.0)
-        e_c = ev(cand)
-        ll_c, g_c = _ll_grad(e_c, reml)
-        if np.isfinite(ll_c) and ll_c >= ll - 1e-13 * (1.0 + abs(ll)):
-            return cand, e_c, ll_c, g_c, t
-        t *= 0.5
-    return None
-
-
-def _projected_scoring(ev, sv: np.ndarray, free: np.ndarray, reml: bool, max_iter: int = 200):
-    """Projected average-information (AI) scoring on ``σ² ≥ 0``: ``Δ = AI⁻¹ g`` with step halving.
-
-    AI-REML (Gilmour, Thompson & Cullis 1995) costs about 1.6 likelihood evaluations per iteration and, for
-    all but tiny data sets, converges nearly as fast as Newton's method.  Returns
-    ``(σ², evaluation, ll, gradient, iterations, done)``; ``done`` is False when the caller should polish with
-    :func:`_projected_newton` (AI not positive definite, no ascent, or slow linear convergence, i.e. the
-    last step is not ≤ 1e-11·(1 + max σ²) with a contraction rate below ½).
-    """
-    sv = sv.copy()
-    e = ev(sv, True)
-    ll, g = _ll_grad(e, reml)
-    if not np.isfinite(ll):
-        return sv, e, ll, g, 0, False
-    prev = None
-    it = 0
-    for it in range(1, max_iter + 1):
-        active = free & (sv <= 0.0) & (g <= 0.0)
-        fr = np.flatnonzero(free & ~active)
-        if fr.size == 0:
-            return sv, e, ll, g, it, True
-        A = (e.ai_reml if reml else e.ai_ml)[np.ix_(fr, fr)]
-        if not np.all(np.isfinite(A)):
-            return sv, e, ll, g, it, False
-        eig = np.linalg.eigvalsh(A)
-        if eig.min() <= 1e-12 * max(float(eig.max()), 0.0):
-            return sv, e, ll, g, it, False
-        delta = np.linalg.solve(A, g[fr])
-        found = _projected_line_search(lambda c: ev(c, True), sv, fr, delta, ll, reml)
-        if found is None:
-            return sv, e, ll, g, it, False
-        cand, e_c, ll_c, g_c, _ = found
-        step = float(np.max(np.abs(cand - sv)))
-        rate = step / prev if prev else 1.0
-        prev = step
-        sv, e, ll, g = cand, e_c, ll_c, g_c
-        tol = 1e-11 * (1.0 + float(np.max(sv)))
-        if step <= tol:
-            return sv, e, ll, g, it, bool(step == 0.0 or rate < 0.5)
-    return sv, e, ll, g, it, False
-
-
-def _projected_newton(ev, sv: np.ndarray, free: np.ndarray, reml: bool, max_iter: int = 200):
-    """Projected Newton ascent on ``σ² ≥ 0`` with a forward-difference Hessian of the analytic gradient.
-
-    Components at 0 whose gradient points outwards are held (active set); a Hessian that is not negative
-    definite is shifted (Levenberg–Marquardt) so the step is an ascent direction; steps are halved until the
-    log-likelihood does not decrease.  Stops when a full Newton step changes no component by more than
-    ``1e-9·(1 + max σ²)`` (quadratic convergence leaves an error of order 1e-18), any step by more than
-    ``1e-14·(1 + max σ²)``, or no ascent is possible.  Returns ``(σ², evaluation, ll, gradient, iterations)``.
-    """
-    sv = sv.copy()
-    e = ev(sv)
-    ll, g = _ll_grad(e, reml)
-    if not np.isfinite(ll):
-        return sv, e, ll, g, 0
-    it = 0
-    for it in range(1, max_iter + 1):
-        active = free & (sv <= 0.0) & (g <= 0.0)
-        fr = np.flatnonzero(free & ~active)
-        if fr.size == 0:
-            break
-        H = np.empty((fr.size, fr.size))
-        for a, i in enumerate(fr):
-            h = 1e-6 * max(sv[i], 1e-3)
-            up = sv.copy()
-            up[i] += h
-            H[:, a] = (_ll_grad(ev(up), reml)[1][fr] - g[fr]) / h
-        H = 0.5 * (H + H.T)
-        if not np.all(np.isfinite(H)):
-            break
-        eig = np.linalg.eigvalsh(H)
-        big = float(np.max(np.abs(eig))) or 1.0
-        if eig.max() > -1e-10 * big:
-            H = H - (eig.max() + 1e-3 * big) * np.eye(fr.size)
-        delta = -np.linalg.solve(H, g[fr])
-        found = _projected_line_search(ev, sv, fr, delta, ll, reml)
-        if found is None:
-            break
-        cand, e_c, ll_c, g_c, t = found
-        step = float(np.max(np.abs(cand - sv)))
-        full_newton = t == 1.0 and np.all(cand[fr] > 0.0)
-        sv, e, ll, g = cand, e_c, ll_c, g_c
-        # a full Newton step of relative size δ leaves an error O(δ²): stop once δ ≤ 1e-9
-        if step <= 1e-14 * (1.0 + float(np.max(sv))) or (full_newton and step <= 1e-9 * (1.0 + float(np.max(sv)))):
-            break
-    return sv, e, ll, g, it
-
-
-def default_start(y: np.ndarray, v: np.ndarray, X: np.ndarray, L: int) -> np.ndarray:
-    """metafor's starting values: ``max(0.001·L, var(y − X b_FE) − 1/mean(1/v)) / L`` for every level."""
-    w = 1.0 / v
-    b = np.linalg.solve(X.T @ (X * w[:, None]), X.T @ (w * y))
-    total = max(0.001 * L, float(np.var(y - X @ b, ddof=1)) - 1.0 / float(np.mean(w)))
-    return np.full(L, total / L)
-
-
-# ---------------------------------------------------------------------------------------------------------
 # input handling
 # ---------------------------------------------------------------------------------------------------------
 def _column(x: Any, data: pd.DataFrame | None, what: str) -> tuple[Any, str]:
@@ -506,7 +277,10 @@ def _column(x: Any, data: pd.DataFrame | None, what: str) -> tuple[Any, str]:
 
 
 def parse_levels(levels: Any, data: pd.DataFrame | None, k: int) -> tuple[list[str], list[np.ndarray]]:
-    """Level names and id arrays (outer → inner) from a mapping, DataFrame or list of column names."""
+    """Level names and id arrays (outer → inner) from a mapping, DataFrame or list of column names.
+
+    Missing ids raise a one-line error naming the level column and rows.
+    """
     if isinstance(levels, pd.DataFrame):
         items = [(str(c), levels[c].to_numpy()) for c in levels.columns]
     elif isinstance(levels, Mapping):
@@ -582,6 +356,7 @@ def fit_multilevel(
     start: Sequence[float] | None = None,
     yi_name: str | None = None,
     vi_name: str | None = None,
+    na: str = "omit",
 ) -> MultilevelResult:
     """Fit a multilevel random-effects model with nested random intercepts (metafor ``rma.mv``).
 
@@ -609,6 +384,11 @@ def fit_multilevel(
         Starting values of the free components.
     yi_name, vi_name : str, optional
         Column names used in error messages.
+    na : {"omit", "fail"}
+        metafor's ``na.action``: ``"omit"`` (default) drops rows with a missing ``yi``, ``vi`` or moderator
+        and warns once (:class:`~meta.errors.OmittedRowsWarning`) naming the 1-based rows, kept in
+        the result's ``omitted_rows``; ``"fail"`` raises a one-line :class:`~meta.errors.MetaInputError`.  A missing
+        level id is always an error (as in ``rma.mv``, which refuses NAs in the ``random`` variables).
 
     Returns
     -------
@@ -637,27 +417,53 @@ def fit_multilevel(
         test = "t"
     yi_raw, yname = _column(yi, data, "yi")
     vi_raw, vname = _column(vi, data, "vi")
-    y, v = check_effect_sizes(yi_raw, vi_raw, yi_name=yi_name or yname, vi_name=vi_name or vname)
-    k = y.size
-    lnames, ids = parse_levels(levels, data, k)
+    yname, vname = yi_name or yname, vi_name or vname
+    y = as_float_column(yi_raw, yname)
+    v = as_float_column(vi_raw, vname)
+    if y.size != v.size:
+        raise MetaInputError(f"columns {yname!r} and {vname!r} have different lengths ({y.size} vs {v.size})")
+    k_all = y.size
+    # a missing level id is an error, not an omitted row: rma.mv stops with "No NAs allowed in variables
+    # specified in the 'random' argument" whatever na.action says
+    lnames, ids = parse_levels(levels, data, k_all)
     if X is not None and mods is not None:
         raise MetaInputError("give moderators either as a formula (mods) or as a matrix (X), not both")
+    missing = {yname: np.isnan(y), vname: np.isnan(v)}
     if X is not None:
         X = np.asarray(X, dtype=float)
         if X.ndim == 1:
             X = X[:, None]
-        if X.shape[0] != k:
-            raise MetaInputError(f"model matrix has {X.shape[0]} rows for {k} estimates")
+        if X.shape[0] != k_all:
+            raise MetaInputError(f"model matrix has {X.shape[0]} rows for {k_all} estimates")
+        missing["X"] = np.any(np.isnan(X), axis=1)
+    elif mods is not None:
+        if data is None:
+            raise MetaInputError(f"moderator formula {mods!r} needs a data table")
+        if len(data) != k_all:
+            raise MetaInputError(f"data has {len(data)} rows for {k_all} estimates")
+        missing.update(missing_moderators(mods, data))
+    keep = omit_missing(missing, k_all, na=na, stacklevel=3)
+    omitted = tuple(int(i) + 1 for i in np.flatnonzero(~keep))
+    check_effect_sizes(np.where(keep, y, 0.0), np.where(keep, v, 1.0), yi_name=yname, vi_name=vname, min_k=1)
+    y, v = y[keep], v[keep]
+    ids = [np.asarray(a)[keep] for a in ids]
+    k = y.size
+    if k < 2:
+        raise MetaInputError(f"need at least 2 estimates (got {k}"
+                             f"{f' after omitting {len(omitted)} row(s) with missing values' if omitted else ''})")
+    if X is not None:
+        X = X[keep]
         cnames = list(names) if names is not None else (
             ["intrcpt"] + [f"X{j}" for j in range(1, X.shape[1])] if np.all(X[:, 0] == 1) else [f"X{j + 1}" for j in range(X.shape[1])]
         )
         if len(cnames) != X.shape[1]:
             raise MetaInputError(f"got {len(cnames)} coefficient names for {X.shape[1]} model-matrix columns")
         check_model_matrix(X, cnames)
+        design = DesignMatrix(X=X, names=tuple(cnames))
     else:
-        if data is not None and len(data) != k and mods is not None:
-            raise MetaInputError(f"data has {len(data)} rows for {k} estimates")
-        X, cnames = build_model_matrix(mods, data, k)
+        sub = None if data is None or mods is None else data.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+        design = model_matrix(mods, sub, k)
+        X, cnames = design.X, list(design.names)
     k, p = X.shape
     if k - p < 1:
         raise MetaInputError(f"need more estimates ({k}) than model coefficients ({p})")
@@ -681,14 +487,15 @@ def fit_multilevel(
         struct, y, v, X, reml=reml, fixed=fixed,
         start=None if start is None else np.asarray(start, float), logdet_xtx=logdet_xtx,
     )
-    return _assemble(
+    res = _assemble(
         struct, y, v, X, cnames, lnames, opt, method=method, test=test, dfs=dfs, level=level,
         fixed_mask=~np.isnan(fixed), logdet_xtx=logdet_xtx,
     )
+    return replace(res, omitted_rows=omitted, design=design, level_ids=tuple(ids))
 
 
 def _assemble(
-    struct: NestedStructure, y, v, X, cnames, lnames, opt: _OptResult, *, method, test, dfs, level, fixed_mask,
+    struct: NestedStructure, y, v, X, cnames, lnames, opt: OptResult, *, method, test, dfs, level, fixed_mask,
     logdet_xtx,
 ) -> MultilevelResult:
     k, p = X.shape
@@ -742,31 +549,3 @@ def _assemble(
         QM_ddf=om.ddf, level=level, ll_ML=float(ll_ml), ll_REML=float(ll_reml), parms=parms,
         typical_variance=typ, _structure=struct, _diag_w=struct.diag_inverse(s2, v),
     )
-
-
-def refit(result: MultilevelResult, *, keep: np.ndarray | None = None, sigma2: Sequence[float | None] | None = None,
-          start: Sequence[float] | None = None, raise_on_failure: bool = True) -> tuple[_OptResult, NestedStructure, np.ndarray, np.ndarray, np.ndarray]:
-    """Refit the variance components of ``result`` on a subset (``keep``) and/or with components fixed.
-
-    Returns ``(opt, structure, y, v, X)`` of the refit; used by profile likelihood, LRTs and influence.
-    Components fixed in the original fit (single-level factors) stay fixed at 0.
-    """
-    struct = result._structure
-    y, v, X = result.yi, result.vi, result.X
-    if keep is not None:
-        struct = struct.subset(keep)
-        y, v, X = y[keep], v[keep], X[keep]
-    fixed = np.full(struct.L, np.nan)
-    orig_fixed = np.array(result.sigma2_fixed)
-    fixed[orig_fixed] = np.asarray(result.sigma2)[orig_fixed]
-    single = np.array([n == 1 for n in struct.n_groups])
-    fixed[single & np.isnan(fixed)] = 0.0
-    if sigma2 is not None:
-        for j, s in enumerate(sigma2):
-            if s is not None and np.isfinite(s):
-                fixed[j] = float(s)
-    opt = optimise_variance_components(
-        struct, y, v, X, reml=result.method == "REML", fixed=fixed,
-        start=None if start is None else np.asarray(start, float), raise_on_failure=raise_on_failure,
-    )
-    return opt, struct, y, v, X

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from meta.errors import MetaInputError
+from meta.variance_components import refit
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def _component_index(result, component) -> int:
 def _profile_ll(result, j: int, value: float, start: np.ndarray) -> float:
     fixed = [None] * len(result.sigma2)
     fixed[j] = value
-    opt, *_ = result.refit(sigma2=fixed, start=start)
+    opt, *_ = refit(result, sigma2=fixed, start=start)
     ev = opt.evaluation
     return ev.ll_reml if result.method == "REML" else ev.ll_ml
 
@@ -139,7 +140,7 @@ def lrt(result, component: int | str = 0) -> LRTResult:
     j = _component_index(result, component)
     fixed = [None] * len(result.sigma2)
     fixed[j] = 0.0
-    opt, *_ = result.refit(sigma2=fixed, start=np.asarray(result.sigma2, float))
+    opt, *_ = refit(result, sigma2=fixed, start=np.asarray(result.sigma2, float))
     ev = opt.evaluation
     ll0 = ev.ll_reml if result.method == "REML" else ev.ll_ml
     stat = max(0.0, 2.0 * (result.logLik - ll0))

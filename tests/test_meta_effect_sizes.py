@@ -115,7 +115,7 @@ def test_vectorised_and_sign_convention():
     "kwargs, match",
     [
         (dict(m1=1, m2=0, sd1=-1, sd2=1, n1=10, n2=10), "sd1"),
-        (dict(m1=[1, np.nan], m2=0, sd1=1, sd2=1, n1=10, n2=10), "row"),
+        (dict(m1=[1, np.inf], m2=0, sd1=1, sd2=1, n1=10, n2=10), r"infinite value in row\(s\) 2"),
         (dict(f=4.0, n1=10, n2=10), "sign"),
         (dict(t=1.0, d=1.0, n1=10, n2=10), "exactly one"),
         (dict(g=0.2), "CI"),
@@ -125,6 +125,21 @@ def test_bad_input_one_line_errors(kwargs, match):
     with pytest.raises(MetaInputError, match=match) as exc:
         es.hedges_g_between(**kwargs)
     assert "\n" not in str(exc.value)
+
+
+def test_missing_inputs_give_nan_rows_like_escalc():
+    r = es.hedges_g_between([1.0, np.nan, 2.0], 0.0, [1.0, 1.0, None], 1.0, 10, 10)
+    assert np.isfinite(r.yi[0]) and np.isnan(r.yi[1:]).all() and np.isnan(r.vi[1:]).all()
+    d = REF["normand"]["data"]
+    m1 = np.array(d["m1i"], float)
+    m1[2] = np.nan
+    r = es.smd(m1, d["m2i"], d["sd1i"], d["sd2i"], d["n1i"], d["n2i"])
+    keep = np.arange(m1.size) != 2
+    close(r.yi[keep], np.array(REF["normand"]["SMD_LS"]["yi"])[keep])
+    assert np.isnan(r.yi[2]) and np.isnan(r.vi[2])
+    w = es.smcc([1.0, 2.0], [0.5, None], 1.0, 1.0, [20, 20], 0.5)
+    assert np.isfinite(w.yi[0]) and np.isnan(w.yi[1])
+    assert np.isnan(es.hedges_g_between(f=[4.0, 4.0], sign=[1, np.nan], n1=10, n2=10).yi[1])
 
 
 def test_within_needs_r():

@@ -194,7 +194,9 @@ def test_row_order_does_not_matter():
     [
         (dict(levels={"study": [1, 2, None, 3]}), "level column 'study': missing id in row(s) 3"),
         (dict(vi=[0.1, -0.1, 0.1, 0.1]), "'vi': sampling variances must be > 0; row(s) 2"),
-        (dict(yi=[0.1, np.nan, 0.1, 0.1]), "'yi': missing or non-finite value in row(s) 2"),
+        (dict(yi=[0.1, np.nan, 0.1, 0.1], na="fail"), "missing values (na='fail'): 'yi' row(s) 2"),
+        (dict(yi=[0.1, np.inf, 0.1, 0.1]), "'yi': missing or non-finite value in row(s) 2"),
+        (dict(na="exclude"), "na must be 'omit' or 'fail'"),
         (dict(method="DL"), "not available for multilevel models"),
         (dict(levels={"study": [1, 2, 3]}), "has 3 ids for 4 estimates"),
     ],

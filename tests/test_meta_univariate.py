@@ -130,10 +130,12 @@ def test_non_convergence_raises_with_message():
     "args, kwargs, match",
     [
         ((Y, -V), {}, "row"),
-        ((np.r_[Y[:3], np.nan], V[:4]), {}, r"row\(s\) 4"),
+        ((np.r_[Y[:3], np.nan], V[:4]), {"na": "fail"}, r"'yi' row\(s\) 4"),
+        ((Y, V), {"na": "drop"}, "na must be"),
+        ((Y, V), {"test": "hksj"}, "test must be"),
         ((Y[:1], V[:1]), {}, "at least 2"),
         ((Y, V), {"X": np.column_stack([np.ones(13), np.ones(13)])}, "full rank"),
-        ((Y, V), {"method": "HS"}, "method"),
+        ((Y, V), {"method": "XX"}, "method"),
         ((Y, V), {"mods": "~ ablat"}, "data"),
     ],
 )

@@ -1,5 +1,5 @@
 # Reference values for meta/multilevel.py, meta/profile_likelihood.py, meta/heterogeneity.py and
-# meta/influence.py, produced with metafor 3.8-1 / metadat (R 4).  CI has no R: the output of this script,
+# meta/diagnostics.py (formerly meta/influence.py), produced with metafor 3.8-1 / metadat (R 4).  CI has no R: the output of this script,
 # tests/data/metafor_multilevel.json, is committed and the Python tests read only that file.
 #
 #   Rscript tests/r/metafor_multilevel_reference.R  [out.json]
