@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import sys
 import threading
@@ -274,9 +275,9 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             warnings = sim_result().warnings
             return ui.div(*[ui.div(f"warning: {w}", class_="key-warning") for w in warnings]) if warnings else None
 
-        @render.plot(alt="Blockade time course: MOR, KOR and DOR over time")
-        def timecourse_plot():
-            return views.timecourse_figure(sim_result())
+        @render.ui
+        def timecourse_plot():  # inline SVG: milliseconds, where a matplotlib PNG takes 150-300 ms
+            return ui.HTML(views.timecourse_svg(sim_result()))
 
         @render.data_frame
         def assessment_table():
@@ -286,14 +287,27 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         def download_assessments():
             yield views.assessment_frame(sim_result()).to_csv(index=False)
 
-        @render.download_button(filename="timecourse.csv")
-        def download_timecourse():
+        def full_resolution():
+            """The result at the CLI's resolution (what `blockade simulate --out` writes)."""
             from occupancy.simulation.simulate import simulate
 
             out = sim()
             req(not out.error)
-            full = simulate(out.scenario)  # the CLI's resolution: equals `blockade simulate --out`'s timecourse.csv
-            yield full.timecourse.to_csv(index=False, float_format="%.6g")
+            return simulate(out.scenario)
+
+        @render.download_button(filename="timecourse.csv")
+        def download_timecourse():
+            yield full_resolution().timecourse.to_csv(index=False, float_format="%.6g")  # = timecourse.csv
+
+        @render.download_button(filename="timecourse.png", media_type="image/png")
+        def download_timecourse_png():
+            import matplotlib.pyplot as plt
+
+            fig = views.timecourse_figure(full_resolution())
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=150)
+            plt.close(fig)
+            yield buffer.getvalue()
 
         @reactive.calc
         def curve():
@@ -309,12 +323,12 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             except InputError:
                 return None
 
-        @render.plot(alt="Dose to blockade curve")
+        @render.ui
         def dose_curve_plot():
             c = curve()
             out = sim()
             mark = None if out.error else first_dose_on_curve(out.value, c)
-            return views.dose_curve_figure(c, mark)
+            return ui.HTML(views.dose_curve_svg(c, mark))
 
         @render.download_button(filename=lambda: f"dose_curve_{input.drug()}.csv")
         def download_dose_curve():
@@ -552,8 +566,12 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.ui
         def reanalysis_text():
+            from occupancy.workflows.reanalysis.result import format_estimate_ci
+
             r = rea_result()
-            lines = [f"{r.mode}-level model, k = {len(r.units)}; {r.settings.annotation.describe()}",
+            lines = [ui.span("pooled g ", ui.tags.b(format_estimate_ci(r.pooled_dict()), id="reanalysis_pooled"),
+                             f"; adjusted (rescaled) {format_estimate_ci(r.adjusted['rescaled'])}"),
+                     f"{r.mode}-level model, k = {len(r.units)}; {r.settings.annotation.describe()}",
                      views.heterogeneity_text(r), views.monte_carlo_text(r),
                      f"median per-study power for g = {r.settings.power_effect:g}: {r.median_power:.3f}"]
             return ui.div(*[ui.div(x) for x in lines if x],

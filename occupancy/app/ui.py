@@ -25,13 +25,13 @@ PLAN_HEADLINES = (("plan_min_delay_h", "Minimum delay after the last dose (h)"),
                   ("plan_n_required", "N for the target power (attenuated effect)"),
                   ("plan_tablets", "Tablets"))
 
+# Outputs must never be display:none while empty: Shiny does not render hidden outputs, so they would stay empty.
 _CSS = """
 .blockade-bar{display:flex;flex-wrap:wrap;align-items:flex-end;gap:.75rem 1.25rem;padding:.5rem 1rem;
   border-bottom:1px solid #dee2e6;background:#f8f9fa}
 .blockade-bar .shiny-input-container{margin-bottom:0;width:auto}
 .blockade-bar .form-group{margin-bottom:0}
-#app_error{color:#b02a37;font-family:var(--bs-font-monospace);font-size:.85rem;white-space:pre-wrap}
-#app_error:empty{display:none}
+#app_error{color:#b02a37;font-family:var(--bs-font-monospace);font-size:.85rem;white-space:pre-wrap;min-height:1px}
 .app-notice{color:#0a58ca;font-size:.85rem}
 .row-grid{display:grid;gap:.25rem;align-items:center}
 .row-grid .shiny-input-container{margin-bottom:.15rem;width:100%!important}
@@ -201,14 +201,15 @@ def simulate_panel(form: SimulateForm):
         ),
         ui.output_ui("sim_warnings"),
         ui.card(ui.card_header("Blockade over time"),
-                ui.output_plot("timecourse_plot", height="440px"),
-                ui.div(ui.download_button("download_timecourse", "Time course (CSV)"), class_="mt-1"),
+                ui.output_ui("timecourse_plot"),
+                ui.div(ui.download_button("download_timecourse", "Time course (CSV)"),
+                       ui.download_button("download_timecourse_png", "Figure (PNG)", class_="ms-2"), class_="mt-1"),
                 full_screen=True),
         ui.card(ui.card_header("Assessments (mean over each window; percentiles with a population)"),
                 ui.output_data_frame("assessment_table"),
                 ui.div(ui.download_button("download_assessments", "Assessments (CSV)"), class_="mt-1")),
         ui.card(ui.card_header("Dose → blockade (plantrexone / planoxone curve); the first dose is marked"),
-                ui.output_plot("dose_curve_plot", height="360px"),
+                ui.output_ui("dose_curve_plot"),
                 ui.div(ui.download_button("download_dose_curve", "Dose curve (CSV)"), class_="mt-1")),
     ]
     return ui.nav_panel("Simulate", ui.layout_sidebar(sidebar, *main), value="simulate")

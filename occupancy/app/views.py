@@ -106,7 +106,10 @@ def display_frame(frame):
         if out[col].dtype.kind != "f":
             continue
         name = str(col)
-        if "prob" in name or name.startswith(("power", "p_", "QE_p")) or name in ("p", "se", "vi", "yi"):
+        if name in ("estimate", "se", "ci_lb", "ci_ub", "g", "yi", "vi", "yi_adj", "vi_adj", "sei") or name.startswith(
+                ("rescaled", "regression")):
+            out[col] = out[col].round(4)
+        elif "prob" in name or name.startswith(("power", "p_", "QE_p")) or name == "p":
             out[col] = out[col].round(3)
         elif name.startswith(CONCENTRATION_PREFIX):
             out[col] = out[col].map(lambda x: float(f"{x:.4g}") if np.isfinite(x) else x)
@@ -179,18 +182,91 @@ def timecourse_figure(result):
     return fig
 
 
-def dose_curve_figure(curve, mark_dose: float | None = None):
-    """plantrexone's/planoxone's dose → blockade curve, with the first dose marked."""
-    from matplotlib.figure import Figure
+COLORS = {"MOR": "black", "KOR": "#1f77b4", "DOR": "#d62728"}
+_SERIES = ("#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#bcbd22")
 
-    from occupancy.report.dose_curve_figure import plot_dose_curve
 
-    fig = Figure(figsize=(7.0, 4.2))
-    ax = fig.add_subplot()
-    plot_dose_curve(curve, ax, mark_dose=mark_dose)
-    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.13, top=0.9)
-    _layout_fixed(fig)
-    return fig
+def _time_axis(times_h):
+    t = np.asarray(times_h, dtype=float)
+    days = t.size > 0 and (t[-1] - t[0]) > 72.0  # as the report's figure: days beyond three days
+    return (t / 24.0 if days else t), days
+
+
+def timecourse_svg(result) -> str:
+    """The time course as inline SVG (the page's live chart): MOR/KOR/DOR, the population band, a
+    parameter-uncertainty band when present, the 90 % line, assessments (windows shaded) and doses; a
+    concentration chart below it when the model reports concentrations."""
+    from occupancy.app.svgplot import Chart
+    from occupancy.dosing.quantities import format_time_h
+
+    arrays = result.timecourse_arrays
+    x, days = _time_axis(arrays["time_h"])
+    scale = 24.0 if days else 1.0
+    chart = Chart(title=f"{result.model.drug} – {result.model.name} model", xlabel=f"time ({'days' if days else 'h'})",
+                  ylabel="receptor blockade (%)", ylim=(0.0, 105.0), xlim=(float(x[0]), float(x[-1])))
+    for a in result.assessments:
+        if a.get("end_h") is not None:
+            chart.vspan(a["time_h"] / scale, a["end_h"] / scale, color="#2ca02c", opacity=0.12)
+        else:
+            chart.vline(a["time_h"] / scale, color="#2ca02c", opacity=0.5)
+    if "MOR_p05" in arrays:
+        chart.band(x, arrays["MOR_p05"], arrays["MOR_p95"], color="black", opacity=0.15,
+                   label="MOR 5–95 % (population)")
+    if "MOR_ci_lo" in arrays and "MOR_ci_hi" in arrays:
+        chart.band(x, arrays["MOR_ci_lo"], arrays["MOR_ci_hi"], color="#9467bd", opacity=0.22,
+                   label="MOR 95 % interval (parameter uncertainty)")
+    for r in ("MOR", "KOR", "DOR"):
+        chart.line(x, arrays[r], color=COLORS[r], label=r)
+    chart.hline(90.0, color="grey", label="90 %")
+    for i, a in enumerate(result.assessments, start=1):
+        when = format_time_h(a["time_h"]) + ("" if a.get("end_h") is None else f"–{format_time_h(a['end_h'])}")
+        value = a["MOR"]
+        if value == value:
+            chart.point(a["time_h"] / scale, value, color="#2ca02c", text=str(i),
+                        tooltip=f"{i}: {a['label']} ({when}): MOR {fmt(value)} %, KOR {fmt(a['KOR'])} %, "
+                                f"DOR {fmt(a['DOR'])} %")
+    for d in result.schedule.doses:
+        chart.point(d.time_h / scale, 0.0, color="#ff7f0e", shape="triangle", r=6,
+                    tooltip=f"dose at {format_time_h(d.time_h)}")
+    svg = chart.render("Blockade time course: MOR, KOR and DOR over time")
+    conc = concentration_keys(arrays)
+    if conc:
+        svg += concentration_svg(result, x, days)
+    return svg
+
+
+def concentration_svg(result, x=None, days=None) -> str:
+    """Drug concentrations over time (log axis when they span more than two decades)."""
+    from occupancy.app.svgplot import Chart
+
+    arrays = result.timecourse_arrays
+    if x is None:
+        x, days = _time_axis(arrays["time_h"])
+    keys = concentration_keys(arrays)
+    values = np.concatenate([np.asarray(arrays[k], float) for k in keys])
+    positive = values[np.isfinite(values) & (values > 0)]
+    log = positive.size > 0 and positive.max() / positive.min() > 100
+    ylim = (max(positive.max() * 1e-4, positive.min()), positive.max() * 2) if log else None
+    chart = Chart(height=300, xlabel=f"time ({'days' if days else 'h'})", ylabel="plasma concentration",
+                  xlim=(float(x[0]), float(x[-1])), ylog=log, ylim=ylim, title="concentrations (typical subject)")
+    for i, k in enumerate(keys):
+        chart.line(x, arrays[k], color=_SERIES[i % len(_SERIES)], label=concentration_label(k))
+    return chart.render("Drug concentrations over time")
+
+
+def dose_curve_svg(curve, mark_dose: float | None = None) -> str:
+    """plantrexone's/planoxone's dose → blockade curve as inline SVG, with the first dose marked."""
+    from occupancy.app.svgplot import Chart
+
+    chart = Chart(height=340, title=curve.title, xlabel=f"dose ({curve.unit})", ylabel="blockade (%)",
+                  xlog=True, ylim=(0.0, 100.0), legend="upper left")
+    for r, values in curve.curves.items():
+        chart.line(curve.doses, values, color=COLORS.get(r, "black"), label=r)
+    if mark_dose is not None and mark_dose > 0:
+        mor = curve.at(mark_dose, "MOR")
+        chart.point(mark_dose, mor, color="#2ca02c", label=f"{mark_dose:g} {curve.unit}: MOR {mor:.1f} %",
+                    tooltip=f"{mark_dose:g} {curve.unit}: MOR {mor:.1f} %")
+    return chart.render("Dose to blockade curve")
 
 
 # --------------------------------------------------------------------------------------------------
