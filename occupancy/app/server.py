@@ -37,7 +37,7 @@ from occupancy.app.uploads import (
 from occupancy.errors import InputError
 
 #: Points of the uniform part of the on-screen time-course grid (the CLI's files use 1000).
-APP_TIMECOURSE_POINTS = 300
+APP_TIMECOURSE_POINTS = 200
 SOURCES = {"simulate": "Simulate tab", "plan": "Plan tab", "reanalyse": "Reanalyse tab"}
 
 

@@ -101,7 +101,8 @@ class Chart:
     def _ticks(lo, hi, log):
         from matplotlib.ticker import LogLocator, MaxNLocator
 
-        values = (LogLocator(base=10).tick_values(lo, hi) if log else MaxNLocator(nbins=8).tick_values(lo, hi))
+        values = (LogLocator(base=10).tick_values(lo, hi) if log
+                  else MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi))
         eps = (hi - lo) * 1e-9 if not log else 0
         return [float(v) for v in values if lo - eps <= v <= hi + eps]
 

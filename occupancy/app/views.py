@@ -264,8 +264,8 @@ def dose_curve_svg(curve, mark_dose: float | None = None) -> str:
         chart.line(curve.doses, values, color=COLORS.get(r, "black"), label=r)
     if mark_dose is not None and mark_dose > 0:
         mor = curve.at(mark_dose, "MOR")
-        chart.point(mark_dose, mor, color="#2ca02c", label=f"{mark_dose:g} {curve.unit}: MOR {mor:.1f} %",
-                    tooltip=f"{mark_dose:g} {curve.unit}: MOR {mor:.1f} %")
+        text = f"{mark_dose:.4g} {curve.unit}: MOR {mor:.1f} %"
+        chart.point(mark_dose, mor, color="#2ca02c", label=text, tooltip=text)
     return chart.render("Dose to blockade curve")
 
 

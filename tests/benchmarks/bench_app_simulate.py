@@ -123,6 +123,15 @@ def in_the_browser(repeat: int) -> None:
     app = subprocess.Popen([sys.executable, "-c", "from occupancy.cli import main; main()", "app", "--no-browser",
                             "--port", str(port)], stderr=subprocess.DEVNULL)
     try:
+        import urllib.request
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.3)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
