@@ -415,3 +415,23 @@ def test_the_page_has_the_stable_ids():
     for oid in ("drug", "dose_mg", "assess_h", "isi_days", "participants", "scenario_upload", "mor_at_assessment",
                 "timecourse_plot", "plan_min_isi_days", "plan_power", "scenario_download", "app_error"):
         assert f'id="{oid}"' in html, oid
+
+
+def test_live_chart_escapes_labels_and_breaks_lines_at_gaps():
+    values = {"model_naltrexone": "emax", "assess_label": "<script>alert(1)</script>", "assess_h": 2.0,
+              "assess_rows": 2, "assess_label_2": "late", "assess_h_2": 30.0}
+    out = simulate_from_values(SimulateForm(), values)
+    assert not out.error and out.value.warnings  # emax is undefined 8 h after a dose: NaN, with a warning
+    svg = views.timecourse_svg(out.value)
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert svg.count("<polyline") >= 3 and "NaN" not in svg and "nan" not in svg
+    assert views.mor_at_first_assessment(out.value) == f"{out.value.assessments[0]['MOR']:.1f}"
+    from occupancy.models.dose_response import dose_curve
+
+    curve_svg = views.dose_curve_svg(dose_curve("naltrexone"), 50.0)
+    assert "50 mg: MOR 89.9 %" in curve_svg
+
+
+def test_live_chart_shows_concentrations_below_the_blockade():
+    svg = views.timecourse_svg(_result_with_extras())
+    assert svg.count("<svg") == 2 and "6β-naltrexol (ng/mL)" in svg and "parameter uncertainty" in svg

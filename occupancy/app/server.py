@@ -192,7 +192,15 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
     def server(input, output, session):  # noqa: A002 - Shiny's names
         pools = {"plan": ThreadPoolExecutor(1, thread_name_prefix="blockade-plan"),
                  "reanalyse": ThreadPoolExecutor(1, thread_name_prefix="blockade-reanalyse")}
-        session.on_ended(lambda: [p.shutdown(wait=False, cancel_futures=True) for p in pools.values()])
+        controls: dict[str, RunControl] = {}
+
+        def _ended() -> None:  # the browser tab closed: stop a running reanalysis, drop queued work
+            if controls.get("current") is not None:
+                controls["current"].cancelled.set()
+            for pool in pools.values():
+                pool.shutdown(wait=False, cancel_futures=True)
+
+        session.on_ended(_ended)
 
         # -- the last error (one line) and notices ------------------------------------------------------
         errors = reactive.value(())
@@ -495,8 +503,6 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         def rea_request():
             f = outcomes_file()
             return reanalysis_scenario(rea_form, read(rea_ids), None if f is None else f[:2])
-
-        controls: dict[str, RunControl] = {}
 
         @reactive.extended_task
         async def rea_task(scenario, outcomes, control):

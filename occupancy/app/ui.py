@@ -221,8 +221,8 @@ def plan_panel(form: PlanForm):
     fields = {f.key: f for f in form.design_fields()}
     w = lambda key: widget(fields[key].input)  # noqa: E731
     sidebar = ui.sidebar(
-        ui.div("Drug, model, doses, first assessment, subject and population come from the Simulate tab; "
-               "doses and assessments are relative to each drug session's start.", class_="key-note"),
+        ui.div("Drug, model, doses, assessments (their start times; the first is the primary one), subject and "
+               "population come from the Simulate tab, relative to each drug session's start.", class_="key-note"),
         ui.output_ui("plan_inputs_summary"),
         w("kind"),
         ui.panel_conditional("input.design_kind == 'within'", w("sessions"), w("drug_sessions"), w("isi_days"),
