@@ -435,3 +435,9 @@ def test_live_chart_escapes_labels_and_breaks_lines_at_gaps():
 def test_live_chart_shows_concentrations_below_the_blockade():
     svg = views.timecourse_svg(_result_with_extras())
     assert svg.count("<svg") == 2 and "6β-naltrexol (ng/mL)" in svg and "parameter uncertainty" in svg
+
+
+def test_the_live_population_is_capped():
+    out = simulate_from_values(SimulateForm(), {"pop_on": True, "pop_n": forms.MAX_LIVE_POPULATION + 1})
+    assert out.error.startswith("blockade: error: Simulate tab: population.n: the app simulates up to 100000")
+    assert "up to 100000" in plan_scenario(PlanForm(), {"pop_on": True, "pop_n": 10**6}, {}).error

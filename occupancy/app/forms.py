@@ -25,6 +25,9 @@ from occupancy.errors import InputError
 
 MAX_DOSES = 60
 MAX_ASSESSMENTS = 20
+#: Largest virtual population the Simulate tab recomputes on every edit (in the request; larger runs belong
+#: to ``blockade simulate``, which has no such limit).
+MAX_LIVE_POPULATION = 100_000
 
 KINDS = ("number", "integer", "text", "choice", "radio", "bool", "choices", "numbers")
 
@@ -405,7 +408,7 @@ class SimulateForm:
         n = PopulationSection.model_fields["n"].default
         seed = PopulationSection.model_fields["seed"].default
         return (InputDef("pop_on", "bool", "Virtual population (percentiles, P(MOR ≥ 90 %))", False),
-                InputDef("pop_n", "integer", "Subjects (n)", n, min=2, step=100),
+                InputDef("pop_n", "integer", "Subjects (n)", n, min=2, max=MAX_LIVE_POPULATION, step=100),
                 InputDef("pop_seed", "integer", "Seed", seed, min=0, step=1))
 
     def population_fields(self) -> list[FieldInput]:
@@ -525,7 +528,11 @@ class SimulateForm:
         if subject:
             data["subject"] = subject
         if v.get("pop_on"):
-            data["population"] = {"n": to_toml_value("integer", v.get("pop_n")),
+            n = to_toml_value("integer", v.get("pop_n"))
+            if isinstance(n, int) and n > MAX_LIVE_POPULATION:
+                raise InputError(f"population.n: the app simulates up to {MAX_LIVE_POPULATION} virtual subjects "
+                                 f"(got {n}); run larger populations with `blockade simulate` or `blockade run`")
+            data["population"] = {"n": n,
                                   "seed": to_toml_value("integer", v.get("pop_seed")),
                                   **read_fields(self.population_fields(), v)}
             data["population"] = {k: x for k, x in data["population"].items() if x is not None}

@@ -69,6 +69,12 @@ class Outcome:
     data: dict | None = None
 
 
+def _sourced(exc: InputError, tab: str) -> str:
+    """The CLI line of an input error, naming the tab when the message names no file."""
+    text = str(exc)
+    return error_line(exc if text.startswith(SOURCES[tab]) else InputError(f"{SOURCES[tab]}: {text}"))
+
+
 def _internal_error(exc: BaseException) -> str:
     traceback.print_exception(exc, file=sys.stderr)
     return f"blockade app: internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
@@ -90,7 +96,7 @@ def simulate_from_values(form: SimulateForm, values: dict, *, points: int = APP_
         scenario = scenario_from_dict(data, SOURCES["simulate"])
         return Outcome(simulate(scenario, timecourse_points=points), scenario=scenario, data=data)
     except InputError as exc:
-        return Outcome(error=error_line(exc), data=data)
+        return Outcome(error=_sourced(exc, "simulate"), data=data)
 
 
 def plan_scenario(form: PlanForm, simulate_values: dict, values: dict) -> Outcome:
@@ -103,7 +109,7 @@ def plan_scenario(form: PlanForm, simulate_values: dict, values: dict) -> Outcom
         data = form.scenario_data(simulate_values, values)
         return Outcome(scenario=scenario_from_dict(data, SOURCES["plan"], PlanScenario), data=data)
     except InputError as exc:
-        return Outcome(error=error_line(exc), data=data)
+        return Outcome(error=_sourced(exc, "plan"), data=data)
 
 
 def run_plan(scenario) -> Outcome:
@@ -113,7 +119,7 @@ def run_plan(scenario) -> Outcome:
     try:
         return Outcome(plan_study(scenario), scenario=scenario)
     except InputError as exc:
-        return Outcome(error=error_line(InputError(f"{SOURCES['plan']}: {exc}")))
+        return Outcome(error=_sourced(exc, "plan"))
     except Exception as exc:  # noqa: BLE001 - shown as one line; the app keeps running
         return Outcome(error=_internal_error(exc))
 
@@ -125,11 +131,11 @@ def reanalysis_scenario(form: ReanalyseForm, values: dict, outcomes: tuple | Non
     data = None
     try:
         if values.get("rea_source") == "upload" and outcomes is None:
-            raise InputError(f"{SOURCES['reanalyse']}: upload an outcome CSV first, or choose the bundled review")
+            raise InputError("upload an outcome CSV first, or choose the bundled review")
         data = form.scenario_data(values, outcomes[0] if values.get("rea_source") == "upload" else None)
         return Outcome(scenario=scenario_from_dict(data, SOURCES["reanalyse"], ReanalysisScenario), data=data)
     except InputError as exc:
-        return Outcome(error=error_line(exc), data=data)
+        return Outcome(error=_sourced(exc, "reanalyse"), data=data)
 
 
 def run_reanalysis(scenario, outcomes: tuple | None, control: RunControl | None = None) -> Outcome:
