@@ -368,8 +368,12 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             if request.error:
                 set_error("plan", request.error)
                 return
+            clear_error("plan")
             key = json.dumps(request.data, sort_keys=True, default=str)
-            if key == started["plan"]:
+            if key == started["plan"]:  # back to the plan already computed (or computing): show its error again
+                with reactive.isolate():
+                    if plan_task.status() == "success" and plan_task.result().error:
+                        set_error("plan", plan_task.result().error)
                 return
             started["plan"] = key
             plan_task.cancel()
@@ -523,10 +527,14 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             if request.error:
                 set_error("reanalyse", request.error)
                 return
+            clear_error("reanalyse")
             f = outcomes_file()
             uploaded = request.data.get("reanalysis", {}).get("data") is not None and f is not None
             key = json.dumps(request.data, sort_keys=True, default=str) + (f[2] if uploaded else "")
             if key == started["reanalyse"]:
+                with reactive.isolate():
+                    if rea_task.status() == "success" and rea_task.result().error:
+                        set_error("reanalyse", rea_task.result().error)
                 return
             started["reanalyse"] = key
             old = controls.get("current")
