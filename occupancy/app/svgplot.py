@@ -8,11 +8,15 @@ is escaped.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from html import escape
 
 import numpy as np
+
+
+_CLIP_IDS = itertools.count(1)  # unique per process: several charts share one page
 
 
 @dataclass
@@ -109,6 +113,7 @@ class Chart:
     # -- output ---------------------------------------------------------------------------------------
     def render(self, aria_label: str = "") -> str:
         (x0, x1), (y0, y1) = self._ranges()
+        clip = f"plotarea-{next(_CLIP_IDS)}"
         left, right, top, bottom = self.margin
         pw, ph = self.width - left - right, self.height - top - bottom
         fx = self._scale(x0, x1, left, left + pw, self.xlog)
@@ -116,7 +121,7 @@ class Chart:
         out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {self.width} {self.height}" '
                f'style="width:100%;height:auto;max-width:{self.width * 1.4:.0f}px;font-family:sans-serif" role="img" '
                f'aria-label="{escape(aria_label or self.title)}">',
-               f'<defs><clipPath id="plotarea-{id(self)}"><rect x="{left}" y="{top}" width="{pw}" height="{ph}"/>'
+               f'<defs><clipPath id="{clip}"><rect x="{left}" y="{top}" width="{pw}" height="{ph}"/>'
                "</clipPath></defs>",
                f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="white" stroke="#333" stroke-width="1"/>']
         for v in self._ticks(x0, x1, self.xlog):
@@ -185,7 +190,7 @@ class Chart:
                                  f'fill="{a["color"]}">{escape(a["text"])}</text>')
                 if a["label"]:
                     legend.append(("point", a["color"], None, a["label"]))
-        out.append(f'<g clip-path="url(#plotarea-{id(self)})">' + "".join(body) + "</g>")
+        out.append(f'<g clip-path="url(#{clip})">' + "".join(body) + "</g>")
         out += marks
         out += _legend(legend, left, top, pw, self.legend)
         out.append("</svg>")
