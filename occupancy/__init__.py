@@ -15,7 +15,7 @@ Code map (floors; a module imports only from its own floor or below — ``tests/
 3. ``annotation/`` (literature tables, each outcome's blockade)
 4. ``workflows/`` (planning, reanalysis, running a scenario file)
 5. ``report/`` (figures, output folders, the HTML report)
-6. ``cli/`` (the ``blockade`` command)
+6. ``cli/`` (the ``blockade`` command), ``app/`` (``blockade app``, the web page)
 """
 
 from meta.lazy_exports import lazy_exports

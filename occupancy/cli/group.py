@@ -38,4 +38,5 @@ def main() -> None:
     blockade plan SCENARIO.toml        study-design planner (timing, washout, power, tablets)
     blockade reanalyse [DATA.csv]      blockade-annotated reanalysis of the naltrexone literature
     blockade meta ...                  metafor-exact meta-analysis tools
+    blockade app                       the same as a web page (pip install ".[app]")
     """

@@ -200,28 +200,23 @@ def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
     For naloxone it is planoxone's dose-response hyperbola fitted to PET at ~55 min (ED50 0.002290531 mg/kg;
     KOR x8, DOR x41); planoxone's time course (blockade simulate) gives somewhat different values at 55 min.
     """
-    import numpy as np
-
-    from occupancy.models import check_drug, check_receptor, get_model
+    from occupancy.models import check_drug
+    from occupancy.models.dose_response import dose_curve
 
     drug = check_drug(drug)
-    recs = [check_receptor(r) for r in receptors] or ["MOR", "KOR", "DOR"]
-    unit = "mg" if drug == "naltrexone" else "mg/kg"
-    lo = min_dose if min_dose is not None else (0.01 if drug == "naltrexone" else 1e-5)
-    hi = max_dose if max_dose is not None else (1000.0 if drug == "naltrexone" else 10.0)
-    if not (lo > 0 and hi > lo):
-        raise InputError(f"--min-dose/--max-dose: need 0 < min < max (got {lo}, {hi})")
+    if min_dose is not None or max_dose is not None:
+        from occupancy.models.dose_response import DEFAULT_RANGE
+
+        lo = min_dose if min_dose is not None else DEFAULT_RANGE[drug][0]
+        hi = max_dose if max_dose is not None else DEFAULT_RANGE[drug][1]
+        if not (lo > 0 and hi > lo):
+            raise InputError(f"--min-dose/--max-dose: need 0 < min < max (got {lo}, {hi})")
     if points < 2:
         raise InputError(f"--points: must be >= 2 (got {points})")
     if out_file and not out_file.lower().endswith((".csv", ".png", ".svg")):
         raise InputError(f"--out: {out_file}: use a .csv, .png or .svg file name")
-    doses = np.logspace(np.log10(lo), np.log10(hi), points)
-    model = get_model("naltrexone", "emax") if drug == "naltrexone" else get_model("naloxone")
-    curves = {r: 100.0 * doses / (doses + model.ed50(r)) for r in recs}
-    col = "dose_mg" if drug == "naltrexone" else "dose_mg_per_kg"
-    lines = [",".join([col] + recs)]
-    lines += [",".join([f"{d:.12g}"] + [f"{curves[r][i]:.9f}" for r in recs]) for i, d in enumerate(doses)]
-    csv_text = "\n".join(lines) + "\n"
+    curve = dose_curve(drug, receptors, min_dose, max_dose, points)
+    csv_text = curve.to_csv()
     if not out_file:
         click.echo(csv_text, nl=False)
         return
@@ -236,20 +231,10 @@ def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
         import matplotlib.pyplot as plt
 
         from meta.plots import save_figure
+        from occupancy.report.dose_curve_figure import plot_dose_curve
 
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        colors = {"MOR": "black", "KOR": "tab:blue", "DOR": "tab:red"}
-        for r in recs:
-            ax.plot(doses, curves[r], color=colors[r], label=r)
-        ax.set_xscale("log")
-        ax.set_ylim(0, 100)
-        ax.set_xlabel(f"dose ({unit})")
-        ax.set_ylabel("blockade (%)")
-        title = ("oral naltrexone within 8 h of a dose (plantrexone)" if drug == "naltrexone"
-                 else "IV naloxone: planoxone's dose-response hyperbola (PET at ~55 min)")
-        ax.set_title(title)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend()
+        plot_dose_curve(curve, ax)
         try:
             save_figure(fig, out_file)
         finally:

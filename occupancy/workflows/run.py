@@ -36,6 +36,35 @@ def scenario_task(data: dict, source: str) -> str:
     return "simulate"
 
 
+def scenario_schema(task: str):
+    """The pydantic schema of a task's scenario (``simulate`` → ``Scenario``, ``plan`` → ``PlanScenario``, ...)."""
+    if task == "plan":
+        from occupancy.workflows.planning.design import PlanScenario
+
+        return PlanScenario
+    if task == "reanalyse":
+        from occupancy.workflows.reanalysis.settings import ReanalysisScenario
+
+        return ReanalysisScenario
+    from occupancy.simulation.scenario import Scenario
+
+    return Scenario
+
+
+def validate_scenario(data: dict, source: str):
+    """``(task, scenario)`` of a parsed scenario file, validated as ``blockade run`` validates it.
+
+    Raises
+    ------
+    InputError
+        One line naming ``source`` and the field (the message ``blockade run`` prints).
+    """
+    from occupancy.simulation.scenario import scenario_from_dict
+
+    task = scenario_task(data, source)
+    return task, scenario_from_dict(data, source, schema=scenario_schema(task))
+
+
 def _bundled_scenario(name: str) -> tuple[str, str]:
     text = resources.files("occupancy").joinpath("scenarios", name).read_text(encoding="utf-8")
     return name, text

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -205,7 +205,8 @@ def _study_power(se: np.ndarray, effect: float) -> np.ndarray:
     return np.asarray(study_power(se, effect).power, float)
 
 
-def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> ReanalysisResult:
+def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
+              on_progress: Callable[[int, int], None] | None = None) -> ReanalysisResult:
     """Run the blockade-adjusted reanalysis.
 
     Parameters
@@ -214,6 +215,9 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> Reanalys
         An outcome-level table with effect sizes (three-level model), or ``None`` for the bundled review
         (random-effects on the 8 study aggregates, all 17 outcomes annotated).
     settings : ReanalysisSettings, optional
+    on_progress : callable, optional
+        Called as ``on_progress(done, total)`` after each Monte Carlo draw (the long step), e.g. by the web
+        app's progress bar; an exception it raises stops the reanalysis (how the app cancels a stale run).
 
     Returns
     -------
@@ -269,7 +273,7 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> Reanalys
 
     # 3. sensitivity (one at a time) and Monte Carlo draws
     sensitivity = _sensitivity(mode, table, units, fitter, settings, rescaled, regression)
-    mc = _monte_carlo(mode, table, units, fitter, settings)
+    mc = _monte_carlo(mode, table, units, fitter, settings, on_progress)
 
     # 4. small-study and power checks on the study aggregates
     from meta.small_study import trim_and_fill
@@ -362,7 +366,7 @@ def _sensitivity(mode, table, units, fitter, settings, rescaled, regression) -> 
     return pd.DataFrame(rows)
 
 
-def _monte_carlo(mode, table, units, fitter, settings) -> dict:
+def _monte_carlo(mode, table, units, fitter, settings, on_progress=None) -> dict:
     n = int(settings.draws)
     if n < 2:
         return {"n": 0}
@@ -382,6 +386,8 @@ def _monte_carlo(mode, table, units, fitter, settings) -> dict:
         r, _, reg, _, _, _, _ = _adjusted(fitter, yi, vi, contrasts[i], settings.full_contrast, settings.min_contrast)
         rescaled[i] = r["estimate"]
         regression[i] = reg["estimate"] if reg else np.nan
+        if on_progress is not None:
+            on_progress(i + 1, n)
     if bar is not None:
         bar.close()
     out = {"n": n, "seed": settings.draws_seed, "rescaled": rescaled, "regression": regression}

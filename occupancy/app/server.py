@@ -1,0 +1,724 @@
+"""The app's server: inputs → scenario → the library functions the CLI calls → outputs.
+
+* **Simulate** recomputes in the request (a typical edit at n = 1,000 takes well under 300 ms; see
+  ``tests/benchmarks/bench_app_simulate.py``).  The plot uses a coarser time grid than the CLI's files;
+  the CSV download recomputes at the CLI's resolution, so it equals ``timecourse.csv`` of
+  ``blockade simulate --out``.
+* **Plan** and **Reanalyse** take seconds, so they run in worker threads (Shiny extended tasks), only while
+  their tab is open, and never block the other tabs; a newer request replaces a queued one and a running
+  reanalysis stops at its next Monte Carlo draw (its progress is shown).
+* **Errors** are shown as the CLI's one-line message (``blockade: error: ...``) in ``app_error``; the app
+  keeps running.  Uploads go through :mod:`occupancy.app.uploads`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import sys
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from occupancy.app import views
+from occupancy.app.forms import PlanForm, ReanalyseForm, SimulateForm, drugs
+from occupancy.app.uploads import (
+    MAX_UPLOAD_BYTES,
+    error_line,
+    read_outcomes_upload,
+    read_scenario_upload,
+    too_large_message,
+    upload_bytes,
+)
+from occupancy.errors import InputError
+
+#: Points of the uniform part of the on-screen time-course grid (the CLI's files use 1000).
+APP_TIMECOURSE_POINTS = 200
+SOURCES = {"simulate": "Simulate tab", "plan": "Plan tab", "reanalyse": "Reanalyse tab"}
+
+
+class RunCancelled(Exception):
+    """Raised from the progress callback to stop a reanalysis whose inputs changed."""
+
+
+@dataclass
+class RunControl:
+    """Progress and cancellation of one background run (shared with its worker thread)."""
+
+    done: int = 0
+    total: int = 0
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def update(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        if self.cancelled.is_set():
+            raise RunCancelled()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A computation's result or the one-line error it raised."""
+
+    value: Any = None
+    error: str = ""
+    scenario: Any = None
+    data: dict | None = None
+
+
+def _sourced(exc: InputError, tab: str) -> str:
+    """The CLI line of an input error, naming the tab when the message names no file."""
+    text = str(exc)
+    return error_line(exc if text.startswith(SOURCES[tab]) else InputError(f"{SOURCES[tab]}: {text}"))
+
+
+def _internal_error(exc: BaseException) -> str:
+    traceback.print_exception(exc, file=sys.stderr)
+    return f"blockade app: internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Library calls (the same the CLI makes); plain functions so tests and benchmarks call them directly
+# --------------------------------------------------------------------------------------------------
+
+
+def simulate_from_values(form: SimulateForm, values: dict, *, points: int = APP_TIMECOURSE_POINTS) -> Outcome:
+    """``blockade simulate`` on the Simulate tab's values."""
+    from occupancy.simulation.scenario import scenario_from_dict
+    from occupancy.simulation.simulate import simulate
+
+    data = None
+    try:
+        data = form.scenario_data(values)
+        scenario = scenario_from_dict(data, SOURCES["simulate"])
+        return Outcome(simulate(scenario, timecourse_points=points), scenario=scenario, data=data)
+    except InputError as exc:
+        return Outcome(error=_sourced(exc, "simulate"), data=data)
+
+
+def plan_scenario(form: PlanForm, simulate_values: dict, values: dict) -> Outcome:
+    """The validated planning scenario of the Plan tab (or its one-line error)."""
+    from occupancy.simulation.scenario import scenario_from_dict
+    from occupancy.workflows.planning.design import PlanScenario
+
+    data = None
+    try:
+        data = form.scenario_data(simulate_values, values)
+        return Outcome(scenario=scenario_from_dict(data, SOURCES["plan"], PlanScenario), data=data)
+    except InputError as exc:
+        return Outcome(error=_sourced(exc, "plan"), data=data)
+
+
+def run_plan(scenario) -> Outcome:
+    """``blockade plan`` on a validated scenario (in a worker thread)."""
+    from occupancy.workflows.planning.plan import plan_study
+
+    try:
+        return Outcome(plan_study(scenario), scenario=scenario)
+    except InputError as exc:
+        return Outcome(error=_sourced(exc, "plan"))
+    except Exception as exc:  # noqa: BLE001 - shown as one line; the app keeps running
+        return Outcome(error=_internal_error(exc))
+
+
+def reanalysis_scenario(form: ReanalyseForm, values: dict, outcomes: tuple | None) -> Outcome:
+    from occupancy.simulation.scenario import scenario_from_dict
+    from occupancy.workflows.reanalysis.settings import ReanalysisScenario
+
+    data = None
+    try:
+        if values.get("rea_source") == "upload" and outcomes is None:
+            raise InputError("upload an outcome CSV first, or choose the bundled review")
+        data = form.scenario_data(values, outcomes[0] if values.get("rea_source") == "upload" else None)
+        return Outcome(scenario=scenario_from_dict(data, SOURCES["reanalyse"], ReanalysisScenario), data=data)
+    except InputError as exc:
+        return Outcome(error=_sourced(exc, "reanalyse"), data=data)
+
+
+def run_reanalysis(scenario, outcomes: tuple | None, control: RunControl | None = None) -> Outcome:
+    """``blockade reanalyse`` on a validated scenario and the uploaded outcomes ``(name, bytes)`` or the
+    bundled review (None), reporting each Monte Carlo draw to ``control``."""
+    from occupancy.workflows.reanalysis.analysis import reanalyse
+    from occupancy.workflows.reanalysis.settings import settings_from_scenario
+
+    try:
+        settings = settings_from_scenario(scenario)
+        table = None
+        if outcomes is not None:
+            table = read_outcomes_upload(outcomes[0], outcomes[1], settings.annotation.default_window_h)
+        result = reanalyse(table, settings, on_progress=None if control is None else control.update)
+        return Outcome(result, scenario=scenario)
+    except RunCancelled:
+        return Outcome(error="")
+    except InputError as exc:
+        return Outcome(error=error_line(exc))
+    except Exception as exc:  # noqa: BLE001 - e.g. a meta-analysis that does not converge: one line
+        from meta.errors import ConvergenceError, MetaInputError
+
+        if isinstance(exc, (ConvergenceError, MetaInputError)):
+            return Outcome(error=error_line(exc))
+        return Outcome(error=_internal_error(exc))
+
+
+def scenario_toml(outcome: Outcome, tab: str) -> str:
+    """The current tab's scenario as TOML (a scenario that does not validate is written as entered, with
+    its error as a comment, so ``blockade run`` shows the same error)."""
+    from occupancy.simulation.scenario_toml import scenario_to_toml, toml_dumps
+    from occupancy.version import __version__
+
+    head = (f"Saved by `blockade app` {__version__} ({SOURCES[tab]}).\n"
+            "Run it with:  blockade run THIS_FILE.toml   (same numbers as the app)")
+    if tab == "reanalyse" and outcome.data and (outcome.data.get("reanalysis") or {}).get("data"):
+        head += "\nKeep the outcome CSV named in [reanalysis] data next to this file."
+    if outcome.scenario is not None:
+        return scenario_to_toml(outcome.scenario, comment=head)
+    body = toml_dumps(outcome.data) if outcome.data else ""
+    return "\n".join(["# " + line for line in head.splitlines()] +
+                     [f"# This scenario does not validate: {outcome.error}"]) + "\n" + body
+
+
+# --------------------------------------------------------------------------------------------------
+# Shiny server
+# --------------------------------------------------------------------------------------------------
+
+
+def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
+    """The Shiny server function."""
+    from shiny import reactive, render, req, ui
+    from shiny.types import SilentException
+
+    sim_form, plan_form, rea_form = SimulateForm(), PlanForm(), ReanalyseForm()
+    kinds = {d.id: d for d in sim_form.all_inputs() + plan_form.all_inputs() + rea_form.all_inputs()}
+    plan_ids = [d.id for d in plan_form.all_inputs()]
+    rea_ids = [d.id for d in rea_form.all_inputs()]
+
+    def server(input, output, session):  # noqa: A002 - Shiny's names
+        pools = {"plan": ThreadPoolExecutor(1, thread_name_prefix="blockade-plan"),
+                 "reanalyse": ThreadPoolExecutor(1, thread_name_prefix="blockade-reanalyse")}
+        controls: dict[str, RunControl] = {}
+
+        def _ended() -> None:  # the browser tab closed: stop a running reanalysis, drop queued work
+            if controls.get("current") is not None:
+                controls["current"].cancelled.set()
+            for pool in pools.values():
+                pool.shutdown(wait=False, cancel_futures=True)
+
+        session.on_ended(_ended)
+
+        # -- the last error (one line) and notices ------------------------------------------------------
+        errors = reactive.value(())
+        notice = reactive.value("")
+
+        def set_error(source: str, message: str) -> None:
+            with reactive.isolate():
+                items = tuple(x for x in errors.get() if x[0] != source)
+            errors.set(items + ((source, message),) if message else items)
+
+        def clear_error(*sources: str) -> None:
+            with reactive.isolate():
+                items = tuple(x for x in errors.get() if x[0] not in sources)
+            errors.set(items)
+
+        @render.text
+        def app_error():
+            items = errors()
+            return items[-1][1] if items else ""
+
+        @render.ui
+        def app_notice():
+            text = notice()
+            return ui.div(text, class_="app-notice") if text else None
+
+        # -- reading inputs -----------------------------------------------------------------------------
+        def read(ids) -> dict:
+            out = {}
+            for i in ids:
+                try:
+                    out[i] = input[i]()
+                except SilentException:
+                    out[i] = kinds[i].default if i in kinds else None
+            return out
+
+        def sim_values() -> dict:
+            first = read(["drug", *[f"model_{d}" for d in drugs()], "dose_rows", "assess_rows"])
+            return read(sim_form.ids_in_use(first))
+
+        # -- Simulate -----------------------------------------------------------------------------------
+        @reactive.calc
+        def sim():
+            return simulate_from_values(sim_form, sim_values(), points=timecourse_points)
+
+        @reactive.effect
+        def _sim_errors():
+            out = sim()
+            if out.error:
+                set_error("simulate", out.error)
+            else:
+                clear_error("simulate", "upload")
+
+        def sim_result():
+            out = sim()
+            req(not out.error)
+            return out.value
+
+        @render.text
+        def mor_at_assessment():
+            return views.mor_at_first_assessment(sim_result())
+
+        @render.ui
+        def mor_detail():
+            r = sim_result()
+            parts = [views.mor_interval(r), views.population_line(r)]
+            if r.assessments:
+                a = r.assessments[0]
+                when = f"{a['time_h']:g} h" + ("" if a.get("end_h") is None else f"–{a['end_h']:g} h (window mean)")
+                parts.insert(0, f"'{a['label']}' at {when}")
+            return ui.div(*[ui.div(p) for p in parts if p], class_="key-note")
+
+        @render.ui
+        def sim_key_numbers():
+            items = views.simulation_key_numbers(sim_result())
+            return ui.layout_columns(*[ui.value_box(k.label, k.value, ui.div(k.note, class_="key-note"))
+                                       for k in items], col_widths=(4, 4, 4))
+
+        @render.ui
+        def sim_warnings():
+            warnings = sim_result().warnings
+            return ui.div(*[ui.div(f"warning: {w}", class_="key-warning") for w in warnings]) if warnings else None
+
+        @render.ui
+        def timecourse_plot():  # inline SVG: milliseconds, where a matplotlib PNG takes 150-300 ms
+            return ui.HTML(views.timecourse_svg(sim_result()))
+
+        @render.data_frame
+        def assessment_table():
+            return render.DataGrid(views.display_frame(views.assessment_frame(sim_result())), width="100%")
+
+        @render.download_button(filename="assessments.csv")
+        def download_assessments():
+            yield views.assessment_frame(sim_result()).to_csv(index=False)
+
+        def full_resolution():
+            """The result at the CLI's resolution (what `blockade simulate --out` writes)."""
+            from occupancy.simulation.simulate import simulate
+
+            out = sim()
+            req(not out.error)
+            return simulate(out.scenario)
+
+        @render.download_button(filename="timecourse.csv")
+        def download_timecourse():
+            yield full_resolution().timecourse.to_csv(index=False, float_format="%.6g")  # = timecourse.csv
+
+        @render.download_button(filename="timecourse.png", media_type="image/png")
+        def download_timecourse_png():
+            import matplotlib.pyplot as plt
+
+            fig = views.timecourse_figure(full_resolution())
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=150)
+            plt.close(fig)
+            yield buffer.getvalue()
+
+        @reactive.calc
+        def curve():
+            from occupancy.models.dose_response import dose_curve
+
+            return dose_curve(input.drug())
+
+        def first_dose_on_curve(result, c) -> float | None:
+            dose = result.schedule.doses[0]
+            try:
+                return dose.mg(result.schedule.weight_kg) if c.unit == "mg" else dose.mg_per_kg(
+                    result.schedule.weight_kg)
+            except InputError:
+                return None
+
+        @render.ui
+        def dose_curve_plot():
+            c = curve()
+            out = sim()
+            mark = None if out.error else first_dose_on_curve(out.value, c)
+            return ui.HTML(views.dose_curve_svg(c, mark))
+
+        @render.download_button(filename=lambda: f"dose_curve_{input.drug()}.csv")
+        def download_dose_curve():
+            yield curve().to_csv()
+
+        # -- Plan (worker thread) -----------------------------------------------------------------------
+        @reactive.calc
+        def plan_request():
+            return plan_scenario(plan_form, sim_values(), read(plan_ids))
+
+        @reactive.extended_task
+        async def plan_task(scenario):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pools["plan"], run_plan, scenario)
+
+        started = {"plan": None, "reanalyse": None}
+
+        @reactive.effect
+        def _start_plan():
+            if input.tabs() != "plan":
+                return
+            request = plan_request()
+            if request.error:
+                set_error("plan", request.error)
+                return
+            clear_error("plan")
+            key = json.dumps(request.data, sort_keys=True, default=str)
+            if key == started["plan"]:  # back to the plan already computed (or computing): show its error again
+                with reactive.isolate():
+                    if plan_task.status() == "success" and plan_task.result().error:
+                        set_error("plan", plan_task.result().error)
+                return
+            started["plan"] = key
+            plan_task.cancel()
+            plan_task.invoke(request.scenario)
+
+        def plan_outcome() -> Outcome:
+            out = plan_task.result()
+            return out
+
+        @reactive.effect
+        def _plan_errors():
+            if plan_task.status() != "success":
+                return
+            out = plan_outcome()
+            if out.error:
+                set_error("plan", out.error)
+            else:
+                clear_error("plan")
+
+        def plan_result():
+            out = plan_outcome()
+            req(not out.error)
+            return out.value
+
+        @render.ui
+        def plan_status():
+            if plan_task.status() == "running":
+                return ui.div(ui.span(class_="spinner-border spinner-border-sm me-2"), "computing the plan…",
+                              class_="alert alert-info py-1")
+            return None
+
+        @render.ui
+        def plan_inputs_summary():
+            out = sim()
+            if out.error:
+                return ui.div("fix the Simulate tab first", class_="key-warning")
+            s = out.scenario
+            text = f"{s.drug.name}, {s.build_model().name} model: {s.schedule().describe()}; assessed at " + ", ".join(
+                f"'{a.label}' {a.time_h:g} h" for a in s.assessments)
+            return ui.div(text, class_="key-note mb-2")
+
+        def plan_key(oid: str):
+            r = plan_result()
+            return next((k for k in views.plan_key_numbers(r) if k.output_id == oid), None)
+
+        def _headline(oid: str):
+            @output(id=oid)
+            @render.text
+            def _value():
+                k = plan_key(oid)
+                return k.value if k is not None else "–"
+
+            @output(id=f"{oid}_note")
+            @render.ui
+            def _note():
+                k = plan_key(oid)
+                if k is None:
+                    return None
+                return ui.div(ui.div(k.note, class_="key-note"),
+                              *[ui.div(f"warning: {w}", class_="key-warning") for w in k.warnings])
+
+        from occupancy.app.ui import PLAN_HEADLINES
+
+        for oid, _label in PLAN_HEADLINES:
+            _headline(oid)
+
+        @render.ui
+        def plan_warnings():
+            rest = views.plan_other_warnings(plan_result())
+            return ui.div(*[ui.div(f"warning: {w}", class_="key-warning") for w in rest]) if rest else None
+
+        @render.ui
+        def plan_timeline():
+            from occupancy.report.html import figure_to_svg
+            from occupancy.report.plan_figures import _pyplot, timeline_figure
+
+            fig = timeline_figure(plan_result())
+            try:
+                return ui.div(ui.HTML(figure_to_svg(fig)), class_="svg-figure")
+            finally:
+                _pyplot().close(fig)
+
+        @render.ui
+        def plan_power_curve():
+            from occupancy.report.html import figure_to_svg
+            from occupancy.report.plan_figures import _pyplot, power_curve_figure
+
+            fig = power_curve_figure(plan_result())
+            try:
+                return ui.div(ui.HTML(figure_to_svg(fig)), class_="svg-figure")
+            finally:
+                _pyplot().close(fig)
+
+        @reactive.calc
+        def plan_frames():
+            return plan_result().frames()
+
+        @reactive.effect
+        def _plan_table_choices():
+            names = list(plan_frames())
+            with reactive.isolate():
+                current = input.plan_table_choice()
+            ui.update_select("plan_table_choice", choices={n: n for n in names},
+                             selected=current if current in names else names[0])
+
+        def chosen(frames: dict, choice):
+            return frames.get(choice) if choice in frames else next(iter(frames.values()))
+
+        @render.data_frame
+        def plan_table():
+            return render.DataGrid(views.display_frame(chosen(plan_frames(), input.plan_table_choice())), width="100%")
+
+        @render.download_button(filename=lambda: f"{input.plan_table_choice() or 'plan_table'}.csv")
+        def download_plan_table():
+            yield chosen(plan_frames(), input.plan_table_choice()).to_csv(index=False)  # as `blockade plan --out`
+
+        # -- Reanalyse (worker thread, progress, cancellation) ------------------------------------------
+        outcomes_file = reactive.value(None)  # (name, bytes, sha256)
+
+        @reactive.effect
+        @reactive.event(input.outcomes_upload)
+        def _outcomes_upload():
+            files = input.outcomes_upload()
+            if not files:
+                return
+            try:
+                name, content = upload_bytes(files[0])
+                read_outcomes_upload(name, content)  # validate now: the same one-line message as the CLI
+            except InputError as exc:
+                set_error("outcomes", error_line(exc))
+                return
+            outcomes_file.set((name, content, hashlib.sha256(content).hexdigest()))
+            clear_error("outcomes")
+            ui.update_radio_buttons("rea_source", selected="upload")
+
+        @reactive.calc
+        def rea_request():
+            f = outcomes_file()
+            return reanalysis_scenario(rea_form, read(rea_ids), None if f is None else f[:2])
+
+        @reactive.extended_task
+        async def rea_task(scenario, outcomes, control):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pools["reanalyse"], run_reanalysis, scenario, outcomes, control)
+
+        @reactive.effect
+        def _start_reanalysis():
+            if input.tabs() != "reanalyse":
+                return
+            request = rea_request()
+            if request.error:
+                set_error("reanalyse", request.error)
+                return
+            clear_error("reanalyse")
+            f = outcomes_file()
+            uploaded = request.data.get("reanalysis", {}).get("data") is not None and f is not None
+            key = json.dumps(request.data, sort_keys=True, default=str) + (f[2] if uploaded else "")
+            if key == started["reanalyse"]:
+                with reactive.isolate():
+                    if rea_task.status() == "success" and rea_task.result().error:
+                        set_error("reanalyse", rea_task.result().error)
+                return
+            started["reanalyse"] = key
+            old = controls.get("current")
+            if old is not None:
+                old.cancelled.set()
+            control = RunControl()
+            controls["current"] = control
+            rea_task.cancel()
+            rea_task.invoke(request.scenario, f[:2] if uploaded else None, control)
+
+        def rea_outcome() -> Outcome:
+            return rea_task.result()
+
+        @reactive.effect
+        def _rea_errors():
+            if rea_task.status() != "success":
+                return
+            out = rea_outcome()
+            if out.error:
+                set_error("reanalyse", out.error)
+            elif out.value is not None:
+                clear_error("reanalyse")
+
+        def rea_result():
+            out = rea_outcome()
+            req(not out.error and out.value is not None)
+            return out.value
+
+        @render.ui
+        def reanalysis_progress():
+            if rea_task.status() != "running":
+                return None
+            reactive.invalidate_later(0.3)
+            c = controls.get("current")
+            done, total = (c.done, c.total) if c else (0, 0)
+            if total:
+                pct = 100.0 * done / total
+                text = f"reanalysing: Monte Carlo draw {done} of {total}"
+            else:
+                pct, text = 0.0, "reanalysing: annotating outcomes, pooling, sensitivity…"
+            return ui.div(ui.div(text, class_="small mb-1"),
+                          ui.div(ui.div(class_="progress-bar", role="progressbar", style=f"width:{pct:.0f}%"),
+                                 class_="progress"),
+                          id="reanalysis_running", class_="alert alert-info py-2")
+
+        @render.data_frame
+        def reanalysis_estimates():
+            return render.DataGrid(views.display_frame(views.reanalysis_estimates(rea_result())), width="100%")
+
+        @render.ui
+        def reanalysis_text():
+            from occupancy.workflows.reanalysis.result import format_estimate_ci
+
+            r = rea_result()
+            lines = [ui.span("pooled g ", ui.tags.b(format_estimate_ci(r.pooled_dict()), id="reanalysis_pooled"),
+                             f"; adjusted (rescaled) {format_estimate_ci(r.adjusted['rescaled'])}"),
+                     f"{r.mode}-level model, k = {len(r.units)}; {r.settings.annotation.describe()}",
+                     views.heterogeneity_text(r), views.monte_carlo_text(r),
+                     f"median per-study power for g = {r.settings.power_effect:g}: {r.median_power:.3f}"]
+            return ui.div(*[ui.div(x) for x in lines if x],
+                          *[ui.div(f"warning: {w}", class_="key-warning") for w in r.warnings], class_="key-note")
+
+        @render.ui
+        def forest_plot():
+            from occupancy.report.html import figure_to_svg
+            from occupancy.report.reanalysis import forest_figure
+
+            return ui.div(ui.HTML(figure_to_svg(forest_figure(rea_result()))), class_="svg-figure")
+
+        @render.ui
+        def bubble_plot():
+            import matplotlib.pyplot as plt
+
+            from occupancy.report.html import figure_to_svg
+            from occupancy.report.reanalysis import bubble_figure
+
+            fig = bubble_figure(rea_result())
+            if fig is None:
+                return ui.div("meta-regression not fitted (see the warnings)", class_="key-note")
+            try:
+                return ui.div(ui.HTML(figure_to_svg(fig)), class_="svg-figure")
+            finally:
+                plt.close(fig)
+
+        @reactive.calc
+        def rea_tables():
+            return views.reanalysis_tables(rea_result())
+
+        @reactive.effect
+        def _rea_table_choices():
+            names = list(rea_tables())
+            with reactive.isolate():
+                current = input.rea_table_choice()
+            ui.update_select("rea_table_choice", choices={n: n for n in names},
+                             selected=current if current in names else names[0])
+
+        @render.data_frame
+        def rea_table():
+            return render.DataGrid(views.display_frame(chosen(rea_tables(), input.rea_table_choice())), width="100%")
+
+        @render.download_button(filename=lambda: f"{input.rea_table_choice() or 'table'}.csv")
+        def download_rea_table():
+            yield chosen(rea_tables(), input.rea_table_choice()).to_csv(index=False, float_format="%.6g")
+
+        # -- scenario download and upload -------------------------------------------------------------
+        def current_tab() -> str:
+            tab = input.tabs()
+            return tab if tab in SOURCES else "simulate"
+
+        @render.download_button(filename=lambda: f"blockade-{current_tab()}.toml", media_type="application/toml")
+        def scenario_download():
+            tab = current_tab()
+            if tab == "plan":
+                out = plan_request()
+            elif tab == "reanalyse":
+                out = rea_request()
+            else:
+                out = sim()
+            yield scenario_toml(out, tab)
+
+        def push(values: dict) -> None:
+            """Set inputs to ``values`` (by each input's kind)."""
+            for key, value in values.items():
+                d = kinds.get(key)
+                if d is None:
+                    continue
+                if d.kind in ("number", "integer"):
+                    if value is None:
+                        session.send_input_message(key, {"value": ""})
+                    else:
+                        ui.update_numeric(key, value=value)
+                elif d.kind in ("text", "numbers"):
+                    ui.update_text(key, value="" if value is None else str(value))
+                elif d.kind == "choice":
+                    ui.update_select(key, selected=value)
+                elif d.kind == "radio":
+                    ui.update_radio_buttons(key, selected=value)
+                elif d.kind == "bool":
+                    ui.update_switch(key, value=bool(value))
+                elif d.kind == "choices":
+                    ui.update_checkbox_group(key, selected=list(value or ()))
+
+        @reactive.effect
+        @reactive.event(input.scenario_upload)
+        def _scenario_upload():
+            files = input.scenario_upload()
+            if not files:
+                return
+            notice.set("")
+            try:
+                name, content = upload_bytes(files[0])
+                task, scenario = read_scenario_upload(name, content)
+                if task == "simulate":
+                    push(sim_form.values_from_scenario(scenario))
+                elif task == "plan":
+                    sim_values_, plan_values = plan_form.values_from_scenario(scenario)
+                    push(sim_values_)
+                    push(plan_values)
+                else:
+                    values = rea_form.values_from_scenario(scenario)
+                    wanted = scenario.reanalysis.data
+                    f = outcomes_file()
+                    have = f is not None and wanted is not None and f[0] == wanted.replace("\\", "/").split("/")[-1]
+                    values["rea_source"] = "upload" if have else "bundled"
+                    push(values)
+                    if wanted is not None and not have:
+                        notice.set(f"{name} names the outcome file {wanted!r}; the app never opens files named in "
+                                   "an upload: upload that CSV in the Reanalyse tab (the bundled review is used "
+                                   "until then)")
+            except InputError as exc:
+                set_error("upload", error_line(exc))
+                return
+            clear_error("upload")
+            if not notice():
+                notice.set(f"restored {name} ({task})")
+            ui.update_navset("tabs", selected=task)
+
+        @reactive.effect
+        @reactive.event(input.upload_rejected)
+        def _upload_rejected():
+            info = input.upload_rejected() or {}
+            source = "outcomes" if info.get("input") == "outcomes_upload" else "upload"
+            set_error(source, error_line(InputError(too_large_message(str(info.get("name", "upload")),
+                                                                      int(info.get("size") or 0),
+                                                                      MAX_UPLOAD_BYTES))))
+
+    return server

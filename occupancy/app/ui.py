@@ -1,0 +1,307 @@
+"""The page: a Simulate, a Plan and a Reanalyse tab under one bar with "Upload scenario", "Download scenario"
+and the last one-line error (``app_error``).  Widgets are drawn from the forms' :class:`InputDef` s."""
+
+from __future__ import annotations
+
+from occupancy.app.forms import (
+    MAX_ASSESSMENTS,
+    MAX_DOSES,
+    FieldInput,
+    InputDef,
+    PlanForm,
+    ReanalyseForm,
+    SimulateForm,
+    drugs,
+    model_description,
+    model_names,
+)
+from occupancy.app.uploads import MAX_UPLOAD_BYTES
+
+#: The Plan tab's headline numbers: (output id, label).  Notes and warnings go to ``<id>_note``.
+PLAN_HEADLINES = (("plan_min_delay_h", "Minimum delay after the last dose (h)"),
+                  ("plan_min_isi_days", "Minimum intersession interval (days)"),
+                  ("plan_contrast", "Blockade contrast (pp)"),
+                  ("plan_power", "Power of the planned N (attenuated effect)"),
+                  ("plan_n_required", "N for the target power (attenuated effect)"),
+                  ("plan_tablets", "Tablets"))
+
+# Outputs must never be display:none while empty: Shiny does not render hidden outputs, so they would stay empty.
+_CSS = """
+.blockade-bar{display:flex;flex-wrap:wrap;align-items:flex-end;gap:.75rem 1.25rem;padding:.5rem 1rem;
+  border-bottom:1px solid #dee2e6;background:#f8f9fa}
+.blockade-bar .shiny-input-container{margin-bottom:0;width:auto}
+.blockade-bar .form-group{margin-bottom:0}
+#app_error{color:#b02a37;font-family:var(--bs-font-monospace);font-size:.85rem;white-space:pre-wrap;min-height:1px}
+.app-notice{color:#0a58ca;font-size:.85rem}
+.row-grid{display:grid;gap:.25rem;align-items:center}
+.row-grid .shiny-input-container{margin-bottom:.15rem;width:100%!important}
+.row-grid .form-control,.row-grid .form-select{padding:.15rem .35rem;font-size:.85rem}
+.dose-grid{grid-template-columns:4.2rem 5rem 5.6rem 4.6rem}
+.assess-grid{grid-template-columns:7.5rem 4.6rem 4.6rem}
+.row-head{font-size:.75rem;color:#6c757d}
+.model-help{font-size:.8rem;color:#6c757d;margin-top:-.4rem;margin-bottom:.4rem}
+.key-note{font-size:.8rem;color:#495057}
+.key-warning{font-size:.8rem;color:#b02a37}
+.bs-value-box .value-box-value{font-size:1.6rem}
+.compact-values .value-box-value{font-size:1.15rem!important}
+.compact-values .value-box-title{font-size:.85rem}
+.section-title{font-weight:600;margin:.6rem 0 .2rem;font-size:.9rem}
+.svg-figure svg{max-width:100%;height:auto}
+"""
+
+# The page refuses files over the limit before Shiny sends them (capture phase: before Shiny's handlers);
+# the server refuses them too (occupancy.app.uploads.UploadLimit).
+_UPLOAD_GUARD = """
+(function(){
+  var LIMIT = %d;
+  function tooBig(files){ for (var i = 0; i < (files || []).length; i++) { if (files[i].size > LIMIT) return files[i]; } return null; }
+  function refuse(ev, el, file){
+    ev.stopImmediatePropagation(); ev.preventDefault();
+    if (el && el.type === 'file') { el.value = ''; }
+    var id = el && el.id ? el.id : '';
+    if (window.Shiny && Shiny.setInputValue) {
+      Shiny.setInputValue('upload_rejected', {input: id, name: file.name, size: file.size, at: Date.now()}, {priority: 'event'});
+    }
+  }
+  document.addEventListener('change', function(ev){
+    var el = ev.target; if (!el || el.type !== 'file') return;
+    var f = tooBig(el.files); if (f) refuse(ev, el, f);
+  }, true);
+  document.addEventListener('drop', function(ev){
+    var f = ev.dataTransfer ? tooBig(ev.dataTransfer.files) : null; if (!f) return;
+    var input = ev.target && ev.target.closest ? ev.target.closest('.shiny-input-container') : null;
+    refuse(ev, input ? input.querySelector('input[type=file]') : null, f);
+  }, true);
+})();
+""" % MAX_UPLOAD_BYTES
+
+
+def widget(d: InputDef, *, label: bool = True):
+    """The Shiny widget of an :class:`InputDef` (``label=False``: the label only as a tooltip, for tables)."""
+    from shiny import ui
+
+    text = d.label if label else None
+    if d.kind in ("number", "integer"):
+        kw = {k: v for k, v in (("min", d.min), ("max", d.max), ("step", d.step)) if v is not None}
+        if d.kind == "integer" and "step" not in kw:
+            kw["step"] = 1
+        tag = ui.input_numeric(d.id, text, d.default, **kw)
+    elif d.kind == "text":
+        tag = ui.input_text(d.id, text, d.default or "", placeholder=d.placeholder or None)
+    elif d.kind == "numbers":
+        tag = ui.input_text(d.id, text, d.default or "", placeholder="comma-separated numbers")
+    elif d.kind == "choice":
+        tag = ui.input_select(d.id, text, _choices(d), selected=d.default)
+    elif d.kind == "radio":
+        tag = ui.input_radio_buttons(d.id, text, _choices(d), selected=d.default, inline=True)
+    elif d.kind == "bool":
+        tag = ui.input_switch(d.id, d.label, bool(d.default))
+    elif d.kind == "choices":
+        tag = ui.input_checkbox_group(d.id, text, _choices(d), selected=list(d.default or ()), inline=True)
+    else:
+        raise ValueError(f"no widget for kind {d.kind!r}")
+    field = _first_input(tag)
+    if field is not None and d.placeholder and d.kind in ("number", "integer"):
+        field.attrs["placeholder"] = d.placeholder
+    if field is not None and not label:
+        field.attrs.update({"aria-label": d.label, "title": d.label})
+    return tag
+
+
+def _first_input(tag):
+    """The ``<input>`` or ``<select>`` element inside a widget (depth first), or None."""
+    if getattr(tag, "name", None) in ("input", "select"):
+        return tag
+    for child in getattr(tag, "children", ()):
+        found = _first_input(child)
+        if found is not None:
+            return found
+    return None
+
+
+def _choices(d: InputDef):
+    return dict(d.choices) if hasattr(d.choices, "items") else {str(c): str(c) for c in d.choices}
+
+
+def _fields(fields: list[FieldInput]):
+    return [widget(f.input) for f in fields]
+
+
+def _rows(count_id: str, n: int, row_fn, css: str, heads: list[str]):
+    from shiny import ui
+
+    out = [ui.div(*[ui.span(h) for h in heads], class_=f"row-grid {css} row-head")]
+    for i in range(n):
+        row = ui.div(*[widget(d, label=False) for d in row_fn(i).values()], class_=f"row-grid {css}")
+        out.append(row if i == 0 else ui.panel_conditional(f"input.{count_id} > {i}", row))
+    return out
+
+
+def _model_block(form, drug_cond: str, model_input_for, params_for, models_of, prefix_cond=""):
+    """Model selects and, in an accordion, the parameters of the chosen model (all drawn up front)."""
+    from shiny import ui
+
+    parts, panels = [], []
+    for drug in drugs() if drug_cond else [None]:
+        select = model_input_for(drug)
+        helps = [ui.panel_conditional(f"input.{select.id} == '{m}'",
+                                      ui.div(model_description(drug or "naltrexone", m), class_="model-help"))
+                 for m in models_of(drug)]
+        block = ui.div(widget(select), *helps)
+        parts.append(ui.panel_conditional(f"input.drug == '{drug}'", block) if drug_cond else block)
+        for m in models_of(drug):
+            fields = params_for(drug, m)
+            if not fields:
+                continue
+            cond = f"input.{select.id} == '{m}'" + (f" && input.drug == '{drug}'" if drug_cond else "")
+            panels.append(ui.panel_conditional(cond, *_fields(fields)))
+    parts.append(ui.accordion(ui.accordion_panel("Model parameters (blank or unchanged = model default)", *panels),
+                              open=False))
+    return parts
+
+
+def simulate_panel(form: SimulateForm):
+    from shiny import ui
+
+    dose_count, assess_count = form.counts()
+    pop_on, pop_n, pop_seed = form.population_inputs()
+    others = []
+    for section in form.other_sections():
+        body = _fields(list(section.fields))
+        if section.switch is not None:
+            others += [widget(section.switch), ui.panel_conditional(f"input.{section.switch.id}", *body)]
+        else:
+            others += [ui.div(f"[{section.name}]", class_="section-title"), *body]
+    sidebar = ui.sidebar(
+        widget(form.drug_input()),
+        *_model_block(form, "drug", form.model_input, form.parameter_inputs, model_names),
+        ui.div("Doses (times from the first dose; amounts per dose)", class_="section-title"),
+        widget(dose_count),
+        *_rows("dose_rows", MAX_DOSES, form.dose_row, "dose-grid", ["time (h)", "amount", "unit", "infusion (min)"]),
+        ui.div("Assessments (a window when it has an end)", class_="section-title"),
+        widget(assess_count),
+        *_rows("assess_rows", MAX_ASSESSMENTS, form.assessment_row, "assess-grid", ["label", "start (h)", "end (h)"]),
+        widget(form.weight_input()),
+        *_fields(form.subject_fields()),
+        widget(pop_on),
+        ui.panel_conditional("input.pop_on", widget(pop_n), widget(pop_seed),
+                             ui.accordion(ui.accordion_panel("Variability (blank = derived from data)",
+                                                             *_fields(form.population_fields())), open=False)),
+        *_fields(form.summary_fields()),
+        *others,
+        width=430, title="Scenario",
+    )
+    main = [
+        ui.layout_columns(
+            ui.value_box("Typical subject's MOR blockade at the first assessment",
+                         ui.span(ui.output_text("mor_at_assessment", inline=True), " %"),
+                         ui.output_ui("mor_detail")),
+            ui.div(ui.output_ui("sim_key_numbers"), class_="compact-values"),
+            col_widths=(5, 7),
+        ),
+        ui.output_ui("sim_warnings"),
+        ui.card(ui.card_header("Blockade over time"),
+                ui.output_ui("timecourse_plot"),
+                ui.div(ui.download_button("download_timecourse", "Time course (CSV)"),
+                       ui.download_button("download_timecourse_png", "Figure (PNG)", class_="ms-2"), class_="mt-1"),
+                full_screen=True),
+        ui.card(ui.card_header("Assessments (mean over each window; percentiles with a population)"),
+                ui.output_data_frame("assessment_table"),
+                ui.div(ui.download_button("download_assessments", "Assessments (CSV)"), class_="mt-1")),
+        ui.card(ui.card_header("Dose → blockade (plantrexone / planoxone curve); the first dose is marked"),
+                ui.output_ui("dose_curve_plot"),
+                ui.div(ui.download_button("download_dose_curve", "Dose curve (CSV)"), class_="mt-1")),
+    ]
+    return ui.nav_panel("Simulate", ui.layout_sidebar(sidebar, *main), value="simulate")
+
+
+def plan_panel(form: PlanForm):
+    from shiny import ui
+
+    fields = {f.key: f for f in form.design_fields()}
+    w = lambda key: widget(fields[key].input)  # noqa: E731
+    sidebar = ui.sidebar(
+        ui.div("Drug, model, doses, assessments (their start times; the first is the primary one), subject and "
+               "population come from the Simulate tab, relative to each drug session's start.", class_="key-note"),
+        ui.output_ui("plan_inputs_summary"),
+        w("kind"),
+        ui.panel_conditional("input.design_kind == 'within'", w("sessions"), w("drug_sessions"), w("isi_days"),
+                             w("correlation")),
+        w("participants"),
+        ui.panel_conditional("input.design_kind == 'between'", w("n_drug"), w("n_placebo")),
+        w("effect"), w("alpha"), w("power"), w("tablet_mg"), w("price_per_tablet"), w("currency"),
+        ui.accordion(ui.accordion_panel("Thresholds and search limits", *_fields(form.advanced_fields())), open=False),
+        width=380, title="Design",
+    )
+    heads = [ui.value_box(label, ui.output_text(oid, inline=True), ui.output_ui(f"{oid}_note"))
+             for oid, label in PLAN_HEADLINES]
+    main = [
+        ui.output_ui("plan_status"),
+        ui.layout_column_wrap(*heads, width="300px", fill=False),
+        ui.output_ui("plan_warnings"),
+        ui.card(ui.card_header("Protocol timeline (MOR blockade, median and 5–95th percentile)"),
+                ui.output_ui("plan_timeline"), full_screen=True),
+        ui.card(ui.card_header("Power against N"), ui.output_ui("plan_power_curve")),
+        ui.card(ui.card_header("Tables"),
+                ui.input_select("plan_table_choice", None, {"plan_assessments": "plan_assessments"}),
+                ui.output_data_frame("plan_table"),
+                ui.div(ui.download_button("download_plan_table", "This table (CSV)"), class_="mt-1")),
+    ]
+    return ui.nav_panel("Plan", ui.layout_sidebar(sidebar, *main), value="plan")
+
+
+def reanalyse_panel(form: ReanalyseForm):
+    from shiny import ui
+
+    sidebar = ui.sidebar(
+        widget(form.source_input()),
+        ui.input_file("outcomes_upload", "Outcome CSV (one row per outcome; see the README)", accept=[".csv"],
+                      button_label="Upload CSV…"),
+        *_model_block(form, "", lambda _d: form.model_input(), lambda _d, m: form.parameter_inputs(m),
+                      lambda _d: model_names("naltrexone")),
+        ui.div("Virtual population", class_="section-title"),
+        *_fields(form.population_fields()[:2]),
+        ui.accordion(ui.accordion_panel("Variability (blank = derived from data)",
+                                        *_fields(form.population_fields()[2:])),
+                     ui.accordion_panel("Reanalysis settings", *_fields(form.reanalysis_fields())), open=False),
+        width=400, title="Reanalysis",
+    )
+    main = [
+        ui.output_ui("reanalysis_progress"),
+        ui.card(ui.card_header("Pooled and blockade-adjusted estimates (Hedges' g)"),
+                ui.output_data_frame("reanalysis_estimates"), ui.output_ui("reanalysis_text")),
+        ui.card(ui.card_header("Forest plot with each unit's MOR contrast"), ui.output_ui("forest_plot"),
+                full_screen=True),
+        ui.card(ui.card_header("g against the MOR blockade contrast (meta-regression)"), ui.output_ui("bubble_plot")),
+        ui.card(ui.card_header("Tables"),
+                ui.input_select("rea_table_choice", None, {"annotated_outcomes": "annotated_outcomes"}),
+                ui.output_data_frame("rea_table"),
+                ui.div(ui.download_button("download_rea_table", "This table (CSV)"), class_="mt-1")),
+    ]
+    return ui.nav_panel("Reanalyse", ui.layout_sidebar(sidebar, *main), value="reanalyse")
+
+
+def build_ui():
+    """The whole page."""
+    from shiny import ui
+
+    from occupancy.version import __version__
+
+    bar = ui.div(
+        ui.input_file("scenario_upload", "Scenario", accept=[".toml"], button_label="Upload scenario…",
+                      placeholder="TOML, ≤ 5 MB"),
+        ui.download_button("scenario_download", "Download scenario"),
+        ui.div(ui.output_text("app_error"), ui.output_ui("app_notice"), style="flex:1 1 30rem"),
+        class_="blockade-bar",
+    )
+    return ui.page_navbar(
+        simulate_panel(SimulateForm()),
+        plan_panel(PlanForm()),
+        reanalyse_panel(ReanalyseForm()),
+        title=f"blockade {__version__}",
+        id="tabs",
+        selected="simulate",
+        header=ui.TagList(ui.head_content(ui.tags.style(_CSS), ui.tags.script(ui.HTML(_UPLOAD_GUARD))), bar),
+        window_title="blockade",
+        fillable=False,
+    )

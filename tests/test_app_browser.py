@@ -1,0 +1,232 @@
+"""`blockade app` in a real browser: Playwright for Python drives Debian's Chromium against the running app.
+
+The app is started as the user starts it (``blockade app --no-browser --port P``, on a free port) and every
+number on the page is checked against the library or the CLI for the same inputs.  Skipped, with the
+reason, where Chromium, Playwright or the ``[app]`` extra is missing.  Never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from occupancy.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (Debian package 'chromium')"),
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+                       reason="Playwright for Python is not installed (pip install '.[test]')"),
+    pytest.mark.skipif(importlib.util.find_spec("shiny") is None,
+                       reason="the app's extra is not installed (pip install '.[app]')"),
+]
+
+TIMEOUT = 60_000  # ms; the machine may be busy (2 shared cores)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    with open(log, "wb") as handle:
+        proc = subprocess.Popen([sys.executable, "-c", "from occupancy.cli import main; main()", "app",
+                                 "--no-browser", "--port", str(port)], stdout=handle, stderr=subprocess.STDOUT,
+                                cwd=log.parent)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"blockade app did not start: {log.read_text(errors='replace')}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(app_url)
+    _wait_text(page, "#mor_at_assessment")
+    yield page
+    context.close()
+
+
+def _wait_text(page, selector: str) -> str:
+    page.wait_for_function(f"document.querySelector({selector!r})?.innerText.trim().length > 0", timeout=TIMEOUT)
+    return page.inner_text(selector).strip()
+
+
+def _expect(page, selector: str, text: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator(selector)).to_have_text(text, timeout=TIMEOUT)
+
+
+def _cli(*args: str):
+    out = CliRunner().invoke(main, list(args))
+    return out
+
+
+def _cli_json(*args: str) -> dict:
+    out = _cli(*args)
+    assert out.exit_code == 0, out.output
+    return json.loads(out.stdout)
+
+
+def _quick_mor(dose: str, assess: str) -> str:
+    data = _cli_json("simulate", "--drug", "naltrexone", "--dose", f"{dose}mg@0h", "--assess", assess, "--json")
+    return f"{data['assessments'][0]['MOR']:.1f}"
+
+
+def test_simulate_shows_the_librarys_mor_for_the_dose_and_time(page):
+    from occupancy import Schedule, get_model, simulate
+
+    assert page.input_value("#drug") == "naltrexone"
+    _expect(page, "#mor_at_assessment", _quick_mor("50", "2h"))
+    page.fill("#dose_mg", "5")
+    page.fill("#assess_h", "49")
+    library = simulate(get_model("naltrexone"), Schedule.single(5.0), [("task", 49.0)]).assessments[0]["MOR"]
+    _expect(page, "#mor_at_assessment", f"{library:.1f}")
+    assert f"{library:.1f}" == _quick_mor("5", "49h")
+    assert page.locator("#timecourse_plot svg").count() >= 1
+    assert page.inner_text("#app_error").strip() == ""
+
+
+def test_downloaded_scenario_gives_the_same_number_in_the_cli(page, tmp_path):
+    page.fill("#dose_mg", "30")
+    page.fill("#assess_h", "26")
+    page.click("#pop_on", force=True)  # a population, so the file carries [population] too
+    _expect(page, "#mor_at_assessment", _quick_mor("30", "26h"))
+    page.wait_for_function("document.querySelector('#mor_detail')?.innerText.includes('population')")
+    shown = page.inner_text("#mor_at_assessment").strip()
+    with page.expect_download() as download:
+        page.click("#scenario_download")
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert path.name == "blockade-simulate.toml"
+    text = path.read_text(encoding="utf-8")
+    assert "amount_mg = 30.0" in text and "[population]" in text
+    data = _cli_json("simulate", str(path), "--json")
+    assert f"{data['assessments'][0]['MOR']:.1f}" == shown
+    ran = _cli("run", str(path), "--out", str(tmp_path / "out"), "--quiet")
+    assert ran.exit_code == 0, ran.output
+    written = json.loads((tmp_path / "out" / "simulation.json").read_text())
+    assert f"{written['assessments'][0]['MOR']:.1f}" == shown
+    assert written["assessments"][0]["MOR_p95"] == data["assessments"][0]["MOR_p95"]
+
+
+def test_malformed_upload_shows_the_cli_line_and_the_app_keeps_working(page, tmp_path):
+    bad = b"[drug]\nname = 'naltrexone'\n[[doses]]\ntime_h = 0\namount_mg = -5\n"
+    (tmp_path / "bad.toml").write_bytes(bad)
+    cli = _cli("run", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "out"))
+    assert cli.exit_code == 2
+    expected = cli.stderr.strip()
+    assert "\n" not in expected and expected.startswith("blockade: error: bad.toml: ")
+    page.set_input_files("#scenario_upload", files=[{"name": "bad.toml", "mimeType": "application/toml",
+                                                     "buffer": bad}])
+    _expect(page, "#app_error", expected)
+    page.set_input_files("#scenario_upload", files=[{"name": "broken.toml", "mimeType": "application/toml",
+                                                     "buffer": b"[drug\n"}])
+    (tmp_path / "broken.toml").write_bytes(b"[drug\n")
+    _expect(page, "#app_error", _cli("run", str(tmp_path / "broken.toml")).stderr.strip())
+    page.set_input_files("#scenario_upload", files=[{"name": "huge.toml", "mimeType": "application/toml",
+                                                     "buffer": b"#" * (5 * 1024 * 1024 + 10)}])
+    _expect(page, "#app_error", "blockade: error: huge.toml: the file is 5.0 MB; uploads are limited to 5.0 MB")
+    page.fill("#dose_mg", "12.5")  # still alive: recomputes, and the error goes once something succeeds
+    _expect(page, "#mor_at_assessment", _quick_mor("12.5", "2h"))
+    _expect(page, "#app_error", "")
+
+
+def test_a_valid_upload_restores_the_scenario(page):
+    path = ROOT / "scenarios" / "inagaki_titration_crossover_10d.toml"
+    page.set_input_files("#scenario_upload", str(path))
+    data = _cli_json("simulate", str(path), "--json")
+    _expect(page, "#mor_at_assessment", f"{data['assessments'][0]['MOR']:.1f}")
+    assert page.input_value("#dose_mg") == "25" and page.input_value("#dose_rows") == "4"
+    assert page.inner_text("#app_error").strip() == ""
+
+
+def test_plan_matches_blockade_plan(page, tmp_path):
+    page.click("a[data-value='plan']")
+    page.fill("#isi_days", "10")
+    page.fill("#participants", "30")
+    equivalent = tmp_path / "equivalent.toml"
+    equivalent.write_text('[drug]\nname = "naltrexone"\n[[doses]]\ntime_h = 0\namount_mg = 50\n'
+                          '[[assessments]]\nlabel = "task"\ntime_h = 2\n'
+                          '[design]\nkind = "within"\nisi_days = 10\nparticipants = 30\n', encoding="utf-8")
+    cli = _cli_json("plan", str(equivalent), "--json", "--quiet")
+    _expect(page, "#plan_power", f"{cli['power_attenuated']:.3f}")
+    _expect(page, "#plan_min_isi_days", f"{cli['min_isi_days']:.1f}")
+    with page.expect_download() as download:
+        page.click("#scenario_download")
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == "blockade-plan.toml"
+    again = _cli_json("plan", str(saved), "--json", "--quiet")
+    assert (again["min_isi_days"], again["power_attenuated"]) == (cli["min_isi_days"], cli["power_attenuated"])
+
+
+def test_reanalysis_runs_in_the_background_and_never_blocks_simulate(page):
+    page.click("a[data-value='reanalyse']")
+    page.click("button:has-text('Reanalysis settings')")
+    page.fill("#ra__draws", "3000")  # long enough to watch: tens of seconds
+    page.wait_for_function("document.querySelector('#reanalysis_running')?.innerText.includes('Monte Carlo draw')")
+    page.click("a[data-value='simulate']")
+    started = time.monotonic()
+    page.fill("#dose_mg", "7.5")
+    _expect(page, "#mor_at_assessment", _quick_mor("7.5", "2h"))
+    assert time.monotonic() - started < 20, "the Simulate tab waited for the reanalysis"
+    page.click("a[data-value='reanalyse']")
+    assert page.locator("#reanalysis_running").count() == 1  # still running: the edit did not wait for it
+    page.fill("#ra__draws", "0")  # replaces the running reanalysis (it stops at its next draw)
+    review = _cli_json("reanalyse", "--draws", "0", "--json", "--quiet")["pooled"]
+    expected = f"{review['estimate']:.4f} [{review['ci_lb']:.4f}, {review['ci_ub']:.4f}]"
+    _expect(page, "#reanalysis_pooled", expected)
+    page.wait_for_selector("#forest_plot svg")
+    assert page.inner_text("#app_error").strip() == ""

@@ -1,0 +1,443 @@
+"""The web app without a browser: inputs ↔ scenarios, model discovery, uploads, formatting, background runs.
+
+Everything here is plain Python (occupancy.app.forms/views/uploads/server's library calls); the page
+itself is tested in a real browser by tests/test_app_browser.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from pydantic import BaseModel, ConfigDict, Field
+
+from occupancy.app import forms, views
+from occupancy.app.forms import MAX_DOSES, PlanForm, ReanalyseForm, SimulateForm, row_id
+from occupancy.app.server import (
+    RunControl,
+    plan_scenario,
+    reanalysis_scenario,
+    run_plan,
+    run_reanalysis,
+    scenario_toml,
+    simulate_from_values,
+)
+from occupancy.app.uploads import (
+    MAX_UPLOAD_BYTES,
+    UploadLimit,
+    error_line,
+    read_outcomes_upload,
+    read_scenario_upload,
+    safe_name,
+    upload_bytes,
+)
+from occupancy.cli import main
+from occupancy.errors import InputError
+from occupancy.models import DEFAULT_MODEL, MODELS
+from occupancy.simulation.scenario import Scenario, read_scenario_toml, scenario_from_dict
+from occupancy.simulation.simulate import simulate
+from occupancy.workflows.run import validate_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = sorted(p.name for p in (ROOT / "scenarios").glob("*.toml"))
+
+
+def _cli_json(*args):
+    out = CliRunner().invoke(main, list(args))
+    assert out.exit_code == 0, out.output
+    return json.loads(out.stdout)
+
+
+# -- defaults: the Simulate tab opens as the CLI's quick form ----------------------------------------------
+
+
+def test_simulate_tab_opens_as_the_quick_form():
+    form = SimulateForm()
+    values = form.defaults()
+    assert values["drug"] == "naltrexone" and values["model_naltrexone"] == DEFAULT_MODEL["naltrexone"]
+    assert values["dose_mg"] == 50.0 and values["dose_time_h"] == 0.0 and values["dose_unit"] == "amount_mg"
+    assert values["assess_h"] == 2.0 and values["assess_end_h"] is None and values["pop_on"] is False
+    out = simulate_from_values(form, {"dose_mg": 37.5, "assess_h": 49.0})
+    assert not out.error and out.scenario.population is None
+    cli = _cli_json("simulate", "--drug", "naltrexone", "--dose", "37.5mg@0h", "--assess", "49h", "--json")
+    assert out.value.assessments[0]["MOR"] == cli["assessments"][0]["MOR"]
+    assert views.mor_at_first_assessment(out.value) == f"{cli['assessments'][0]['MOR']:.1f}"
+
+
+def test_plan_tab_opens_as_a_counterbalanced_two_session_crossover():
+    plan = PlanForm()
+    out = plan_scenario(plan, {}, {})
+    assert not out.error
+    design = out.scenario.design
+    assert (design.kind, design.sessions, design.drug_sessions) == ("within", 2, 1)
+    assert [(a.label, a.time_h) for a in out.scenario.assessments] == [("task", 2.0)]
+    assert out.scenario.doses[0].amount_mg == 50.0
+
+
+def test_every_row_has_its_own_ids():
+    form = SimulateForm()
+    ids = [d.id for d in form.all_inputs()]
+    assert len(ids) == len(set(ids))
+    assert row_id("dose_mg", 0) == "dose_mg" and row_id("dose_mg", 2) == "dose_mg_3"
+    for stable in ("drug", "dose_mg", "assess_h"):
+        assert stable in ids
+    plan_ids = [d.id for d in PlanForm().all_inputs()]
+    assert "isi_days" in plan_ids and "participants" in plan_ids
+    assert not set(plan_ids) & set(ids) and not set(ReanalyseForm().defaults()) & set(ids)
+
+
+# -- upload ↔ inputs: every bundled scenario is restored to the same computation ---------------------------
+
+
+def _same_simulation(a, b):
+    assert a.build_model() == b.build_model()
+    assert a.schedule() == b.schedule()
+    assert [(x.label, x.time_h, x.end_h) for x in a.assessments] == [(x.label, x.time_h, x.end_h) for x in b.assessments]
+    assert (a.population is None) == (b.population is None)
+    if a.population is not None:
+        assert (a.population.n, a.population.seed) == (b.population.n, b.population.seed)
+        assert a.variability() == b.variability()
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_scenarios_restore_into_the_inputs(name):
+    data, _ = read_scenario_toml(ROOT / "scenarios" / name)
+    task, scenario = validate_scenario(data, name)
+    if task == "simulate":
+        values = SimulateForm().values_from_scenario(scenario)
+        again = scenario_from_dict(SimulateForm().scenario_data(values))
+        _same_simulation(scenario, again)
+        assert again.summary == scenario.summary
+    elif task == "plan":
+        sim_values, plan_values = PlanForm().values_from_scenario(scenario)
+        out = plan_scenario(PlanForm(), sim_values, plan_values)
+        assert not out.error, out.error
+        _same_simulation(scenario, out.scenario)
+        assert out.scenario.design.model_dump() == scenario.design.model_dump()
+    else:
+        from occupancy.workflows.reanalysis.settings import settings_from_scenario
+
+        values = ReanalyseForm().values_from_scenario(scenario)
+        out = reanalysis_scenario(ReanalyseForm(), values, None)
+        assert not out.error, out.error
+        assert settings_from_scenario(out.scenario) == settings_from_scenario(scenario)
+
+
+def test_every_dose_unit_round_trips():
+    units = forms.dose_units()
+    assert units["amount_mg"] == "mg" and units["amount_ug"] == "µg" and units["rate_mg_per_kg_per_h"] == "mg/kg/h"
+    form = SimulateForm()
+    values = {"drug": "naloxone", "weight_kg": 70.0, "dose_rows": len(units), "assess_h": 0.5}
+    for i, key in enumerate(units):
+        values.update({row_id("dose_time_h", i): 0.1 * i, row_id("dose_mg", i): 0.01 * (i + 1),
+                       row_id("dose_unit", i): key, row_id("dose_duration_min", i): 10.0 if "rate" in key else 0.0})
+    out = simulate_from_values(form, values)
+    assert not out.error, out.error
+    again = scenario_from_dict(form.scenario_data(form.values_from_scenario(out.scenario)))
+    _same_simulation(out.scenario, again)
+
+
+def test_too_many_rows_is_a_one_line_error():
+    scenario = scenario_from_dict({"drug": {"name": "naltrexone"},
+                                   "doses": [{"time_h": 24.0 * i, "amount_mg": 50.0} for i in range(MAX_DOSES + 1)]})
+    with pytest.raises(InputError, match=f"up to {MAX_DOSES} doses"):
+        SimulateForm().values_from_scenario(scenario)
+
+
+def test_bad_input_gives_the_schema_message():
+    out = simulate_from_values(SimulateForm(), {"dose_mg": -5.0})
+    assert out.error == "blockade: error: Simulate tab: doses[0].amount_mg: must be > 0 (got -5.0)"
+    out = simulate_from_values(SimulateForm(), {"drug": "naloxone", "dose_mg": 0.4})
+    assert "naloxone doses in mg need [subject] weight_kg" in out.error
+    text = scenario_toml(out, "simulate")  # an invalid tab is saved as entered, with its error
+    assert "does not validate" in text and "amount_mg = 0.4" in text
+
+
+# -- models and optional sections come from the registry and the schema -------------------------------------
+
+
+def test_models_and_parameters_come_from_the_registry():
+    from dataclasses import fields
+
+    from occupancy.models import model_class
+    from occupancy.simulation.scenario import ModelSection
+
+    form = SimulateForm()
+    for drug in forms.drugs():
+        select = form.model_input(drug)
+        assert list(select.choices) == list(MODELS[drug]) and select.default == DEFAULT_MODEL[drug]
+        for model in MODELS[drug]:
+            keys = [f.key for f in form.parameter_inputs(drug, model)]
+            assert keys == [f.name for f in fields(model_class(drug, model)) if f.name in ModelSection.model_fields]
+    assert list(ReanalyseForm().model_input().choices) == list(MODELS["naltrexone"])
+
+
+class _FakeUncertainty(BaseModel):
+    """Parameter uncertainty of the typical subject."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    n: int = Field(default=200, ge=2)
+    seed: int = Field(default=1, ge=0)
+
+
+def test_a_new_model_and_a_new_section_appear_without_app_changes(monkeypatch):
+    """What the PK/PD merge brings (a new default model with a text option, an [uncertainty] section)."""
+    import occupancy.models as registry
+    from occupancy.simulation import scenario as scenario_module
+
+    @dataclass(frozen=True)
+    class FakePkpd:
+        """Fake mechanistic model for this test."""
+
+        ed50_mg: float = 3.0
+        hysteresis: str = "effect_compartment"
+        drug = "naltrexone"
+        name = "pkpd"
+
+    class ModelSection(scenario_module.ModelSection):
+        hysteresis: Optional[Literal["effect_compartment", "binding_kinetics"]] = None
+
+    class WithUncertainty(Scenario):
+        uncertainty: Optional[_FakeUncertainty] = None
+
+    original = registry.model_class
+    monkeypatch.setitem(registry.MODELS, "naltrexone", ("pkpd", "washout", "emax"))
+    monkeypatch.setitem(registry.DEFAULT_MODEL, "naltrexone", "pkpd")
+    monkeypatch.setattr(registry, "model_class", lambda d, n=None: FakePkpd if (n or "pkpd") == "pkpd" else original(d, n))
+    monkeypatch.setattr(registry, "get_model", lambda d, n=None, **kw: FakePkpd(**kw))
+    monkeypatch.setattr(scenario_module, "ModelSection", ModelSection)
+    form = SimulateForm(schema=WithUncertainty)
+    assert form.model_input("naltrexone").default == "pkpd"
+    params = {f.key: f.input for f in form.parameter_inputs("naltrexone", "pkpd")}
+    assert params["ed50_mg"].default == 3.0 and params["hysteresis"].kind == "choice"
+    assert params["hysteresis"].choices == ("effect_compartment", "binding_kinetics")
+    assert params["hysteresis"].default == "effect_compartment"
+    (section,) = form.other_sections()
+    assert section.name == "uncertainty" and section.switch is not None
+    assert [f.key for f in section.fields] == ["n", "seed"]
+    data = form.scenario_data({"p__naltrexone__pkpd__hysteresis": "binding_kinetics", "x_on__uncertainty": True,
+                               "x__uncertainty__n": 50})
+    assert data["model"] == {"name": "pkpd", "hysteresis": "binding_kinetics"}
+    assert data["uncertainty"] == {"n": 50}
+    assert "uncertainty" not in form.scenario_data({})
+
+
+# -- what the app shows is what the result carries ------------------------------------------------------------
+
+
+def _result_with_extras():
+    out = simulate_from_values(SimulateForm(), {"pop_on": True, "pop_n": 200})
+    r = out.value
+    t = np.asarray(r.timecourse_arrays["time_h"])
+    arrays = dict(r.timecourse_arrays)
+    arrays["C_naltrexone_ng_ml"] = 15.0 * np.exp(-t / 4.0)
+    arrays["C_6b_naltrexol_ng_ml"] = 100.0 * np.exp(-t / 12.0)
+    arrays["MOR_ci_lo"], arrays["MOR_ci_hi"] = arrays["MOR"] * 0.9, np.minimum(arrays["MOR"] * 1.05, 100)
+    rows = tuple({**a, "C_naltrexone_ng_ml": 3.2, "MOR_ci_lo": 88.1, "MOR_ci_hi": 95.0} for a in r.assessments)
+    return replace(r, timecourse_arrays=arrays, assessments=rows)
+
+
+def test_concentrations_and_uncertainty_are_shown_when_present():
+    plain = simulate_from_values(SimulateForm(), {}).value
+    fig = views.timecourse_figure(plain)
+    assert len(fig.axes) == 1 and views.mor_interval(plain) == "" and views.population_line(plain) == ""
+    rich = _result_with_extras()
+    fig = views.timecourse_figure(rich)
+    assert len(fig.axes) == 2
+    labels = [line.get_label() for line in fig.axes[1].get_lines()]
+    assert labels == ["Naltrexone (ng/mL)", "6β-naltrexol (ng/mL)"]
+    assert views.mor_interval(rich) == "95 % interval (parameter uncertainty) 88.1–95.0 %"
+    assert "C_naltrexone_ng_ml" in views.assessment_frame(rich).columns
+    assert views.population_line(rich).startswith("population: 5–95th percentile")
+
+
+def test_plan_key_numbers_have_the_stable_ids():
+    out = run_plan(plan_scenario(PlanForm(), {}, {"isi_days": 7.0, "participants": 30}).scenario)
+    assert not out.error
+    numbers = {k.output_id: k for k in views.plan_key_numbers(out.value)}
+    cli = out.value.to_dict()
+    assert numbers["plan_min_isi_days"].value == f"{cli['min_isi_days']:.1f}"
+    assert numbers["plan_power"].value == f"{cli['power_attenuated']:.3f}"
+    assert any("isi_days = 7" in w for w in numbers["plan_min_isi_days"].warnings)
+
+
+# -- background reanalysis: progress and cancellation ---------------------------------------------------------
+
+
+def test_reanalysis_reports_progress_and_stops_when_cancelled():
+    values = {**ReanalyseForm().defaults(), "ra__draws": 6, "rea_pop_n": 50}
+    request = reanalysis_scenario(ReanalyseForm(), values, None)
+    assert not request.error
+    seen = []
+
+    class Recorder(RunControl):
+        def update(self, done, total):
+            seen.append((done, total))
+            super().update(done, total)
+
+    out = run_reanalysis(request.scenario, None, Recorder())
+    assert not out.error and seen == [(i, 6) for i in range(1, 7)]
+    assert out.value.pooled_dict()["estimate"] == pytest.approx(-0.1965, abs=5e-5)
+    control = RunControl()
+    control.cancelled.set()
+    stopped = run_reanalysis(request.scenario, None, control)
+    assert stopped.value is None and stopped.error == ""
+
+
+def test_reanalysis_without_an_uploaded_file_says_so():
+    out = reanalysis_scenario(ReanalyseForm(), {"rea_source": "upload"}, None)
+    assert "upload an outcome CSV first" in out.error
+
+
+# -- uploads -------------------------------------------------------------------------------------------------
+
+
+def _cli_error(path: Path) -> str:
+    out = CliRunner().invoke(main, ["run", str(path), "--out", str(path.parent / "out"), "--quiet"])
+    assert out.exit_code == 2
+    (line,) = out.stderr.strip().splitlines()
+    return line
+
+
+@pytest.mark.parametrize("text", ["[drug\nname = 'naltrexone'\n", "[drug]\nname = 'aspirin'\n[[doses]]\ntime_h = 0\n",
+                                  "task = 'plan'\n[drug]\nname = 'naltrexone'\n[[doses]]\ntime_h = 0\namount_mg = 50\n",
+                                  "\xff\xfe garbage"])
+def test_a_malformed_upload_gives_the_cli_line(tmp_path, text):
+    content = text.encode("latin-1")
+    path = tmp_path / "bad.toml"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        read_scenario_upload("bad.toml", content)
+    assert error_line(caught.value) == _cli_error(path)
+
+
+def test_uploads_are_size_limited_and_stay_in_a_temporary_folder(tmp_path):
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * (MAX_UPLOAD_BYTES + 1))
+    with pytest.raises(InputError, match="big.toml: the file is 5.0 MB; uploads are limited to 5.0 MB"):
+        upload_bytes({"name": "big.toml", "size": 10, "datapath": str(big)})
+    small = tmp_path / "s.toml"
+    small.write_text("[drug]\nname = 'naltrexone'\n[[doses]]\ntime_h = 0\namount_mg = 50\n")
+    name, content = upload_bytes({"name": "../../etc/s.toml", "size": small.stat().st_size, "datapath": str(small)})
+    assert name == "s.toml"
+    task, scenario = read_scenario_upload(name, content)
+    assert task == "simulate" and scenario.doses[0].amount_mg == 50.0
+    assert safe_name("..\\..\\x.csv") == "x.csv" and safe_name("") == "upload" and safe_name("\x00") == "upload"
+
+
+def test_outcome_csv_upload_gives_the_cli_line(tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text("study_id,design,dose_mg,assess_min_h,assess_max_h\nA,within,50,1,2\n")
+    with pytest.raises(InputError) as caught:
+        read_outcomes_upload("mine.csv", path.read_bytes())
+    out = CliRunner().invoke(main, ["annotate", str(path)])
+    assert out.exit_code == 2 and error_line(caught.value) == out.stderr.strip()
+
+
+def _asgi(path: str, body: bytes, declared: int | None = None):
+    sent, seen = [], {}
+
+    async def app(scope, receive, send):
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                seen["disconnected"] = True
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        seen["body"] = b"".join(chunks)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"OK"})
+
+    parts = [body[i:i + 1000] for i in range(0, len(body), 1000)] or [b""]
+    messages = [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)]
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    headers = [(b"content-length", str(len(body) if declared is None else declared).encode())]
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+    asyncio.run(UploadLimit(app, 5000)(scope, receive, send))
+    return sent[0]["status"], seen
+
+
+def test_the_server_refuses_large_upload_bodies():
+    status, seen = _asgi("/session/abc/upload/def", b"x" * 6000)
+    assert status == 413 and seen == {}
+    status, seen = _asgi("/session/abc/upload/def", b"x" * 6000, declared=10)  # a client that lies
+    assert seen.get("disconnected") and len(seen["body"]) <= 5000
+    status, seen = _asgi("/session/abc/upload/def", b"x" * 4000)
+    assert status == 200 and len(seen["body"]) == 4000
+    status, seen = _asgi("/other", b"x" * 6000)
+    assert status == 200 and len(seen["body"]) == 6000
+
+
+# -- the command ------------------------------------------------------------------------------------------
+
+
+def test_app_command_without_the_extra_is_one_line(monkeypatch):
+    import occupancy.app as app_module
+
+    monkeypatch.setattr(app_module, "shiny_available", lambda: False)
+    out = CliRunner().invoke(main, ["app", "--no-browser"])
+    assert out.exit_code == 2
+    assert out.stderr.strip() == f"blockade: error: {app_module.MISSING_EXTRA}"
+
+
+def test_app_command_refuses_a_busy_port():
+    import socket
+
+    pytest.importorskip("shiny")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = CliRunner().invoke(main, ["app", "--no-browser", "--port", str(port)])
+    assert out.exit_code == 2 and out.stderr.startswith(f"blockade: error: --port: cannot listen on 127.0.0.1:{port}")
+
+
+def test_the_page_has_the_stable_ids():
+    pytest.importorskip("shiny")
+    from occupancy.app.ui import build_ui
+
+    html = str(build_ui())
+    for oid in ("drug", "dose_mg", "assess_h", "isi_days", "participants", "scenario_upload", "mor_at_assessment",
+                "timecourse_plot", "plan_min_isi_days", "plan_power", "scenario_download", "app_error"):
+        assert f'id="{oid}"' in html, oid
+
+
+def test_live_chart_escapes_labels_and_breaks_lines_at_gaps():
+    values = {"model_naltrexone": "emax", "assess_label": "<script>alert(1)</script>", "assess_h": 2.0,
+              "assess_rows": 2, "assess_label_2": "late", "assess_h_2": 30.0}
+    out = simulate_from_values(SimulateForm(), values)
+    assert not out.error and out.value.warnings  # emax is undefined 8 h after a dose: NaN, with a warning
+    svg = views.timecourse_svg(out.value)
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert svg.count("<polyline") >= 3 and "NaN" not in svg and "nan" not in svg
+    assert views.mor_at_first_assessment(out.value) == f"{out.value.assessments[0]['MOR']:.1f}"
+    from occupancy.models.dose_response import dose_curve
+
+    curve_svg = views.dose_curve_svg(dose_curve("naltrexone"), 50.0)
+    assert "50 mg: MOR 89.9 %" in curve_svg
+
+
+def test_live_chart_shows_concentrations_below_the_blockade():
+    svg = views.timecourse_svg(_result_with_extras())
+    assert svg.count("<svg") == 2 and "6β-naltrexol (ng/mL)" in svg and "parameter uncertainty" in svg
+
+
+def test_the_live_population_is_capped():
+    out = simulate_from_values(SimulateForm(), {"pop_on": True, "pop_n": forms.MAX_LIVE_POPULATION + 1})
+    assert out.error.startswith("blockade: error: Simulate tab: population.n: the app simulates up to 100000")
+    assert "up to 100000" in plan_scenario(PlanForm(), {"pop_on": True, "pop_n": 10**6}, {}).error
