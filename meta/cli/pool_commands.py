@@ -206,7 +206,7 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
         if wald is not None:
             payload["wald"] = _clean(inf.wald_payload(wald, result, rob))
         if pred is not None:
-            payload["predictions"] = _clean(inf.predictions_payload(pred, new_frame))
+            payload["predictions"] = _clean(inf.predictions_payload(pred, new_frame, result))
             payload["predictions_vcov"] = rob.vcov_type if rob is not None else "model"
         if tci is not None:
             payload.update(_clean(inf.tau2_payload(tci, ci_tau2)))
@@ -227,7 +227,7 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
     if wald is not None:
         blocks.append(inf.wald_text(wald, rob))
     if pred is not None:
-        blocks.append(inf.predictions_text(pred, new_frame, rob.vcov_type if rob is not None else None))
+        blocks.append(inf.predictions_text(pred, new_frame, result, rob.vcov_type if rob is not None else None))
     click.echo("\n\n".join(blocks))
 
 

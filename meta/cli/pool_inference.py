@@ -218,31 +218,41 @@ def predictions(model, newmods, path: str):
         raise _option_error(f"--newmods {path!r}", exc) from None
 
 
-def predictions_payload(pred, newmods) -> list[dict]:
-    """One ``{"pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "df", "newmods"}`` per prediction row."""
+def _equal_effects(model) -> bool:
+    """An equal-effects (FE) fit, for which metafor's ``predict`` gives no prediction interval."""
+    model = getattr(model, "model", model)  # a robust result's working model
+    return str(getattr(model, "method", "")).upper() == "FE"
+
+
+def predictions_payload(pred, newmods, model) -> list[dict]:
+    """One ``{"pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "df", "newmods"}`` per prediction row
+    (``pi_lb``/``pi_ub`` null for an equal-effects model, as metafor gives none)."""
     rows = newmods.to_dict("records")
+    no_pi = _equal_effects(model)
     out = []
     for i in range(len(pred)):
         entry = {f: float(getattr(pred, f)[i]) for f in ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub")}
+        if no_pi:
+            entry["pi_lb"] = entry["pi_ub"] = None
         entry["df"] = None if pred.ddf is None else float(pred.ddf[i])
         entry["newmods"] = rows[i]
         out.append(entry)
     return out
 
 
-def predictions_text(pred, newmods, robust_vcov: str | None) -> str:
+def predictions_text(pred, newmods, model, robust_vcov: str | None) -> str:
     """metafor's printed ``predict()`` table, preceded by a heading naming the covariance used."""
     what = f"cluster-robust {robust_vcov}" if robust_vcov else "model-based"
     cols = ", ".join(map(str, newmods.columns))
     lines = [f"Predictions at --newmods ({cols}; {what} SEs, {int(round(pred.level * 100))}% intervals):", "",
-             _prediction_table(pred)]
+             _prediction_table(pred, with_pi=not _equal_effects(model))]
     return "\n".join(lines)
 
 
-def _prediction_table(pred) -> str:
+def _prediction_table(pred, *, with_pi: bool = True) -> str:
     head = ["pred", "se", "ci.lb", "ci.ub", "pi.lb", "pi.ub"]
     fields = ["pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub"]
-    if not all(math.isfinite(x) for x in pred.pi_lb):  # equal-effects models have no prediction interval
+    if not with_pi or not all(math.isfinite(x) for x in pred.pi_lb):  # metafor: no PI for equal-effects models
         head, fields = head[:4], fields[:4]
     if pred.ddf is not None:
         head, fields = head + ["df"], fields + ["ddf"]
