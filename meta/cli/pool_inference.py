@@ -165,9 +165,10 @@ def robust_text(rob) -> str:
     import numpy as np
 
     sizes = np.asarray(rob.cluster_sizes)
+    per = (str(sizes.min()) if sizes.min() == sizes.max() else
+           f"{sizes.min()}-{sizes.max()} (mean: {sizes.mean():.2f}, median: {_num(float(np.median(sizes)))})")
     lines = [f"Number of estimates:   {rob.k}", f"Number of clusters:    {rob.n_clusters}",
-             f"Estimates per cluster: {sizes.min()}-{sizes.max()} (mean: {sizes.mean():.2f}, "
-             f"median: {_num(float(np.median(sizes)))})", ""]
+             f"Estimates per cluster: {per}", ""]
     if rob.p > 1 and rob.btt:
         btt = [b + 1 for b in rob.btt]
         span = f"{btt[0]}:{btt[-1]}" if len(btt) > 1 else str(btt[0])
