@@ -133,7 +133,8 @@ ML_ARGS = ["--yi", "yi", "--vi", "vi", "--levels", "study,esid"]
         ({}, ["--yi", "effect"], "column 'effect' not found"),
         ({"vi": [0.05, "abc", 0.06, 0.05, 0.03, 0.04]}, [], "column 'vi': non-numeric value in row(s) 2"),
         ({"vi": [0.05, 0.04, 0.0, 0.05, -0.03, 0.04]}, [], "column 'vi': sampling variances must be > 0; row(s) 3, 5"),
-        ({"yi": [0.1, 0.3, None, 0.5, 0.4, 0.0]}, [], "column 'yi': missing or non-finite value in row(s) 3"),
+        ({"yi": [0.1, 0.3, None, 0.5, 0.4, 0.0]}, ["--na", "fail"], "missing values (--na fail): 'yi' row(s) 3"),
+        ({"yi": [0.1, 0.3, "inf", 0.5, 0.4, 0.0]}, [], "column 'yi': non-finite value in row(s) 3"),
         ({"study": [1, 1, None, 2, 3, 3]}, [], "level column 'study': missing id in row(s) 3"),
         ({}, ["--mods", "~ c"], "moderator column 'c' is constant"),
         ({}, ["--mods", "~ x + I(2 * x)"], "moderator column 'I(2 * x)' is collinear"),
@@ -155,16 +156,17 @@ def test_bad_input_is_one_line_exit_2(runner, small, cols, extra, fragment):
 
 
 def test_missing_moderator_row_is_omitted_with_a_warning(runner, small):
-    # the library's metafor default na.omit (issue 13): the row is left out of the fit and named in one
-    # warning (the CLI's --na option, with 'fail' for the former one-line error, is still to be wired)
-    from meta.errors import OmittedRowsWarning
-
+    # metafor's default na.omit (issue 13): the row is left out of the fit, named in one warning line on
+    # stderr and in "omitted_rows"; --na fail makes it a one-line error
     path = small(x=[1.0, None, 3.0, 1.0, 2.0, 4.0])
-    with pytest.warns(OmittedRowsWarning, match=r"row\(s\) 2 \('x' row\(s\) 2\)"):
-        res = pool(runner, [path, *ML_ARGS, "--mods", "~ x", "--json"])
+    res = pool(runner, [path, *ML_ARGS, "--mods", "~ x", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["k"] == 5 and out["omitted_rows"] == [2]
+    assert res.stderr.splitlines() == [
+        "blockade: warning: rows with missing values omitted from the model: row(s) 2 ('x' row(s) 2)"]
+    assert_one_line_error(pool(runner, [path, *ML_ARGS, "--mods", "~ x", "--na", "fail"]),
+                          "missing values (--na fail): 'x' row(s) 2")
 
 
 def test_fewer_than_two_estimates(runner, tmp_path):
@@ -243,9 +245,11 @@ def test_univariate_profile_ci_and_lrt(runner, tmp_path, method):
     best = optimize.minimize_scalar(lambda t2: -ll(t2), bounds=(0, 5), method="bounded",
                                     options={"xatol": 1e-12})
     crit = stats.chi2.ppf(0.95, 1)
-    for bound in (out["tau2_ci"]["ci_lb"], out["tau2_ci"]["ci_ub"]):
+    for bound in (out["tau2_profile"]["ci_lb"], out["tau2_profile"]["ci_ub"]):
         assert -2 * (ll(bound) - ll(best.x)) == pytest.approx(crit, rel=1e-6)
-    assert out["tau2_ci"]["ci_lb"] < out["tau2"] < out["tau2_ci"]["ci_ub"]
+    assert out["tau2_profile"]["ci_lb"] < out["tau2"] < out["tau2_profile"]["ci_ub"]
+    assert out["tau2_ci"] == [out["tau2_profile"]["ci_lb"], out["tau2_profile"]["ci_ub"]]
+    assert out["tau2_ci_type"] == "profile"
     assert out["lrt"][0]["LRT"] == pytest.approx(-2 * (ll(0.0) - ll(best.x)), rel=1e-8)
     res = pool(runner, [path, "--yi", "yi", "--vi", "vi", "--method", "DL", "--profile"])
     assert_one_line_error(res, "--profile needs --method REML or ML")

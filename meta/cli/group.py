@@ -30,6 +30,37 @@ def _root_prog(ctx: click.Context | None) -> str:
     return getattr(ctx.find_root().command, "error_prog", None) or UserError.prog
 
 
+def warn(message: str) -> None:
+    """Print ``message`` as one ``<prog>: warning: ...`` line on stderr (``blockade`` or ``meta``)."""
+    prog = _root_prog(click.get_current_context(silent=True))
+    click.echo(f"{prog}: warning: {' '.join(str(message).split())}", err=True)
+
+
+class collected_warnings:
+    """Record the library's warnings (e.g. rows omitted for missing values) instead of printing them.
+
+    Use as ``with collected_warnings() as caught: ...`` and call :meth:`emit` once the command has succeeded,
+    so a run that ends in an error prints only the error line.  Repeated messages are shown once.
+    """
+
+    def __enter__(self):
+        import warnings
+
+        self._cm = warnings.catch_warnings(record=True)
+        self.records = self._cm.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+    def emit(self) -> None:
+        quiet = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning)
+        shown = [str(r.message) for r in self.records if not issubclass(r.category, quiet)]
+        for message in dict.fromkeys(shown):
+            warn(message)
+
+
 class OneLineErrorGroup(click.Group):
     """A click group that turns library input errors and click's parse errors into :class:`UserError`.
 

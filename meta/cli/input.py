@@ -21,13 +21,15 @@ def _not_found(df, label: str, name: str, source: str | None):
     return MetaInputError(f"{label} {name!r} not found in {where} (columns: {', '.join(map(str, df.columns))})")
 
 
-def read_csv(path: str):
+def read_csv(path: str, *, label: str = "data file"):
     """Read the CSV file ``path`` into a DataFrame.
 
     Parameters
     ----------
     path : str
         The file named on the command line.
+    label : str, optional
+        What the file is, for messages (``"data file"``, ``"--newmods file"``).
 
     Returns
     -------
@@ -46,13 +48,13 @@ def read_csv(path: str):
     try:
         return pd.read_csv(path)
     except FileNotFoundError:
-        raise MetaInputError(f"data file {path!r} not found") from None
+        raise MetaInputError(f"{label} {path!r} not found") from None
     except pd.errors.EmptyDataError:
-        raise MetaInputError(f"data file {path!r} is empty") from None
+        raise MetaInputError(f"{label} {path!r} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise MetaInputError(f"data file {path!r}: cannot read as CSV ({' '.join(str(exc).split())})") from None
+        raise MetaInputError(f"{label} {path!r}: cannot read as CSV ({' '.join(str(exc).split())})") from None
     except OSError as exc:  # a directory, no permission, ...
-        raise MetaInputError(f"data file {path!r}: cannot read ({exc.strerror or exc})") from None
+        raise MetaInputError(f"{label} {path!r}: cannot read ({exc.strerror or exc})") from None
 
 
 def require_columns(df, columns: Mapping[str, str | None], *, source: str | None = None) -> None:

@@ -104,6 +104,16 @@ def reanalysis_report_section(result: ReanalysisResult):
         KeyNumber("Adjusted (meta-regression at 100 pp)", format_estimate_ci(b) if math.isfinite(b["estimate"]) else "–",
                   "Linear extrapolation of g to a full contrast; wide because few outcomes had a reduced contrast."),
     ]
+    robust = [(label, result.robust.get(key)) for key, label in
+              (("pooled", "pooled"), ("rescaled", "rescaled"), ("regression", "regression"))]
+    if any(r for _, r in robust):
+        n = next(r["n_clusters"] for _, r in robust if r)
+        keys.append(KeyNumber(
+            "Cluster-robust 95 % CIs (CR2, clusters = studies)",
+            "; ".join(f"{label} [{r['ci_lb']:.4f}, {r['ci_ub']:.4f}]" for label, r in robust if r),
+            f"The same three estimates with small-sample cluster-robust (CR2, Satterthwaite df) CIs over the {n} "
+            "studies, which do not rely on the model's variances being right; wider intervals mean the model-based "
+            "ones above are optimistic."))
     s = result.slope
     if s is not None:
         keys.append(KeyNumber("Slope of g on the MOR contrast", f"{s['estimate']:.4f} per pp (p = {s['p']:.2f})",

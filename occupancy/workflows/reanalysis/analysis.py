@@ -23,6 +23,12 @@ Pipeline (:func:`reanalyse`)
      Assumes a **linear** dose–response in the contrast with a free intercept (allowing effects not carried
      by MOR blockade); with few low-contrast outcomes it is an extrapolation and its CI is wide.
 
+   Beside each model-based CI (pooled, rescaled, regression) the result reports cluster-robust CR2
+   inference with the studies as clusters (:func:`cluster_robust_inference`; clubSandwich's CR2 with
+   Satterthwaite df, as metafor's ``robust(fit, cluster = study, clubSandwich = TRUE)``).  With one
+   aggregate per study (the bundled review) every cluster is one estimate and CR2 is the HC2-type
+   small-sample correction ``e_i²/(1 − h_ii)`` of the working model's weighted regression.
+
 5. **Sensitivity** of the adjusted estimate: the model (``washout`` vs ``emax``), the blockade half-life
    (72 / 108 h, Lee 1988), the window summary (start / end instead of the mean), and Monte Carlo draws of
    the population parameters (each draw applies one virtual subject's ED50, half-life and absorption to all
@@ -96,6 +102,73 @@ def _lincomb(fit, x: Sequence[float]) -> dict:
     se = float(np.sqrt(x @ np.asarray(fit.vb, float) @ x))
     return {"estimate": est, "se": se, "z": est / se if se > 0 else float("nan"),
             "ci_lb": est - Z * se, "ci_ub": est + Z * se}
+
+
+def cluster_robust_inference(fit, clusters, x: Sequence[float] | None = None) -> dict:
+    """CR2 cluster-robust inference on the intercept of ``fit`` (``x`` None) or on ``x'β``.
+
+    Parameters
+    ----------
+    fit : UnivariateResult or MultilevelResult
+        The working model (its estimates are kept).
+    clusters : array_like
+        Cluster (study) id of every estimate of the fit.
+    x : sequence of float, optional
+        A row of the model matrix, intercept first (e.g. ``[1, 100]``: the regression's prediction at a
+        100-pp contrast).
+
+    Returns
+    -------
+    dict
+        ``vcov`` ("CR2"), ``cluster`` ("study"), ``n_clusters``, ``estimate``, ``se``, ``t``, ``df``
+        (Satterthwaite), ``p``, ``ci_lb``, ``ci_ub`` (95 % t interval).
+
+    Notes
+    -----
+    :func:`meta.cluster_robust.robust` (``vcov="CR2"``) and, for ``x``, :func:`meta.prediction.predict` on the
+    robust result (clubSandwich ``linear_contrast`` with Satterthwaite df).  Checked against R in
+    ``tests/r/reanalysis_robust_reference.R``.
+    """
+    from scipy import stats
+
+    from meta.cluster_robust import robust
+
+    rob = robust(fit, np.asarray(clusters), vcov="CR2", level=0.95)
+    if x is None:
+        c = rob.coefficients[0]
+        est, se, df, lb, ub = c.estimate, c.se, float(c.df), c.ci_lb, c.ci_ub
+    else:
+        from meta.prediction import predict
+
+        x = np.asarray(x, float)
+        pr = predict(rob, x[None, 1:], level=0.95)
+        est, se, df = float(pr.pred[0]), float(pr.se[0]), float(pr.ddf[0])
+        lb, ub = float(pr.ci_lb[0]), float(pr.ci_ub[0])
+    t = est / se if se > 0 else float("nan")
+    return {"vcov": "CR2", "cluster": "study", "n_clusters": int(rob.n_clusters), "estimate": est, "se": se,
+            "t": t, "df": df, "p": float(2 * stats.t.sf(abs(t), df)), "ci_lb": lb, "ci_ub": ub}
+
+
+def _robust_estimates(units: pd.DataFrame, pooled, rescaled_fit, keep, reg_fit, full: float, warnings: list):
+    """CR2 inference (clusters = studies) for the pooled, rescaled and regression estimates; None where it cannot
+    be computed (with a warning naming why)."""
+    from meta.errors import MetaInputError
+
+    studies = units["study_id"].astype(str).to_numpy()
+    finite = np.isfinite(units["MOR_contrast"].to_numpy(float))
+    out: dict[str, Any] = {}
+    for name, fit, rows, x in (("pooled", pooled, None, None), ("rescaled", rescaled_fit, keep, None),
+                               ("regression", reg_fit, finite, [1.0, full])):
+        if fit is None:
+            out[name] = None
+            continue
+        ids = studies if rows is None or np.all(rows) else studies[np.asarray(rows, bool)]
+        try:
+            out[name] = cluster_robust_inference(fit, ids, x)
+        except MetaInputError as exc:
+            out[name] = None
+            warnings.append(f"cluster-robust (CR2) CI of the {name} estimate not computed: {exc}")
+    return out
 
 
 def _unit_contrasts(mode: str, annotation: Annotation, units: pd.DataFrame, column: str = "MOR_contrast"):
@@ -262,6 +335,8 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
             warnings.append(f"meta-regression '{extra}' not fitted: {exc}")
             regressions[extra] = None
 
+    robust = _robust_estimates(units, pooled, rescaled_fit, keep, reg_fit, settings.full_contrast, warnings)
+
     adjusted = {
         "rescaled": {**rescaled, "k": int(keep.sum()), "full_contrast": settings.full_contrast,
                      "assumes": "effect proportional to the MOR contrast (g·100/c); none at zero contrast"},
@@ -292,7 +367,7 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     return ReanalysisResult(
         mode=mode, settings=settings, annotation=annotation, units=units, pooled=pooled, regressions=regressions,
         adjusted=adjusted, rescaled_fit=rescaled_fit, sensitivity=sensitivity, mc=mc, trimfill=trimfill,
-        power=power, power_units=agg, warnings=tuple(dict.fromkeys(warnings)),
+        power=power, power_units=agg, warnings=tuple(dict.fromkeys(warnings)), robust=robust,
     )
 
 

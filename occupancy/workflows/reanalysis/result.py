@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -92,6 +92,10 @@ class ReanalysisResult:
     power : ndarray
         Per-study power to detect ``settings.power_effect``.
     warnings : tuple of str
+    robust : dict
+        CR2 cluster-robust inference (clusters = studies) beside the model-based CIs: ``"pooled"``,
+        ``"rescaled"``, ``"regression"`` → ``{vcov, cluster, n_clusters, estimate, se, t, df, p, ci_lb, ci_ub}``
+        or None where it could not be computed.
     """
 
     mode: str
@@ -108,6 +112,7 @@ class ReanalysisResult:
     power: np.ndarray
     power_units: pd.DataFrame
     warnings: tuple[str, ...] = ()
+    robust: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def median_power(self) -> float:
@@ -146,9 +151,9 @@ class ReanalysisResult:
             "k": int(len(self.units)),
             "k_studies": int(self.units["study_id"].nunique()),
             "k_outcomes": int(len(self.annotation)),
-            "pooled": {**self.pooled_dict(), **_heterogeneity(self.pooled)},
-            "adjusted": dict(self.adjusted["rescaled"]),
-            "adjusted_regression": dict(self.adjusted["regression"]),
+            "pooled": {**self.pooled_dict(), **_heterogeneity(self.pooled), "robust": self.robust.get("pooled")},
+            "adjusted": {**self.adjusted["rescaled"], "robust": self.robust.get("rescaled")},
+            "adjusted_regression": {**self.adjusted["regression"], "robust": self.robust.get("regression")},
             "regression": self.slope,
             "regressions": regressions,
             "trimfill": {"k0": None, "se_k0": None, "note": "not computed (see warnings)"}
@@ -181,6 +186,14 @@ class ReanalysisResult:
             f"  adjusted (rescaled) {format_estimate_ci(a)}   [{a['assumes']}]",
             f"  adjusted (regr.)    {format_estimate_ci(b)}   [{b['assumes']}]",
         ]
+        if any(self.robust.get(k) for k in ("pooled", "rescaled", "regression")):
+            n = next(r["n_clusters"] for r in self.robust.values() if r)
+            lines.append(f"  cluster-robust 95 % CIs (CR2, Satterthwaite df; clusters = {n} studies):")
+            for key, label in (("pooled", "pooled g"), ("rescaled", "adjusted (rescaled)"),
+                               ("regression", "adjusted (regr.)")):
+                r = self.robust.get(key)
+                if r:
+                    lines.append(f"    {label:<19s} {format_estimate_ci(r)}   [df {r['df']:.1f}]")
         s = self.slope
         if s is not None:
             lines.append(f"  slope on MOR contrast {s['estimate']:.4f} per pp (SE {s['se']:.4f}, p = {s['p']:.3f})")
