@@ -108,6 +108,14 @@ def _expect(page, selector: str, text: str) -> None:
     expect(page.locator(selector)).to_have_text(text, timeout=TIMEOUT)
 
 
+def _set_checkbox(page, selector: str, value: bool) -> None:
+    """Set a Shiny checkbox/switch and tell Shiny, without a pointer click that an overlay could swallow."""
+    page.wait_for_selector(selector, state="attached")
+    page.eval_on_selector(selector, "(el, v) => { if (el.checked !== v) { el.checked = v; "
+                          "el.dispatchEvent(new Event('change', {bubbles: true})); } }", value)
+    assert page.is_checked(selector) is value
+
+
 def _cli(*args: str):
     out = CliRunner().invoke(main, list(args))
     return out
@@ -141,7 +149,7 @@ def test_simulate_shows_the_librarys_mor_for_the_dose_and_time(page):
 def test_downloaded_scenario_gives_the_same_number_in_the_cli(page, tmp_path):
     page.fill("#dose_mg", "30")
     page.fill("#assess_h", "26")
-    page.click("#pop_on", force=True)  # a population, so the file carries [population] too
+    _set_checkbox(page, "#pop_on", True)  # a population, so the file carries [population] too
     _expect(page, "#mor_at_assessment", _quick_mor("30", "26h"))
     page.wait_for_function("document.querySelector('#mor_detail')?.innerText.includes('population')")
     shown = page.inner_text("#mor_at_assessment").strip()
