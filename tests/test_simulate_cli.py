@@ -82,7 +82,8 @@ def test_out_writes_csv_png_svg(tmp_path):
     out = tmp_path / "res"
     r = run(["simulate", str(ROOT / "scenarios" / "naloxone_bolus_infusion.toml"), "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
-    assert sorted(os.listdir(out)) == ["simulation.json", "timecourse.csv", "timecourse.png", "timecourse.svg"]
+    assert sorted(os.listdir(out)) == [".blockade-output", "simulation.json", "timecourse.csv", "timecourse.png",
+                                       "timecourse.svg"]
     import pandas as pd
 
     frame = pd.read_csv(out / "timecourse.csv")
@@ -260,16 +261,20 @@ def test_out_never_deletes_a_folder_that_is_not_a_blockade_output(tmp_path, monk
     notes.mkdir()
     (notes / "a.txt").write_text("keep\n")
     for target, fragment in ((".", "current folder"), (str(tmp_path.parent), "containing it"),
-                             ("notes", "not a blockade output folder (it holds a.txt)")):
+                             ("notes", "was not written by blockade (it holds a.txt)")):
         r = run(["simulate", str(scenario), "--out", target, "--quiet"])
         assert r.exit_code == 2 and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert r.stdout == ""
     assert sorted(os.listdir(tmp_path)) == ["data.csv", "notes"] and os.listdir(notes) == ["a.txt"]
-    # a previous output folder (holds simulation.json) is replaced as a whole, stale files included
+    # a previous output folder is replaced as a whole, but only while it holds nothing but blockade's files
     assert run(["simulate", str(scenario), "--out", "res", "--quiet"]).exit_code == 0
-    (tmp_path / "res" / "stale.txt").write_text("old")
+    (tmp_path / "res" / "mine.txt").write_text("keep")
+    r = run(["simulate", str(scenario), "--out", "res", "--quiet"])
+    assert r.exit_code == 2 and "holds files blockade did not write (mine.txt)" in r.stderr
+    assert (tmp_path / "res" / "mine.txt").read_text() == "keep"
+    (tmp_path / "res" / "mine.txt").unlink()
     assert run(["simulate", str(scenario), "--out", "res", "--quiet"]).exit_code == 0
-    assert "stale.txt" not in os.listdir(tmp_path / "res") and "simulation.json" in os.listdir(tmp_path / "res")
+    assert "simulation.json" in os.listdir(tmp_path / "res")
 
 
 def test_a_plan_or_reanalysis_scenario_points_to_its_command():

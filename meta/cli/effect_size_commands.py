@@ -205,6 +205,10 @@ def effect_size_command(data, design, measure, vtype, exact_j, out, as_json, **c
         raise MetaInputError("--measure smd is for --design between")
     if measure in ("smcc", "smcr") and vtype == "UB":
         raise MetaInputError(f"--vtype UB is not available for {measure.upper()} (metafor 3.8: LS or LS2)")
+    if out:
+        from meta.atomic_write import check_output_file
+
+        check_output_file(out, "--out", inputs=(data,))
     df = read_csv(data)
     yi, vi = compute_effect_sizes(df, design, cols, measure=measure, vtype=vtype, exact_j=exact_j, source=data)
     result = df.copy()

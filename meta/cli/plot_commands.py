@@ -65,6 +65,9 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
         raise UserError("--out FILE is required (.png, .svg or .pdf)")
     if Path(out_path).suffix.lower() not in _SUFFIXES:
         raise UserError(f"--out {out_path!r}: the suffix must be one of {', '.join(_SUFFIXES)}")
+    from meta.atomic_write import check_output_file
+
+    check_output_file(out_path, "--out", inputs=(data,))
     if not yi_col or not vi_col:
         raise UserError("--yi COL and --vi COL are required")
     method = method.upper()

@@ -34,21 +34,22 @@ def plan_command(scenario: str, out_dir: str | None, as_json: bool, quiet: bool)
 
     from occupancy.workflows.planning.plan import plan_study
 
-    parsed = load_plan_scenario(scenario)
-    result = plan_study(parsed, source=scenario)
-    written = []
-    if out_dir is not None:
-        from occupancy.atomic_output import atomic_directory
-        from occupancy.report.plan import write_plan_outputs
+    from occupancy.cli.output import output_folder
 
-        with atomic_directory(out_dir) as staging:
-            written = [p.name for p in write_plan_outputs(result, staging)]
+    parsed = load_plan_scenario(scenario)
+    written = ()
+    with output_folder(out_dir, "plan", quiet) as out:
+        result = plan_study(parsed, source=scenario)
+        if out is not None:
+            from occupancy.report.plan import write_plan_outputs
+
+            written = out.write(lambda staging: write_plan_outputs(result, staging))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         click.echo(result.summary())
     if written and not quiet:
-        click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(sorted(written))}", err=True)
+        click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(written)}", err=True)
     if as_json and not quiet:
         for warning in result.warnings:
             click.echo(f"blockade: warning: {warning}", err=True)

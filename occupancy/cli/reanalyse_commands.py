@@ -71,8 +71,12 @@ def annotate_command(data, scenario_path, model, half_life_h, n, seed, window_po
     """
     from occupancy.annotation.annotate import annotate
 
+    from occupancy.cli.output import check_output_file
+
     settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point)
-    result = annotate(data if data is not None else scenario_data, settings.annotation)
+    source = data if data is not None else scenario_data
+    check_output_file(out_file, inputs=(source,))
+    result = annotate(source, settings.annotation)
     csv_text = result.table.to_csv(index=False, float_format="%.6g") if out_file else None
     _warn(result.warnings, quiet)
     if out_file:
@@ -114,27 +118,22 @@ def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_p
         from occupancy.errors import InputError
 
         raise InputError(f"--draws: must be 0 (none) or >= 2 (got {draws})")
+    from occupancy.cli.output import output_folder
+
     settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=draws,
                                         progress=not quiet)
-    result = reanalyse(data if data is not None else scenario_data, settings)
-    payload = result.to_dict()
-    text = json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False)
-    if out_dir:
-        _write_outputs(result, text, out_dir)
+    with output_folder(out_dir, "reanalyse", quiet) as out:
+        result = reanalyse(data if data is not None else scenario_data, settings)
+        payload = result.to_dict()
+        text = json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False)
+        if out is not None:
+            from occupancy.report.reanalysis import write_reanalysis_outputs
+
+            out.write(lambda staging: write_reanalysis_outputs(result, staging, json_text=text))
     _warn(result.warnings, quiet)
     if as_json:
         click.echo(text)
     else:
         click.echo(_strip_warnings(result.summary()))
     if out_dir and not quiet:
-        click.echo(f"wrote {out_dir}/: annotated_outcomes.csv, analysis_units.csv, sensitivity.csv, "
-                   "results.json, forest.png/.svg, bubble.png/.svg", err=True)
-
-
-def _write_outputs(result, json_text: str, out_dir: str) -> None:
-    """All files of ``--out`` into a staging folder that replaces ``out_dir`` only when complete."""
-    from occupancy.atomic_output import atomic_directory
-    from occupancy.report.reanalysis import write_reanalysis_outputs
-
-    with atomic_directory(out_dir) as staging:
-        write_reanalysis_outputs(result, staging, json_text=json_text)
+        click.echo(f"wrote {out_dir}/: {', '.join(out.files)}", err=True)

@@ -21,7 +21,9 @@ def run_command(scenario: str | None, out_dir: str, quiet: bool) -> None:
     """
     from occupancy.report.run_folder import run_scenario
 
-    outcome = run_scenario(scenario, out_dir, progress=not quiet)
+    from occupancy.cli.output import warn
+
+    outcome = run_scenario(scenario, out_dir, progress=not quiet, warn=lambda text: warn(text, quiet))
     if not quiet:
         click.echo(outcome.summary(), err=True)
     click.echo(str(outcome.report_path))

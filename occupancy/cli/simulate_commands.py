@@ -71,14 +71,6 @@ def _quick_scenario(drug, doses, assess, weight):
         raise InputError(msg) from None
 
 
-def _write_outputs(result, out_dir: str) -> None:
-    from occupancy.atomic_output import atomic_directory
-    from occupancy.report.simulation import write_simulation_outputs
-
-    with atomic_directory(out_dir) as staging:
-        write_simulation_outputs(result, staging)
-
-
 @main.command("simulate")
 @click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--drug", type=str, help="Quick form: naltrexone or naloxone.")
@@ -169,20 +161,25 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
     pop_seed = seed if seed is not None else (sc.population.seed if sc.population else 1)
     if threshold is not None and not (0 < threshold < 100):
         raise InputError(f"--threshold: must be between 0 and 100 (got {threshold})")
-    result = simulate(sc, n=pop_n, seed=pop_seed, threshold=threshold, residual_at_h=residual_at_h,
-                      progress=not quiet and not as_json and sys.stderr.isatty(),
-                      variability=sc.variability() if sc.population is not None else None,
-                      population_timecourse=bool(out_dir))
+    from occupancy.cli.output import output_folder
+
+    with output_folder(out_dir, "simulate", quiet) as out:
+        result = simulate(sc, n=pop_n, seed=pop_seed, threshold=threshold, residual_at_h=residual_at_h,
+                          progress=not quiet and not as_json and sys.stderr.isatty(),
+                          variability=sc.variability() if sc.population is not None else None,
+                          population_timecourse=bool(out_dir))
+        if out is not None:
+            from occupancy.report.simulation import write_simulation_outputs
+
+            out.write(lambda staging: write_simulation_outputs(result, staging))
     for w in result.warnings:
         _echo_warning(w, quiet)
-    if out_dir:
-        _write_outputs(result, out_dir)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:
         click.echo(result.summary())
         if out_dir:
-            click.echo(f"\nwrote {out_dir}/timecourse.csv, timecourse.png, timecourse.svg, simulation.json")
+            click.echo(f"\nwrote {out_dir}/: {', '.join(out.files)}")
 
 
 @main.command("dose-curve")
@@ -215,6 +212,9 @@ def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
         raise InputError(f"--points: must be >= 2 (got {points})")
     if out_file and not out_file.lower().endswith((".csv", ".png", ".svg")):
         raise InputError(f"--out: {out_file}: use a .csv, .png or .svg file name")
+    from occupancy.cli.output import check_output_file
+
+    check_output_file(out_file)
     doses = np.logspace(np.log10(lo), np.log10(hi), points)
     model = get_model("naltrexone", "emax") if drug == "naltrexone" else get_model("naloxone")
     curves = {r: 100.0 * doses / (doses + model.ed50(r)) for r in recs}
