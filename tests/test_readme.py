@@ -60,7 +60,7 @@ def test_every_scenario_key_is_in_the_reference():
 
 def test_worked_simulate_example_matches_the_program():
     block = _section("## Simulate a dose")
-    shown = block.split("$ blockade simulate scenarios/single_dose_50mg.toml\n", 1)[1].split("```", 1)[0]
-    result = CliRunner().invoke(main, ["simulate", str(ROOT / "scenarios" / "single_dose_50mg.toml"), "--quiet"])
+    shown = block.split("$ blockade simulate single_dose_50mg.toml\n", 1)[1].split("```", 1)[0]
+    result = CliRunner().invoke(main, ["simulate", str(ROOT / "occupancy" / "examples" / "single_dose_50mg.toml"), "--quiet"])
     assert result.exit_code == 0
     assert result.output.strip() == shown.strip()

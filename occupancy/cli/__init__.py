@@ -8,6 +8,7 @@ they hold no science.
 from meta.cli import meta_group
 from occupancy.cli.group import UserError, main
 from occupancy.cli import (  # noqa: E402,F401  (imported for their registration side effect)
+    examples_commands,
     plan_commands,
     reanalyse_commands,
     run_commands,

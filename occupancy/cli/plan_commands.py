@@ -26,7 +26,7 @@ def plan_command(scenario: str, out_dir: str | None, as_json: bool, quiet: bool)
     Reports blockade at every assessment of every session (with residual blockade carried into later
     sessions of a crossover), the minimum delay after dosing for reliable >= 90 % MOR blockade, the
     minimum intersession interval, power and N with and without the blockade attenuation, tablets and
-    cost.  Example:  blockade plan scenarios/plan_crossover_7d.toml --out plan-7d
+    cost.  Example:  blockade plan plan_crossover_7d --out plan-7d
     """
     import json
 

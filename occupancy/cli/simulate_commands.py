@@ -98,7 +98,7 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
 
     \b
     From a scenario file:
-      blockade simulate scenarios/single_dose_50mg.toml --out results/
+      blockade simulate single_dose_50mg --out results/
     Quick form without a file:
       blockade simulate --drug naltrexone --dose 50mg@0h --assess 2h,49h,15d
       blockade simulate --drug naloxone --weight 70 --dose 0.01mg/kg@0h --dose 0.1mg/kg/h@0h+60min --assess 30min
@@ -114,14 +114,17 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
     if scenario:
         from pathlib import Path
 
+        from occupancy.bundled import resolve_scenario
         from occupancy.simulation.scenario import read_scenario_toml
 
+        given = scenario
+        scenario = str(resolve_scenario(scenario))
         data, _ = read_scenario_toml(scenario)
         task = data.get("task")
         other = {"plan": "blockade plan", "reanalyse": "blockade reanalyse --scenario"}
         if isinstance(task, str) and task in other:
             raise InputError(f"{Path(scenario).name}: task: this is a {task} scenario; run it with "
-                             f"`{other[task]} {scenario}` or `blockade run {scenario}`")
+                             f"`{other[task]} {given}` or `blockade run {given}`")
         sc = scenario_from_dict(data, Path(scenario).name)
     elif doses:
         sc = _quick_scenario(drug, doses, assess, weight)

@@ -374,7 +374,9 @@ def read_scenario_toml(path=None, *, text: str | None = None, source: str | None
     import tomllib
 
     if text is None:
-        path = Path(path)
+        from occupancy.bundled import resolve_scenario
+
+        path = resolve_scenario(path)
         source = source or path.name
         try:
             raw = path.read_bytes()
@@ -404,5 +406,8 @@ def load_scenario(path, schema: type[Scenario] | None = None) -> Scenario:
     InputError
         Missing file, malformed TOML or an invalid field, with one line naming the file and field.
     """
+    from occupancy.bundled import resolve_scenario
+
+    path = resolve_scenario(path)
     data, _ = read_scenario_toml(path)
-    return scenario_from_dict(data, Path(path).name, schema)
+    return scenario_from_dict(data, path.name, schema)

@@ -192,7 +192,7 @@ def load_plan_scenario(path) -> PlanScenario:
     if "design" not in data:
         raise InputError(f"{name}: design: required section missing (a planning scenario is a simulate scenario "
                          "plus a [design] section with at least kind = \"between\" or \"within\"; see "
-                         "scenarios/plan_*.toml)")
+                         "the bundled plan_*.toml written by `blockade examples`)")
     return scenario_from_dict(data, name, PlanScenario)
 
 

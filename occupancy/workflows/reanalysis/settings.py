@@ -118,7 +118,9 @@ def scenario_data_path(scenario: ReanalysisScenario | None, scenario_path=None) 
         return None
     path = Path(scenario.reanalysis.data).expanduser()
     if not path.is_absolute() and scenario_path is not None:
-        path = Path(scenario_path).resolve().parent / path
+        from occupancy.bundled import resolve_scenario
+
+        path = resolve_scenario(scenario_path).resolve().parent / path
     return path
 
 
