@@ -100,7 +100,7 @@ def test_example_table_loads_with_effects():
         ("isi_days", "", 3, "intersession interval"),
         ("dose_mg", "-50", 2, "must be > 0"),
         ("dose_mg", "fifty", 2, "not a number"),
-        ("dose_mg", "5000", 2, "not a plausible"),
+        ("dose_mg", "5000", 2, "must be <= 1000"),
         ("assess_min_h", "-1", 4, "before the dose"),
         ("assess_min_h", "30", 4, "after its end"),
         ("assess_max_h", "", 1, "both ends"),

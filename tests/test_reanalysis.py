@@ -203,7 +203,7 @@ def test_scenario_overrides_and_flags():
     assert s2.annotation.model_params == {"half_life_h": 72.0} and s2.annotation.n == 0 and s2.draws == 0
     s3 = settings_from_scenario(sc, model="emax")
     assert s3.annotation.model == "emax" and s3.annotation.model_params == {}
-    with pytest.raises(InputError, match="emax model has no time course"):
+    with pytest.raises(InputError, match="emax model has no half-life"):
         settings_from_scenario(None, model="emax", half_life_h=72)
 
 

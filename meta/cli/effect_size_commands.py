@@ -13,6 +13,7 @@ import sys
 import click
 
 from meta.cli.group import meta_group
+from meta.cli.input import names_data_file
 
 # input kind -> (columns it needs; between / within)
 _BETWEEN_KINDS = [
@@ -193,6 +194,7 @@ def _one_kind(es, design, kind, s, measure, vtype, exact_j):
               help="Hedges' J for g: exact gamma form (metafor) or Borenstein's 1 - 3/(4df - 1).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the CSV here (atomic) instead of stdout.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of CSV.")
+@names_data_file
 def effect_size_command(data, design, measure, vtype, exact_j, out, as_json, **cols):
     """Compute effect sizes yi (= drug - placebo) and sampling variances vi for each row of DATA.csv."""
     from meta.errors import MetaInputError

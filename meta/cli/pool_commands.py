@@ -14,6 +14,7 @@ import math
 import click
 
 from meta.cli.group import meta_group
+from meta.cli.input import names_data_file
 
 
 def _clean(x):
@@ -79,6 +80,7 @@ def pool_payload(result) -> dict:
               help="Add profile-likelihood CIs and likelihood-ratio tests (sigma2 = 0) per level (tau2 without "
                    "--levels; REML or ML).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
+@names_data_file
 def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_level, profile, as_json) -> None:
     """Pool effect sizes: univariate random-effects model, or nested multilevel model with --levels.
 
@@ -97,25 +99,30 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
             f"--method {method} is not available with --levels (multilevel models are fitted by REML or ML)"
         )
     df, yi, vi = load_effects(data, yi_col, vi_col)
-    if levels:
-        from meta.multilevel import fit_multilevel
+    from meta.cli.input import numerical_guard, require_finite
 
-        cols = list(level_ids(df, levels, source=data))
-        result = fit_multilevel(yi, vi, cols, mods=mods, data=df, method=method, test=test, dfs=dfs,
-                                level=conf_level, yi_name=yi_col, vi_name=vi_col)
-    else:
-        try:
-            from meta.univariate import fit_random_effects
-        except ModuleNotFoundError as exc:  # pragma: no cover - only in partial checkouts
-            raise MetaInputError(f"univariate models are not available in this installation ({exc})") from None
-        if dfs == "contain":  # as for --levels, 'contain' implies t tests; with one estimate per unit its df is k - p
-            test = "t"
-        result = fit_random_effects(yi, vi, mods=mods, data=df, method=method, test=test, level=conf_level)
-    extra = None
-    if profile and levels:
-        extra = _profile_payload(result)
-    elif profile:
-        extra = _univariate_profile_payload(result, yi, vi, mods, df, method, conf_level)
+    with numerical_guard(data, f"columns {yi_col!r}/{vi_col!r}"):
+        if levels:
+            from meta.multilevel import fit_multilevel
+
+            cols = list(level_ids(df, levels, source=data))
+            result = fit_multilevel(yi, vi, cols, mods=mods, data=df, method=method, test=test, dfs=dfs,
+                                    level=conf_level, yi_name=yi_col, vi_name=vi_col)
+        else:
+            try:
+                from meta.univariate import fit_random_effects
+            except ModuleNotFoundError as exc:  # pragma: no cover - only in partial checkouts
+                raise MetaInputError(f"univariate models are not available in this installation ({exc})") from None
+            if dfs == "contain":  # as for --levels, 'contain' implies t tests; with one estimate per unit its df is k - p
+                test = "t"
+            result = fit_random_effects(yi, vi, mods=mods, data=df, method=method, test=test, level=conf_level)
+        extra = None
+        if profile and levels:
+            extra = _profile_payload(result)
+        elif profile:
+            extra = _univariate_profile_payload(result, yi, vi, mods, df, method, conf_level)
+        require_finite(data, f"columns {yi_col!r}/{vi_col!r}", *(c.estimate for c in result.coefficients),
+                       *(c.se for c in result.coefficients))
     if as_json:
         payload = pool_payload(result)
         if extra is not None:

@@ -113,10 +113,15 @@ class AnnotationSettings:
                              f"(use {', '.join(WINDOW_POINTS)})")
         if self.isi_from not in ("first_dose", "last_dose"):
             raise InputError(f"reanalysis.isi_from: unknown value {self.isi_from!r} (use first_dose or last_dose)")
-        if int(self.n) != self.n or self.n < 0 or self.n == 1:
-            raise InputError(f"population.n: must be 0 (typical subject only) or an integer >= 2 (got {self.n})")
-        if int(self.grid_points) != self.grid_points or self.grid_points < 2:
-            raise InputError(f"reanalysis.grid_points: must be an integer >= 2 (got {self.grid_points})")
+        from occupancy.simulation.scenario import MAX_SEED, MAX_SUBJECTS
+
+        if int(self.n) != self.n or self.n < 0 or self.n == 1 or self.n > MAX_SUBJECTS:
+            raise InputError(f"population.n: must be 0 (typical subject only) or an integer from 2 to "
+                             f"{MAX_SUBJECTS} (got {self.n})")
+        if not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed <= MAX_SEED:
+            raise InputError(f"population.seed: must be an integer from 0 to {MAX_SEED} (got {self.seed})")
+        if int(self.grid_points) != self.grid_points or not 2 <= self.grid_points <= 1000:
+            raise InputError(f"reanalysis.grid_points: must be an integer from 2 to 1000 (got {self.grid_points})")
         lo, hi = self.default_window_h
         if not (0 <= lo <= hi):
             raise InputError(f"reanalysis.default_window_h: need 0 <= min <= max (got {lo}, {hi})")

@@ -76,8 +76,16 @@ DESIGNS: dict[str, str] = {
 #: Order of sessions in within-subject designs.
 CROSSOVER_ORDERS: tuple[str, ...] = ("counterbalanced", "drug_first", "placebo_first")
 
-#: Largest single oral naltrexone dose accepted (mg); studies use 25–100 mg, trials up to 800 mg/day.
-MAX_DOSE_MG = 1000.0
+#: Plausible ranges of the outcome-table columns (README "Reanalyse data"); doses share the scenario limit.
+from occupancy.simulation.scenario import MAX_DOSE_MG  # noqa: E402  (one limit for files and scenarios)
+
+MAX_ISI_DAYS = 365.0
+MAX_INTERVAL_H = 720.0
+MAX_WINDOW_H = 720.0
+MAX_DOSES_PER_ROW = 365
+MAX_ABS_G = 10.0
+MAX_VI = 100.0
+MAX_N = 1_000_000
 
 #: Two-sided 95 % normal quantile used to turn a 95 % CI into a standard error.
 Z975 = 1.959964
@@ -298,8 +306,11 @@ class _RowError:
         return InputError(f"{self.source}: row {row}, column '{column}': {problem}")
 
 
-def _number(value, err, row, column, *, positive=False, nonneg=False, integer=False) -> float:
+def _number(value, err, row, column, *, positive=False, nonneg=False, integer=False, upper=None,
+            lower=None) -> float:
     text = _text(value)
+    if not text:
+        raise err(row, column, "missing value")
     try:
         number = float(text)
     except ValueError:
@@ -310,6 +321,10 @@ def _number(value, err, row, column, *, positive=False, nonneg=False, integer=Fa
         raise err(row, column, f"must be > 0 (got {text})")
     if nonneg and number < 0:
         raise err(row, column, f"must be >= 0 (got {text})")
+    if lower is not None and number < lower:
+        raise err(row, column, f"must be >= {lower:g} (got {text})")
+    if upper is not None and number > upper:
+        raise err(row, column, f"must be <= {upper:g} (got {text})")
     if integer and number != int(number):
         raise err(row, column, f"must be a whole number (got {text})")
     return number
@@ -319,14 +334,16 @@ def _optional_number(value, err, row, column, **kw) -> float | None:
     return None if _blank(value) else _number(value, err, row, column, **kw)
 
 
-def _number_list(value, err, row, column, *, positive=True) -> tuple[float, ...]:
+def _number_list(value, err, row, column, *, positive=True, upper=None) -> tuple[float, ...]:
     text = _text(value)
     if not text:
         raise err(row, column, "missing value")
     parts = [p for p in text.replace(",", ";").split(";")]
     if any(p.strip() == "" for p in parts):
         raise err(row, column, f"empty entry in list {text!r} (separate values with ';')")
-    return tuple(_number(p.strip(), err, row, column, positive=positive) for p in parts)
+    if len(parts) > MAX_DOSES_PER_ROW:
+        raise err(row, column, f"at most {MAX_DOSES_PER_ROW} entries (got {len(parts)})")
+    return tuple(_number(p.strip(), err, row, column, positive=positive, upper=upper) for p in parts)
 
 
 def validate_outcome_table(
@@ -380,7 +397,7 @@ def validate_outcome_table(
         if design is None:
             raise err(row, "design", f"unknown design {design_text!r} (use between or within)")
 
-        isi = _optional_number(get(rec, "isi_days"), err, row, "isi_days", positive=True)
+        isi = _optional_number(get(rec, "isi_days"), err, row, "isi_days", positive=True, upper=MAX_ISI_DAYS)
         order = _text(get(rec, "crossover_order")).lower().replace("-", "_").replace(" ", "_")
         if design == "within":
             if isi is None:
@@ -393,16 +410,14 @@ def validate_outcome_table(
                 raise err(row, "crossover_order", f"unknown order {order!r} (use {', '.join(CROSSOVER_ORDERS)})")
             order = ""
 
-        doses = _number_list(rec.get("dose_mg"), err, row, "dose_mg")
-        if max(doses) > MAX_DOSE_MG:
-            raise err(row, "dose_mg", f"{max(doses):g} mg is not a plausible oral naltrexone dose "
-                                      f"(> {MAX_DOSE_MG:g} mg)")
+        doses = _number_list(rec.get("dose_mg"), err, row, "dose_mg", upper=MAX_DOSE_MG)
         schedule = _text(get(rec, "schedule")).lower() or ("single" if len(doses) == 1 else "daily")
         if schedule not in ("single", "daily"):
             raise err(row, "schedule", f"unknown schedule {schedule!r} (use single or daily)")
         if schedule == "single" and len(doses) != 1:
             raise err(row, "dose_mg", f"a single-dose schedule has one dose (got {len(doses)})")
-        interval = _optional_number(get(rec, "dose_interval_h"), err, row, "dose_interval_h", positive=True)
+        interval = _optional_number(get(rec, "dose_interval_h"), err, row, "dose_interval_h", positive=True,
+                                    upper=MAX_INTERVAL_H)
         interval = 24.0 if interval is None else interval
 
         assess_text = _text(get(rec, "assess_doses"))
@@ -428,8 +443,8 @@ def validate_outcome_table(
             col = "assess_min_h" if lo_blank else "assess_max_h"
             raise err(row, col, "give both ends of the assessment window or neither")
         else:
-            lo = _number(rec.get("assess_min_h"), err, row, "assess_min_h")
-            hi = _number(rec.get("assess_max_h"), err, row, "assess_max_h")
+            lo = _number(rec.get("assess_min_h"), err, row, "assess_min_h", upper=MAX_WINDOW_H)
+            hi = _number(rec.get("assess_max_h"), err, row, "assess_max_h", upper=MAX_WINDOW_H)
             if lo < 0:
                 raise err(row, "assess_min_h", f"the window starts before the dose (got {lo:g} h)")
             if hi < 0:
@@ -474,8 +489,9 @@ def _effect_sizes(out: pd.DataFrame, raw: pd.DataFrame, designs, err, warnings, 
     if "yi" in cols or "vi" in cols:
         if not {"yi", "vi"} <= cols:
             raise InputError(f"{source}: column 'yi' needs column 'vi' (and vice versa)")
-        yi = np.array([_number(v, err, i + 1, "yi") for i, v in enumerate(raw["yi"].tolist())])
-        vi = np.array([_number(v, err, i + 1, "vi", positive=True) for i, v in enumerate(raw["vi"].tolist())])
+        yi = np.array([_number(v, err, i + 1, "yi", lower=-MAX_ABS_G, upper=MAX_ABS_G)
+                       for i, v in enumerate(raw["yi"].tolist())])
+        vi = np.array([_number(v, err, i + 1, "vi", positive=True, upper=MAX_VI) for i, v in enumerate(raw["vi"].tolist())])
         out["yi"], out["vi"] = yi, vi
         return out
     if not {"m_drug", "m_placebo"} <= cols:
@@ -495,9 +511,14 @@ def _effect_sizes(out: pd.DataFrame, raw: pd.DataFrame, designs, err, warnings, 
         for column in needed:
             if column not in cols:
                 raise err(rows[0] + 1, column, f"missing column needed for {design}-subject effect sizes")
-        values = {c: np.array([_number(raw[c].iloc[i], err, i + 1, c,
-                                       positive=c.startswith(("sd_", "n")))
-                               for i in rows]) for c in needed}
+        def check(c, i):
+            if c == "r":
+                return _number(raw[c].iloc[i], err, i + 1, c, lower=-0.999, upper=0.999)
+            if c.startswith("n"):
+                return _number(raw[c].iloc[i], err, i + 1, c, lower=2, upper=MAX_N, integer=True)
+            return _number(raw[c].iloc[i], err, i + 1, c, positive=c.startswith("sd_"))
+
+        values = {c: np.array([check(c, i) for i in rows]) for c in needed}
         try:
             if design == "between":
                 res = es.hedges_g_between(values["m_drug"], values["m_placebo"], values["sd_drug"],

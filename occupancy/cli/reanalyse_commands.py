@@ -12,16 +12,17 @@ import json
 import click
 
 from occupancy.cli.group import main
+from occupancy.cli.options import HALF_LIFE_HELP
 
 _MODEL_OPTIONS = [
     click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False, path_type=str),
                  help="Reanalysis scenario (TOML: [model], [population], [reanalysis])."),
     click.option("--model", type=click.Choice(["washout", "emax"]), default=None,
                  help="Blockade model (default washout, or the scenario's)."),
-    click.option("--half-life", "half_life_h", type=float, default=None,
-                 help="Blockade half-life in hours for the washout model (e.g. 72 or 108)."),
-    click.option("--n", "n", type=int, default=None, help="Virtual subjects (0 = typical subject only)."),
-    click.option("--seed", type=int, default=None, help="Seed of the virtual population."),
+    click.option("--half-life", "half_life_h", type=str, default=None, help=HALF_LIFE_HELP),
+    click.option("--n", "n", type=int, default=None,
+                 help="Virtual subjects, 2 to 1000000 (0 = typical subject only; default 1000)."),
+    click.option("--seed", type=int, default=None, help="Seed of the virtual population, 0 to 4294967295."),
     click.option("--window", "window_point", type=click.Choice(["mean", "start", "end"]), default=None,
                  help="Summarise each assessment window by its time average (default), start or end."),
 ]
@@ -39,11 +40,24 @@ def _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=No
         load_reanalysis_scenario, scenario_data_path, settings_from_scenario,
     )
 
-    scenario = load_reanalysis_scenario(scenario_path) if scenario_path else None
-    if half_life_h is not None and not half_life_h > 0:
-        from occupancy.errors import InputError
+    from occupancy.cli.options import check_population
+    from occupancy.simulation.scenario import ModelSection, check_value
 
-        raise InputError(f"--half-life: must be > 0 (got {half_life_h:g})")
+    check_population(n, seed, allow_typical=True)
+    if draws is not None:
+        from occupancy.workflows.reanalysis.settings import ReanalysisSection
+
+        check_value(ReanalysisSection, "draws", draws, "--draws")
+        if draws == 1:
+            from occupancy.errors import InputError
+
+            raise InputError("--draws: must be 0 (none) or >= 2 (got 1)")
+    if half_life_h is not None:
+        from occupancy.dosing.quantities import parse_time_h
+
+        half_life_h = check_value(ModelSection, "half_life_h", parse_time_h(half_life_h, what="--half-life"),
+                                  "--half-life (h)")
+    scenario = load_reanalysis_scenario(scenario_path) if scenario_path else None
     settings = settings_from_scenario(scenario, model=model, half_life_h=half_life_h, n=n, seed=seed, draws=draws,
                                       window_point=window_point, progress=progress)
     return settings, scenario_data_path(scenario, scenario_path)
@@ -100,7 +114,8 @@ def _strip_warnings(text: str) -> str:
 @click.argument("data", required=False, type=click.Path(dir_okay=False, path_type=str))
 @_with_model_options
 @click.option("--draws", type=int, default=None,
-              help="Monte Carlo draws of the population parameters for the sensitivity analysis (0 = none).")
+              help="Monte Carlo draws of the population parameters for the sensitivity analysis (0 = none, "
+                   "or 2 to 10000; default 200).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
               help="Write the annotated table, results JSON, forest and bubble plots (PNG+SVG) to this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
@@ -114,10 +129,6 @@ def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_p
     """
     from occupancy.workflows.reanalysis.analysis import reanalyse
 
-    if draws is not None and (draws < 0 or draws == 1):
-        from occupancy.errors import InputError
-
-        raise InputError(f"--draws: must be 0 (none) or >= 2 (got {draws})")
     from occupancy.cli.output import output_folder
 
     settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=draws,
