@@ -17,6 +17,9 @@ from meta.cli.group import meta_group
 from meta.cli.input import names_data_file
 
 PLOT_KINDS = ("forest", "funnel", "contour", "trimfill", "bubble")
+#: Most rows in a forest plot: one text line each, so 1000 rows is already a figure ~300 inches tall (and
+#: ~0.5 GB to render as PNG); larger tables are refused before anything is drawn.
+MAX_FOREST_ROWS = 1000
 _SUFFIXES = (".png", ".svg", ".pdf")
 _METHODS = ("REML", "ML", "DL", "FE")
 
@@ -93,6 +96,9 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
         raise UserError(f"--rho {rho}: must be in (-1, 1]")
 
     df, yi, vi = load_effects(data, yi_col, vi_col)
+    if kind == "forest" and len(df) > MAX_FOREST_ROWS:
+        raise UserError(f"{data}: {len(df)} rows are too many for a readable forest plot (at most {MAX_FOREST_ROWS}); "
+                        "plot a subset of the rows, or use a funnel plot")
     require_columns(df, {"--label": label_col, "--moderator": moderator}, source=data)
     if levels:
         level_ids(df, levels, source=data)  # every level column present, no missing id (as meta pool)

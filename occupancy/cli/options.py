@@ -12,7 +12,7 @@ HALF_LIFE_HELP = ("Blockade half-life with a unit, the same in every command: 72
 
 
 def check_population(n, seed, *, allow_typical: bool = False) -> None:
-    """``--n`` (2 to 1,000,000 virtual subjects; 0 = typical subject only where ``allow_typical``) and ``--seed``."""
+    """``--n`` (2 to 100,000 virtual subjects; 0 = typical subject only where ``allow_typical``) and ``--seed``."""
     from occupancy.simulation.scenario import PopulationSection, check_value
 
     if n is not None and not (allow_typical and n == 0):

@@ -7,8 +7,6 @@ is written atomically.
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from occupancy.cli.group import main
@@ -21,7 +19,7 @@ _MODEL_OPTIONS = [
                  help="Blockade model (default washout, or the scenario's)."),
     click.option("--half-life", "half_life_h", type=str, default=None, help=HALF_LIFE_HELP),
     click.option("--n", "n", type=int, default=None,
-                 help="Virtual subjects, 2 to 1000000 (0 = typical subject only; default 1000)."),
+                 help="Virtual subjects, 2 to 100000 (0 = typical subject only; default 1000)."),
     click.option("--seed", type=int, default=None, help="Seed of the virtual population, 0 to 4294967295."),
     click.option("--window", "window_point", type=click.Choice(["mean", "start", "end"]), default=None,
                  help="Summarise each assessment window by its time average (default), start or end."),
@@ -90,7 +88,7 @@ def annotate_command(data, scenario_path, model, half_life_h, n, seed, window_po
     settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point)
     source = data if data is not None else scenario_data
     check_output_file(out_file, inputs=(source,))
-    result = annotate(source, settings.annotation)
+    result = annotate(source, settings.annotation, keep_draws=False, progress=not quiet and not as_json)
     csv_text = result.table.to_csv(index=False, float_format="%.6g") if out_file else None
     _warn(result.warnings, quiet)
     if out_file:
@@ -98,11 +96,21 @@ def annotate_command(data, scenario_path, model, half_life_h, n, seed, window_po
 
         write_text_atomic(out_file, csv_text)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False))
+        _echo_json(result)
     else:
         click.echo(result.summary() if quiet else _strip_warnings(result.summary()))
         if out_file:
             click.echo(f"\nwrote {out_file}")
+
+
+def _echo_json(result) -> None:
+    """The result's JSON on stdout, its long lists streamed (bounded memory for any table size)."""
+    import sys
+
+    stream = sys.stdout
+    result.write_json(stream)
+    stream.write("\n")
+    stream.flush()
 
 
 def _strip_warnings(text: str) -> str:
@@ -135,15 +143,13 @@ def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_p
                                         progress=not quiet)
     with output_folder(out_dir, "reanalyse", quiet) as out:
         result = reanalyse(data if data is not None else scenario_data, settings)
-        payload = result.to_dict()
-        text = json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False)
         if out is not None:
             from occupancy.report.reanalysis import write_reanalysis_outputs
 
-            out.write(lambda staging: write_reanalysis_outputs(result, staging, json_text=text))
+            out.write(lambda staging: write_reanalysis_outputs(result, staging))
     _warn(result.warnings, quiet)
     if as_json:
-        click.echo(text)
+        _echo_json(result)
     else:
         click.echo(_strip_warnings(result.summary()))
     if out_dir and not quiet:

@@ -82,7 +82,7 @@ def _quick_scenario(drug, doses, assess, weight):
 @click.option("--weight", type=float, help="Body weight (kg, 1 to 500), for per-kg doses and naloxone doses in mg.")
 @click.option("--model", "model_name", type=str, help="Model: washout (naltrexone default), emax, bateman.")
 @click.option("--half-life", "half_life", type=str, help=HALF_LIFE_HELP)
-@click.option("--n", "n", type=int, help="Virtual subjects for population percentiles, 2 to 1000000 (e.g. 1000).")
+@click.option("--n", "n", type=int, help="Virtual subjects for population percentiles, 2 to 100000 (e.g. 1000).")
 @click.option("--seed", type=int, help="Seed of the population, 0 to 4294967295 (default 1).")
 @click.option("--threshold", type=float, help="Threshold (%, between 0 and 100) for 'time until MOR below' "
                                                 "(default 10).")

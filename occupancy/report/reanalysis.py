@@ -8,15 +8,23 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from occupancy.workflows.reanalysis.result import ASSUMPTIONS, ReanalysisResult, format_estimate_ci
+from occupancy.workflows.reanalysis.result import (
+    ASSUMPTIONS,
+    MAX_PLOTTED_UNITS,
+    ReanalysisResult,
+    format_estimate_ci,
+)
 
 def forest_figure(result: ReanalysisResult):
-    """Forest plot of the analysed units with their MOR contrast (pp) in an extra column."""
+    """Forest plot of the analysed units with their MOR contrast (pp) in an extra column (None when there are
+    more than :data:`MAX_PLOTTED_UNITS`; the result then carries a warning)."""
     from matplotlib.figure import Figure
 
     from meta.plots import forest_plot
 
     units = result.units
+    if len(units) > MAX_PLOTTED_UNITS:
+        return None
     contrast = [f"{c:.0f}" if math.isfinite(c) else "–" for c in units["MOR_contrast"]]
     rows = len(units) + (units["study_id"].nunique() if result.mode == "outcome" else 0) + 4
     fig = Figure(figsize=(12.0, 1.4 + 0.3 * rows), layout="constrained")
@@ -58,21 +66,22 @@ def write_reanalysis_outputs(result: ReanalysisResult, directory, *, json_text: 
     ``directory`` should be a fresh staging folder (:func:`occupancy.atomic_output.atomic_directory`), so a
     failure never leaves a partial result.  The figures are drawn before anything is written.
     """
-    import json
-
     from meta.plots import save_figure
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     figures = {"forest": forest_figure(result), "bubble": bubble_figure(result)}
-    if json_text is None:
-        json_text = json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False)
     written = []
     for name, frame in (("annotated_outcomes.csv", result.annotation.table), ("analysis_units.csv", result.units),
                         ("sensitivity.csv", result.sensitivity)):
         frame.to_csv(directory / name, index=False, float_format="%.6g")
         written.append(directory / name)
-    (directory / "results.json").write_text(json_text + "\n", encoding="utf-8")
+    with open(directory / "results.json", "w", encoding="utf-8") as handle:
+        if json_text is None:
+            result.write_json(handle)
+        else:
+            handle.write(json_text)
+        handle.write("\n")
     written.append(directory / "results.json")
     for name, fig in figures.items():
         if fig is None:

@@ -57,8 +57,8 @@ TIME_LIMIT_H = 8760.0
 MAX_DOSE_MG = 1000.0
 #: Largest dose in mg/kg (naloxone; clinical doses are below 0.2 mg/kg).
 MAX_DOSE_MG_PER_KG = 20.0
-#: Most virtual subjects: percentiles are stable to ~0.1 pp from 10^4 subjects; more only costs time.
-MAX_SUBJECTS = 1_000_000
+#: Most virtual subjects: percentiles are stable to ~0.1 pp from 10^4 subjects; more only cost time.
+MAX_SUBJECTS = 100_000
 #: Largest seed (numpy accepts any non-negative integer; 32 bits are plenty).
 MAX_SEED = 2**32 - 1
 #: Largest between-subject log-SD (a factor of e^3 = 20 for one SD).

@@ -126,30 +126,29 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
     g = float(design.effect)
     alpha, target = float(design.alpha), float(design.power)
 
-    # -- blockade per order and session ---------------------------------------------------------------
-    sessions_raw = []  # (order_index, session, condition, start_h, {receptor: (n, A)}, residual (n,))
+    # -- blockade per order and session (population summaries in bounded blocks) -----------------------
+    assess_t = np.array([t for _, t in assessments])
+    sessions_raw = []  # (order_index, session, condition, start_h, protocol schedule, residual summary)
     timeline = []
     for oi, order in enumerate(orders):
         starts = [s * isi_h if isi_h is not None else 0.0 for s in range(len(order))]
         drug_starts = [st for st, c in zip(starts, order) if c == DRUG]
         sched = _protocol_schedule(schedule, drug_starts)
         for si, (start, cond) in enumerate(zip(starts, order)):
-            times = np.array([start + t for _, t in assessments])
-            values = {r: np.array(pop.values(sched, times, r)) for r in RECEPTORS}
             earlier = _protocol_schedule(schedule, [s for s in drug_starts if s < start])
             residual = pop.values(earlier, [start], "MOR")[:, 0]
-            sessions_raw.append((oi, si + 1, cond, start, values, np.array(residual)))
+            res = (float(residual.mean()), float(np.percentile(residual, 50)), float(np.percentile(residual, 95)))
+            sessions_raw.append((oi, si + 1, cond, start, sched, res))
         if kind == "within":
             end_h = len(order) * isi_h
         else:
             end_h = max(72.0, session_len_h + 48.0)
         grid = _timeline_grid(drug_starts, end_h)
-        mor = pop.values(sched, grid, "MOR")
-        s = population_summaries(mor)
+        s = pop.summaries(sched, grid, "MOR")
         timeline.append(TimelineTrace(order_names[oi], grid, s["p05"], s["p50"], s["p95"], s["mean"]))
 
-    def assessment_rows(values: dict[str, np.ndarray], start: float) -> tuple[AssessmentBlockade, ...]:
-        summ = {r: population_summaries(values[r]) for r in RECEPTORS}
+    def assessment_rows(sources, start: float) -> tuple[AssessmentBlockade, ...]:
+        summ = {r: pop.pooled_summaries(sources, r) for r in RECEPTORS}
         rows = []
         for j, (label, t) in enumerate(assessments):
             rows.append(AssessmentBlockade(
@@ -160,20 +159,22 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
                 MOR_prob_ge_90=float(summ["MOR"]["prob_ge_90"][j])))
         return tuple(rows)
 
+    session_rows = {(oi, si): assessment_rows([(sched, start + assess_t)], start)
+                    for (oi, si, _, start, sched, _) in sessions_raw}
+
     # -- conditions pooled over orders (equal weight per order), and the contrasts ----------------------
     conditions = []
     for cond in (DRUG, PLACEBO):
-        parts = [v for (_, _, c, _, v, _) in sessions_raw if c == cond]
-        pooled = {r: np.concatenate([p[r] for p in parts], axis=0) for r in RECEPTORS}
-        conditions.append((cond, assessment_rows(pooled, float("nan"))))
+        parts = [(sched, start + assess_t) for (_, _, c, start, sched, _) in sessions_raw if c == cond]
+        conditions.append((cond, assessment_rows(parts, float("nan"))))
     cond_rows = dict(conditions)
 
     contrasts = []
     for j, (label, t) in enumerate(assessments):
         per_order = []
         for oi in range(len(orders)):
-            d = [v["MOR"][:, j].mean() for (o, _, c, _, v, _) in sessions_raw if o == oi and c == DRUG]
-            p = [v["MOR"][:, j].mean() for (o, _, c, _, v, _) in sessions_raw if o == oi and c == PLACEBO]
+            d = [session_rows[(o, si)][j].MOR for (o, si, c, _, _, _) in sessions_raw if o == oi and c == DRUG]
+            p = [session_rows[(o, si)][j].MOR for (o, si, c, _, _, _) in sessions_raw if o == oi and c == PLACEBO]
             if kind == "within":
                 per_order.append((order_names[oi], float(np.mean(d) - np.mean(p))))
         if kind == "between":
@@ -252,10 +253,9 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
     sessions = tuple(
         SessionBlockade(order=order_names[oi], order_index=oi + 1, participants=int(per_order_n[oi]),
                         session=si, condition=cond, start_h=float(start),
-                        residual_MOR=float(res.mean()), residual_MOR_p50=float(np.percentile(res, 50)),
-                        residual_MOR_p95=float(np.percentile(res, 95)),
-                        assessments=assessment_rows(values, start))
-        for (oi, si, cond, start, values, res) in sessions_raw)
+                        residual_MOR=res[0], residual_MOR_p50=res[1], residual_MOR_p95=res[2],
+                        assessments=session_rows[(oi, si)])
+        for (oi, si, cond, start, _, res) in sessions_raw)
 
     warnings = _warnings(model.name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows,
                          primary, pw, pw_att, target, n_planned, n_req_att)

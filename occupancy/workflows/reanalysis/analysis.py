@@ -106,16 +106,15 @@ def _unit_contrasts(mode: str, annotation: Annotation, units: pd.DataFrame, colu
     return means.reindex(units["study_id"]).to_numpy(float)
 
 
-def _draw_unit_contrasts(mode: str, annotation: Annotation, units: pd.DataFrame) -> np.ndarray:
-    """``(draws, k_units)`` contrasts from the per-subject draws of an annotation."""
-    draws = annotation.mor_contrast_draws
+def _draw_unit_contrasts(mode: str, annotation: Annotation, units: pd.DataFrame, i: int) -> np.ndarray:
+    """Draw ``i``'s contrast of every analysed unit (outcomes, or study means of their outcomes)."""
+    row = annotation.mor_contrast_draw(i)
     if mode == "outcome":
-        return draws
-    sids = annotation.table["study_id"].to_numpy()
-    cols = []
-    for sid in units["study_id"]:
-        cols.append(draws[:, sids == sid].mean(axis=1))
-    return np.column_stack(cols)
+        return row
+    codes = pd.Categorical(annotation.table["study_id"], categories=list(units["study_id"])).codes
+    sums = np.bincount(codes, weights=row, minlength=len(units))
+    counts = np.bincount(codes, minlength=len(units))
+    return sums / counts
 
 
 def _adjusted(fitter: _Fitter, yi, vi, contrast, full: float, min_contrast: float):
@@ -222,7 +221,7 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> Reanalys
     settings = ReanalysisSettings() if settings is None else settings
     mode, table, units = _prepare(data, settings)
     warnings: list[str] = []
-    annotation = annotate_outcomes(table, settings.annotation)
+    annotation = annotate_outcomes(table, settings.annotation, keep_draws=False, progress=settings.progress)
     warnings.extend(annotation.warnings)
     fitter = _Fitter(mode, units)
     yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
@@ -284,6 +283,11 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> Reanalys
         trimfill = None
         warnings.append(f"trim-and-fill not computed: {exc}")
     power = _study_power(agg["sei"].to_numpy(float), settings.power_effect)
+    from occupancy.workflows.reanalysis.result import MAX_PLOTTED_UNITS
+
+    if len(units) > MAX_PLOTTED_UNITS:
+        warnings.append(f"the forest plot is left out: {len(units)} analysed units are more than a readable plot "
+                        f"holds ({MAX_PLOTTED_UNITS}); every unit's numbers are in analysis_units.csv")
 
     return ReanalysisResult(
         mode=mode, settings=settings, annotation=annotation, units=units, pooled=pooled, regressions=regressions,
@@ -353,7 +357,7 @@ def _sensitivity(mode, table, units, fitter, settings, rescaled, regression) -> 
              "contrast_mean": float(np.nanmean(units["MOR_contrast"]))}]
     yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
     for label, ann_settings in _variants(settings):
-        ann = annotate_outcomes(table, ann_settings)
+        ann = annotate_outcomes(table, ann_settings, keep_draws=False)
         c = _unit_contrasts(mode, ann, units)
         r, _, reg, _, _, _, _ = _adjusted(fitter, yi, vi, c, settings.full_contrast, settings.min_contrast)
         rows.append({"variant": label, "rescaled": r["estimate"], "rescaled_ci_lb": r["ci_lb"],
@@ -366,8 +370,7 @@ def _monte_carlo(mode, table, units, fitter, settings) -> dict:
     n = int(settings.draws)
     if n < 2:
         return {"n": 0}
-    ann = annotate_outcomes(table, replace(settings.annotation, n=n, seed=settings.draws_seed))
-    contrasts = _draw_unit_contrasts(mode, ann, units)
+    ann = annotate_outcomes(table, replace(settings.annotation, n=n, seed=settings.draws_seed), keep_draws=True)
     yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
     rescaled = np.full(n, np.nan)
     regression = np.full(n, np.nan)
@@ -379,7 +382,8 @@ def _monte_carlo(mode, table, units, fitter, settings) -> dict:
         bar = tqdm(iterator, total=n, desc="Monte Carlo draws", unit="draw", file=sys.stderr, leave=False)
         iterator = bar
     for i in iterator:
-        r, _, reg, _, _, _, _ = _adjusted(fitter, yi, vi, contrasts[i], settings.full_contrast, settings.min_contrast)
+        contrasts = _draw_unit_contrasts(mode, ann, units, i)
+        r, _, reg, _, _, _, _ = _adjusted(fitter, yi, vi, contrasts, settings.full_contrast, settings.min_contrast)
         rescaled[i] = r["estimate"]
         regression[i] = reg["estimate"] if reg else np.nan
     if bar is not None:

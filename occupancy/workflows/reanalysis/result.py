@@ -16,6 +16,9 @@ import pandas as pd
 from occupancy.annotation.annotate import Annotation
 from occupancy.workflows.reanalysis.settings import ReanalysisSettings
 
+#: Most analysed units drawn in a forest plot (one text line each); with more the plot is left out (warning).
+MAX_PLOTTED_UNITS = 1000
+
 #: Assumptions behind the numbers, with their sources (shown in reports and ``--json``).
 ASSUMPTIONS: tuple[tuple[str, str], ...] = (
     ("Blockade is simulated for oral naltrexone with the package's calibrated washout model (ED50, "
@@ -131,8 +134,16 @@ class ReanalysisResult:
         """The annotated outcome table (one row per outcome)."""
         return self.annotation.to_frame()
 
-    def to_dict(self) -> dict:
-        """JSON-ready result (what ``blockade reanalyse --json`` prints)."""
+    def write_json(self, handle) -> None:
+        """Write :meth:`to_dict` as indented JSON with the outcome records streamed (bounded memory)."""
+        from occupancy.json_stream import write_json
+
+        payload = self.to_dict(outcomes=False)
+        write_json(payload, handle, {"outcomes": self.annotation.iter_outcome_records})
+
+    def to_dict(self, outcomes: bool = True) -> dict:
+        """JSON-ready result (what ``blockade reanalyse --json`` prints); ``outcomes=False`` leaves the
+        per-outcome records as a placeholder (``None``) for :meth:`write_json`."""
         regressions = {}
         for name, fit in self.regressions.items():
             regressions[name] = None if fit is None else {
@@ -163,7 +174,7 @@ class ReanalysisResult:
             "monte_carlo": {k: v for k, v in self.mc.items() if not isinstance(v, np.ndarray)},
             "study_contrasts": self.units[["study_id", "MOR_contrast"]].to_dict("records")
             if self.mode == "study" else self.annotation.study_contrasts().to_dict("records"),
-            "outcomes": self.annotation.outcome_records(),
+            "outcomes": self.annotation.outcome_records() if outcomes else None,
             "settings": self.settings.to_dict(),
             "assumptions": [{"text": t, "source": s} for t, s in ASSUMPTIONS],
             "warnings": list(self.warnings),
