@@ -321,10 +321,10 @@ def _design_key(d: OutcomeDesign, fraction: float, shift: float) -> tuple:
     return (d.doses_mg, d.interval_h, d.assess_doses, d.window_h, fraction, shift)
 
 
-def _rows_label(rows: list[int], table: OutcomeTable) -> str:
-    d = table.designs[rows[0]]
-    first = f"row {d.row} ({d.study_id} outcome {d.outcome})"
-    return first if len(rows) == 1 else f"{first} and {len(rows) - 1} more row(s) with the same design"
+def _rows_label(first: int, count: int, table: OutcomeTable) -> str:
+    d = table.designs[first]
+    label = f"row {d.row} ({d.study_id} outcome {d.outcome})"
+    return label if count == 1 else f"{label} and {count - 1} more row(s) with the same design"
 
 
 class _Segments:
@@ -371,24 +371,30 @@ def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None =
     k = len(table.designs)
 
     # -- distinct designs ----------------------------------------------------------------------------------
-    fractions = np.zeros(k)
     keys: dict[tuple, int] = {}
-    inverse = np.empty(k, dtype=int)
     unique: list[tuple[OutcomeDesign, float, float]] = []
-    rows_of: list[list[int]] = []
-    for j, design in enumerate(table.designs):
+    if table.design_codes is not None and len(table.design_codes) == k:  # rows already grouped by design
+        codes = np.asarray(table.design_codes)
+        firsts = pd.Series(np.arange(k)).groupby(codes, sort=True).first().to_numpy()
+        candidates = [table.designs[i] for i in firsts]
+    else:
+        codes, candidates = np.arange(k), list(table.designs)
+    remap = np.empty(len(candidates), dtype=int)
+    for c, design in enumerate(candidates):
         fraction = RESIDUAL_FRACTION[design.crossover_order] if design.design == "within" else 0.0
-        fractions[j] = fraction
         shift = _placebo_shift_h(design, settings)
         key = _design_key(design, fraction, shift)
         u = keys.get(key)
         if u is None:
             u = keys[key] = len(unique)
             unique.append((design, fraction, shift))
-            rows_of.append([])
-        inverse[j] = u
-        rows_of[u].append(j)
+        remap[c] = u
+    inverse = remap[codes]
     U = len(unique)
+    fractions = np.array([f for _, f, _ in unique])[inverse] if U else np.zeros(k)
+    counts = np.bincount(inverse, minlength=U)
+    first_row = np.full(U, k)
+    np.minimum.at(first_row, inverse, np.arange(k))
     if keep_draws and n and n * U > MAX_KEPT_DRAWS:
         raise InputError(f"{table.source}: keeping {n} virtual subjects' contrasts for {U} distinct outcome designs "
                          f"needs {n * U * 8 / 1e9:.1f} GB (limit {MAX_KEPT_DRAWS * 8 / 1e9:.2f} GB); use fewer draws "
@@ -431,7 +437,7 @@ def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None =
 
     # -- no-time-course placebo, warnings, contrasts ---------------------------------------------------------
     for u, (design, fraction, _) in enumerate(unique):
-        label = _rows_label(rows_of[u], table)
+        label = _rows_label(int(first_row[u]), int(counts[u]), table)
         if np.isnan(values["MOR_drug_mean"][u]):
             warnings.append(f"{label}: the {settings.model} model is undefined over the whole assessment window; "
                             "no blockade annotation")

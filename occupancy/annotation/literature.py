@@ -235,12 +235,15 @@ class OutcomeTable:
         Non-fatal notes (defaulted windows, computed effect sizes).
     source : str
         Where the table came from (file name or ``bundled``).
+    design_codes : ndarray, optional
+        Rows with equal codes have equal design columns (0, 1, … in order of first appearance).
     """
 
     frame: pd.DataFrame
     designs: tuple[OutcomeDesign, ...]
     warnings: tuple[str, ...] = ()
     source: str = "outcomes"
+    design_codes: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_effects(self) -> bool:
@@ -561,7 +564,8 @@ def validate_outcome_table(
     out["relationship"] = pd.Series(relationship).str.lower().replace("", None).to_numpy(dtype=object)
     out = out.reset_index(drop=True)
     out = _effect_sizes(out, frame.reset_index(drop=True), designs, err, warnings, source)
-    return OutcomeTable(frame=out, designs=designs, warnings=tuple(warnings), source=source)
+    return OutcomeTable(frame=out, designs=designs, warnings=tuple(warnings), source=source,
+                        design_codes=np.asarray(codes))
 
 
 def _effect_sizes(out: pd.DataFrame, raw: pd.DataFrame, designs, err, warnings, source) -> pd.DataFrame:
