@@ -190,11 +190,12 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         pop, schedule, threshold_pct=design.delay_threshold_pct, probability=design.delay_probability,
         horizon_h=design.max_delay_h)
     first_assess_h = assessments[0][1]
-    isi_kw = dict(offset_h=first_assess_h, threshold_pct=design.residual_threshold_pct,
-                  min_days=session_len_h / 24.0, horizon_days=design.max_isi_days)
-    min_isi = find_min_isi(pop, schedule, q=95.0, **isi_kw)
-    min_isi_med = find_min_isi(pop, schedule, q=50.0, **isi_kw)
-    res95 = res50 = None
+    min_isi = min_isi_med = res95 = res50 = None
+    if kind == "within":  # a between-subjects design has no second session, so no intersession interval
+        isi_kw = dict(offset_h=first_assess_h, threshold_pct=design.residual_threshold_pct,
+                      min_days=session_len_h / 24.0, horizon_days=design.max_isi_days)
+        min_isi = find_min_isi(pop, schedule, q=95.0, **isi_kw)
+        min_isi_med = find_min_isi(pop, schedule, q=50.0, **isi_kw)
     if isi_h is not None:
         res95 = float(residual_at(pop, schedule, [design.isi_days], first_assess_h, 95.0)[0])
         res50 = float(residual_at(pop, schedule, [design.isi_days], first_assess_h, 50.0)[0])
@@ -257,8 +258,16 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
                         assessments=session_rows[(oi, si)])
         for (oi, si, cond, start, _, res) in sessions_raw)
 
-    warnings = _warnings(model.name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows,
-                         primary, pw, pw_att, target, n_planned, n_req_att)
+    tagged = _warnings(model.name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows,
+                       primary, pw, pw_att, target, n_planned, n_req_att_bal if kind == "within" else n_req_att)
+    warnings = [text for _, text in tagged]
+    from occupancy.workflows.planning.design import PET_VALIDATED_FROM_H
+
+    validated_h = PET_VALIDATED_FROM_H.get(model.name)
+    last_dose = schedule.last_dose_h
+    early = [(label, t - last_dose) for label, t in assessments
+             if validated_h is not None and t >= last_dose and t - last_dose < validated_h]
+    note = min_delay_caveat(model.name, early, time_course=model.name != "emax")
     assumptions = _assumptions(design, kind)
     design_dict = design.model_dump()
     return PlanResult(
@@ -270,7 +279,7 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         isi_days=None if isi_h is None else float(design.isi_days), orders=tuple(order_names),
         sessions=sessions, conditions=tuple(conditions), contrasts=tuple(contrasts), primary_assessment=primary,
         contrast_pp=primary_contrast, effect=g, effect_attenuated=g_eff, dz=dz, dz_attenuated=dz_eff,
-        min_delay_h=min_delay, min_delay_note=min_delay_caveat(model.name), prob_at_min_delay=prob_delay, reliable_until_h=until, min_isi_days=min_isi,
+        min_delay_h=min_delay, min_delay_note=note, prob_at_min_delay=prob_delay, reliable_until_h=until, min_isi_days=min_isi,
         min_isi_days_median=min_isi_med, residual_at_isi_p95=res95, residual_at_isi_p50=res50,
         n_planned=int(n_planned), n_planned_source=n_source, group_sizes=tuple(int(x) for x in groups),
         power=float(pw), power_attenuated=float(pw_att), n_required=n_req, n_required_per_group=n_grp,
@@ -278,7 +287,7 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         n_required_balanced=n_req_bal, n_required_attenuated_balanced=n_req_att_bal, total_mg=total_mg,
         drug_sessions_total=drug_sessions_total, tablets_per_session=tabs_session, tablets=tabs,
         tablets_pooled=tabs_pooled, cost=cost, timeline=tuple(timeline), power_curve=curve,
-        assumptions=assumptions, warnings=tuple(warnings))
+        assumptions=assumptions, warnings=tuple(warnings), warning_topics=tuple(t for t, _ in tagged))
 
 
 def _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att) -> PowerCurve:
@@ -298,37 +307,40 @@ def _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att) -> PowerCu
 
 
 def _warnings(model_name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows, primary, pw, pw_att,
-              target, n_planned, n_req_att) -> list[str]:
+              target, n_planned, n_req_att) -> list[tuple[str, str]]:
+    """The plan's warnings as ``(topic, text)``: topic ``model``, ``delay``, ``isi`` or ``power`` says which
+    number each one qualifies (the report and the summary print it next to that number)."""
     out = []
     if model_name == "emax":
-        out.append("the emax model has no time course beyond its validity window, so residual blockade and the "
-                   "minimum intersession interval are not meaningful; use the washout model")
+        out.append(("model", "the emax model has no time course beyond its validity window, so residual blockade and "
+                             "the minimum intersession interval are not meaningful; use a model with a time course"))
     if min_delay is None:
-        out.append(f"P(MOR >= {design.delay_threshold_pct:g} %) never reaches {design.delay_probability:g} within "
-                   f"{design.max_delay_h:g} h after the last dose: the dose is too low for reliable blockade")
+        out.append(("delay", f"P(MOR >= {design.delay_threshold_pct:g} %) never reaches {design.delay_probability:g} "
+                             f"within {design.max_delay_h:g} h after the last dose: the dose is too low for reliable "
+                             "blockade"))
     else:
         last = schedule.last_dose_h
         for label, t in assessments:
             if t >= last and t - last < min_delay:
                 prob = next(a.MOR_prob_ge_90 for a in cond_rows[DRUG] if a.label == label)
-                out.append(f"assessment '{label}' is {t - last:g} h after the last dose, before the minimum delay "
-                           f"of {min_delay:.2f} h (P(MOR >= 90 %) = {prob:.2f})")
+                out.append(("delay", f"assessment '{label}' is {t - last:g} h after the last dose, before the minimum "
+                                     f"delay of {min_delay:.2f} h (P(MOR >= 90 %) = {prob:.2f})"))
     if kind == "within":
         if min_isi is None or design.isi_days < min_isi:
             placebo = next(a for a in cond_rows[PLACEBO] if a.label == primary)
             limit = "beyond the search horizon" if min_isi is None else f"{min_isi:.1f} days"
-            out.append(f"isi_days = {design.isi_days:g} is shorter than the minimum intersession interval ({limit}): "
-                       f"placebo sessions after a drug session carry residual MOR blockade (95th percentile "
-                       f"{res95:.1f} % at the first assessment; mean over orders at '{primary}' "
-                       f"{placebo.MOR:.1f} %)")
+            out.append(("isi", f"isi_days = {design.isi_days:g} is shorter than the minimum intersession interval "
+                               f"({limit}): placebo sessions after a drug session carry residual MOR blockade (95th "
+                               f"percentile {res95:.1f} % at the first assessment; mean over orders at '{primary}' "
+                               f"{placebo.MOR:.1f} %)"))
     need = "no finite N" if n_req_att is None else f"{n_req_att} participants in total"
     if pw < target:
         att = f" ({pw_att:.2f} with the blockade attenuation)" if pw_att < pw - 5e-4 else ""
-        out.append(f"the planned N = {n_planned} has power {pw:.2f}{att} < {target:g} even with full blockade; "
-                   f"{need} would be needed")
+        out.append(("power", f"the planned N = {n_planned} has power {pw:.2f}{att} < {target:g} even with full "
+                             f"blockade; {need} would be needed"))
     elif pw_att < target:
-        out.append(f"with the blockade attenuation the planned N = {n_planned} has power {pw_att:.2f} < {target:g}; "
-                   f"{need} would be needed")
+        out.append(("power", f"with the blockade attenuation the planned N = {n_planned} has power {pw_att:.2f} < "
+                             f"{target:g}; {need} would be needed"))
     return out
 
 
