@@ -37,7 +37,13 @@ def test_bundled_default_reanalysis_and_plan(tmp_path):
     out = tmp_path / "blockade-output"
     result = _run(["--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == str(out / "report.html")
+    lines = result.output.strip().splitlines()
+    assert lines[-1] == f"report: {out / 'report.html'}"
+    # the key numbers are printed too, under each section's title, as in the report
+    assert "Blockade-adjusted reanalysis of the naltrexone literature" in lines
+    pooled = next(line for line in lines if line.strip().startswith("Pooled effect (Hedges' g)"))
+    assert "-0.1965 [-0.3244, -0.0685]" in pooled
+    assert any(line.strip().startswith("Minimum intersession interval") for line in lines)
     results = json.loads((out / "reanalyse" / "results.json").read_text())
     assert results["pooled"]["estimate"] == pytest.approx(-0.1965, abs=1e-4)
     plan = json.loads((out / "plan" / "plan.json").read_text())

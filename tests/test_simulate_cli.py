@@ -82,8 +82,8 @@ def test_out_writes_csv_png_svg(tmp_path):
     out = tmp_path / "res"
     r = run(["simulate", str(ROOT / "occupancy" / "examples" / "naloxone_bolus_infusion.toml"), "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
-    assert sorted(os.listdir(out)) == [".blockade-output", "simulation.json", "timecourse.csv", "timecourse.png",
-                                       "timecourse.svg"]
+    assert sorted(os.listdir(out)) == [".blockade-output", "report.html", "simulation.json", "timecourse.csv",
+                                       "timecourse.png", "timecourse.svg"]
     import pandas as pd
 
     frame = pd.read_csv(out / "timecourse.csv")

@@ -103,6 +103,18 @@ def annotate_command(data, scenario_path, model, half_life_h, n, seed, window_po
             click.echo(f"\nwrote {out_file}")
 
 
+def _scenario_text(scenario_path) -> tuple[str, str]:
+    """The scenario's name and text for the report (the command line when there is no scenario)."""
+    import sys
+
+    if scenario_path:
+        from occupancy.bundled import resolve_scenario
+
+        path = resolve_scenario(scenario_path)
+        return path.name, path.read_text(encoding="utf-8")
+    return "command line", "# command line\nblockade " + " ".join(sys.argv[1:])
+
+
 def _echo_json(result) -> None:
     """The result's JSON on stdout, its long lists streamed (bounded memory for any table size)."""
     import sys
@@ -125,7 +137,8 @@ def _strip_warnings(text: str) -> str:
               help="Monte Carlo draws of the population parameters for the sensitivity analysis (0 = none, "
                    "or 2 to 10000; default 200).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
-              help="Write the annotated table, results JSON, forest and bubble plots (PNG+SVG) to this folder.")
+              help="Write report.html, the annotated table, results JSON, forest and bubble plots (PNG+SVG) to this "
+                   "folder (replaced as a whole; only a folder blockade wrote is replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
 def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_point, draws, out_dir, as_json,
@@ -144,9 +157,18 @@ def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_p
     with output_folder(out_dir, "reanalyse", quiet) as out:
         result = reanalyse(data if data is not None else scenario_data, settings)
         if out is not None:
-            from occupancy.report.reanalysis import write_reanalysis_outputs
+            from occupancy.report.reanalysis import reanalysis_report_section, write_reanalysis_outputs
+            from occupancy.report.run_folder import write_report
 
-            out.write(lambda staging: write_reanalysis_outputs(result, staging))
+            def build(staging):
+                write_reanalysis_outputs(result, staging)
+                name, text = _scenario_text(scenario_path)
+                params = [("model", settings.annotation.model)] + [
+                    (k, f"{v:g}") for k, v in sorted(settings.annotation.model_params.items())]
+                write_report(staging, "Blockade-adjusted reanalysis", [reanalysis_report_section(result)],
+                             scenario_name=name, scenario_text=text, parameters=params)
+
+            out.write(build)
     _warn(result.warnings, quiet)
     if as_json:
         _echo_json(result)

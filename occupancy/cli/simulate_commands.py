@@ -89,8 +89,8 @@ def _quick_scenario(drug, doses, assess, weight):
 @click.option("--residual-at", "residual_at", type=str,
               help="Time for the residual-blockade check (default last dose + 15 d / 18.3 h).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
-              help="Folder for timecourse.csv, timecourse.png, timecourse.svg and simulation.json (replaced as "
-                   "a whole).")
+              help="Folder for report.html, timecourse.csv, timecourse.png, timecourse.svg and simulation.json "
+                   "(replaced as a whole; only a folder blockade wrote is replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
 def simulate_command(scenario, drug, doses, assess, weight, model_name, half_life, n, seed, threshold, residual_at,
@@ -110,17 +110,17 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
     from occupancy.simulation.scenario import scenario_from_dict
     from occupancy.simulation.simulate import simulate
 
+    from pathlib import Path
+
     if scenario and (drug or doses or assess or weight is not None):
         raise InputError("give either a SCENARIO file or --drug/--dose/--assess/--weight, not both")
     if scenario:
-        from pathlib import Path
-
         from occupancy.bundled import resolve_scenario
         from occupancy.simulation.scenario import read_scenario_toml
 
         given = scenario
         scenario = str(resolve_scenario(scenario))
-        data, _ = read_scenario_toml(scenario)
+        data, scenario_text = read_scenario_toml(scenario)
         task = data.get("task")
         other = {"plan": "blockade plan", "reanalyse": "blockade reanalyse --scenario"}
         if isinstance(task, str) and task in other:
@@ -129,6 +129,7 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
         sc = scenario_from_dict(data, Path(scenario).name)
     elif doses:
         sc = _quick_scenario(drug, doses, assess, weight)
+        scenario_text = "# command line\nblockade " + " ".join(sys.argv[1:])
     else:
         raise InputError("simulate: give a SCENARIO.toml file or --drug and at least one --dose")
 
@@ -167,9 +168,17 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
                           variability=sc.variability() if sc.population is not None else None,
                           population_timecourse=bool(out_dir))
         if out is not None:
-            from occupancy.report.simulation import write_simulation_outputs
+            from occupancy.report.run_folder import write_report
+            from occupancy.report.simulation import simulation_report_section, write_simulation_outputs
+            from occupancy.workflows.run import model_parameters
 
-            out.write(lambda staging: write_simulation_outputs(result, staging))
+            def build(staging):
+                write_simulation_outputs(result, staging)
+                write_report(staging, "Blockade simulation", [simulation_report_section(result)],
+                             scenario_name=Path(scenario).name if scenario else "command line",
+                             scenario_text=scenario_text, parameters=model_parameters(result.model))
+
+            out.write(build)
     for w in result.warnings:
         _echo_warning(w, quiet)
     if as_json:

@@ -65,7 +65,7 @@ def _simulate(data: dict, source: str, progress: bool, path: Path | None = None)
 
     scenario = scenario_from_dict(data, source)
     result = simulate(scenario, progress=progress)
-    return TaskResult("simulate", result, _model_parameters(result.model))
+    return TaskResult("simulate", result, model_parameters(result.model))
 
 
 def _plan(data: dict, source: str, progress: bool, path: Path | None = None) -> TaskResult:
@@ -75,7 +75,7 @@ def _plan(data: dict, source: str, progress: bool, path: Path | None = None) -> 
 
     scenario = scenario_from_dict(data, source, schema=PlanScenario)
     result = plan_study(scenario, source=source)
-    return TaskResult("plan", result, _model_parameters(scenario.build_model()))
+    return TaskResult("plan", result, model_parameters(scenario.build_model()))
 
 
 def _reanalyse(data: dict | None, source: str, progress: bool, path: Path | None = None) -> TaskResult:
@@ -96,7 +96,7 @@ def _reanalyse(data: dict | None, source: str, progress: bool, path: Path | None
 _RUNNERS = {"simulate": _simulate, "plan": _plan, "reanalyse": _reanalyse}
 
 
-def _model_parameters(model) -> tuple[tuple[str, str], ...]:
+def model_parameters(model) -> tuple[tuple[str, str], ...]:
     rows = [("drug", model.drug), ("model", model.name)]
     for key, value in model.parameters().items():
         rows.append((key, f"{value:.6g}" if isinstance(value, float) else str(value)))
