@@ -66,7 +66,7 @@ def bubble_figure(result: ReanalysisResult):
     ax = bubble_plot(fit, "MOR_contrast", xlabel="MOR blockade contrast, drug − placebo (pp)",
                      ylabel="Hedges' g (negative = lower under naltrexone)")
     s = result.slope
-    ax.set_title(f"g against the MOR contrast: slope {s['estimate']:+.4f} per pp (p = {format_p(s['p'])})",
+    ax.set_title(f"g against the MOR contrast: slope {s['estimate']:+.4f} per pp ({format_p(s['p'])})",
                  fontsize=10)
     units = result.units
     rows = units if result.mode == "study" else units.loc[np.isfinite(units["MOR_contrast"].to_numpy(float))]
@@ -228,7 +228,7 @@ def reanalysis_report_section(result: ReanalysisResult):
         else:
             slope_reading = (f"g changes by {s['estimate']:+.4f} per percentage point of contrast: larger contrasts go "
                              f"with {direction} effects (the 95 % CI excludes 0).")
-        keys.append(KeyNumber("Slope of g on the MOR contrast", f"{s['estimate']:+.4f} per pp (p = {format_p(s['p'])})",
+        keys.append(KeyNumber("Slope of g on the MOR contrast", f"{s['estimate']:+.4f} per pp ({format_p(s['p'])})",
                               slope_reading))
     for sid, grp in within.groupby("study_id", sort=False):
         keys.append(KeyNumber(f"MOR contrast, {sid}",

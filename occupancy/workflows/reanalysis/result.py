@@ -296,12 +296,12 @@ def format_heterogeneity(h: Mapping) -> str:
         i2 = (f"I^2 = {h['I2_total']:.1f} % (" + ", ".join(f"{n} {v:.1f} %" for n, v in h["I2_levels"]) + ")")
     else:
         i2 = f"I^2 = {h['I2_total']:.1f} %"
-    return f"{comps}; {i2}; Q({h['Q_df']}) = {h['Q']:.2f}, p = {format_p(h['Q_p'])}"
+    return f"{comps}; {i2}; Q({h['Q_df']}) = {h['Q']:.2f}, {format_p(h['Q_p'])}"
 
 
 def format_p(p: float) -> str:
-    """A p-value: three decimals, ``< 0.001`` below."""
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    """``p = 0.037`` (three decimals), or ``p < 0.001``."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def format_estimate_ci(d: Mapping) -> str:
@@ -351,8 +351,8 @@ def read_heterogeneity(h: Mapping) -> str:
         text += ("variation of the true effects rather than sampling error (" +
                  ", ".join(f"{n} level {v:.1f} %" for n, v in h["I2_levels"]) + ")")
     if h["Q_p"] < 0.05:
-        text += f"; Q({h['Q_df']}) = {h['Q']:.1f}, p = {format_p(h['Q_p'])}: more spread than sampling error alone gives."
+        text += f"; Q({h['Q_df']}) = {h['Q']:.1f}, {format_p(h['Q_p'])}: more spread than sampling error alone gives."
     else:
-        text += (f"; Q({h['Q_df']}) = {h['Q']:.1f}, p = {format_p(h['Q_p'])}: no more spread than sampling error "
+        text += (f"; Q({h['Q_df']}) = {h['Q']:.1f}, {format_p(h['Q_p'])}: no more spread than sampling error "
                  "alone would give.")
     return text
