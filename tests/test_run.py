@@ -135,3 +135,19 @@ def test_reanalysis_scenario_with_users_own_csv(tmp_path):
     bad = _run([str(scenario), "--out", str(tmp_path / "out2"), "--quiet"])
     assert bad.exit_code == 2 and "missing.csv" in bad.stderr
     assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is not installed (Debian package 'chromium')")
+def test_report_tables_fit_the_page_width(tmp_path):
+    """No table of the reanalysis report is wider than the page (the annotation table used to overflow)."""
+    out = tmp_path / "res"
+    assert _run([str(ROOT / "occupancy" / "examples" / "my_reanalysis.toml"), "--out", str(out), "--quiet"]).exit_code == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    probe = ("<script>document.body.setAttribute('data-overflow', Array.from(document.querySelectorAll('table'))"
+             ".filter(t => t.getBoundingClientRect().width > document.querySelector('main').clientWidth + 1)"
+             ".length);</script></body>")
+    probed = tmp_path / "probe.html"
+    probed.write_text(page.replace("</body>", probe), encoding="utf-8")
+    dom = render_page(probed, tmp_path / "shot.png", width=1100)
+    assert 'data-overflow="0"' in dom

@@ -79,10 +79,12 @@ def pool_payload(result) -> dict:
 @click.option("--profile", "profile", is_flag=True,
               help="Add profile-likelihood CIs and likelihood-ratio tests (sigma2 = 0) per level (tau2 without "
                    "--levels; REML or ML).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary (I2 in percent, as metafor).")
 @names_data_file
 def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_level, profile, as_json) -> None:
     """Pool effect sizes: univariate random-effects model, or nested multilevel model with --levels.
+
+    I^2 (per level and total) is reported in percent, as metafor does.
 
     \b
     blockade meta pool dat.csv --yi yi --vi vi

@@ -139,11 +139,12 @@ def _strip_warnings(text: str) -> str:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
               help="Write report.html, the annotated table, results JSON, forest and bubble plots (PNG+SVG) to this "
                    "folder (replaced as a whole; only a folder blockade wrote is replaced).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout (I2 in percent, as metafor).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
 def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_point, draws, out_dir, as_json,
                       quiet):
-    """Blockade-adjusted reanalysis: pooled g, meta-regression on the MOR contrast, adjusted estimates.
+    """Blockade-adjusted reanalysis: pooled g, heterogeneity (I^2 in percent), meta-regression on the MOR
+    contrast, adjusted estimates.
 
     Without DATA: the bundled review (random-effects on its 8 study aggregates, 17 outcomes annotated).
     With an outcome-level DATA.csv (yi/vi or means/SDs/ns): a three-level model (outcomes within studies).
