@@ -243,13 +243,18 @@ class Annotation:
         lines = [f"Blockade annotation of {len(self)} outcomes ({self.settings.describe()})",
                  f"{'study':<24}{'out':>4} {'design':<8}{'MOR drug':>9}{'placebo':>9}{'contrast':>9}"]
         for rec in self.table.head(SUMMARY_ROWS).itertuples(index=False):
-            lines.append(f"{rec.study_id:<24}{rec.outcome:>4} {rec.design:<8}{rec.MOR_drug:9.1f}"
-                         f"{rec.MOR_placebo:9.1f}{rec.MOR_contrast:9.1f}")
+            lines.append(f"{rec.study_id:<24}{rec.outcome:>4} {rec.design:<8}{_cell(rec.MOR_drug)}"
+                         f"{_cell(rec.MOR_placebo)}{_cell(rec.MOR_contrast)}")
         if len(self) > SUMMARY_ROWS:
             lines.append(f"... {len(self) - SUMMARY_ROWS} more outcomes (all of them: --out FILE.csv or --json)")
         for w in self.warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines)
+
+
+def _cell(value: float) -> str:
+    """A 9-wide table cell with one decimal; ``n/a`` where the model gives no value (a warning says why)."""
+    return f"{'n/a':>9}" if value != value else f"{value:9.1f}"
 
 
 def _jsonable(rec: Mapping) -> dict:

@@ -69,7 +69,11 @@ def plan_report_section(result: PlanResult, title: str | None = None):
         "Minimum delay after dosing", "not reached" if result.min_delay_h is None else f"{result.min_delay_h:.2f} h",
         flagged(f"From this delay on at least {prob:.0%} of people have MOR blockade ≥ {thr:g} % in the model. "
                 f"Caveat: {result.min_delay_note}.", "delay")))
-    if result.kind == "within":
+    if result.kind == "within" and result.min_isi_days is None and result.warnings_about("model"):
+        keys.append(KeyNumber("Minimum intersession interval", "not computed",
+                              flagged("The model has no time course, so residual blockade cannot be computed.",
+                                      "model")))
+    elif result.kind == "within":
         keys.append(KeyNumber(
             "Minimum intersession interval",
             "beyond horizon" if result.min_isi_days is None else f"{result.min_isi_days:.1f} days",

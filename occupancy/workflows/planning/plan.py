@@ -119,6 +119,17 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
             raise InputError(f"design.isi_days: {design.isi_days:g} days is not longer than one session "
                              f"({session_len_h:g} h from the session start to its last dose or assessment)")
 
+    # A model defined only near a dose (emax) gives no blockade elsewhere: an assessment there has no number
+    # (an error, named), and days later the blockade is taken as 0 (residual; the warnings say so).
+    typical = np.asarray(model.blockade(schedule, [t for _, t in assessments]), dtype=float)
+    for (label, t), value in zip(assessments, typical):
+        if np.isnan(value):
+            raise InputError(f"assessments: '{label}' at {t:g} h: the {model.name} model gives no blockade there "
+                             f"({t - schedule.last_dose_h:g} h after the last dose, outside its range); assess "
+                             "within its range or choose a model with a time course")
+    late = schedule.last_dose_end_h + 5.0 * model.time_scale_h
+    time_course = not np.isnan(np.asarray(model.blockade(schedule, [late]), dtype=float)).any()
+
     pop = VirtualPopulation(model, n, seed, variability)
     orders = condition_orders(kind, design.sessions, design.drug_sessions)
     order_names = [_order_name(o, kind) for o in orders]
@@ -191,7 +202,7 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         horizon_h=design.max_delay_h)
     first_assess_h = assessments[0][1]
     min_isi = min_isi_med = res95 = res50 = None
-    if kind == "within":  # a between-subjects design has no second session, so no intersession interval
+    if kind == "within" and time_course:  # between subjects: no second session, so no intersession interval
         isi_kw = dict(offset_h=first_assess_h, threshold_pct=design.residual_threshold_pct,
                       min_days=session_len_h / 24.0, horizon_days=design.max_isi_days)
         min_isi = find_min_isi(pop, schedule, q=95.0, **isi_kw)

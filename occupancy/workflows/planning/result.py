@@ -366,7 +366,9 @@ def _summary_text(r: PlanResult) -> str:
     lines.append(f"Minimum delay after the last dose for P(MOR >= {thr:g} %) >= {prob:g}: {delay}")
     lines.append(f"  caveat: {r.min_delay_note}")
     lines.extend(f"  warning: {w}" for w in r.warnings_about("delay"))
-    if r.kind == "within":
+    if r.kind == "within" and r.warnings_about("model") and r.min_isi_days is None:
+        lines.append("Minimum intersession interval: not computed (the model has no time course)")
+    elif r.kind == "within":
         horizon = f"beyond {r.design.get('max_isi_days', 60.0):g}"
         lines.append(f"Minimum intersession interval (residual MOR <= {r.design.get('residual_threshold_pct', 5.0):g} % "
                      f"for the 95th-percentile person): {format_optional(r.min_isi_days, '.1f', horizon)} days "

@@ -33,12 +33,15 @@ class VirtualPopulation:
         self.scales = self.variability.draw(self.n, seed)
 
     def values(self, schedule, times_h, receptor: str = "MOR") -> np.ndarray:
-        """Per-subject blockade, shape ``(n, T)``; zeros when ``schedule`` is None (no drug).  Holds n × T
-        values: use the summarising methods for long time grids."""
+        """Per-subject blockade, shape ``(n, T)``; zeros when ``schedule`` is None (no drug) and where a model
+        without a time course is undefined (``plan_design`` refuses assessments there).  Holds n × T values:
+        use the summarising methods for long time grids."""
         times = np.atleast_1d(np.asarray(times_h, dtype=float))
         if schedule is None:
             return np.zeros((self.n, times.size))
         out = np.asarray(self.model.blockade(schedule, times, receptor, **self.scales), dtype=float)
+        # NaN = outside the range of a model without a time course (emax, days after a dose): no blockade
+        out = np.where(np.isnan(out), 0.0, out)
         return np.broadcast_to(out, (self.n, times.size))
 
     def blocks(self, times_h, sources: int = 1):

@@ -281,8 +281,13 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> Reanalys
     regressions: dict[str, Any] = {}
     rescaled, rescaled_fit, regression, reg_fit, y_adj, v_adj, keep, notes = _adjusted(
         fitter, yi, vi, contrast, settings.full_contrast, settings.min_contrast)
-    if not keep.all():
-        warnings.append(f"{int((~keep).sum())} unit(s) with a MOR contrast below {settings.min_contrast:g} pp were "
+    undefined = ~np.isfinite(contrast)
+    low = np.isfinite(contrast) & ~keep
+    if undefined.any():
+        warnings.append(f"{int(undefined.sum())} unit(s) without a MOR contrast (the model gives no blockade in their "
+                        "window) were left out of the adjusted estimates")
+    if low.any():
+        warnings.append(f"{int(low.sum())} unit(s) with a MOR contrast below {settings.min_contrast:g} pp were "
                         "left out of the rescaled estimate")
     warnings.extend(notes)
     units["yi_adj"], units["vi_adj"] = y_adj, v_adj
@@ -305,11 +310,12 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> Reanalys
     # 3. sensitivity (one at a time) and Monte Carlo draws
     sensitivity = _sensitivity(mode, table, units, fitter, settings, rescaled, regression)
     mc = _monte_carlo(mode, table, units, fitter, settings)
-    for name, what in (("rescaled", "rescaled estimate"), ("regression", "regression prediction")):
+    for name, what, base in (("rescaled", "rescaled estimate", np.isfinite(rescaled["estimate"])),
+                             ("regression", "regression prediction", regression is not None)):
         missing = mc.get(f"{name}_not_estimable", 0)
-        if missing:
-            warnings.append(f"{missing} of {mc['n']} Monte Carlo draws gave no {what} (see the reasons above) and "
-                            "are left out of its spread")
+        if missing and base:  # (when the base estimate is not estimable either, its warning says why)
+            warnings.append(f"{missing} of {mc['n']} Monte Carlo draws gave no {what} (not estimable with that "
+                            "draw's contrasts) and are left out of its spread")
 
     # 4. small-study and power checks on the study aggregates
     from meta.small_study import trim_and_fill
@@ -322,7 +328,8 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None) -> Reanalys
                                  method="REML")
     except fit_errors() as exc:
         trimfill = None
-        warnings.append(f"trim-and-fill not computed: {exc}")
+        reason = " ".join(str(exc).split()).replace("; give side='left' or 'right'", "")
+        warnings.append(f"trim-and-fill not computed: {reason}")
     power = _study_power(agg["sei"].to_numpy(float), settings.power_effect)
     from occupancy.workflows.reanalysis.result import MAX_PLOTTED_UNITS
 
