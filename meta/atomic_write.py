@@ -44,6 +44,41 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO], None], *, binary
     return path
 
 
+def check_output_file(path: str | os.PathLike, what: str = "--out", *, inputs=()) -> Path:
+    """Check, before any computation, that ``path`` can be written as a file; returns it as a Path.
+
+    Raises :class:`meta.errors.MetaInputError` (one line naming ``what`` and the path) when the path is a
+    folder, lies below a file, is one of the ``inputs`` (the command would overwrite its own data), or its
+    folder cannot be written (probed by creating and removing a temporary file there; nothing else is
+    created, so a failure later leaves no trace).
+    """
+    from meta.errors import MetaInputError
+
+    given = str(path)
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise MetaInputError(f"{what} {given}: is a folder; give a file name")
+    for source in inputs:
+        try:
+            if source is not None and path.exists() and Path(source).exists() and path.samefile(source):
+                raise MetaInputError(f"{what} {given}: is the input file; give another file name (the input "
+                                     "would be overwritten)")
+        except OSError:
+            pass
+    ancestor = path.parent if str(path.parent) else Path(".")
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise MetaInputError(f"{what} {given}: {ancestor} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".blockade-probe-", dir=ancestor)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise MetaInputError(f"{what} {given}: cannot write in {ancestor} ({exc.strerror or exc})") from None
+    return path
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8, newlines untranslated) to ``path`` atomically; returns the path."""
     return write_atomic(path, lambda handle: handle.write(text))

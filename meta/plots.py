@@ -201,7 +201,8 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
     -----
     The figure is rendered into a temporary file in the destination folder and renamed over the
     target with :func:`os.replace`, so a failure never leaves a partial file.  ``bbox_inches="tight"``
-    keeps text placed outside the Axes (forest-plot label and annotation columns).
+    keeps text placed outside the Axes (forest-plot label and annotation columns).  SVG and PDF files are
+    reproducible byte for byte: a fixed ``svg.hashsalt`` and no creation date.
     """
     path = Path(path)
     fmt = FIGURE_FORMATS.get(path.suffix.lower())
@@ -210,8 +211,16 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
             f"figure file {str(path)!r}: suffix must be one of {', '.join(FIGURE_FORMATS)} (got {path.suffix or 'none'!r})"
         )
     fig = getattr(fig, "figure", fig) if not hasattr(fig, "savefig") else fig
-    return write_atomic(path, lambda handle: fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight"),
-                        binary=True)
+    import matplotlib
+
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}.get(fmt)
+
+    def draw(handle):
+        # reproducible bytes: fixed SVG id salt, no creation date (seeded runs give identical files)
+        with matplotlib.rc_context({"svg.hashsalt": "blockade"}):
+            fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
+
+    return write_atomic(path, draw, binary=True)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use (PEP 562), so ``import occupancy`` stays cheap and the command line starts f
 
 Code map (floors; a module imports only from its own floor or below — ``tests/test_layout.py``):
 
-0. ``version``, ``errors``, ``atomic_output``
+0. ``version``, ``errors``, ``atomic_output``, ``bundled``, ``json_stream``
 1. ``models/`` (drug models), ``dosing/`` (schedules, quantity parsing)
 2. ``simulation/`` (scenarios, time courses, populations, summaries), ``calibration/`` (targets, fits)
 3. ``annotation/`` (literature tables, each outcome's blockade)

@@ -20,7 +20,7 @@ from occupancy.annotation.literature import (
     validate_outcome_table,
 )
 
-DATA = Path(__file__).parent / "data" / "outcomes_example.csv"
+DATA = Path(__file__).resolve().parents[1] / "occupancy" / "examples" / "my_outcomes.csv"
 REVIEW = Path(__file__).resolve().parents[2] / "shared" / "reference" / "loseth2024_systematic_review.txt"
 
 
@@ -100,7 +100,7 @@ def test_example_table_loads_with_effects():
         ("isi_days", "", 3, "intersession interval"),
         ("dose_mg", "-50", 2, "must be > 0"),
         ("dose_mg", "fifty", 2, "not a number"),
-        ("dose_mg", "5000", 2, "not a plausible"),
+        ("dose_mg", "5000", 2, "must be <= 1000"),
         ("assess_min_h", "-1", 4, "before the dose"),
         ("assess_min_h", "30", 4, "after its end"),
         ("assess_max_h", "", 1, "both ends"),
@@ -290,3 +290,38 @@ def test_property_contrast_bounds_and_isi_monotone(dose, isi, lo, width, order):
     assert b["MOR_placebo"] <= a["MOR_placebo"] + 1e-9  # a longer washout never leaves more residual
     if order == "placebo_first":
         assert a["MOR_placebo"] == 0
+
+
+def test_blocks_and_shared_designs_do_not_change_the_numbers(monkeypatch):
+    """Shared designs are computed once and the population in bounded blocks: neither may change a value."""
+    import occupancy.annotation.annotate as annotate_module
+    from occupancy.annotation.annotate import ANNOTATION_COLUMNS, annotate_outcomes
+    from occupancy.annotation.literature import validate_outcome_table
+
+    raw = pd.read_csv(DATA, dtype=str, keep_default_na=False)
+    doubled = pd.concat([raw, raw.assign(study_id=raw["study_id"] + "_copy")], ignore_index=True)
+    table = validate_outcome_table(doubled, source="doubled.csv")
+    settings = AnnotationSettings(n=37, seed=9)
+    whole = annotate_outcomes(table, settings)
+    assert whole.draws_by_design.shape[1] < len(doubled)  # the copies share designs
+    monkeypatch.setattr(annotate_module, "MAX_ELEMENTS", 37 * 3)  # blocks of 3 time points, segments split
+    blocked = annotate_outcomes(table, settings)
+    for column in ANNOTATION_COLUMNS:
+        a, b = whole.table[column].to_numpy(float), blocked.table[column].to_numpy(float)
+        assert np.allclose(a, b, rtol=0, atol=1e-9, equal_nan=True), column
+        assert np.allclose(a[: len(raw)], a[len(raw):], equal_nan=True), column
+    assert np.allclose(whole.mor_contrast_draws, blocked.mor_contrast_draws, atol=1e-9)
+    assert np.allclose(whole.mor_contrast_draws.mean(axis=0), whole.table["MOR_contrast"])
+
+
+def test_validation_reports_the_first_bad_row_of_a_long_table():
+    from occupancy.annotation.literature import validate_outcome_table
+
+    raw = pd.read_csv(DATA, dtype=str, keep_default_na=False)
+    long = pd.concat([raw.assign(study_id=raw["study_id"] + f"_{i}") for i in range(50)], ignore_index=True)
+    long.loc[300, "vi"] = "-1"
+    long.loc[400, "dose_mg"] = "abc"
+    with pytest.raises(InputError, match=r"long.csv: row 301, column 'vi': must be > 0"):
+        validate_outcome_table(long.drop(index=400).reset_index(drop=True), source="long.csv")
+    with pytest.raises(InputError, match=r"long.csv: row 401, column 'dose_mg': not a number"):
+        validate_outcome_table(long, source="long.csv")

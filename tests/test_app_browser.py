@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from occupancy.bundled import examples_dir
 from occupancy.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,7 +193,7 @@ def test_malformed_upload_shows_the_cli_line_and_the_app_keeps_working(page, tmp
 
 
 def test_a_valid_upload_restores_the_scenario(page):
-    path = ROOT / "scenarios" / "inagaki_titration_crossover_10d.toml"
+    path = examples_dir() / "inagaki_titration_crossover_10d.toml"
     page.set_input_files("#scenario_upload", str(path))
     data = _cli_json("simulate", str(path), "--json")
     _expect(page, "#mor_at_assessment", f"{data['assessments'][0]['MOR']:.1f}")

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import BaseModel, ConfigDict, Field
 
+from occupancy.bundled import examples_dir
 from occupancy.app import forms, views
 from occupancy.app.forms import MAX_DOSES, PlanForm, ReanalyseForm, SimulateForm, row_id
 from occupancy.app.server import (
@@ -45,7 +46,7 @@ from occupancy.simulation.simulate import simulate
 from occupancy.workflows.run import validate_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLED = sorted(p.name for p in (ROOT / "scenarios").glob("*.toml"))
+BUNDLED = sorted(p.name for p in examples_dir().glob("*.toml"))
 
 
 def _cli_json(*args):
@@ -107,7 +108,7 @@ def _same_simulation(a, b):
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_scenarios_restore_into_the_inputs(name):
-    data, _ = read_scenario_toml(ROOT / "scenarios" / name)
+    data, _ = read_scenario_toml(examples_dir() / name)
     task, scenario = validate_scenario(data, name)
     if task == "simulate":
         values = SimulateForm().values_from_scenario(scenario)
@@ -152,7 +153,7 @@ def test_too_many_rows_is_a_one_line_error():
 
 def test_bad_input_gives_the_schema_message():
     out = simulate_from_values(SimulateForm(), {"dose_mg": -5.0})
-    assert out.error == "blockade: error: Simulate tab: doses[0].amount_mg: must be > 0 (got -5.0)"
+    assert out.error == "blockade: error: Simulate tab: doses[0].amount_mg: must be > 0 (got -5)"
     out = simulate_from_values(SimulateForm(), {"drug": "naloxone", "dose_mg": 0.4})
     assert "naloxone doses in mg need [subject] weight_kg" in out.error
     text = scenario_toml(out, "simulate")  # an invalid tab is saved as entered, with its error

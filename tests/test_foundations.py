@@ -42,4 +42,4 @@ def test_atomic_directory_keeps_old_folder_on_failure(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["report"]
     with atomic_directory(target) as staging:
         (staging / "new.html").write_text("new")
-    assert sorted(os.listdir(target)) == ["new.html"]
+    assert sorted(os.listdir(target)) == [".blockade-output", "new.html"]

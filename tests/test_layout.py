@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: occupancy's floors, lowest first (module-name prefixes).  The README's "Code map" says the same.
 OCCUPANCY_FLOORS = (
-    ("occupancy.version", "occupancy.errors", "occupancy.atomic_output"),
+    ("occupancy.version", "occupancy.errors", "occupancy.atomic_output", "occupancy.bundled", "occupancy.json_stream"),
     ("occupancy.models", "occupancy.dosing"),
     ("occupancy.simulation", "occupancy.calibration"),
     ("occupancy.annotation",),

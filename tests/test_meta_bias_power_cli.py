@@ -178,24 +178,31 @@ def test_bias_errors(runner, bcg_csv, tmp_path):
 
 # ----------------------------------------------------------------------------------------- power
 def test_power_readme(runner):
-    res = run(runner, ["power", "--effect", ".3", "--study-size", "20", "--k", "10", "--i2", ".5", "--json"])
+    res = run(runner, ["power", "--effect", ".3", "--study-size", "20", "--k", "10", "--i2", "50", "--json"])
     out = json.loads(res.output)
     assert out["fixed"] == pytest.approx(0.5594533, abs=5e-8)
     assert out["random"] == pytest.approx(0.3454424, abs=5e-8)
-    res = run(runner, ["power", "--effect", ".3", "--study-size", "20", "--k", "10", "--i2", ".5", "--target", ".8",
+    res = run(runner, ["power", "--effect", ".3", "--study-size", "20", "--k", "10", "--i2", "50", "--target", ".8",
                        "--json"])
     from meta.power import min_study_size
 
     assert json.loads(res.output)["min_study_size"]["random"] == min_study_size(0.3, 10, 0.5)
-    res = run(runner, ["power", "--effect", ".3", "--study-size", "20", "--k", "10", "--i2", ".5", "--target", ".8"])
+    res = run(runner, ["power", "--effect", ".3", "--study-size", "20", "--k", "10", "--i2", "50", "--target", ".8"])
     # d uses two equal arms: the summary must say the N is an even total, as the JSON value is
     assert "(total of two equal arms, so even)" in res.output
 
 
 def test_power_errors(runner):
-    assert_one_line_error(run(runner, ["power", "--effect", ".3", "--study-size", "20", "--k", "10", "--i2", "1.5"]),
-                          "i2")
-    assert_one_line_error(run(runner, ["power", "--study-size", "20", "--k", "10", "--i2", ".5"]), "--effect")
+    assert_one_line_error(run(runner, ["power", "--effect", ".3", "--study-size", "20", "--k", "10", "--i2", "100"]),
+                          "--i2 (percent)")
+    # a proportion (the old unit) is refused with the percent it probably meant
+    assert_one_line_error(run(runner, ["power", "--effect", ".3", "--study-size", "20", "--k", "10", "--i2", ".5"]),
+                          "--i2 50")
+    for option, value in (("--k", "1"), ("--study-size", "1e9"), ("--alpha", "0.9"), ("--effect", "1e6")):
+        args = {"--effect": ".3", "--study-size": "20", "--k": "10", "--i2": "50"}
+        args[option] = value
+        assert_one_line_error(run(runner, ["power", *[x for kv in args.items() for x in kv]]), option)
+    assert_one_line_error(run(runner, ["power", "--study-size", "20", "--k", "10", "--i2", "50"]), "--effect")
 
 
 def test_study_power(runner, tmp_path):
@@ -205,5 +212,12 @@ def test_study_power(runner, tmp_path):
     out = json.loads(res.output)
     assert out["power"][0] == pytest.approx(0.06596450, abs=5e-9)
     assert out["median"] == pytest.approx(float(np.median(out["power"])))
+    assert [st["id"] for st in out["studies"]] == ["1", "2", "3"] and out["id_column"] is None
+    pd.DataFrame({"study": ["a", "b", "c"], "sei": [0.479, 0.2, 0.35]}).to_csv(src, index=False)
+    out = json.loads(run(runner, ["study-power", str(src), "--se", "sei", "--effect", "0.178", "--json"]).output)
+    assert [st["id"] for st in out["studies"]] == ["a", "b", "c"] and out["id_column"] == "study"
+    assert [st["power"] for st in out["studies"]] == out["power"]
+    text = run(runner, ["study-power", str(src), "--se", "sei", "--effect", "0.178"]).output
+    assert text.splitlines()[3].split()[0] == "a"
     pd.DataFrame({"sei": [0.479, "x"]}).to_csv(src, index=False)
     assert_one_line_error(run(runner, ["study-power", str(src), "--se", "sei", "--effect", "0.2"]), "row(s) 2")

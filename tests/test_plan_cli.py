@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 from occupancy.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ROOT / "scenarios"
+SCENARIOS = ROOT / "occupancy" / "examples"
 CROSSOVER_7D = (SCENARIOS / "plan_crossover_7d.toml").read_text(encoding="utf-8")
 
 SMALL = CROSSOVER_7D.replace("n = 1000", "n = 200")
@@ -74,8 +75,11 @@ def test_summary_text_mentions_the_key_numbers(tmp_path):
     scenario.write_text(SMALL)
     result = _run([scenario])
     assert result.exit_code == 0, result.output
-    for text in ("Minimum delay", "Minimum intersession interval", "power", "tablets", "Warning: isi_days = 7"):
+    for text in ("Minimum delay", "Minimum intersession interval", "power", "tablets", "warning: isi_days = 7"):
         assert text in result.output
+    lines = result.output.splitlines()
+    isi = next(i for i, line in enumerate(lines) if line.startswith("Minimum intersession interval"))
+    assert lines[isi + 1].startswith("  warning: isi_days = 7")  # next to the number it qualifies
 
 
 BAD = {
@@ -139,7 +143,8 @@ def test_min_delay_caveat_is_printed_next_to_the_number(tmp_path, crossover_json
     lines = result.stdout.splitlines()
     i = next(k for k, line in enumerate(lines) if line.startswith("Minimum delay"))
     assert lines[i].rstrip().endswith(" h") and lines[i + 1].strip().startswith("caveat:")
-    for text in ("not validated before 2 h", "plasma", "tmax", "stable PET data only from 2 h", "1–2 h"):
+    for text in ("not validated before 2 h", "plasma", "tmax", "stable PET data only from 2 h",
+                 "your 'task' at 1.5 h after the last dose is before 2 h"):
         assert text in lines[i + 1], lines[i + 1]
     assert crossover_json["min_delay_h"] < 2 and "not validated before 2 h" in crossover_json["min_delay_note"]
 
@@ -188,3 +193,20 @@ def test_a_simulate_scenario_without_design_gets_a_hint():
     line = result.stderr.strip()
     assert "\n" not in line and "single_dose_50mg.toml: design: required section missing" in line
     assert "[design]" in line and "plan_*.toml" in line
+
+
+def test_between_plan_has_no_intersession_interval_and_n_is_rounded_alike(tmp_path):
+    between = _run(["plan_between_50mg", "--json"])
+    assert between.exit_code == 0, between.output
+    data = json.loads(between.stdout)
+    assert data["min_isi_days"] is None and data["min_isi_days_median"] is None
+    text = _run(["plan_between_50mg"]).stdout
+    assert "intersession" not in text
+    n_line = next(line for line in text.splitlines() if line.startswith("N for"))
+    totals = [int(x) for x in re.findall(r"(\d+) total", n_line)]
+    assert len(totals) == 2 and all(t % 2 == 0 for t in totals)  # two equal groups, with and without attenuation
+    crossover = _run(["plan_crossover_7d"]).stdout
+    n_line = next(line for line in crossover.splitlines() if line.startswith("N for"))
+    totals = [int(x) for x in re.findall(r"(\d+) total", n_line)]
+    assert len(totals) == 2 and all(t % 2 == 0 for t in totals), n_line  # multiples of the two orders
+    assert "before rounding up" in n_line

@@ -22,7 +22,7 @@ from occupancy.models import get_model
 from occupancy.dosing.schedule import Schedule
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ROOT / "scenarios"
+SCENARIOS = ROOT / "occupancy" / "examples"
 
 smp = pytest.importorskip("statsmodels.stats.power")
 
@@ -272,7 +272,12 @@ def test_report_section_renders(crossover_7d):
     assert isinstance(section, ReportSection)
     assert len(section.figures) == 2 and all("<svg" in f.svg for f in section.figures)
     readings = " ".join(k.reading for k in section.key_numbers)
-    assert "MOR blockade at the 1.5 h task" in readings and "90 % of people above" in readings
+    assert "MOR blockade at the 1.5 h task" in readings and "5–95th percentile of the virtual population" in readings
+    # warnings stand next to the number they qualify
+    isi = next(k for k in section.key_numbers if k.label == "Minimum intersession interval")
+    power = next(k for k in section.key_numbers if k.label.startswith("Power with N"))
+    assert "Warning: isi_days = 7 is shorter" in isi.reading and "Warning: the planned N = 40" in power.reading
+    assert "isi_days" not in power.reading
     assert section.assumptions and all(a.source for a in section.assumptions)
     html = render_report(Report(title="t", scenario_name="plan", scenario_text="", sections=(section,)))
     assert "Minimum intersession interval" in html
@@ -285,7 +290,10 @@ def test_min_delay_caveat_in_summary_figure_and_report(between):
     from occupancy.report.plan_figures import timeline_figure
 
     assert between.min_delay_h < 2.0
-    assert between.min_delay_note == min_delay_caveat("washout") and "not validated before 2 h" in between.min_delay_note
+    early = [(a.label, a.time_h) for a in dict(between.conditions)["drug"] if a.time_h < 2.0]
+    assert early and between.min_delay_note == min_delay_caveat("washout", early)
+    assert "not validated before 2 h" in between.min_delay_note
+    assert all(f"'{label}'" in between.min_delay_note for label, _ in early)  # names the user's own assessments
     text = between.summary()
     assert f"{between.min_delay_h:.2f} h\n  caveat: {between.min_delay_note}" in text
     fig = timeline_figure(between)

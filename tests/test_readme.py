@@ -1,15 +1,18 @@
 """The README stays true: set-up commands, the scenario key reference and the worked example."""
 
+import os
 import re
+import shlex
 import typing
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from occupancy.cli import main
 from occupancy.workflows.planning.design import DesignSection
 from occupancy.workflows.reanalysis.settings import ReanalysisSection
-from occupancy.simulation.scenario import Scenario
+from occupancy.simulation.scenario import Scenario, field_range
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -38,30 +41,91 @@ def _section_models(annotation) -> list:
     return found
 
 
-def test_every_scenario_key_is_in_the_reference():
-    reference = _section("## Scenario file reference")
-    missing = []
+def _reference_rows() -> list[str]:
+    return [line for line in _section("## Scenario file reference").splitlines() if line.startswith("| `")]
+
+
+def _row_for(rows: list[str], section: str | None, key: str) -> str | None:
+    pattern = (rf"\[+{section}\]+[^|]*`?\b{key}\b" if section else rf"`{key}`")
+    return next((row for row in rows if re.search(pattern, row.split("|")[1])), None)
+
+
+def test_every_scenario_key_is_in_the_reference_with_its_range():
+    """Each key has a row, and each numeric key's row shows the range its pydantic field enforces."""
+    rows = _reference_rows()
+    missing, wrong_range = [], []
+    sections = []
     for name, field in Scenario.model_fields.items():
         models = _section_models(field.annotation)
         if not models:
-            if f"`{name}`" not in reference:
+            if _row_for(rows, None, name) is None:
                 missing.append(name)
             continue
-        for model in models:
-            for key in model.model_fields:
-                if not re.search(rf"\[+{name}\]+[^|]*`?\b{key}\b", reference):
-                    missing.append(f"{name}.{key}")
-    for section, model in (("design", DesignSection), ("reanalysis", ReanalysisSection)):
+        sections += [(name, model) for model in models]
+    sections += [("design", DesignSection), ("reanalysis", ReanalysisSection)]
+    for name, model in sections:
         for key in model.model_fields:
-            if not re.search(rf"\[{section}\][^|]*\b{key}\b", reference):
-                missing.append(f"{section}.{key}")
+            row = _row_for(rows, name, key)
+            if row is None:
+                missing.append(f"{name}.{key}")
+                continue
+            expected = field_range(model, key)
+            if expected is not None and expected not in row.split("|")[3]:
+                wrong_range.append(f"{name}.{key}: {expected}")
     assert missing == []
+    assert wrong_range == []
+
+
+def _readme_commands() -> list[str]:
+    """Every line of a ```bash block that starts with `blockade` (continuation lines joined).
+
+    ``blockade app`` lines are left out (a server; tests/test_app_browser.py runs it).  A block that writes
+    its own data with a heredoc (the BCG worked example) is a script of its own, run
+    whole by :func:`test_bcg_example_runs_and_matches_the_program`; its lines are not taken here.
+    """
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+        if "<<'EOF'" in block:
+            continue
+        joined = re.sub(r"\\\n\s*", " ", block)
+        commands += [line.strip() for line in joined.splitlines() if line.strip().startswith("blockade ")
+                     or line.strip() == "blockade"]
+    # `blockade app` serves a page until stopped: tests/test_app_browser.py starts and drives it instead
+    commands = [c for c in commands if not (c == "blockade app" or c.startswith("blockade app "))]
+    return commands
+
+
+def test_the_readme_shows_commands_only_with_files_blockade_examples_writes():
+    from occupancy.bundled import example_files
+
+    shipped = {p.name for p in example_files()}
+    for command in _readme_commands():
+        for word in shlex.split(command, comments=True):
+            if re.fullmatch(r"[\w.-]+\.(csv|toml)", word) and word not in {"outcomes_g.csv",
+                                                                           "my_outcomes_annotated.csv"}:
+                assert word in shipped, f"{word} (in: {command}) is not written by blockade examples"
+
+
+@pytest.mark.slow
+def test_every_readme_command_runs_in_an_empty_folder(tmp_path, monkeypatch):
+    """After `blockade examples`, every `blockade ...` line of the README runs (in order) and exits 0."""
+    monkeypatch.chdir(tmp_path)
+    commands = _readme_commands()
+    assert len(commands) >= 25 and any(c.startswith("blockade meta power") for c in commands)
+    runner = CliRunner()
+    assert runner.invoke(main, ["examples", "--out", "."]).exit_code == 0
+    for command in commands:
+        args = shlex.split(command, comments=True)[1:]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, f"{command}\n{result.stdout[-800:]}\n{result.stderr[-800:]}"
+        assert result.exception is None or isinstance(result.exception, SystemExit), command
+    assert (tmp_path / "blockade-output" / "report.html").is_file() and (tmp_path / "outcomes_g.csv").is_file()
 
 
 def test_worked_simulate_example_matches_the_program():
     block = _section("## Simulate a dose")
-    shown = block.split("$ blockade simulate scenarios/single_dose_50mg.toml\n", 1)[1].split("```", 1)[0]
-    result = CliRunner().invoke(main, ["simulate", str(ROOT / "scenarios" / "single_dose_50mg.toml"), "--quiet"])
+    shown = block.split("$ blockade simulate single_dose_50mg.toml\n", 1)[1].split("```", 1)[0]
+    result = CliRunner().invoke(main, ["simulate", "single_dose_50mg", "--quiet"])
     assert result.exit_code == 0
     assert result.output.strip() == shown.strip()
 
@@ -100,8 +164,6 @@ def _shown_in(shown: list[str], actual: list[str]) -> bool:
 
 def test_meta_worked_example_runs_from_an_empty_folder(tmp_path, monkeypatch):
     """The BCG example: its script runs in an empty folder and every transcript shows what the program prints."""
-    import os
-    import shlex
     import subprocess
     import sys
 

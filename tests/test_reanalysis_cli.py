@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from occupancy.cli import main
 
-EXAMPLE = Path(__file__).parent / "data" / "outcomes_example.csv"
+EXAMPLE = Path(__file__).resolve().parents[1] / "occupancy" / "examples" / "my_outcomes.csv"
 FAST = ["--n", "100", "--draws", "0"]
 
 
@@ -42,12 +42,12 @@ def test_annotate_warns_on_defaulted_windows_unless_quiet():
 
 def test_annotate_out_csv_and_flags(tmp_path):
     out = tmp_path / "annotated.csv"
-    result = _run(["annotate", str(EXAMPLE), "--out", str(out), "--quiet", "--n", "0", "--half-life", "108"])
+    result = _run(["annotate", str(EXAMPLE), "--out", str(out), "--quiet", "--n", "0", "--half-life", "108h"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
     assert len(table) == 11 and {"MOR_drug", "MOR_placebo", "MOR_contrast", "KOR_contrast"} <= set(table.columns)
     short = tmp_path / "short.csv"
-    _run(["annotate", str(EXAMPLE), "--out", str(short), "--quiet", "--n", "0", "--half-life", "72"])
+    _run(["annotate", str(EXAMPLE), "--out", str(short), "--quiet", "--n", "0", "--half-life", "3d"])
     within = table["design"] == "within"
     assert (table.loc[within, "MOR_placebo"] > pd.read_csv(short).loc[within, "MOR_placebo"]).all()
 
@@ -99,7 +99,7 @@ def test_reanalyse_progress_bar_unless_quiet():
 
 def test_reanalyse_scenario(tmp_path):
     root = Path(__file__).resolve().parents[1]
-    result = _run(["reanalyse", "--scenario", str(root / "scenarios" / "reanalysis_half_life_108.toml"), "--json",
+    result = _run(["reanalyse", "--scenario", str(root / "occupancy" / "examples" / "reanalysis_half_life_108.toml"), "--json",
                    "--quiet", *FAST])
     data = json.loads(result.stdout)
     assert data["settings"]["annotation"]["model_params"] == {"half_life_h": 108.0}

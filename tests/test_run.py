@@ -11,7 +11,7 @@ from occupancy.workflows.run import scenario_task
 from tests.browser import find_chromium, non_blank_fraction, render_page
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+SCENARIOS = sorted((ROOT / "occupancy" / "examples").glob("*.toml"))
 
 
 def _run(args):
@@ -37,7 +37,13 @@ def test_bundled_default_reanalysis_and_plan(tmp_path):
     out = tmp_path / "blockade-output"
     result = _run(["--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == str(out / "report.html")
+    lines = result.output.strip().splitlines()
+    assert lines[-1] == f"report: {out / 'report.html'}"
+    # the key numbers are printed too, under each section's title, as in the report
+    assert "Blockade-adjusted reanalysis of the naltrexone literature" in lines
+    pooled = next(line for line in lines if line.strip().startswith("Pooled effect (Hedges' g)"))
+    assert "-0.1965 [-0.3244, -0.0685]" in pooled
+    assert any(line.strip().startswith("Minimum intersession interval") for line in lines)
     results = json.loads((out / "reanalyse" / "results.json").read_text())
     assert results["pooled"]["estimate"] == pytest.approx(-0.1965, abs=1e-4)
     plan = json.loads((out / "plan" / "plan.json").read_text())
@@ -48,7 +54,7 @@ def test_bundled_default_reanalysis_and_plan(tmp_path):
 
 
 def test_quiet_silences_progress_and_default_shows_it(tmp_path):
-    scenario = ROOT / "scenarios" / "reanalysis_default.toml"
+    scenario = ROOT / "occupancy" / "examples" / "reanalysis_default.toml"
     loud = CliRunner().invoke(main, ["run", str(scenario), "--out", str(tmp_path / "a")])
     assert loud.exit_code == 0
     assert "wrote" in loud.stderr
@@ -58,10 +64,9 @@ def test_quiet_silences_progress_and_default_shows_it(tmp_path):
 
 def test_rerun_replaces_folder_and_bad_input_keeps_it(tmp_path):
     out = tmp_path / "out"
-    assert _run([str(ROOT / "scenarios" / "single_dose_50mg.toml"), "--out", str(out), "--quiet"]).exit_code == 0
-    (out / "stale.txt").write_text("left over")
-    assert _run([str(ROOT / "scenarios" / "crossover_7d.toml"), "--out", str(out), "--quiet"]).exit_code == 0
-    assert not (out / "stale.txt").exists()
+    assert _run([str(ROOT / "occupancy" / "examples" / "single_dose_50mg.toml"), "--out", str(out), "--quiet"]).exit_code == 0
+    assert _run([str(ROOT / "occupancy" / "examples" / "crossover_7d.toml"), "--out", str(out), "--quiet"]).exit_code == 0
+    assert (out / "report.html").is_file() and (out / ".blockade-output").is_file()
     before = sorted(p.name for p in out.iterdir())
     bad = tmp_path / "bad.toml"
     bad.write_text('[drug]\nname = "naltrexone"\n[[doses]]\ntime_h = 0\namount_mg = -5\n')
@@ -117,7 +122,7 @@ def test_default_report_renders_in_headless_chromium(tmp_path):
 def test_reanalysis_scenario_with_users_own_csv(tmp_path):
     import shutil
 
-    shutil.copy(ROOT / "tests" / "data" / "outcomes_example.csv", tmp_path / "outcomes.csv")
+    shutil.copy(ROOT / "occupancy" / "examples" / "my_outcomes.csv", tmp_path / "outcomes.csv")
     scenario = tmp_path / "mine.toml"
     scenario.write_text('task = "reanalyse"\n[drug]\nname = "naltrexone"\n[reanalysis]\n'
                         'data = "outcomes.csv"\ndraws = 0\n')
@@ -130,3 +135,19 @@ def test_reanalysis_scenario_with_users_own_csv(tmp_path):
     bad = _run([str(scenario), "--out", str(tmp_path / "out2"), "--quiet"])
     assert bad.exit_code == 2 and "missing.csv" in bad.stderr
     assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is not installed (Debian package 'chromium')")
+def test_report_tables_fit_the_page_width(tmp_path):
+    """No table of the reanalysis report is wider than the page (the annotation table used to overflow)."""
+    out = tmp_path / "res"
+    assert _run([str(ROOT / "occupancy" / "examples" / "my_reanalysis.toml"), "--out", str(out), "--quiet"]).exit_code == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    probe = ("<script>document.body.setAttribute('data-overflow', Array.from(document.querySelectorAll('table'))"
+             ".filter(t => t.getBoundingClientRect().width > document.querySelector('main').clientWidth + 1)"
+             ".length);</script></body>")
+    probed = tmp_path / "probe.html"
+    probed.write_text(page.replace("</body>", probe), encoding="utf-8")
+    dom = render_page(probed, tmp_path / "shot.png", width=1100)
+    assert 'data-overflow="0"' in dom

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from occupancy.bundled import examples_dir
 from occupancy.cli import main
 from occupancy.simulation.scenario import read_scenario_toml, scenario_from_dict
 from occupancy.simulation.scenario_toml import scenario_to_dict, scenario_to_toml, toml_dumps
@@ -20,7 +21,7 @@ from occupancy.simulation.simulate import simulate
 from occupancy.workflows.run import validate_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLED = sorted(p.name for p in (ROOT / "scenarios").glob("*.toml"))
+BUNDLED = sorted(p.name for p in examples_dir().glob("*.toml"))
 
 
 def _fields_set(model) -> dict:
@@ -47,7 +48,7 @@ def _round_trip(scenario, task: str):
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_scenarios_round_trip(name):
-    data, _ = read_scenario_toml(ROOT / "scenarios" / name)
+    data, _ = read_scenario_toml(examples_dir() / name)
     task, scenario = validate_scenario(data, name)
     text, _ = _round_trip(scenario, task)
     assert text.startswith("# saved by a test\n#\n# second line\n")
@@ -55,7 +56,7 @@ def test_bundled_scenarios_round_trip(name):
 
 
 def test_round_trip_gives_the_same_simulation():
-    data, _ = read_scenario_toml(ROOT / "scenarios" / "naloxone_bolus_infusion.toml")
+    data, _ = read_scenario_toml(examples_dir() / "naloxone_bolus_infusion.toml")
     _, scenario = validate_scenario(data, "x")
     _, again = _round_trip(scenario, "simulate")
     assert simulate(again).assessments == simulate(scenario).assessments

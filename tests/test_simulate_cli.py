@@ -34,7 +34,7 @@ def test_quick_form_json_matches_library():
 
 
 def test_scenario_json_with_population():
-    r = run(["simulate", str(ROOT / "scenarios" / "single_dose_50mg.toml"), "--json", "--quiet"])
+    r = run(["simulate", str(ROOT / "occupancy" / "examples" / "single_dose_50mg.toml"), "--json", "--quiet"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     for a in data["assessments"]:
@@ -80,9 +80,10 @@ def test_model_and_half_life_overrides():
 
 def test_out_writes_csv_png_svg(tmp_path):
     out = tmp_path / "res"
-    r = run(["simulate", str(ROOT / "scenarios" / "naloxone_bolus_infusion.toml"), "--out", str(out), "--quiet"])
+    r = run(["simulate", str(ROOT / "occupancy" / "examples" / "naloxone_bolus_infusion.toml"), "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
-    assert sorted(os.listdir(out)) == ["simulation.json", "timecourse.csv", "timecourse.png", "timecourse.svg"]
+    assert sorted(os.listdir(out)) == [".blockade-output", "report.html", "simulation.json", "timecourse.csv",
+                                       "timecourse.png", "timecourse.svg"]
     import pandas as pd
 
     frame = pd.read_csv(out / "timecourse.csv")
@@ -166,7 +167,7 @@ BAD_FILES = [
 
 @pytest.mark.parametrize("old,new,fragment", BAD_FILES)
 def test_bad_scenario_files_exit_2_nothing_written(tmp_path, old, new, fragment):
-    text = (ROOT / "scenarios" / "single_dose_50mg.toml").read_text()
+    text = (ROOT / "occupancy" / "examples" / "single_dose_50mg.toml").read_text()
     assert old in text
     path = tmp_path / "bad.toml"
     path.write_text(text.replace(old, new, 1))
@@ -253,29 +254,33 @@ def test_summary_times_below_one_hour_are_in_minutes():
 
 def test_out_never_deletes_a_folder_that_is_not_a_blockade_output(tmp_path, monkeypatch):
     """`--out .` or `--out my_notes/` used to replace the folder as a whole, deleting the user's files."""
-    scenario = ROOT / "scenarios" / "single_dose_50mg.toml"
+    scenario = ROOT / "occupancy" / "examples" / "single_dose_50mg.toml"
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data.csv").write_text("precious\n")
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "a.txt").write_text("keep\n")
     for target, fragment in ((".", "current folder"), (str(tmp_path.parent), "containing it"),
-                             ("notes", "not a blockade output folder (it holds a.txt)")):
+                             ("notes", "was not written by blockade (it holds a.txt)")):
         r = run(["simulate", str(scenario), "--out", target, "--quiet"])
         assert r.exit_code == 2 and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert r.stdout == ""
     assert sorted(os.listdir(tmp_path)) == ["data.csv", "notes"] and os.listdir(notes) == ["a.txt"]
-    # a previous output folder (holds simulation.json) is replaced as a whole, stale files included
+    # a previous output folder is replaced as a whole, but only while it holds nothing but blockade's files
     assert run(["simulate", str(scenario), "--out", "res", "--quiet"]).exit_code == 0
-    (tmp_path / "res" / "stale.txt").write_text("old")
+    (tmp_path / "res" / "mine.txt").write_text("keep")
+    r = run(["simulate", str(scenario), "--out", "res", "--quiet"])
+    assert r.exit_code == 2 and "holds files blockade did not write (mine.txt)" in r.stderr
+    assert (tmp_path / "res" / "mine.txt").read_text() == "keep"
+    (tmp_path / "res" / "mine.txt").unlink()
     assert run(["simulate", str(scenario), "--out", "res", "--quiet"]).exit_code == 0
-    assert "stale.txt" not in os.listdir(tmp_path / "res") and "simulation.json" in os.listdir(tmp_path / "res")
+    assert "simulation.json" in os.listdir(tmp_path / "res")
 
 
 def test_a_plan_or_reanalysis_scenario_points_to_its_command():
     for name, command in (("plan_crossover_7d.toml", "blockade plan"),
                           ("reanalysis_default.toml", "blockade reanalyse --scenario")):
-        r = run(["simulate", str(ROOT / "scenarios" / name)])
+        r = run(["simulate", str(ROOT / "occupancy" / "examples" / name)])
         assert r.exit_code == 2 and r.stdout == "", r.output
         assert len(r.stderr.strip().splitlines()) == 1 and f"`{command} " in r.stderr and "task:" in r.stderr
 

@@ -18,6 +18,7 @@ import math
 import click
 
 from meta.cli.group import meta_group
+from meta.cli.input import names_data_file
 
 DEFAULT_RHO = 0.6
 
@@ -81,6 +82,7 @@ def bias_dict(egger, tf, agg, rho) -> dict:
 @click.option("--egger-model", type=click.Choice(["rma", "lm"]), default="rma", show_default=True,
               help="Without --levels: rma = metafor regtest default (z test), lm = classical weighted regression (t).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@names_data_file
 def bias_command(data, yi, vi, levels, rho, estimator, method, egger_model, as_json):
     """Small-study effects: Egger-type regression test and trim-and-fill (metafor regtest / trimfill)."""
     from meta.errors import MetaInputError
@@ -91,7 +93,12 @@ def bias_command(data, yi, vi, levels, rho, estimator, method, egger_model, as_j
         raise MetaInputError(f"--rho must lie in (-1, 1) (got {rho})")
     df, y, v = load_effects(data, yi, vi)
     lv = level_ids(df, levels, source=data) if levels else None
-    egger, tf, agg = run_bias(y, v, levels=lv, rho=rho, estimator=estimator, method=method, egger_model=egger_model)
+    from meta.cli.input import numerical_guard, require_finite
+
+    with numerical_guard(data, f"columns {yi!r}/{vi!r}"):
+        egger, tf, agg = run_bias(y, v, levels=lv, rho=rho, estimator=estimator, method=method,
+                                  egger_model=egger_model)
+    require_finite(data, f"columns {yi!r}/{vi!r}", egger.slope, egger.se, tf.estimate, tf.se)
     if as_json:
         click.echo(json.dumps(bias_dict(egger, tf, agg, rho), indent=2))
         return

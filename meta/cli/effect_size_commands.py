@@ -22,6 +22,7 @@ import sys
 import click
 
 from meta.cli.group import meta_group
+from meta.cli.input import names_data_file
 
 # input kind -> (columns it needs; between / within)
 _BETWEEN_KINDS = [
@@ -298,6 +299,7 @@ def compute_escalc(df, measure: str, columns: dict, options: dict, *, source: st
               help="Hedges' J for g: exact gamma form (metafor) or Borenstein's 1 - 3/(4df - 1).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the CSV here (atomic) instead of stdout.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of CSV.")
+@names_data_file
 def effect_size_command(data, measure, design, add, to, drop00, vtype, exact_j, out, as_json, **cols):
     """Compute effect sizes yi (= group 1 - group 2, e.g. drug - placebo) and sampling variances vi for each row
     of DATA.csv; the table is written back with yi and vi added.
@@ -313,6 +315,10 @@ def effect_size_command(data, measure, design, add, to, drop00, vtype, exact_j, 
     from meta.validation import format_rows
 
     notes: list[str] = []
+    if out:
+        from meta.atomic_write import check_output_file
+
+        check_output_file(out, "--out", inputs=(data,))
     measure = measure if measure in SMD_MEASURES else measure.upper()
     vtype = vtype.upper() if vtype else None
     given = {k: v for k, v in cols.items() if v}

@@ -13,6 +13,16 @@ import sys
 import click
 
 
+class Interrupted(click.ClickException):
+    """Ctrl-C: one line on stderr, exit status 130 (128 + SIGINT), outputs left as they were."""
+
+    exit_code = 130
+    prog = "meta"
+
+    def show(self, file=None) -> None:  # noqa: D102 - click API
+        click.echo(f"{self.prog}: interrupted: {self.format_message()}", err=True, file=file or sys.stderr)
+
+
 class UserError(click.ClickException):
     """A bad-input error shown as one line on stderr with exit status 2 and no traceback."""
 
@@ -101,6 +111,20 @@ class OneLineErrorGroup(click.Group):
         except self.user_error_types() as exc:
             message = " ".join(str(exc).split()) or type(exc).__name__
             raise self._user_error(message, ctx) from None
+        except KeyboardInterrupt:
+            error = Interrupted("stopped by Ctrl-C; no output was written or replaced")
+            error.prog = _root_prog(ctx)
+            raise error from None
+        except MemoryError:
+            raise self._user_error("out of memory: this input needs more memory than is available; make it "
+                                   "smaller (fewer rows, virtual subjects, draws or grid points)", ctx) from None
+        except OSError as exc:  # a file that cannot be read or written (full disk, permissions, ...)
+            import errno
+
+            if exc.errno == errno.EPIPE:
+                raise
+            where = exc.filename if exc.filename is not None else "file system"
+            raise self._user_error(f"{where}: {exc.strerror or exc}", ctx) from None
         except click.UsageError as exc:
             # click's own parse errors (`--n abc`, an unknown option) as one line too, still exit status 2
             if isinstance(exc, click.exceptions.NoArgsIsHelpError):

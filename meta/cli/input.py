@@ -10,7 +10,13 @@ pandas, numpy and :mod:`meta` are imported inside the functions so that importin
 
 from __future__ import annotations
 
-from typing import Mapping
+import contextlib
+from typing import Iterator, Mapping
+
+#: Largest |estimate| and the range of sampling variances the fitting routines handle in double precision;
+#: values outside are unit mistakes or placeholders (README "Bad input").
+MAX_ABS_YI = 1e6
+VI_RANGE = (1e-12, 1e12)
 
 
 def _not_found(df, label: str, name: str, source: str | None):
@@ -158,7 +164,85 @@ def load_effects(data: str, yi: str, vi: str, *, min_k: int = 2):
     y = numeric_column(df, yi, option="--yi", source=data)
     v = numeric_column(df, vi, option="--vi", source=data)
     y, v = check_effect_sizes(y, v, yi_name=yi, vi_name=vi, min_k=min_k)
+    check_effect_ranges(data, yi, vi, y, v)
     return df, y, v
+
+
+def check_effect_ranges(data: str, yi: str, vi: str, y, v) -> None:
+    """One-line error for estimates or variances outside what double precision fits handle (missing values pass).
+
+    |estimate| above :data:`MAX_ABS_YI` or a sampling variance outside :data:`VI_RANGE` is a unit or
+    placeholder mistake, not data.
+    """
+    import numpy as np
+
+    from meta.errors import MetaInputError
+    from meta.validation import format_rows
+
+    y = np.asarray(y, dtype=float)
+    v = np.asarray(v, dtype=float)
+    big = np.abs(y) > MAX_ABS_YI
+    if big.any():
+        raise MetaInputError(f"{data}: column {yi!r}: |estimate| above {MAX_ABS_YI:g} in row(s) {format_rows(big)} "
+                             "(a unit or placeholder mistake?)")
+    odd = (v > 0) & ((v < VI_RANGE[0]) | (v > VI_RANGE[1]))  # v <= 0 gets the validator's own message
+    if odd.any():
+        raise MetaInputError(f"{data}: column {vi!r}: sampling variance outside {VI_RANGE[0]:g} to {VI_RANGE[1]:g} "
+                             f"in row(s) {format_rows(odd)} (a unit or placeholder mistake?)")
+
+
+def names_data_file(command):
+    """Decorator for a command with a ``data`` argument: its one-line errors start with the file's name.
+
+    A message that already names the file is left as it is; ``ConvergenceError`` is reported the same way.
+    """
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from meta.errors import ConvergenceError, MetaInputError
+
+        data = kwargs.get("data")
+        try:
+            return command(*args, **kwargs)
+        except (MetaInputError, ConvergenceError) as exc:
+            message = " ".join(str(exc).split())
+            if data is None or str(data) in message:
+                raise
+            message = message.replace("; give side='left' or 'right'", " (trim-and-fill needs unequal variances)")
+            raise MetaInputError(f"{data}: {message}") from None
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def numerical_guard(data: str, what: str) -> Iterator[None]:
+    """Turn a numerical breakdown inside a fit or a plot into one line naming the file and the columns.
+
+    ``what`` names the columns, e.g. ``"columns 'yi'/'vi'"``.
+    """
+    import numpy as np
+
+    from meta.errors import MetaInputError
+
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            yield
+    except (np.linalg.LinAlgError, ZeroDivisionError, FloatingPointError, OverflowError) as exc:
+        raise MetaInputError(f"{data}: {what}: the model cannot be fitted to these values ({exc}); check for "
+                             "extreme or degenerate estimates and variances") from None
+
+
+def require_finite(data: str, what: str, *values) -> None:
+    """One-line error when a fitted number that the output needs is not finite (never ``nan`` in a result)."""
+    import math
+
+    from meta.errors import MetaInputError
+
+    for value in values:
+        if value is None or not math.isfinite(float(value)):
+            raise MetaInputError(f"{data}: {what}: the fit gives no finite estimate (got {value}); check for "
+                                 "extreme or degenerate estimates and variances")
 
 
 def split_levels(levels: str) -> list[str]:

@@ -14,8 +14,12 @@ import click
 
 from meta.cli.group import UserError
 from meta.cli.group import meta_group
+from meta.cli.input import names_data_file
 
 PLOT_KINDS = ("forest", "funnel", "contour", "trimfill", "bubble")
+#: Most rows in a forest plot: one text line each, so 1000 rows is already a figure ~300 inches tall (and
+#: ~0.5 GB to render as PNG); larger tables are refused before anything is drawn.
+MAX_FOREST_ROWS = 1000
 _SUFFIXES = (".png", ".svg", ".pdf")
 _METHODS = ("REML", "ML", "DL", "FE")
 
@@ -45,6 +49,7 @@ def _fit(df, y, v, yi: str, vi: str, levels: list[str] | None, mods: str | None,
               help="Within-study correlation for the study aggregates drawn with --levels (forest, trimfill); "
                    "default 0.6, as blockade meta bias.")
 @click.option("--out", "out_path", metavar="FILE", help="Output figure: .png, .svg or .pdf.")
+@names_data_file
 def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col, method, estimator, rho, out_path):
     """Draw a forest, funnel, contour-enhanced funnel, trim-and-fill funnel or bubble plot of DATA.csv.
 
@@ -65,6 +70,9 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
         raise UserError("--out FILE is required (.png, .svg or .pdf)")
     if Path(out_path).suffix.lower() not in _SUFFIXES:
         raise UserError(f"--out {out_path!r}: the suffix must be one of {', '.join(_SUFFIXES)}")
+    from meta.atomic_write import check_output_file
+
+    check_output_file(out_path, "--out", inputs=(data,))
     if not yi_col or not vi_col:
         raise UserError("--yi COL and --vi COL are required")
     method = method.upper()
@@ -88,50 +96,56 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
         raise UserError(f"--rho {rho}: must be in (-1, 1]")
 
     df, yi, vi = load_effects(data, yi_col, vi_col)
+    if kind == "forest" and len(df) > MAX_FOREST_ROWS:
+        raise UserError(f"{data}: {len(df)} rows are too many for a readable forest plot (at most {MAX_FOREST_ROWS}); "
+                        "plot a subset of the rows, or use a funnel plot")
     require_columns(df, {"--label": label_col, "--moderator": moderator}, source=data)
     if levels:
         level_ids(df, levels, source=data)  # every level column present, no missing id (as meta pool)
 
     from meta import plots
 
-    # ---- fit and draw ----------------------------------------------------------------------------
-    if kind == "trimfill":
-        import numpy as np
+    from meta.cli.input import numerical_guard
 
-        from meta.small_study import trim_and_fill
+    with numerical_guard(data, f"columns {yi_col!r}/{vi_col!r}"):
+        # ---- fit and draw ----------------------------------------------------------------------------
+        if kind == "trimfill":
+            import numpy as np
 
-        if level_cols:
-            from meta.aggregate import aggregate_estimates
+            from meta.small_study import trim_and_fill
 
-            agg = aggregate_estimates(yi, vi, df[level_cols[0]].to_numpy(), rho)
-            yi, vi = np.asarray(agg.yi, dtype=float), np.asarray(agg.vi, dtype=float)
-        tf = trim_and_fill(yi, vi, estimator=estimator, method=method)
-        ax = plots.trimfill_funnel_plot(tf, yi=yi, vi=vi)
-    else:
-        model_mods = mods
-        if kind == "bubble":
-            import re
+            if level_cols:
+                from meta.aggregate import aggregate_estimates
 
-            present = model_mods is not None and re.search(rf"(?<![\w.]){re.escape(moderator)}(?![\w.])", model_mods)
-            if not present:
-                model_mods = f"~ {moderator}" if not model_mods else f"{model_mods} + {moderator}"
-        result = _fit(df, yi, vi, yi_col, vi_col, level_cols, model_mods, method)
-        if kind == "forest":
-            import pandas as pd
-
-            labels = df[label_col].astype(str).tolist() if label_col else None
-            groups = None
-            if level_cols:  # numeric study ids read better with the level name: "study 3"
-                ids = df[level_cols[0]]
-                numeric = pd.api.types.is_numeric_dtype(ids)
-                groups = [f"{level_cols[0]} {g}" if numeric else str(g) for g in ids.tolist()]
-            ax = plots.forest_plot(result, labels=labels, groups=groups, aggregate=bool(level_cols) and rho is not None,
-                                   rho=0.0 if rho is None else rho, effect_label=yi_col)  # header/axis: the --yi column
-        elif kind == "funnel":
-            ax = plots.funnel_plot(result)
-        elif kind == "contour":
-            ax = plots.contour_funnel_plot(result)
+                agg = aggregate_estimates(yi, vi, df[level_cols[0]].to_numpy(), rho)
+                yi, vi = np.asarray(agg.yi, dtype=float), np.asarray(agg.vi, dtype=float)
+            tf = trim_and_fill(yi, vi, estimator=estimator, method=method)
+            ax = plots.trimfill_funnel_plot(tf, yi=yi, vi=vi)
         else:
-            ax = plots.bubble_plot(result, moderator)
+            model_mods = mods
+            if kind == "bubble":
+                import re
+
+                present = model_mods is not None and re.search(rf"(?<![\w.]){re.escape(moderator)}(?![\w.])", model_mods)
+                if not present:
+                    model_mods = f"~ {moderator}" if not model_mods else f"{model_mods} + {moderator}"
+            result = _fit(df, yi, vi, yi_col, vi_col, level_cols, model_mods, method)
+            if kind == "forest":
+                import pandas as pd
+
+                labels = df[label_col].astype(str).tolist() if label_col else None
+                groups = None
+                if level_cols:  # numeric study ids read better with the level name: "study 3"
+                    ids = df[level_cols[0]]
+                    numeric = pd.api.types.is_numeric_dtype(ids)
+                    groups = [f"{level_cols[0]} {g}" if numeric else str(g) for g in ids.tolist()]
+                ax = plots.forest_plot(result, labels=labels, groups=groups, aggregate=bool(level_cols) and rho is not None,
+                                       rho=0.0 if rho is None else rho, effect_label=yi_col)  # header/axis: the --yi column
+            elif kind == "funnel":
+                ax = plots.funnel_plot(result)
+            elif kind == "contour":
+                ax = plots.contour_funnel_plot(result)
+            else:
+                ax = plots.bubble_plot(result, moderator)
     out = plots.save_figure(ax.figure, out_path)
     click.echo(str(out))

@@ -14,6 +14,7 @@ import math
 import click
 
 from meta.cli.group import meta_group
+from meta.cli.input import names_data_file
 
 
 def _clean(x):
@@ -109,10 +110,14 @@ UNIVARIATE_METHODS = ("REML", "ML", "DL", "FE", "PM", "SJ", "HE", "EB", "HS")
               show_default=True, help="Rows with missing values: leave out with a warning (omit) or stop (fail).")
 @click.option("--ci-tau2", "ci_tau2", type=click.Choice(["qprofile", "profile"], case_sensitive=False), default=None,
               help="CI for tau^2 (univariate): Q-profile (metafor's confint default) or profile likelihood.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object instead of the summary (I2 in percent, as metafor).")
+@names_data_file
 def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_level, profile, robust_col, vcov, btt,
                  newmods, na_action, ci_tau2, as_json) -> None:
     """Pool effect sizes: univariate random-effects model, or nested multilevel model with --levels.
+
+    I^2 (per level and total) is reported in percent, as metafor does.
 
     \b
     blockade meta pool dat.csv --yi yi --vi vi
@@ -121,7 +126,9 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
     """
     from meta.cli import pool_inference as inf
     from meta.cli.group import collected_warnings
-    from meta.cli.input import level_ids, numeric_column, read_csv
+    from meta.cli.input import (
+        check_effect_ranges, level_ids, numerical_guard, numeric_column, read_csv, require_finite,
+    )
     from meta.errors import MetaInputError
 
     method, test, na_action = method.upper(), test.lower(), na_action.lower()
@@ -160,7 +167,8 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
     vi = numeric_column(df, vi_col, option="--vi", source=data)
     if len(df) < 2:
         raise MetaInputError(f"need at least 2 estimates (got {len(df)})")
-    with collected_warnings() as caught:
+    check_effect_ranges(data, yi_col, vi_col, yi, vi)
+    with collected_warnings() as caught, numerical_guard(data, f"columns {yi_col!r}/{vi_col!r}"):
         try:
             if levels:
                 from meta.multilevel import fit_multilevel
@@ -186,6 +194,8 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
             extra = _profile_payload(result)
         elif profile:
             extra = _univariate_profile_payload(result, mods, method, conf_level)
+        require_finite(data, f"columns {yi_col!r}/{vi_col!r}", *(c.estimate for c in result.coefficients),
+                       *(c.se for c in result.coefficients))
         rob = None
         if robust_col is not None:
             ids = inf.cluster_ids(df, robust_col, result, source=data)

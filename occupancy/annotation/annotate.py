@@ -24,8 +24,9 @@ sensitivity analysis).  With the ``emax`` model (plantrexone's curve, defined on
 times outside its validity are ignored in the drug condition, and a placebo session days later has no
 residual blockade (the model has no time course) — both are reported as warnings.
 
-Everything is vectorised over the time grid and the virtual subjects; the only Python loop is over
-outcomes (×3 receptors).  The per-subject contrasts are kept (``Annotation.mor_contrast_draws``, shape
+Outcomes with the same design are computed once, and all designs that share a schedule are evaluated
+together in blocks of at most :data:`MAX_ELEMENTS` subject × time values (vectorised over time points,
+designs and virtual subjects; bounded memory for any number of rows or subjects).  The per-subject contrasts are kept (``Annotation.mor_contrast_draws``, shape
 ``(n, k)``): each row is one draw of the population parameters applied to every participant, which the
 reanalysis's Monte Carlo sensitivity uses.
 """
@@ -56,6 +57,9 @@ RECEPTORS = ("MOR", "KOR", "DOR")
 
 #: Share of participants whose placebo session follows a drug session, by crossover order.
 RESIDUAL_FRACTION = {"counterbalanced": 0.5, "drug_first": 1.0, "placebo_first": 0.0, "": 0.0}
+
+#: Outcomes listed in the text summary (the CSV and JSON have all of them).
+SUMMARY_ROWS = 50
 
 #: How a window is summarised.
 WINDOW_POINTS = ("mean", "start", "end")
@@ -113,10 +117,15 @@ class AnnotationSettings:
                              f"(use {', '.join(WINDOW_POINTS)})")
         if self.isi_from not in ("first_dose", "last_dose"):
             raise InputError(f"reanalysis.isi_from: unknown value {self.isi_from!r} (use first_dose or last_dose)")
-        if int(self.n) != self.n or self.n < 0 or self.n == 1:
-            raise InputError(f"population.n: must be 0 (typical subject only) or an integer >= 2 (got {self.n})")
-        if int(self.grid_points) != self.grid_points or self.grid_points < 2:
-            raise InputError(f"reanalysis.grid_points: must be an integer >= 2 (got {self.grid_points})")
+        from occupancy.simulation.scenario import MAX_SEED, MAX_SUBJECTS
+
+        if int(self.n) != self.n or self.n < 0 or self.n == 1 or self.n > MAX_SUBJECTS:
+            raise InputError(f"population.n: must be 0 (typical subject only) or an integer from 2 to "
+                             f"{MAX_SUBJECTS} (got {self.n})")
+        if not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed <= MAX_SEED:
+            raise InputError(f"population.seed: must be an integer from 0 to {MAX_SEED} (got {self.seed})")
+        if int(self.grid_points) != self.grid_points or not 2 <= self.grid_points <= 1000:
+            raise InputError(f"reanalysis.grid_points: must be an integer from 2 to 1000 (got {self.grid_points})")
         lo, hi = self.default_window_h
         if not (0 <= lo <= hi):
             raise InputError(f"reanalysis.default_window_h: need 0 <= min <= max (got {lo}, {hi})")
@@ -161,16 +170,29 @@ class Annotation:
         ``schedule_label``, ``window_h`` (``"lo–hi"``), ``residual_fraction`` added.
     settings : AnnotationSettings
     warnings : tuple of str
-    mor_contrast_draws : ndarray or None
-        ``(n, k)`` MOR contrasts with each virtual subject's parameters applied to all participants of an
-        outcome (rows = parameter draws, columns = outcomes); ``None`` when ``n = 0``.
+    draws_by_design, design_index :
+        Each virtual subject's MOR contrast per distinct design ``(n, designs)`` and the design of each
+        outcome; :attr:`mor_contrast_draws` expands them to ``(n, k)`` (``None`` when ``n = 0`` or the
+        draws were not kept).
     """
 
     table: pd.DataFrame
     settings: AnnotationSettings
     warnings: tuple[str, ...] = ()
-    mor_contrast_draws: np.ndarray | None = None
+    draws_by_design: np.ndarray | None = field(default=None, repr=False)
+    design_index: np.ndarray | None = field(default=None, repr=False)
     source: str = "outcomes"
+
+    @property
+    def mor_contrast_draws(self) -> np.ndarray | None:
+        """``(n, k)`` per-subject MOR contrasts (rows = parameter draws, columns = outcomes), or None."""
+        if self.draws_by_design is None:
+            return None
+        return self.draws_by_design[:, self.design_index]
+
+    def mor_contrast_draw(self, i: int) -> np.ndarray:
+        """Row ``i`` of :attr:`mor_contrast_draws` without building the whole matrix."""
+        return self.draws_by_design[i, self.design_index]
 
     def __len__(self) -> int:
         return len(self.table)
@@ -181,11 +203,28 @@ class Annotation:
 
     def outcome_records(self) -> list[dict]:
         """One JSON-ready object per outcome (ids, design, window and the annotation columns)."""
+        return [rec for chunk in self.outcome_record_chunks() for rec in chunk]
+
+    def outcome_record_chunks(self, size: int = 10_000):
+        """:meth:`outcome_records` in lists of at most ``size`` records (bounded memory for long tables)."""
         keep = ["study_id", "outcome", "design", "isi_days", "crossover_order", "schedule_label", "window_h",
                 "window_defaulted", "residual_fraction", *ANNOTATION_COLUMNS]
         if "yi" in self.table.columns:
             keep += ["yi", "vi"]
-        return [_jsonable(rec) for rec in self.table[keep].to_dict("records")]
+        for a in range(0, len(self.table), size):
+            yield [_jsonable(rec) for rec in self.table[keep].iloc[a:a + size].to_dict("records")]
+
+    def iter_outcome_records(self):
+        """The outcome records one at a time (for :func:`occupancy.json_stream.write_json`)."""
+        for chunk in self.outcome_record_chunks():
+            yield from chunk
+
+    def write_json(self, handle) -> None:
+        """Write :meth:`to_dict` as indented JSON, the outcomes streamed (bounded memory)."""
+        from occupancy.json_stream import write_json
+
+        payload = {"settings": self.settings.to_dict(), "warnings": list(self.warnings), "outcomes": None}
+        write_json(payload, handle, {"outcomes": self.iter_outcome_records})
 
     def study_contrasts(self, receptor: str = "MOR") -> pd.DataFrame:
         """Mean contrast (and drug/placebo blockade) over each study's outcomes, in first-appearance order."""
@@ -203,12 +242,19 @@ class Annotation:
         """A short text table of the MOR annotation."""
         lines = [f"Blockade annotation of {len(self)} outcomes ({self.settings.describe()})",
                  f"{'study':<24}{'out':>4} {'design':<8}{'MOR drug':>9}{'placebo':>9}{'contrast':>9}"]
-        for rec in self.table.itertuples(index=False):
-            lines.append(f"{rec.study_id:<24}{rec.outcome:>4} {rec.design:<8}{rec.MOR_drug:9.1f}"
-                         f"{rec.MOR_placebo:9.1f}{rec.MOR_contrast:9.1f}")
+        for rec in self.table.head(SUMMARY_ROWS).itertuples(index=False):
+            lines.append(f"{rec.study_id:<24}{rec.outcome:>4} {rec.design:<8}{_cell(rec.MOR_drug)}"
+                         f"{_cell(rec.MOR_placebo)}{_cell(rec.MOR_contrast)}")
+        if len(self) > SUMMARY_ROWS:
+            lines.append(f"... {len(self) - SUMMARY_ROWS} more outcomes (all of them: --out FILE.csv or --json)")
         for w in self.warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines)
+
+
+def _cell(value: float) -> str:
+    """A 9-wide table cell with one decimal; ``n/a`` where the model gives no value (a warning says why)."""
+    return f"{'n/a':>9}" if value != value else f"{value:9.1f}"
 
 
 def _jsonable(rec: Mapping) -> dict:
@@ -259,14 +305,63 @@ def _mixture_quantile(values: np.ndarray, fraction: float, q: float) -> float:
     return float(np.quantile(values, (q - (1.0 - fraction)) / fraction))
 
 
-def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None = None) -> Annotation:
+def _mixture_quantiles(values: np.ndarray, fractions: np.ndarray, q: float) -> np.ndarray:
+    """:func:`_mixture_quantile` for every column of ``values`` (n, m) with its own fraction (vectorised)."""
+    out = np.zeros(values.shape[1])
+    for f in np.unique(fractions):
+        cols = np.flatnonzero(fractions == f)
+        if f <= 0 or q <= 1.0 - f:
+            continue
+        out[cols] = np.quantile(values[:, cols], (q - (1.0 - f)) / f, axis=0)
+    return out
+
+
+#: Subject × time values evaluated at once (a few float64 arrays of this size: bounded memory for any n).
+MAX_ELEMENTS = 2_000_000
+#: Largest (virtual subjects × distinct outcome designs) kept as per-subject contrasts (160 MB).
+MAX_KEPT_DRAWS = 20_000_000
+
+
+def _design_key(d: OutcomeDesign, fraction: float, shift: float) -> tuple:
+    return (d.doses_mg, d.interval_h, d.assess_doses, d.window_h, fraction, shift)
+
+
+def _rows_label(first: int, count: int, table: OutcomeTable) -> str:
+    d = table.designs[first]
+    label = f"row {d.row} ({d.study_id} outcome {d.outcome})"
+    return label if count == 1 else f"{label} and {count - 1} more row(s) with the same design"
+
+
+class _Segments:
+    """Concatenated time points of several segments, with per-segment nan-aware reductions."""
+
+    def __init__(self, grids: list[np.ndarray]):
+        self.lengths = np.array([g.size for g in grids], dtype=int)
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(int)
+        self.times = np.concatenate(grids) if grids else np.zeros(0)
+        self.seg_of = np.repeat(np.arange(len(grids)), self.lengths)
+
+
+def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None = None, *,
+                      keep_draws: bool = True, progress: bool = False) -> Annotation:
     """Annotate every outcome of a validated table with drug/placebo blockade and the contrast.
+
+    Outcomes with the same design (schedule, assessed doses, window, crossover share and ISI) are computed
+    once; designs that share a schedule are evaluated together, one model call per block of at most
+    :data:`MAX_ELEMENTS` subject × time values, so time and memory stay bounded for any number of rows and
+    virtual subjects.
 
     Parameters
     ----------
     table : OutcomeTable
         From :func:`occupancy.annotation.literature.load_outcomes` / :func:`~occupancy.annotation.literature.validate_outcome_table`.
     settings : AnnotationSettings, optional
+    keep_draws : bool
+        Keep each virtual subject's MOR contrast per outcome (:attr:`Annotation.mor_contrast_draws`, used by
+        the Monte Carlo sensitivity).  Refused when subjects × distinct designs exceeds
+        :data:`MAX_KEPT_DRAWS`.
+    progress : bool
+        A tqdm progress bar on stderr.
 
     Returns
     -------
@@ -275,75 +370,267 @@ def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None =
     settings = AnnotationSettings() if settings is None else settings
     model = settings.build_model()
     has_time_course = settings.model != "emax"
-    scales = None
-    if settings.n:
-        scales = settings.resolved_variability().draw(int(settings.n), settings.seed)
+    n = int(settings.n)
+    scales = settings.resolved_variability().draw(n, settings.seed) if n else None
     warnings = list(table.warnings)
     k = len(table.designs)
-    values: dict[str, np.ndarray] = {c: np.full(k, np.nan) for c in ANNOTATION_COLUMNS}
-    fractions = np.zeros(k)
-    draws = np.full((int(settings.n), k), np.nan) if settings.n else None
 
-    for j, design in enumerate(table.designs):
-        schedule = design.schedule()
-        t_drug = _window_offsets(design, settings)
+    # -- distinct designs ----------------------------------------------------------------------------------
+    keys: dict[tuple, int] = {}
+    unique: list[tuple[OutcomeDesign, float, float]] = []
+    if table.design_codes is not None and len(table.design_codes) == k:  # rows already grouped by design
+        codes = np.asarray(table.design_codes)
+        firsts = pd.Series(np.arange(k)).groupby(codes, sort=True).first().to_numpy()
+        candidates = [table.designs[i] for i in firsts]
+    else:
+        codes, candidates = np.arange(k), list(table.designs)
+    remap = np.empty(len(candidates), dtype=int)
+    for c, design in enumerate(candidates):
         fraction = RESIDUAL_FRACTION[design.crossover_order] if design.design == "within" else 0.0
-        fractions[j] = fraction
-        t_plac = t_drug + _placebo_shift_h(design, settings)
-        label = f"row {design.row} ({design.study_id} outcome {design.outcome})"
-        for r in RECEPTORS:
-            typ = np.asarray(model.blockade(schedule, t_drug, r), dtype=float)
-            if np.isnan(typ).all():
-                if r == "MOR":
-                    warnings.append(f"{label}: the {settings.model} model is undefined over the whole "
-                                    "assessment window; no blockade annotation")
-                continue
-            if np.isnan(typ).any() and r == "MOR":
-                warnings.append(f"{label}: the {settings.model} model is defined only on part of the "
-                                "assessment window (within 8 h of a dose); the rest is ignored")
-            values[f"{r}_drug_min"][j] = np.nanmin(typ)
-            values[f"{r}_drug_mean"][j] = np.nanmean(typ)
-            values[f"{r}_drug_max"][j] = np.nanmax(typ)
+        shift = _placebo_shift_h(design, settings)
+        key = _design_key(design, fraction, shift)
+        u = keys.get(key)
+        if u is None:
+            u = keys[key] = len(unique)
+            unique.append((design, fraction, shift))
+        remap[c] = u
+    inverse = remap[codes]
+    U = len(unique)
+    fractions = np.array([f for _, f, _ in unique])[inverse] if U else np.zeros(k)
+    counts = np.bincount(inverse, minlength=U)
+    first_row = np.full(U, k)
+    np.minimum.at(first_row, inverse, np.arange(k))
+    if keep_draws and n and n * U > MAX_KEPT_DRAWS:
+        raise InputError(f"{table.source}: keeping {n} virtual subjects' contrasts for {U} distinct outcome designs "
+                         f"needs {n * U * 8 / 1e9:.1f} GB (limit {MAX_KEPT_DRAWS * 8 / 1e9:.2f} GB); use fewer draws "
+                         "(--draws / [reanalysis] draws) or fewer distinct designs")
+    values = {c: np.full(U, np.nan) for c in ANNOTATION_COLUMNS}
+    draws_u = np.full((n, U), np.nan) if (keep_draws and n) else None
+    u_fraction = np.array([f for _, f, _ in unique])
+    partial: set[int] = set()  # designs whose drug window is only partly inside the model's validity
+
+    # -- designs grouped by schedule ------------------------------------------------------------------------
+    groups: dict[tuple, list[int]] = {}
+    for u, (design, _, _) in enumerate(unique):
+        groups.setdefault((design.doses_mg, design.interval_h), []).append(u)
+    bar = None
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=U, desc="annotating outcomes", unit="design", file=sys.stderr, leave=False)
+    for members in groups.values():
+        schedule = unique[members[0]][0].schedule()
+        grids, owner, is_placebo = [], [], []
+        for u in members:
+            design, fraction, shift = unique[u]
+            t_drug = _window_offsets(design, settings)
+            grids.append(t_drug)
+            owner.append(u)
+            is_placebo.append(False)
             if fraction > 0 and has_time_course:
-                res_typ = fraction * np.asarray(model.blockade(schedule, t_plac, r), dtype=float)
-            else:
-                res_typ = np.zeros_like(t_plac)
-            if fraction > 0 and not has_time_course and r == "MOR":
-                warnings.append(f"{label}: the emax model has no time course; residual blockade in the "
-                                "placebo session is taken as 0")
-            values[f"{r}_placebo_min"][j] = res_typ.min()
-            values[f"{r}_placebo_mean"][j] = res_typ.mean()
-            values[f"{r}_placebo_max"][j] = res_typ.max()
-            if scales is not None:
-                subj = np.nanmean(model.blockade(schedule, t_drug, r, **scales), axis=1)
-                if fraction > 0 and has_time_course:
-                    res = np.nanmean(model.blockade(schedule, t_plac, r, **scales), axis=1)
-                else:
-                    res = np.zeros_like(subj)
-                values[f"{r}_drug_p05"][j], values[f"{r}_drug_p95"][j] = np.quantile(subj, [0.05, 0.95])
-                values[f"{r}_drug_popmean"][j] = subj.mean()
-                values[f"{r}_placebo_p05"][j] = _mixture_quantile(res, fraction, 0.05)
-                values[f"{r}_placebo_p95"][j] = _mixture_quantile(res, fraction, 0.95)
-                values[f"{r}_placebo_popmean"][j] = fraction * res.mean()
-                if r == "MOR":
-                    draws[:, j] = subj - fraction * res
-            use = "popmean" if scales is not None else "mean"
-            values[f"{r}_drug"][j] = values[f"{r}_drug_{use}"][j]
-            values[f"{r}_placebo"][j] = values[f"{r}_placebo_{use}"][j]
-            values[f"{r}_contrast"][j] = values[f"{r}_drug"][j] - values[f"{r}_placebo"][j]
+                grids.append(t_drug + shift)
+                owner.append(u)
+                is_placebo.append(True)
+        seg = _Segments(grids)
+        _annotate_segments(model, schedule, seg, owner, is_placebo, u_fraction, scales, n, values, draws_u, partial)
+        if bar is not None:
+            bar.update(len(members))
+    if bar is not None:
+        bar.close()
+
+    # -- no-time-course placebo, warnings, contrasts ---------------------------------------------------------
+    for u, (design, fraction, _) in enumerate(unique):
+        label = _rows_label(int(first_row[u]), int(counts[u]), table)
+        if np.isnan(values["MOR_drug_mean"][u]):
+            warnings.append(f"{label}: the {settings.model} model is undefined over the whole assessment window; "
+                            "no blockade annotation")
+        elif u in partial:
+            warnings.append(f"{label}: the {settings.model} model is defined only on part of the assessment "
+                            "window (within 8 h of a dose); the rest is ignored")
+        if fraction > 0 and not has_time_course and not np.isnan(values["MOR_drug_mean"][u]):
+            warnings.append(f"{label}: the {settings.model} model has no time course; residual blockade in the "
+                            "placebo session is taken as 0")
+    use = "popmean" if n else "mean"
+    for r in RECEPTORS:
+        undefined = np.isnan(values[f"{r}_drug_mean"])
+        for s in _STATS:
+            col = values[f"{r}_placebo_{s}"]
+            col[np.isnan(col) & ~undefined] = 0.0  # no placebo segment: no residual blockade
+            if not n and s in ("p05", "p95", "popmean"):
+                col[:] = np.nan
+        values[f"{r}_drug"] = values[f"{r}_drug_{use}"]
+        values[f"{r}_placebo"] = values[f"{r}_placebo_{use}"]
+        values[f"{r}_contrast"] = values[f"{r}_drug"] - values[f"{r}_placebo"]
+    if draws_u is not None:
+        draws_u[:, np.isnan(values["MOR_drug_mean"])] = np.nan
 
     out = table.frame.copy()
     out["schedule_label"] = [d.schedule_label for d in table.designs]
     out["window_h"] = [f"{d.window_h[0]:g}–{d.window_h[1]:g}" for d in table.designs]
     out["residual_fraction"] = fractions
-    for column in ANNOTATION_COLUMNS:
-        out[column] = values[column]
+    new_columns = {column: values[column][inverse] for column in ANNOTATION_COLUMNS}
+    out = pd.concat([out.drop(columns=[c for c in ANNOTATION_COLUMNS if c in out.columns]),
+                     pd.DataFrame(new_columns, index=out.index)], axis=1)
     return Annotation(table=out, settings=settings, warnings=tuple(dict.fromkeys(warnings)),
-                      mor_contrast_draws=draws, source=table.source)
+                      draws_by_design=draws_u, design_index=inverse, source=table.source)
 
 
-def annotate(data=None, settings: AnnotationSettings | None = None) -> Annotation:
-    """Annotate a CSV path, a DataFrame, an :class:`OutcomeTable`, or (``None``) the bundled outcomes."""
+def _annotate_segments(model, schedule, seg: _Segments, owner, is_placebo, fractions, scales, n, values, draws_u,
+                       partial: set):
+    """Fill ``values`` (and ``draws_u``) for the designs of one schedule in bounded blocks.
+
+    Typical subject: nan-aware min/mean/max over each segment (blocks of time points).  Population: each
+    subject's nan-aware mean over each segment, summarised (5th/95th percentiles, mean; placebo as the
+    crossover mixture).  When subjects × segments is small the population is evaluated in blocks of
+    subjects over all time points (few model calls); otherwise in blocks of time points, each segment
+    summarised as soon as it is complete, so only the segments of the current block are ever held.
+    """
+    T = seg.times.size
+    nseg = len(owner)
+    seg_end = seg.starts + seg.lengths
+    state = {"pending": {}, "with_placebo": {owner[sg] for sg in range(nseg) if is_placebo[sg]}}
+
+    # typical subject: blocks of time points
+    acc = {r: [np.zeros(nseg), np.zeros(nseg), np.full(nseg, np.inf), np.full(nseg, -np.inf)] for r in RECEPTORS}
+    for a in range(0, T, MAX_ELEMENTS):
+        b = min(a + MAX_ELEMENTS, T)
+        ids = seg.seg_of[a:b]
+        local = np.concatenate([[0], np.flatnonzero(np.diff(ids)) + 1])
+        here = ids[local]
+        typ = model.blockade_all(schedule, seg.times[a:b])
+        for r in RECEPTORS:
+            v = np.asarray(typ[r], dtype=float)
+            nan = np.isnan(v)
+            s_sum, s_cnt, s_min, s_max = acc[r]
+            s_sum[here] += np.add.reduceat(np.where(nan, 0.0, v), local)
+            s_cnt[here] += np.add.reduceat((~nan).astype(float), local)
+            s_min[here] = np.minimum(s_min[here], np.minimum.reduceat(np.where(nan, np.inf, v), local))
+            s_max[here] = np.maximum(s_max[here], np.maximum.reduceat(np.where(nan, -np.inf, v), local))
+    for r in RECEPTORS:
+        s_sum, s_cnt, s_min, s_max = acc[r]
+        ok = s_cnt > 0
+        mean = np.where(ok, s_sum / np.maximum(s_cnt, 1), np.nan)
+        mn, mx = np.where(ok, s_min, np.nan), np.where(ok, s_max, np.nan)
+        for sg in range(nseg):
+            u = owner[sg]
+            if is_placebo[sg]:
+                f = fractions[u]
+                values[f"{r}_placebo_min"][u], values[f"{r}_placebo_mean"][u] = f * mn[sg], f * mean[sg]
+                values[f"{r}_placebo_max"][u] = f * mx[sg]
+            else:
+                values[f"{r}_drug_min"][u], values[f"{r}_drug_mean"][u] = mn[sg], mean[sg]
+                values[f"{r}_drug_max"][u] = mx[sg]
+                if r == "MOR" and 0 < s_cnt[sg] < seg.lengths[sg]:
+                    partial.add(u)
+
+    if n and n * nseg <= MAX_ELEMENTS:
+        # few segments: blocks of subjects over all time points, then every segment at once
+        sums = {r: np.empty((n, nseg)) for r in RECEPTORS}
+        cnts = {r: np.empty((n, nseg)) for r in RECEPTORS}
+        rows = max(1, MAX_ELEMENTS // max(T, 1))
+        for a in range(0, n, rows):
+            sl = slice(a, min(a + rows, n))
+            block = {key: val[sl] for key, val in scales.items()}
+            pop = model.blockade_all(schedule, seg.times, **block)
+            for r in RECEPTORS:
+                v = np.asarray(pop[r], dtype=float)
+                nan = np.isnan(v)
+                sums[r][sl] = np.add.reduceat(np.where(nan, 0.0, v), seg.starts, axis=1)
+                cnts[r][sl] = np.add.reduceat((~nan).astype(float), seg.starts, axis=1)
+            del pop
+        for r in RECEPTORS:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = sums[r] / cnts[r]
+            _finish_segments(r, means, np.arange(nseg), owner, is_placebo, fractions, values, draws_u, state)
+    elif n:
+        # many segments: blocks of time points; a segment is summarised once complete
+        width = max(1, MAX_ELEMENTS // n)
+        carry = None  # (segment, {receptor: (sum (n,), count (n,))}) continued in the next block
+        for a in range(0, T, width):
+            b = min(a + width, T)
+            ids = seg.seg_of[a:b]
+            local = np.concatenate([[0], np.flatnonzero(np.diff(ids)) + 1])
+            here = ids[local]
+            pop = model.blockade_all(schedule, seg.times[a:b], **scales)
+            sums, cnts = {}, {}
+            for r in RECEPTORS:
+                v = np.asarray(pop[r], dtype=float)
+                nan = np.isnan(v)
+                sums[r] = np.add.reduceat(np.where(nan, 0.0, v), local, axis=1)
+                cnts[r] = np.add.reduceat((~nan).astype(float), local, axis=1)
+                if carry is not None and carry[0] == here[0]:
+                    sums[r][:, 0] += carry[1][r][0]
+                    cnts[r][:, 0] += carry[1][r][1]
+            del pop
+            carry = None
+            if seg_end[here[-1]] > b:
+                carry = (here[-1], {r: (sums[r][:, -1].copy(), cnts[r][:, -1].copy()) for r in RECEPTORS})
+            cols = np.flatnonzero(seg_end[here] <= b)
+            if not cols.size:
+                continue
+            for r in RECEPTORS:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    means = sums[r][:, cols] / cnts[r][:, cols]
+                _finish_segments(r, means, here[cols], owner, is_placebo, fractions, values, draws_u, state)
+
+    # population columns of designs whose drug window is entirely undefined stay NaN
+    for r in RECEPTORS:
+        undefined = np.isnan(values[f"{r}_drug_mean"])
+        for s in ("p05", "p95", "popmean"):
+            values[f"{r}_drug_{s}"][undefined] = np.nan
+            values[f"{r}_placebo_{s}"][undefined] = np.nan
+
+
+def _finish_segments(r, means, segs, owner, is_placebo, fractions, values, draws_u, state) -> None:
+    """Population summaries of complete segments from each subject's mean over them (``means``: n × segments).
+
+    Drug segments: 5th/95th percentiles and mean (a subject with an undefined mean — the emax model outside
+    its window — gets the segment's mean).  Placebo segments: the crossover mixture (a share ``1 − f`` at 0).
+    The MOR drug mean of a design waits in ``state["pending"]`` until its placebo segment is done.
+    """
+    us = np.array([owner[sg] for sg in segs])
+    plac = np.array([is_placebo[sg] for sg in segs], dtype=bool)
+    pending, with_placebo = state["pending"], state["with_placebo"]
+    if (~plac).any():
+        m = means[:, ~plac]
+        defined = ~np.isnan(m).all(axis=0)
+        m, u_def = m[:, defined], us[~plac][defined]
+        if u_def.size:
+            m = np.where(np.isnan(m), np.nanmean(m, axis=0), m)
+            q = np.quantile(m, [0.05, 0.95], axis=0)
+            values[f"{r}_drug_p05"][u_def], values[f"{r}_drug_p95"][u_def] = q[0], q[1]
+            values[f"{r}_drug_popmean"][u_def] = m.mean(axis=0)
+            for i, u in enumerate(u_def):
+                if u not in with_placebo:  # no placebo segment: no residual blockade
+                    values[f"{r}_placebo_p05"][u] = values[f"{r}_placebo_p95"][u] = 0.0
+                    values[f"{r}_placebo_popmean"][u] = 0.0
+                if r == "MOR" and draws_u is not None:
+                    if u in with_placebo:
+                        pending[u] = m[:, i]
+                    else:
+                        draws_u[:, u] = m[:, i]
+    if plac.any():
+        u_p = us[plac]
+        f = fractions[u_p]
+        m = np.where(np.isnan(means[:, plac]), 0.0, means[:, plac])
+        values[f"{r}_placebo_p05"][u_p] = _mixture_quantiles(m, f, 0.05)
+        values[f"{r}_placebo_p95"][u_p] = _mixture_quantiles(m, f, 0.95)
+        values[f"{r}_placebo_popmean"][u_p] = f * m.mean(axis=0)
+        if r == "MOR" and draws_u is not None:
+            for i, u in enumerate(u_p):
+                drug = pending.pop(u, None)
+                if drug is not None:
+                    draws_u[:, u] = drug - f[i] * m[:, i]
+
+
+def annotate(data=None, settings: AnnotationSettings | None = None, *, keep_draws: bool = True,
+             progress: bool = False) -> Annotation:
+    """Annotate a CSV path, a DataFrame, an :class:`OutcomeTable`, or (``None``) the bundled outcomes.
+
+    ``keep_draws`` and ``progress`` as in :func:`annotate_outcomes`.
+    """
     from occupancy.annotation.literature import load_outcomes, validate_outcome_table
 
     settings = AnnotationSettings() if settings is None else settings
@@ -353,4 +640,4 @@ def annotate(data=None, settings: AnnotationSettings | None = None) -> Annotatio
         table = validate_outcome_table(data, source="outcomes", default_window_h=settings.default_window_h)
     else:
         table = load_outcomes(data, default_window_h=settings.default_window_h)
-    return annotate_outcomes(table, settings)
+    return annotate_outcomes(table, settings, keep_draws=keep_draws, progress=progress)

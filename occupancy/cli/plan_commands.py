@@ -15,8 +15,9 @@ from occupancy.cli.group import main
 @main.command("plan")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), default=None,
-              help="Write plan.json, plan_*.csv and the timeline and power-curve figures (PNG+SVG) into DIR "
-                   "(built in a temporary folder and swapped in only when complete).")
+              help="Write report.html, plan.json, plan_*.csv and the timeline and power-curve figures (PNG+SVG) "
+                   "into DIR (built in a temporary folder and swapped in only when complete; only a folder blockade "
+                   "wrote is replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="Nothing on stderr (no warnings, no list of files written).")
 def plan_command(scenario: str, out_dir: str | None, as_json: bool, quiet: bool) -> None:
@@ -26,7 +27,7 @@ def plan_command(scenario: str, out_dir: str | None, as_json: bool, quiet: bool)
     Reports blockade at every assessment of every session (with residual blockade carried into later
     sessions of a crossover), the minimum delay after dosing for reliable >= 90 % MOR blockade, the
     minimum intersession interval, power and N with and without the blockade attenuation, tablets and
-    cost.  Example:  blockade plan scenarios/plan_crossover_7d.toml --out plan-7d
+    cost.  Example:  blockade plan plan_crossover_7d --out plan-7d
     """
     import json
 
@@ -34,21 +35,35 @@ def plan_command(scenario: str, out_dir: str | None, as_json: bool, quiet: bool)
 
     from occupancy.workflows.planning.plan import plan_study
 
-    parsed = load_plan_scenario(scenario)
-    result = plan_study(parsed, source=scenario)
-    written = []
-    if out_dir is not None:
-        from occupancy.atomic_output import atomic_directory
-        from occupancy.report.plan import write_plan_outputs
+    from occupancy.cli.output import output_folder
 
-        with atomic_directory(out_dir) as staging:
-            written = [p.name for p in write_plan_outputs(result, staging)]
+    parsed = load_plan_scenario(scenario)
+    written = ()
+    with output_folder(out_dir, "plan", quiet) as out:
+        result = plan_study(parsed, source=scenario)
+        if out is not None:
+            from pathlib import Path
+
+            from occupancy.bundled import resolve_scenario
+            from occupancy.report.plan import plan_report_section, write_plan_outputs
+            from occupancy.report.run_folder import write_report
+            from occupancy.workflows.run import model_parameters
+
+            path = resolve_scenario(scenario)
+
+            def build(staging):
+                write_plan_outputs(result, staging)
+                write_report(staging, "Study-design plan", [plan_report_section(result)], scenario_name=path.name,
+                             scenario_text=path.read_text(encoding="utf-8"),
+                             parameters=model_parameters(parsed.build_model()))
+
+            written = out.write(build)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         click.echo(result.summary())
     if written and not quiet:
-        click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(sorted(written))}", err=True)
+        click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(written)}", err=True)
     if as_json and not quiet:
         for warning in result.warnings:
             click.echo(f"blockade: warning: {warning}", err=True)

@@ -7,21 +7,20 @@ is written atomically.
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from occupancy.cli.group import main
+from occupancy.cli.options import HALF_LIFE_HELP
 
 _MODEL_OPTIONS = [
     click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False, path_type=str),
                  help="Reanalysis scenario (TOML: [model], [population], [reanalysis])."),
     click.option("--model", type=click.Choice(["washout", "emax"]), default=None,
                  help="Blockade model (default washout, or the scenario's)."),
-    click.option("--half-life", "half_life_h", type=float, default=None,
-                 help="Blockade half-life in hours for the washout model (e.g. 72 or 108)."),
-    click.option("--n", "n", type=int, default=None, help="Virtual subjects (0 = typical subject only)."),
-    click.option("--seed", type=int, default=None, help="Seed of the virtual population."),
+    click.option("--half-life", "half_life_h", type=str, default=None, help=HALF_LIFE_HELP),
+    click.option("--n", "n", type=int, default=None,
+                 help="Virtual subjects, 2 to 100000 (0 = typical subject only; default 1000)."),
+    click.option("--seed", type=int, default=None, help="Seed of the virtual population, 0 to 4294967295."),
     click.option("--window", "window_point", type=click.Choice(["mean", "start", "end"]), default=None,
                  help="Summarise each assessment window by its time average (default), start or end."),
 ]
@@ -39,11 +38,24 @@ def _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=No
         load_reanalysis_scenario, scenario_data_path, settings_from_scenario,
     )
 
-    scenario = load_reanalysis_scenario(scenario_path) if scenario_path else None
-    if half_life_h is not None and not half_life_h > 0:
-        from occupancy.errors import InputError
+    from occupancy.cli.options import check_population
+    from occupancy.simulation.scenario import ModelSection, check_value
 
-        raise InputError(f"--half-life: must be > 0 (got {half_life_h:g})")
+    check_population(n, seed, allow_typical=True)
+    if draws is not None:
+        from occupancy.workflows.reanalysis.settings import ReanalysisSection
+
+        check_value(ReanalysisSection, "draws", draws, "--draws")
+        if draws == 1:
+            from occupancy.errors import InputError
+
+            raise InputError("--draws: must be 0 (none) or >= 2 (got 1)")
+    if half_life_h is not None:
+        from occupancy.dosing.quantities import parse_time_h
+
+        half_life_h = check_value(ModelSection, "half_life_h", parse_time_h(half_life_h, what="--half-life"),
+                                  "--half-life (h)")
+    scenario = load_reanalysis_scenario(scenario_path) if scenario_path else None
     settings = settings_from_scenario(scenario, model=model, half_life_h=half_life_h, n=n, seed=seed, draws=draws,
                                       window_point=window_point, progress=progress)
     return settings, scenario_data_path(scenario, scenario_path)
@@ -71,8 +83,12 @@ def annotate_command(data, scenario_path, model, half_life_h, n, seed, window_po
     """
     from occupancy.annotation.annotate import annotate
 
+    from occupancy.cli.output import check_output_file
+
     settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point)
-    result = annotate(data if data is not None else scenario_data, settings.annotation)
+    source = data if data is not None else scenario_data
+    check_output_file(out_file, inputs=(source,))
+    result = annotate(source, settings.annotation, keep_draws=False, progress=not quiet and not as_json)
     csv_text = result.table.to_csv(index=False, float_format="%.6g") if out_file else None
     _warn(result.warnings, quiet)
     if out_file:
@@ -80,11 +96,33 @@ def annotate_command(data, scenario_path, model, half_life_h, n, seed, window_po
 
         write_text_atomic(out_file, csv_text)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False))
+        _echo_json(result)
     else:
         click.echo(result.summary() if quiet else _strip_warnings(result.summary()))
         if out_file:
             click.echo(f"\nwrote {out_file}")
+
+
+def _scenario_text(scenario_path) -> tuple[str, str]:
+    """The scenario's name and text for the report (the command line when there is no scenario)."""
+    import sys
+
+    if scenario_path:
+        from occupancy.bundled import resolve_scenario
+
+        path = resolve_scenario(scenario_path)
+        return path.name, path.read_text(encoding="utf-8")
+    return "command line", "# command line\nblockade " + " ".join(sys.argv[1:])
+
+
+def _echo_json(result) -> None:
+    """The result's JSON on stdout, its long lists streamed (bounded memory for any table size)."""
+    import sys
+
+    stream = sys.stdout
+    result.write_json(stream)
+    stream.write("\n")
+    stream.flush()
 
 
 def _strip_warnings(text: str) -> str:
@@ -96,45 +134,46 @@ def _strip_warnings(text: str) -> str:
 @click.argument("data", required=False, type=click.Path(dir_okay=False, path_type=str))
 @_with_model_options
 @click.option("--draws", type=int, default=None,
-              help="Monte Carlo draws of the population parameters for the sensitivity analysis (0 = none).")
+              help="Monte Carlo draws of the population parameters for the sensitivity analysis (0 = none, "
+                   "or 2 to 10000; default 200).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
-              help="Write the annotated table, results JSON, forest and bubble plots (PNG+SVG) to this folder.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+              help="Write report.html, the annotated table, results JSON, forest and bubble plots (PNG+SVG) to this "
+                   "folder (replaced as a whole; only a folder blockade wrote is replaced).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout (I2 in percent, as metafor).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
 def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_point, draws, out_dir, as_json,
                       quiet):
-    """Blockade-adjusted reanalysis: pooled g, meta-regression on the MOR contrast, adjusted estimates.
+    """Blockade-adjusted reanalysis: pooled g, heterogeneity (I^2 in percent), meta-regression on the MOR
+    contrast, adjusted estimates.
 
     Without DATA: the bundled review (random-effects on its 8 study aggregates, 17 outcomes annotated).
     With an outcome-level DATA.csv (yi/vi or means/SDs/ns): a three-level model (outcomes within studies).
     """
     from occupancy.workflows.reanalysis.analysis import reanalyse
 
-    if draws is not None and (draws < 0 or draws == 1):
-        from occupancy.errors import InputError
+    from occupancy.cli.output import output_folder
 
-        raise InputError(f"--draws: must be 0 (none) or >= 2 (got {draws})")
     settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=draws,
                                         progress=not quiet)
-    result = reanalyse(data if data is not None else scenario_data, settings)
-    payload = result.to_dict()
-    text = json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False)
-    if out_dir:
-        _write_outputs(result, text, out_dir)
+    with output_folder(out_dir, "reanalyse", quiet) as out:
+        result = reanalyse(data if data is not None else scenario_data, settings)
+        if out is not None:
+            from occupancy.report.reanalysis import reanalysis_report_section, write_reanalysis_outputs
+            from occupancy.report.run_folder import write_report
+
+            def build(staging):
+                write_reanalysis_outputs(result, staging)
+                name, text = _scenario_text(scenario_path)
+                params = [("model", settings.annotation.model)] + [
+                    (k, f"{v:g}") for k, v in sorted(settings.annotation.model_params.items())]
+                write_report(staging, "Blockade-adjusted reanalysis", [reanalysis_report_section(result)],
+                             scenario_name=name, scenario_text=text, parameters=params)
+
+            out.write(build)
     _warn(result.warnings, quiet)
     if as_json:
-        click.echo(text)
+        _echo_json(result)
     else:
         click.echo(_strip_warnings(result.summary()))
     if out_dir and not quiet:
-        click.echo(f"wrote {out_dir}/: annotated_outcomes.csv, analysis_units.csv, sensitivity.csv, "
-                   "results.json, forest.png/.svg, bubble.png/.svg", err=True)
-
-
-def _write_outputs(result, json_text: str, out_dir: str) -> None:
-    """All files of ``--out`` into a staging folder that replaces ``out_dir`` only when complete."""
-    from occupancy.atomic_output import atomic_directory
-    from occupancy.report.reanalysis import write_reanalysis_outputs
-
-    with atomic_directory(out_dir) as staging:
-        write_reanalysis_outputs(result, staging, json_text=json_text)
+        click.echo(f"wrote {out_dir}/: {', '.join(out.files)}", err=True)

@@ -16,12 +16,19 @@ def run_command(scenario: str | None, out_dir: str, quiet: bool) -> None:
     """Run SCENARIO.toml (simulate, plan or reanalyse: the file says which) into one folder.
 
     Without SCENARIO, runs the bundled default: the blockade-adjusted reanalysis of Løseth et al. (2024)
-    plus a planning example.  The folder holds report.html (self-contained: open it in a browser), the
-    CSV/JSON results and the figures.
+    plus a planning example.  SCENARIO may be a bundled scenario's name (blockade run single_dose_50mg).
+    Prints the key numbers and the report's path; the folder holds report.html (self-contained: open it in a
+    browser), the CSV/JSON results and the figures.
     """
     from occupancy.report.run_folder import run_scenario
 
-    outcome = run_scenario(scenario, out_dir, progress=not quiet)
+    from occupancy.cli.output import warn
+
+    outcome = run_scenario(scenario, out_dir, progress=not quiet, warn=lambda text: warn(text, quiet))
     if not quiet:
         click.echo(outcome.summary(), err=True)
-    click.echo(str(outcome.report_path))
+    numbers = outcome.key_numbers()
+    if numbers:
+        click.echo(numbers)
+        click.echo("")
+    click.echo(f"report: {outcome.report_path}")

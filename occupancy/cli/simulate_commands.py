@@ -12,6 +12,7 @@ import sys
 import click
 
 from occupancy.cli.group import main
+from occupancy.cli.options import HALF_LIFE_HELP
 from occupancy.errors import InputError
 
 _DOSE_HELP = (
@@ -71,14 +72,6 @@ def _quick_scenario(drug, doses, assess, weight):
         raise InputError(msg) from None
 
 
-def _write_outputs(result, out_dir: str) -> None:
-    from occupancy.atomic_output import atomic_directory
-    from occupancy.report.simulation import write_simulation_outputs
-
-    with atomic_directory(out_dir) as staging:
-        write_simulation_outputs(result, staging)
-
-
 @main.command("simulate")
 @click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--drug", type=str, help="Quick form: naltrexone or naloxone.")
@@ -86,18 +79,18 @@ def _write_outputs(result, out_dir: str) -> None:
 @click.option("--assess", multiple=True,
               help="Assessment times, comma-separated (2h,49h,15d), or windows START-END (10min-70min, the mean "
                    "over the window); repeatable.")
-@click.option("--weight", type=float, help="Body weight (kg), for per-kg doses and naloxone doses in mg.")
+@click.option("--weight", type=float, help="Body weight (kg, 1 to 500), for per-kg doses and naloxone doses in mg.")
 @click.option("--model", "model_name", type=str, help="Model: washout (naltrexone default), emax, bateman.")
-@click.option("--half-life", "half_life", type=str,
-              help="Override the blockade half-life, with a unit (108h, 110min).")
-@click.option("--n", "n", type=int, help="Virtual subjects for population percentiles (e.g. 1000).")
-@click.option("--seed", type=int, help="Seed of the population (default 1).")
-@click.option("--threshold", type=float, help="Threshold (%) for 'time until MOR below' (default 10).")
+@click.option("--half-life", "half_life", type=str, help=HALF_LIFE_HELP)
+@click.option("--n", "n", type=int, help="Virtual subjects for population percentiles, 2 to 100000 (e.g. 1000).")
+@click.option("--seed", type=int, help="Seed of the population, 0 to 4294967295 (default 1).")
+@click.option("--threshold", type=float, help="Threshold (%, between 0 and 100) for 'time until MOR below' "
+                                                "(default 10).")
 @click.option("--residual-at", "residual_at", type=str,
               help="Time for the residual-blockade check (default last dose + 15 d / 18.3 h).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
-              help="Folder for timecourse.csv, timecourse.png, timecourse.svg and simulation.json (replaced as "
-                   "a whole).")
+              help="Folder for report.html, timecourse.csv, timecourse.png, timecourse.svg and simulation.json "
+                   "(replaced as a whole; only a folder blockade wrote is replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
 def simulate_command(scenario, drug, doses, assess, weight, model_name, half_life, n, seed, threshold, residual_at,
@@ -106,7 +99,7 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
 
     \b
     From a scenario file:
-      blockade simulate scenarios/single_dose_50mg.toml --out results/
+      blockade simulate single_dose_50mg --out results/
     Quick form without a file:
       blockade simulate --drug naltrexone --dose 50mg@0h --assess 2h,49h,15d
       blockade simulate --drug naloxone --weight 70 --dose 0.01mg/kg@0h --dose 0.1mg/kg/h@0h+60min --assess 30min
@@ -117,22 +110,26 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
     from occupancy.simulation.scenario import scenario_from_dict
     from occupancy.simulation.simulate import simulate
 
+    from pathlib import Path
+
     if scenario and (drug or doses or assess or weight is not None):
         raise InputError("give either a SCENARIO file or --drug/--dose/--assess/--weight, not both")
     if scenario:
-        from pathlib import Path
-
+        from occupancy.bundled import resolve_scenario
         from occupancy.simulation.scenario import read_scenario_toml
 
-        data, _ = read_scenario_toml(scenario)
+        given = scenario
+        scenario = str(resolve_scenario(scenario))
+        data, scenario_text = read_scenario_toml(scenario)
         task = data.get("task")
         other = {"plan": "blockade plan", "reanalyse": "blockade reanalyse --scenario"}
         if isinstance(task, str) and task in other:
             raise InputError(f"{Path(scenario).name}: task: this is a {task} scenario; run it with "
-                             f"`{other[task]} {scenario}` or `blockade run {scenario}`")
+                             f"`{other[task]} {given}` or `blockade run {given}`")
         sc = scenario_from_dict(data, Path(scenario).name)
     elif doses:
         sc = _quick_scenario(drug, doses, assess, weight)
+        scenario_text = "# command line\nblockade " + " ".join(sys.argv[1:])
     else:
         raise InputError("simulate: give a SCENARIO.toml file or --drug and at least one --dose")
 
@@ -145,52 +142,60 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
                 data["model"] = model
             model["name"] = model_name
         if half_life is not None:
-            hours = parse_time_h(half_life, what="--half-life")
-            if hours <= 0:
-                raise InputError(f"--half-life: must be > 0 (got {half_life})")
+            from occupancy.cli.options import half_life_override
             from occupancy.models import model_class
 
-            cls = model_class(sc.drug.name, model.get("name"))
-            if cls.name == "bateman":
-                model["half_life_min"] = hours * 60.0
-            elif cls.name == "washout":
-                model["half_life_h"] = hours
-            else:
-                raise InputError(f"--half-life: the {cls.name} model has no half-life")
+            model.update(half_life_override(model_class(sc.drug.name, model.get("name")), half_life))
         sc = scenario_from_dict(data, scenario or "command line")
+    from occupancy.cli.options import check_population
+    from occupancy.simulation.scenario import SummarySection, check_value
+
     residual_at_h = parse_time_h(residual_at, what="--residual-at") if residual_at else None
-    if residual_at_h is not None and residual_at_h < sc.schedule().first_dose_h:
-        raise InputError(f"--residual-at: before the first dose (got {residual_at})")
-    if n is not None and n < 2:
-        raise InputError(f"--n: must be >= 2 (got {n})")
-    if seed is not None and seed < 0:
-        raise InputError(f"--seed: must be >= 0 (got {seed})")
+    if residual_at_h is not None:
+        check_value(SummarySection, "residual_at_h", residual_at_h, "--residual-at (h)")
+        if residual_at_h < sc.schedule().first_dose_h:
+            raise InputError(f"--residual-at: before the first dose (got {residual_at})")
+    check_population(n, seed)
+    if threshold is not None:
+        check_value(SummarySection, "threshold", threshold, "--threshold")
     pop_n = n if n is not None else (sc.population.n if sc.population else None)
     pop_seed = seed if seed is not None else (sc.population.seed if sc.population else 1)
-    if threshold is not None and not (0 < threshold < 100):
-        raise InputError(f"--threshold: must be between 0 and 100 (got {threshold})")
-    result = simulate(sc, n=pop_n, seed=pop_seed, threshold=threshold, residual_at_h=residual_at_h,
-                      progress=not quiet and not as_json and sys.stderr.isatty(),
-                      variability=sc.variability() if sc.population is not None else None,
-                      population_timecourse=bool(out_dir))
+    from occupancy.cli.output import output_folder
+
+    with output_folder(out_dir, "simulate", quiet) as out:
+        result = simulate(sc, n=pop_n, seed=pop_seed, threshold=threshold, residual_at_h=residual_at_h,
+                          progress=not quiet and not as_json and sys.stderr.isatty(),
+                          variability=sc.variability() if sc.population is not None else None,
+                          population_timecourse=bool(out_dir))
+        if out is not None:
+            from occupancy.report.run_folder import write_report
+            from occupancy.report.simulation import simulation_report_section, write_simulation_outputs
+            from occupancy.workflows.run import model_parameters
+
+            def build(staging):
+                write_simulation_outputs(result, staging)
+                write_report(staging, "Blockade simulation", [simulation_report_section(result)],
+                             scenario_name=Path(scenario).name if scenario else "command line",
+                             scenario_text=scenario_text, parameters=model_parameters(result.model))
+
+            out.write(build)
     for w in result.warnings:
         _echo_warning(w, quiet)
-    if out_dir:
-        _write_outputs(result, out_dir)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:
         click.echo(result.summary())
         if out_dir:
-            click.echo(f"\nwrote {out_dir}/timecourse.csv, timecourse.png, timecourse.svg, simulation.json")
+            click.echo(f"\nwrote {out_dir}/: {', '.join(out.files)}")
 
 
 @main.command("dose-curve")
 @click.option("--drug", default="naltrexone", show_default=True, help="naltrexone (plantrexone) or naloxone.")
 @click.option("--receptor", "receptors", multiple=True, help="MOR, KOR, DOR (repeatable; default all three).")
-@click.option("--min-dose", type=float, help="Smallest dose (mg; mg/kg for naloxone). Default 0.01 mg / 1e-5 mg/kg.")
-@click.option("--max-dose", type=float, help="Largest dose. Default 1000 mg / 10 mg/kg.")
-@click.option("--points", type=int, default=101, show_default=True, help="Doses on a log scale.")
+@click.option("--min-dose", type=float, help="Smallest dose (mg, up to 1000; mg/kg for naloxone, up to 20). "
+                                               "Default 0.01 mg / 1e-5 mg/kg.")
+@click.option("--max-dose", type=float, help="Largest dose (same units and limits). Default 1000 mg / 10 mg/kg.")
+@click.option("--points", type=int, default=101, show_default=True, help="Doses on a log scale (2 to 10000).")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=str),
               help="Write FILE.csv, FILE.png or FILE.svg (default: CSV on stdout).")
 def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
@@ -200,22 +205,27 @@ def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
     For naloxone it is planoxone's dose-response hyperbola fitted to PET at ~55 min (ED50 0.002290531 mg/kg;
     KOR x8, DOR x41); planoxone's time course (blockade simulate) gives somewhat different values at 55 min.
     """
+    from occupancy.cli.output import check_output_file
     from occupancy.models import check_drug
-    from occupancy.models.dose_response import dose_curve
+    from occupancy.models.dose_response import DEFAULT_RANGE, dose_curve
+    from occupancy.simulation.scenario import DoseSection, check_value
 
     drug = check_drug(drug)
-    if min_dose is not None or max_dose is not None:
-        from occupancy.models.dose_response import DEFAULT_RANGE
 
-        lo = min_dose if min_dose is not None else DEFAULT_RANGE[drug][0]
-        hi = max_dose if max_dose is not None else DEFAULT_RANGE[drug][1]
-        if not (lo > 0 and hi > lo):
-            raise InputError(f"--min-dose/--max-dose: need 0 < min < max (got {lo}, {hi})")
-    if points < 2:
-        raise InputError(f"--points: must be >= 2 (got {points})")
+    unit = "mg" if drug == "naltrexone" else "mg/kg"
+    lo = min_dose if min_dose is not None else DEFAULT_RANGE[drug][0]
+    hi = max_dose if max_dose is not None else DEFAULT_RANGE[drug][1]
+    field = "amount_mg" if drug == "naltrexone" else "amount_mg_per_kg"
+    check_value(DoseSection, field, lo, f"--min-dose ({unit})")
+    check_value(DoseSection, field, hi, f"--max-dose ({unit})")
+    if not hi > lo:
+        raise InputError(f"--min-dose/--max-dose: need min < max (got {lo:g}, {hi:g})")
+    if not 2 <= points <= 10_000:
+        raise InputError(f"--points: must be between 2 and 10000 (got {points})")
     if out_file and not out_file.lower().endswith((".csv", ".png", ".svg")):
         raise InputError(f"--out: {out_file}: use a .csv, .png or .svg file name")
-    curve = dose_curve(drug, receptors, min_dose, max_dose, points)
+    check_output_file(out_file)
+    curve = dose_curve(drug, receptors, lo, hi, points)
     csv_text = curve.to_csv()
     if not out_file:
         click.echo(csv_text, nl=False)

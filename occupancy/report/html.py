@@ -88,7 +88,22 @@ class Report:
     sections: tuple[ReportSection, ...] = ()
     files: tuple[str, ...] = ()
     version: str = __version__
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    created: str = field(default_factory=lambda: report_timestamp())
+
+
+def report_timestamp() -> str:
+    """The report's date: ``SOURCE_DATE_EPOCH`` (reproducible builds) when set, otherwise now; UTC."""
+    import os
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = None
+    if epoch:
+        try:
+            when = _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            when = None
+    when = when or _dt.datetime.now(_dt.timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def format_cell(value: Any, digits: int = 3) -> str:
@@ -111,8 +126,11 @@ def figure_to_svg(fig) -> str:
     The figure scales down with the page but never grows beyond its natural size (1 pt = 4/3 px), so small
     figures are not blown up on wide screens.
     """
+    import matplotlib
+
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    with matplotlib.rc_context({"svg.hashsalt": "blockade"}):  # reproducible ids, no date: identical bytes
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     svg = _SVG_HEADER.sub(r"\1", buffer.getvalue(), count=1)
     width = re.search(r'<svg\b[^>]*?\swidth="([0-9.]+)pt"', svg)
     natural = f"max-width:{float(width.group(1)) * 4 / 3:.0f}px;" if width else "max-width:100%;"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from occupancy.workflows.planning.design import DRUG
-from occupancy.workflows.planning.result import PlanResult, format_optional
+from occupancy.workflows.planning.result import PlanResult, format_optional, required_n_text
 
 def write_plan_outputs(result: PlanResult, directory: str | Path) -> list[Path]:
     """Write ``plan.json``, the ``plan_*.csv`` tables and the two figures (PNG + SVG) into ``directory``.
@@ -37,42 +37,56 @@ def plan_report_section(result: PlanResult, title: str | None = None):
     from occupancy.report.html import (Assumption, KeyNumber, ReportFigure, ReportSection, ReportTable,
                                   figure_to_svg, plain_percent)
 
+    def flagged(reading: str, topic: str) -> str:
+        """The reading followed by the warnings that qualify this number."""
+        return reading + "".join(f" ⚠ Warning: {w}." for w in result.warnings_about(topic))
+
+    def pct(value: float) -> str:  # one decimal, as in `blockade plan`'s text output
+        return "–" if value != value else f"{value:.1f} %"
+
     keys = []
     drug_rows = dict(result.conditions)[DRUG]
     for a in drug_rows:
         keys.append(KeyNumber(
-            f"MOR blockade at '{a.label}' ({a.time_h:g} h)", plain_percent(a.MOR),
-            f"MOR blockade at the {a.time_h:g} h {a.label}: {plain_percent(a.MOR)} (90 % of people above "
-            f"{plain_percent(a.MOR_p05)}); {a.MOR_prob_ge_90:.0%} of people reach 90 %"))
+            f"MOR blockade at '{a.label}' ({a.time_h:g} h)", f"{pct(a.MOR)} [{a.MOR_p05:.1f}–{a.MOR_p95:.1f}]",
+            flagged(f"Mean MOR blockade at the {a.time_h:g} h {a.label} in the drug condition: {pct(a.MOR)}; 5–95th "
+                    f"percentile of the virtual population {a.MOR_p05:.1f}–{a.MOR_p95:.1f} %; "
+                    f"{a.MOR_prob_ge_90:.0%} of people reach 90 %.", "model")))
     placebo = result.residual_placebo()
     if result.kind == "within" and placebo is not None:
         keys.append(KeyNumber(
-            "Residual MOR blockade in placebo sessions", plain_percent(placebo["MOR"]),
-            f"averaged over orders at '{result.primary_assessment}'; participants who had the drug one "
-            f"{result.isi_days:g}-day interval earlier carry up to {plain_percent(placebo['MOR_p95'])} "
-            "(95th percentile of all placebo sessions)"))
+            "Residual MOR blockade in placebo sessions", f"{pct(placebo['MOR'])} [95th pct {pct(placebo['MOR_p95'])}]",
+            f"Mean over orders at '{result.primary_assessment}'; participants who had the drug one "
+            f"{result.isi_days:g}-day interval earlier carry up to {pct(placebo['MOR_p95'])} (95th percentile of all "
+            "placebo sessions)."))
     keys.append(KeyNumber(
-        "Blockade contrast (drug − placebo)", f"{result.contrast_pp:.0f} pp",
-        f"the expected effect g = {result.effect:g} shrinks to {result.effect_attenuated:.3f} if the effect is "
-        "proportional to the MOR contrast"))
+        "Blockade contrast (drug − placebo)", f"{result.contrast_pp:.1f} pp",
+        f"The expected effect g = {result.effect:g} shrinks to {result.effect_attenuated:.3f} if the effect is "
+        "proportional to the MOR contrast."))
     thr = result.design.get("delay_threshold_pct", 90.0)
     prob = result.design.get("delay_probability", 0.95)
     keys.append(KeyNumber(
         "Minimum delay after dosing", "not reached" if result.min_delay_h is None else f"{result.min_delay_h:.2f} h",
-        f"from this delay on at least {prob:.0%} of people have MOR blockade ≥ {thr:g} % in the model; "
-        f"caveat: {result.min_delay_note}"))
+        flagged(f"From this delay on at least {prob:.0%} of people have MOR blockade ≥ {thr:g} % in the model. "
+                f"Caveat: {result.min_delay_note}.", "delay")))
+    if result.kind == "within" and result.min_isi_days is None and result.warnings_about("model"):
+        keys.append(KeyNumber("Minimum intersession interval", "not computed",
+                              flagged("The model has no time course, so residual blockade cannot be computed.",
+                                      "model")))
+    elif result.kind == "within":
+        keys.append(KeyNumber(
+            "Minimum intersession interval",
+            "beyond horizon" if result.min_isi_days is None else f"{result.min_isi_days:.1f} days",
+            flagged(f"Residual MOR ≤ {result.design.get('residual_threshold_pct', 5.0):g} % for 95 % of people "
+                    f"(median person: {format_optional(result.min_isi_days_median, '.1f')} days; plantrexone "
+                    "recommends 15 days).", "isi")))
     keys.append(KeyNumber(
-        "Minimum intersession interval",
-        "beyond horizon" if result.min_isi_days is None else f"{result.min_isi_days:.1f} days",
-        f"residual MOR ≤ {result.design.get('residual_threshold_pct', 5.0):g} % for 95 % of people "
-        f"(median person: {format_optional(result.min_isi_days_median, '.1f')} days; plantrexone recommends 15 days)"))
+        f"Power with N = {result.n_planned}", f"{result.power:.3f}",
+        flagged(f"{result.power_attenuated:.3f} once the blockade contrast is accounted for.", "power")))
     keys.append(KeyNumber(
-        f"Power with N = {result.n_planned}", f"{result.power:.2f}",
-        f"{result.power_attenuated:.2f} once the blockade contrast is accounted for"))
-    keys.append(KeyNumber(
-        f"N for {result.design.get('power', 0.8):.0%} power", format_optional(result.n_required, "d", "none"),
-        f"{format_optional(result.n_required_attenuated, 'd', 'no finite N')} with the blockade attenuation"
-        + (" (total of two equal groups)" if result.kind == "between" else " (participants)")))
+        f"N for {result.design.get('power', 0.8):.0%} power", format_optional(
+            result.n_required_balanced if result.kind == "within" else result.n_required, "d", "none"),
+        required_n_text(result) + "."))
     if result.tablets is not None:
         cost = "" if result.cost is None else f"; cost {result.cost:.2f} {result.design.get('currency', '')}"
         keys.append(KeyNumber("Naltrexone tablets", str(result.tablets),
@@ -96,9 +110,8 @@ def plan_report_section(result: PlanResult, title: str | None = None):
              f"({', '.join(f'{a:g} mg at {t:g} h' for t, a in result.doses)} per drug session"
              + (f", sessions every {result.isi_days:g} days" if result.isi_days is not None else "")
              + f"), {result.model_name} model, {result.population_n} virtual subjects.")
-    if result.warnings:
-        intro += " Warnings: " + "; ".join(result.warnings) + "."
+    assumptions = [Assumption(text, src) for text, src in result.assumptions]
+    assumptions += [Assumption(w, "warning (also next to the number it qualifies)") for w in result.warnings]
     return ReportSection(
         title=title or f"Study plan: {result.scenario_name}", intro=intro, key_numbers=tuple(keys),
-        figures=tuple(figures), tables=tables,
-        assumptions=tuple(Assumption(text, src) for text, src in result.assumptions))
+        figures=tuple(figures), tables=tables, assumptions=tuple(assumptions))

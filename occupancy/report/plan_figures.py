@@ -33,7 +33,8 @@ def _delay_tag(result) -> str:
 
     validated = PET_VALIDATED_FROM_H.get(result.model_name)
     if validated is not None and result.min_delay_h < validated:
-        return f"(model only; PET data from {validated:g} h)"
+        when = f"{validated:g} h" if validated >= 1 else f"{validated * 60:.3g} min"
+        return f"(model only; PET data from {when})"
     return "(model estimate)"
 
 

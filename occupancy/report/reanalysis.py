@@ -8,15 +8,36 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from occupancy.workflows.reanalysis.result import ASSUMPTIONS, ReanalysisResult, format_estimate_ci
+import numpy as np
+
+from occupancy.workflows.reanalysis.result import (
+    MAX_PLOTTED_UNITS,
+    ReanalysisResult,
+    assumptions_for,
+    format_estimate_ci,
+    format_heterogeneity,
+    format_number,
+    format_p,
+    read_effect,
+    read_heterogeneity,
+)
+
+#: Rows of a full table shown in the HTML report (all of them are in the CSV files next to it).
+MAX_REPORT_ROWS = 200
+
+#: The review the bundled data come from, and what it reported (compared only when it is the data).
+REVIEW = {"pooled": "−0.20 [−0.32, −0.07]", "trimfill": "0 missing (SE = 2)", "median_power": "0.15"}
 
 def forest_figure(result: ReanalysisResult):
-    """Forest plot of the analysed units with their MOR contrast (pp) in an extra column."""
+    """Forest plot of the analysed units with their MOR contrast (pp) in an extra column (None when there are
+    more than :data:`MAX_PLOTTED_UNITS`; the result then carries a warning)."""
     from matplotlib.figure import Figure
 
     from meta.plots import forest_plot
 
     units = result.units
+    if len(units) > MAX_PLOTTED_UNITS:
+        return None
     contrast = [f"{c:.0f}" if math.isfinite(c) else "–" for c in units["MOR_contrast"]]
     rows = len(units) + (units["study_id"].nunique() if result.mode == "outcome" else 0) + 4
     fig = Figure(figsize=(12.0, 1.4 + 0.3 * rows), layout="constrained")
@@ -35,14 +56,32 @@ def forest_figure(result: ReanalysisResult):
 
 
 def bubble_figure(result: ReanalysisResult):
-    """Bubble plot of g against the MOR contrast with the meta-regression line (None if not fitted)."""
+    """Bubble plot of g against the MOR contrast with the meta-regression line, a title and study labels
+    (None if the regression was not fitted)."""
     fit = result.regressions.get("contrast")
     if fit is None:
         return None
     from meta.plots import bubble_plot
 
     ax = bubble_plot(fit, "MOR_contrast", xlabel="MOR blockade contrast, drug − placebo (pp)",
-                     ylabel="Hedges' g")
+                     ylabel="Hedges' g (negative = lower under naltrexone)")
+    s = result.slope
+    ax.set_title(f"g against the MOR contrast: slope {s['estimate']:+.4f} per pp ({format_p(s['p'])})",
+                 fontsize=10)
+    units = result.units
+    rows = units if result.mode == "study" else units.loc[np.isfinite(units["MOR_contrast"].to_numpy(float))]
+    if len(rows) <= 40:  # label each bubble with its study (outcome-level: one label per study)
+        names = rows["label"] if "label" in rows.columns else rows["study_id"]
+        seen = set()
+        for name, x, y in zip(names, rows["MOR_contrast"], rows["yi"]):
+            text = str(name) if result.mode == "study" else str(name)
+            if text in seen:
+                continue
+            seen.add(text)
+            ax.annotate(text[:28], (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7, color="0.25")
+    else:  # many points: rasterise them so the SVG stays small
+        for collection in ax.collections:
+            collection.set_rasterized(True)
     return ax.figure
 
 
@@ -58,21 +97,22 @@ def write_reanalysis_outputs(result: ReanalysisResult, directory, *, json_text: 
     ``directory`` should be a fresh staging folder (:func:`occupancy.atomic_output.atomic_directory`), so a
     failure never leaves a partial result.  The figures are drawn before anything is written.
     """
-    import json
-
     from meta.plots import save_figure
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     figures = {"forest": forest_figure(result), "bubble": bubble_figure(result)}
-    if json_text is None:
-        json_text = json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False)
     written = []
     for name, frame in (("annotated_outcomes.csv", result.annotation.table), ("analysis_units.csv", result.units),
                         ("sensitivity.csv", result.sensitivity)):
         frame.to_csv(directory / name, index=False, float_format="%.6g")
         written.append(directory / name)
-    (directory / "results.json").write_text(json_text + "\n", encoding="utf-8")
+    with open(directory / "results.json", "w", encoding="utf-8") as handle:
+        if json_text is None:
+            result.write_json(handle)
+        else:
+            handle.write(json_text)
+        handle.write("\n")
     written.append(directory / "results.json")
     for name, fig in figures.items():
         if fig is None:
@@ -86,24 +126,99 @@ def _share(fraction: float) -> str:
     return {0.0: "none", 0.5: "half", 1.0: "all"}.get(fraction, f"{100 * fraction:.0f} %")
 
 
+def _ci_sentence(d) -> str:
+    lb, ub = d.get("ci_lb"), d.get("ci_ub")
+    if lb is None or ub is None or not (np.isfinite(lb) and np.isfinite(ub)):
+        return ""
+    return " The 95 % CI includes 0." if lb <= 0 <= ub else f" The whole 95 % CI lies {'below' if ub < 0 else 'above'} 0."
+
+
+def _limited(frame, caption: str):
+    """At most :data:`MAX_REPORT_ROWS` rows, with the caption saying where the rest are."""
+    if len(frame) <= MAX_REPORT_ROWS:
+        return frame, caption
+    return frame.head(MAX_REPORT_ROWS), (caption + f" First {MAX_REPORT_ROWS} of {len(frame)} rows; all of them are "
+                                         "in annotated_outcomes.csv.")
+
+
+def _annotation_table(result: ReanalysisResult):
+    """The per-outcome annotation, with short headers and combined columns so it fits the page width."""
+    import pandas as pd
+
+    t = result.annotation.table
+
+    def pct(v):
+        return "–" if not np.isfinite(v) else f"{v:.0f}"
+
+    frame = pd.DataFrame({
+        "study": t["study_id"].astype(str), "outcome": t["outcome"].astype(str), "design": t["design"],
+        "schedule": t["schedule_label"], "window (h)": t["window_h"],
+        "MOR drug %": [pct(v) for v in t["MOR_drug"]],
+        "MOR drug 5–95 %": [f"{pct(a)}–{pct(b)}" for a, b in zip(t["MOR_drug_p05"], t["MOR_drug_p95"])],
+        "MOR placebo %": [pct(v) for v in t["MOR_placebo"]],
+        "contrast MOR / KOR / DOR (pp)": [f"{pct(m)} / {pct(k)} / {pct(d)}" for m, k, d in
+                                          zip(t["MOR_contrast"], t["KOR_contrast"], t["DOR_contrast"])],
+    })
+    return _limited(frame, "Blockade in percent of receptors (population mean; 5–95th percentile of the virtual "
+                           "population); contrast = drug − placebo in percentage points.")
+
+
+def _sensitivity_table(result: ReanalysisResult):
+    import pandas as pd
+
+    s = result.sensitivity
+
+    def est(e, lb, ub):
+        return "not estimable" if not np.isfinite(e) else f"{e:.3f} [{lb:.3f}, {ub:.3f}]"
+
+    frame = pd.DataFrame({
+        "variant": s["variant"], "model": s["model"],
+        "half-life (h)": [format_number(v, "g", "–") for v in s["half_life_h"]], "window": s["window"],
+        "rescaled g [95 % CI]": [est(*v) for v in zip(s["rescaled"], s["rescaled_ci_lb"], s["rescaled_ci_ub"])],
+        "regression g at 100 pp [95 % CI]": [est(*v) for v in zip(s["regression"], s["regression_ci_lb"],
+                                                                  s["regression_ci_ub"])],
+        "MOR contrast min / mean (pp)": [f"{a:.0f} / {b:.0f}" for a, b in zip(s["contrast_min"], s["contrast_mean"])],
+    })
+    return frame, ("Each variant changes one choice of the base analysis (its model, half-life and window are "
+                   "listed); both adjusted estimates are shown for every variant.")
+
+
 def reanalysis_report_section(result: ReanalysisResult):
-    """The reanalysis as an :class:`occupancy.report.html.ReportSection` (key numbers, figures, tables, assumptions)."""
+    """The reanalysis as an :class:`occupancy.report.html.ReportSection` (key numbers, figures, tables, assumptions).
+
+    Every reading is derived from the numbers it reads (direction, size, whether the CI includes 0,
+    heterogeneity); comparisons with the review appear only when the bundled review is the data.
+    """
     from occupancy.report.html import Assumption, KeyNumber, ReportFigure, ReportSection, ReportTable, figure_to_svg
 
+    bundled = result.mode == "study"
     p = result.pooled_dict()
     a, b = result.adjusted["rescaled"], result.adjusted["regression"]
     table = result.annotation.table
     within = table[table["design"] == "within"]
-    keys = [
-        KeyNumber("Pooled effect (Hedges' g)", format_estimate_ci(p),
-                  "Naltrexone lowered social connectedness slightly; negative = lower under the drug."
-                  + (" Reproduces the review's −0.20 [−0.32, −0.07]." if result.mode == "study" else "")),
-        KeyNumber("Adjusted to a full MOR contrast (rescaled)", format_estimate_ci(a),
-                  "If the effect is proportional to how much more MOR blockade the drug condition had than "
-                  "placebo, this is the effect of 100 % vs 0 % blockade."),
-        KeyNumber("Adjusted (meta-regression at 100 pp)", format_estimate_ci(b) if math.isfinite(b["estimate"]) else "–",
-                  "Linear extrapolation of g to a full contrast; wide because few outcomes had a reduced contrast."),
-    ]
+    h = result.heterogeneity()
+    what = "social-connectedness outcomes" if bundled else "the outcomes"
+    keys = [KeyNumber("Pooled effect (Hedges' g)", format_estimate_ci(p),
+                      read_effect(p, what) + (f" Reproduces the review's {REVIEW['pooled']}." if bundled else ""))]
+    keys.append(KeyNumber("Heterogeneity (I², total)", f"{h['I2_total']:.1f} %", read_heterogeneity(h)))
+    comps = ", ".join(f"{n.replace('sigma2 ', 'σ² ').replace('tau2', 'τ²')} = {v:.4g}" for n, v in h["components"])
+    keys.append(KeyNumber("Variance of the true effects" + (" per level" if len(h["components"]) > 1 else ""), comps,
+                          "Between-study variance τ² of the random-effects model." if len(h["components"]) == 1 else
+                          "σ² per level of the multilevel model (outer to inner); I² per level: " +
+                          ", ".join(f"{n} {v:.1f} %" for n, v in h["I2_levels"]) + "."))
+    keys.append(KeyNumber("Adjusted to a full MOR contrast (rescaled)", format_estimate_ci(a),
+                          "If the effect is proportional to how much more MOR blockade the drug condition had than "
+                          "placebo, this is the effect of 100 % vs 0 % blockade." + _ci_sentence(a)
+                          if np.isfinite(a["estimate"]) else "Not estimable; the warnings say why."))
+    if np.isfinite(b["estimate"]):
+        low = int((result.units["MOR_contrast"] < 95).sum())
+        width_b, width_p = b["ci_ub"] - b["ci_lb"], p["ci_ub"] - p["ci_lb"]
+        reading = (f"Linear extrapolation of g to a full contrast from {len(result.units)} units, {low} of them with a "
+                   f"contrast below 95 pp; its CI is {width_b / width_p:.1f} times as wide as the pooled one."
+                   + _ci_sentence(b))
+    else:
+        reading = "Not estimable; the warnings say why."
+    keys.append(KeyNumber("Adjusted (meta-regression at 100 pp)", format_estimate_ci(b), reading))
     robust = [(label, result.robust.get(key)) for key, label in
               (("pooled", "pooled"), ("rescaled", "rescaled"), ("regression", "regression"))]
     if any(r for _, r in robust):
@@ -116,26 +231,45 @@ def reanalysis_report_section(result: ReanalysisResult):
             "ones above are optimistic."))
     s = result.slope
     if s is not None:
-        keys.append(KeyNumber("Slope of g on the MOR contrast", f"{s['estimate']:.4f} per pp (p = {s['p']:.2f})",
-                              "How much g changes per percentage point of blockade contrast; a negative slope "
-                              "means larger contrasts go with more negative effects."))
+        direction = "more negative" if s["estimate"] < 0 else "more positive"
+        if s["ci_lb"] <= 0 <= s["ci_ub"]:
+            slope_reading = (f"g changes by {s['estimate']:+.4f} per percentage point of contrast; the 95 % CI includes "
+                             "0, so these data do not show that larger contrasts go with larger effects.")
+        else:
+            slope_reading = (f"g changes by {s['estimate']:+.4f} per percentage point of contrast: larger contrasts go "
+                             f"with {direction} effects (the 95 % CI excludes 0).")
+        keys.append(KeyNumber("Slope of g on the MOR contrast", f"{s['estimate']:+.4f} per pp ({format_p(s['p'])})",
+                              slope_reading))
     for sid, grp in within.groupby("study_id", sort=False):
         keys.append(KeyNumber(f"MOR contrast, {sid}",
-                              ", ".join(f"{v:.0f}" for v in grp["MOR_contrast"]) + " pp",
+                              ", ".join(format_number(v, ".0f", "–") for v in grp["MOR_contrast"].head(10)) + " pp",
                               f"Drug {grp['MOR_drug'].mean():.0f} % vs placebo {grp['MOR_placebo'].mean():.0f} %: "
                               f"residual blockade from a drug session {grp['isi_days'].iloc[0]:g} days earlier "
                               f"({_share(float(grp['residual_fraction'].iloc[0]))} of the participants)."))
+        if len(keys) > 40:
+            break
     if result.trimfill is not None:
-        keys.append(KeyNumber("Trim-and-fill (study aggregates)", f"{result.trimfill.k0} missing (SE {result.trimfill.se_k0:.1f})",
-                              "No studies were imputed; the review reports 0 missing (SE = 2)."
-                              if result.trimfill.k0 == 0 else "Studies imputed on the funnel's sparse side."))
-    keys.append(KeyNumber(f"Median power to detect g = {result.settings.power_effect:g}", f"{result.median_power:.2f}",
-                          "Each study alone had a small chance of detecting an effect this size (review: 0.15)."))
+        tf = result.trimfill
+        if tf.k0 == 0:
+            tf_reading = "No studies were imputed: the funnel of study aggregates shows no asymmetry to fill."
+        else:
+            tf_reading = (f"{tf.k0} studies imputed on the {tf.side} side of the funnel; the filled estimate is "
+                          f"{format_estimate_ci({'estimate': tf.estimate, 'ci_lb': tf.ci_lb, 'ci_ub': tf.ci_ub})}.")
+        if bundled:
+            tf_reading += f" The review reports {REVIEW['trimfill']}."
+        keys.append(KeyNumber("Trim-and-fill (study aggregates)",
+                              f"{tf.k0} missing (SE {format_number(tf.se_k0, '.1f')})", tf_reading))
+    mp = result.median_power
+    chance = "a small" if mp < 0.5 else "a moderate" if mp < 0.8 else "a good"
+    keys.append(KeyNumber(f"Median power to detect g = {result.settings.power_effect:g}", f"{mp:.2f}",
+                          f"The median study alone had {chance} chance ({mp:.0%}) of detecting an effect this size."
+                          + (f" The review reports {REVIEW['median_power']}." if bundled else "")))
     if len(result.sensitivity) > 1:
-        lo, hi = result.sensitivity["rescaled"].min(), result.sensitivity["rescaled"].max()
-        keys.append(KeyNumber("Sensitivity of the rescaled estimate", f"{lo:.3f} to {hi:.3f}",
-                              "Range over models, half-lives and window ends."))
-    if result.mc.get("n"):
+        values = result.sensitivity["rescaled"].to_numpy(float)
+        if np.isfinite(values).any():
+            keys.append(KeyNumber("Sensitivity of the rescaled estimate", f"{np.nanmin(values):.3f} to {np.nanmax(values):.3f}",
+                                  "Range over models, half-lives and window ends (the table lists each variant)."))
+    if result.mc.get("n") and "rescaled_p025" in result.mc:
         keys.append(KeyNumber("Monte Carlo spread (rescaled)",
                               f"{result.mc['rescaled_p025']:.3f} to {result.mc['rescaled_p975']:.3f}",
                               f"95 % of {result.mc['n']} draws of the population parameters."))
@@ -145,26 +279,26 @@ def reanalysis_report_section(result: ReanalysisResult):
         ("Forest plot with the MOR blockade contrast", forest_figure,
          "Each row's MOR contrast (drug − placebo, pp) is shown alongside its effect."),
         ("Effect size against the MOR blockade contrast", bubble_figure,
-         "Meta-regression of g on the contrast; bubble size = model weight."),
+         "Meta-regression of g on the contrast; bubble size = model weight; labels = studies."),
     ):
         fig = make(result)
         if fig is not None:
             figures.append(ReportFigure(title=title, svg=figure_to_svg(fig), caption=caption))
 
-    cols = ["study_id", "outcome", "design", "schedule_label", "window_h", "MOR_drug", "MOR_placebo", "MOR_contrast",
-            "MOR_drug_p05", "MOR_drug_p95", "KOR_contrast", "DOR_contrast"]
-    tables = [
-        ReportTable.from_frame("Blockade annotation per outcome", table[cols],
-                               caption="Percent blockade; contrast in percentage points."),
-        ReportTable.from_frame("Sensitivity of the adjusted estimates", result.sensitivity),
-    ]
-    return ReportSection(
-        title="Blockade-adjusted reanalysis of the naltrexone literature",
-        intro=(("Each outcome of Løseth, Trøstheim & Leknes (2024) is annotated" if result.mode == "study" else
-                f"Each of the {len(result.annotation)} outcomes of {result.annotation.source} is annotated")
-               + " with the MOR blockade its participants most likely had, including residual blockade carried into "
-               "the placebo session of short-washout crossovers; the blockade contrast feeds a meta-regression and "
-               "a blockade-adjusted pooled estimate."),
-        key_numbers=tuple(keys), figures=tuple(figures), tables=tuple(tables),
-        assumptions=tuple(Assumption(text=t, source=s) for t, s in ASSUMPTIONS),
+    ann_frame, ann_caption = _annotation_table(result)
+    sens_frame, sens_caption = _sensitivity_table(result)
+    tables = (
+        ReportTable.from_frame("Blockade annotation per outcome", ann_frame, caption=ann_caption),
+        ReportTable.from_frame("Sensitivity of the adjusted estimates", sens_frame, caption=sens_caption),
     )
+    title = ("Blockade-adjusted reanalysis of the naltrexone literature" if bundled
+             else f"Blockade-adjusted reanalysis of {result.annotation.source}")
+    intro = (("Each outcome of Løseth, Trøstheim & Leknes (2024) is annotated" if bundled else
+              f"Each of the {len(result.annotation)} outcomes of {result.annotation.source} is annotated")
+             + " with the MOR blockade its participants most likely had, including residual blockade carried into "
+             "the placebo session of short-washout crossovers; the blockade contrast feeds a meta-regression and "
+             f"a blockade-adjusted pooled estimate. Heterogeneity: {format_heterogeneity(h)}.")
+    assumptions = [Assumption(text=t, source=src) for t, src in assumptions_for(result.mode, result.settings)]
+    assumptions += [Assumption(text=w, source="warning") for w in result.warnings]
+    return ReportSection(title=title, intro=intro, key_numbers=tuple(keys), figures=tuple(figures), tables=tables,
+                         assumptions=tuple(assumptions))

@@ -54,11 +54,12 @@ def _plain_time(hours: float) -> str:
 
 
 def _reading(a: dict) -> str:
-    """Plain-language reading of one assessment (population-aware)."""
-    text = f"MOR blockade at '{a['label']}': {format_value(a['MOR'], 0)} %"
+    """Plain-language reading of one assessment (population-aware), with the numbers as the text table shows them."""
+    text = f"MOR blockade of the typical participant at '{a['label']}': {format_value(a['MOR'])} %"
     if a.get("MOR_p05") is not None:
-        text += (f" (90 % of people above {format_value(a['MOR_p05'], 0)} %; "
-                 f"{100 * a['MOR_prob_ge_90']:.0f} % of people at or above 90 %)")
+        text += (f"; 5–95th percentile of the virtual population {format_value(a['MOR_p05'])}–"
+                 f"{format_value(a['MOR_p95'])} % (95 % of people above {format_value(a['MOR_p05'])} %); "
+                 f"P(MOR ≥ 90 %) = {format_value(a['MOR_prob_ge_90'], 2)}")
     return text + "."
 
 
@@ -71,9 +72,9 @@ def simulation_report_section(result: SimulationResult, title: str = "Simulation
 
     keys = []
     for a in result.assessments:
-        value = f"{format_value(a['MOR'], 0)} %"
+        value = f"{format_value(a['MOR'])} %"
         if a.get("MOR_p05") is not None:
-            value += f" [{format_value(a['MOR_p05'], 0)}–{format_value(a['MOR_p95'], 0)}]"
+            value += f" [{format_value(a['MOR_p05'])}–{format_value(a['MOR_p95'])}]"
         keys.append(KeyNumber(f"MOR at '{a['label']}' ({_plain_time(a['time_h'])})", value, _reading(a)))
     s = result.summaries
     keys.append(KeyNumber("Time with MOR ≥ 90 %", f"{s['time_ge_90_MOR_h']:.1f} h",

@@ -37,11 +37,37 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from occupancy.errors import InputError
+
+# ---------------------------------------------------------------------------------------------------------
+# Plausible ranges.  Every numeric field of every section (here, [design] and [reanalysis]) states its range
+# as pydantic Field constraints; :func:`format_validation_error` turns a violation into one line, the CLI
+# options that set the same quantities are checked against the same fields (:func:`check_value`), and the
+# README's "Scenario file reference" shows each range (:func:`field_range`, checked by tests/test_readme.py).
+# New fields follow the same pattern: give them ``Field(..., ge/gt=..., le/lt=...)``.
+# ---------------------------------------------------------------------------------------------------------
+
+#: Times (h) relative to the first dose: one year either way.
+TIME_LIMIT_H = 8760.0
+#: Largest dose (and infusion total) in mg; oral naltrexone studies use 25–100 mg, trials up to 800 mg/day.
+MAX_DOSE_MG = 1000.0
+#: Largest dose in mg/kg (naloxone; clinical doses are below 0.2 mg/kg).
+MAX_DOSE_MG_PER_KG = 20.0
+#: Most virtual subjects: percentiles are stable to ~0.1 pp from 10^4 subjects; more only cost time.
+MAX_SUBJECTS = 100_000
+#: Largest seed (numpy accepts any non-negative integer; 32 bits are plenty).
+MAX_SEED = 2**32 - 1
+#: Largest between-subject log-SD (a factor of e^3 = 20 for one SD).
+MAX_LOG_SD = 3.0
+#: Most doses and assessments in one scenario.
+MAX_DOSES = 1000
+MAX_ASSESSMENTS = 100
+
+Hours = Annotated[float, Field(ge=-TIME_LIMIT_H, le=TIME_LIMIT_H)]
 
 STRICT_CONFIG = ConfigDict(extra="forbid", frozen=True)
 #: The sections' own config: also strict types, so ``amount_mg = true`` or ``amount_mg = "50"`` is an error
@@ -84,20 +110,20 @@ class ModelSection(FiniteFields, BaseModel):
     model_config = _STRICT_TYPES
     name: Optional[str] = None
     # washout
-    ed50_mg: Optional[float] = Field(default=None, gt=0)
-    smax: Optional[float] = Field(default=None, gt=0)
-    tmax_h: Optional[float] = Field(default=None, gt=0)
-    half_life_h: Optional[float] = Field(default=None, gt=0)
+    ed50_mg: Optional[float] = Field(default=None, gt=0, le=MAX_DOSE_MG)
+    smax: Optional[float] = Field(default=None, gt=0, le=10)
+    tmax_h: Optional[float] = Field(default=None, gt=0, le=24)
+    half_life_h: Optional[float] = Field(default=None, ge=1, le=1000)
     # emax
-    window_h: Optional[float] = Field(default=None, gt=0)
+    window_h: Optional[float] = Field(default=None, gt=0, le=72)
     # bateman
-    ed50_mg_per_kg: Optional[float] = Field(default=None, gt=0)
-    tmax_min: Optional[float] = Field(default=None, gt=0)
-    half_life_min: Optional[float] = Field(default=None, gt=0)
-    t_ref_min: Optional[float] = Field(default=None, ge=0)
+    ed50_mg_per_kg: Optional[float] = Field(default=None, gt=0, le=MAX_DOSE_MG_PER_KG)
+    tmax_min: Optional[float] = Field(default=None, gt=0, le=600)
+    half_life_min: Optional[float] = Field(default=None, ge=1, le=6000)
+    t_ref_min: Optional[float] = Field(default=None, ge=0, le=600)
     # all
-    kor_ratio: Optional[float] = Field(default=None, gt=0)
-    dor_ratio: Optional[float] = Field(default=None, gt=0)
+    kor_ratio: Optional[float] = Field(default=None, gt=0, le=10_000)
+    dor_ratio: Optional[float] = Field(default=None, gt=0, le=10_000)
     cap: Optional[bool] = None
 
     def overrides(self) -> dict:
@@ -114,15 +140,15 @@ class DoseSection(FiniteFields, BaseModel):
     """
 
     model_config = _STRICT_TYPES
-    time_h: float
-    amount_mg: Optional[float] = Field(default=None, gt=0)
-    amount_mg_per_kg: Optional[float] = Field(default=None, gt=0)
-    amount_ug: Optional[float] = Field(default=None, gt=0)
-    rate_mg_per_h: Optional[float] = Field(default=None, gt=0)
-    rate_mg_per_kg_per_h: Optional[float] = Field(default=None, gt=0)
-    rate_mg_per_min: Optional[float] = Field(default=None, gt=0)
-    rate_mg_per_kg_per_min: Optional[float] = Field(default=None, gt=0)
-    duration_min: float = Field(default=0.0, ge=0)
+    time_h: Hours
+    amount_mg: Optional[float] = Field(default=None, gt=0, le=MAX_DOSE_MG)
+    amount_mg_per_kg: Optional[float] = Field(default=None, gt=0, le=MAX_DOSE_MG_PER_KG)
+    amount_ug: Optional[float] = Field(default=None, gt=0, le=MAX_DOSE_MG * 1000)
+    rate_mg_per_h: Optional[float] = Field(default=None, gt=0, le=MAX_DOSE_MG)
+    rate_mg_per_kg_per_h: Optional[float] = Field(default=None, gt=0, le=MAX_DOSE_MG_PER_KG)
+    rate_mg_per_min: Optional[float] = Field(default=None, gt=0, le=MAX_DOSE_MG / 10)
+    rate_mg_per_kg_per_min: Optional[float] = Field(default=None, gt=0, le=MAX_DOSE_MG_PER_KG / 10)
+    duration_min: float = Field(default=0.0, ge=0, le=10_080)
 
     @model_validator(mode="after")
     def _one_amount(self):
@@ -134,6 +160,12 @@ class DoseSection(FiniteFields, BaseModel):
             )
         if given[0] in _RATE_FIELDS and self.duration_min <= 0:
             raise ValueError(f"{given[0]} needs duration_min > 0")
+        dose = self.to_dose()
+        if dose.amount_mg is not None and dose.amount_mg > MAX_DOSE_MG:
+            raise ValueError(f"{given[0]}: the total of {dose.amount_mg:g} mg exceeds {MAX_DOSE_MG:g} mg")
+        if dose.amount_mg_per_kg is not None and dose.amount_mg_per_kg > MAX_DOSE_MG_PER_KG:
+            raise ValueError(f"{given[0]}: the total of {dose.amount_mg_per_kg:g} mg/kg exceeds "
+                             f"{MAX_DOSE_MG_PER_KG:g} mg/kg")
         return self
 
     def to_dose(self):
@@ -180,9 +212,9 @@ class AssessmentSection(FiniteFields, BaseModel):
     """
 
     model_config = _STRICT_TYPES
-    label: str = Field(min_length=1)
-    time_h: float
-    end_h: Optional[float] = None
+    label: str = Field(min_length=1, max_length=200)
+    time_h: Hours
+    end_h: Optional[Hours] = None
 
     @model_validator(mode="after")
     def _window(self):
@@ -195,18 +227,18 @@ class PopulationSection(FiniteFields, BaseModel):
     """``[population]``: number of virtual subjects, seed and optional log-SD overrides."""
 
     model_config = _STRICT_TYPES
-    n: int = Field(default=1000, ge=2, le=10_000_000)
-    seed: int = Field(default=1, ge=0)
-    ed50_log_sd: Optional[float] = Field(default=None, ge=0)
-    half_life_log_sd: Optional[float] = Field(default=None, ge=0)
-    absorption_log_sd: Optional[float] = Field(default=None, ge=0)
+    n: int = Field(default=1000, ge=2, le=MAX_SUBJECTS)
+    seed: int = Field(default=1, ge=0, le=MAX_SEED)
+    ed50_log_sd: Optional[float] = Field(default=None, ge=0, le=MAX_LOG_SD)
+    half_life_log_sd: Optional[float] = Field(default=None, ge=0, le=MAX_LOG_SD)
+    absorption_log_sd: Optional[float] = Field(default=None, ge=0, le=MAX_LOG_SD)
 
 
 class SubjectSection(FiniteFields, BaseModel):
     """``[subject]``: body weight (kg), needed for per-kg doses and for naloxone doses in mg."""
 
     model_config = _STRICT_TYPES
-    weight_kg: float = Field(gt=0, le=500)
+    weight_kg: float = Field(ge=1, le=500)
 
 
 class SummarySection(FiniteFields, BaseModel):
@@ -214,7 +246,7 @@ class SummarySection(FiniteFields, BaseModel):
 
     model_config = _STRICT_TYPES
     threshold: float = Field(default=10.0, gt=0, lt=100)
-    residual_at_h: Optional[float] = None
+    residual_at_h: Optional[float] = Field(default=None, ge=-TIME_LIMIT_H, le=2 * TIME_LIMIT_H)
 
 
 class Scenario(FiniteFields, BaseModel):
@@ -224,8 +256,8 @@ class Scenario(FiniteFields, BaseModel):
     task: Literal["simulate"] = "simulate"
     drug: DrugSection
     model: ModelSection = Field(default_factory=ModelSection)
-    doses: list[DoseSection] = Field(min_length=1)
-    assessments: list[AssessmentSection] = Field(default_factory=list)
+    doses: list[DoseSection] = Field(min_length=1, max_length=MAX_DOSES)
+    assessments: list[AssessmentSection] = Field(default_factory=list, max_length=MAX_ASSESSMENTS)
     population: Optional[PopulationSection] = None
     subject: Optional[SubjectSection] = None
     summary: SummarySection = Field(default_factory=SummarySection)
@@ -302,6 +334,15 @@ def _loc(loc) -> str:
     return out
 
 
+def _num(x) -> str:
+    """A bound or value for messages: whole numbers without an exponent (1000000), others with ``:g``."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return repr(x)
+    if isinstance(x, int) or (math.isfinite(x) and float(x).is_integer() and abs(x) < 1e15):
+        return str(int(x))
+    return f"{x:g}"
+
+
 def _message(err: dict) -> str:
     kind = err.get("type", "")
     ctx = err.get("ctx") or {}
@@ -313,8 +354,9 @@ def _message(err: dict) -> str:
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values())) if ctx else "?"
-        bound = f"{bound:g}" if isinstance(bound, (int, float)) else bound
-        return f"must be {op} {bound} (got {value!r})"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number (got {value})"
+        return f"must be {op} {_num(bound)} (got {_num(value)})"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"must be a whole number (got {value!r})"
     if kind in ("float_parsing", "float_type"):
@@ -323,6 +365,12 @@ def _message(err: dict) -> str:
         return f"must be true or false (got {value!r})"
     if kind == "string_too_short":
         return "must not be empty"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters long"
+    if kind == "too_long":
+        return f"at most {ctx.get('max_length')} entries are allowed (got {ctx.get('actual_length')})"
+    if kind == "too_short":
+        return f"at least {ctx.get('min_length')} entries are needed (got {ctx.get('actual_length')})"
     if kind == "string_type":
         return f"must be a text string in quotes (got {value!r})"
     if kind == "literal_error":
@@ -345,6 +393,60 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return " ".join(text.split())
+
+
+def _bounds(metadata) -> dict:
+    out = {}
+    for m in metadata:
+        for key in ("gt", "ge", "lt", "le"):
+            if getattr(m, key, None) is not None:
+                out[key] = getattr(m, key)
+    return out
+
+
+def field_range(section: type[BaseModel], name: str) -> str | None:
+    """The documented range of a numeric field as an interval, e.g. ``(0, 1000]`` (None if unbounded).
+
+    List fields report the range of their items.  Used by the README's key reference test.
+    """
+    import typing
+
+    field = section.model_fields[name]
+    bounds = _bounds(field.metadata)
+    if not bounds:
+        for arg in typing.get_args(field.annotation):
+            for inner in (arg, *typing.get_args(arg)):
+                if typing.get_origin(inner) is Annotated:
+                    bounds = _bounds(typing.get_args(inner)[1:])
+                    for meta in typing.get_args(inner)[1:]:
+                        bounds = bounds or _bounds(getattr(meta, "metadata", ()))
+                if bounds:
+                    break
+            if bounds:
+                break
+    if not bounds:
+        return None
+    lo = f"[{_num(bounds['ge'])}" if "ge" in bounds else (f"({_num(bounds['gt'])}" if "gt" in bounds else "(−∞")
+    hi = f"{_num(bounds['le'])}]" if "le" in bounds else (f"{_num(bounds['lt'])})" if "lt" in bounds else "∞)")
+    return f"{lo}, {hi}".replace("-", "−")
+
+
+def check_value(section: type[BaseModel], name: str, value, label: str):
+    """Check one command-line value against the constraints of ``section.name`` (same range, same wording).
+
+    Returns the validated value; raises :class:`InputError` ``"LABEL: must be <= 1000000 (got 10000000)"``.
+    """
+    from pydantic import TypeAdapter
+
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{label}: must be a finite number (got {value})")
+    field = section.model_fields[name]
+    adapter = TypeAdapter(Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation)
+    try:
+        value = adapter.validate_python(value)
+    except ValidationError as exc:
+        raise InputError(f"{label}: {_message(exc.errors()[0])}") from None
+    return value
 
 
 def scenario_from_dict(data: dict, source: str = "scenario", schema: type[Scenario] | None = None) -> Scenario:
@@ -374,7 +476,9 @@ def read_scenario_toml(path=None, *, text: str | None = None, source: str | None
     import tomllib
 
     if text is None:
-        path = Path(path)
+        from occupancy.bundled import resolve_scenario
+
+        path = resolve_scenario(path)
         source = source or path.name
         try:
             raw = path.read_bytes()
@@ -404,5 +508,8 @@ def load_scenario(path, schema: type[Scenario] | None = None) -> Scenario:
     InputError
         Missing file, malformed TOML or an invalid field, with one line naming the file and field.
     """
+    from occupancy.bundled import resolve_scenario
+
+    path = resolve_scenario(path)
     data, _ = read_scenario_toml(path)
-    return scenario_from_dict(data, Path(path).name, schema)
+    return scenario_from_dict(data, path.name, schema)

@@ -1,7 +1,7 @@
 """``blockade run``'s workflow: which task a scenario file describes, and running it (or the default).
 
 Without a scenario the bundled default runs: the blockade-adjusted reanalysis of Løseth et al. (2024)
-plus a planning example (``occupancy/scenarios/default_plan.toml``).  This module computes and returns
+plus a planning example (the bundled ``plan_crossover_15d.toml``).  This module computes and returns
 the results; :func:`occupancy.report.run_folder.run_scenario` writes them into one folder with a report.
 
 Notes
@@ -13,13 +13,11 @@ means ``plan``, a ``[reanalysis]`` section means ``reanalyse`` and anything else
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from occupancy.errors import InputError
 
 TASKS = ("simulate", "plan", "reanalyse")
-DEFAULT_PLAN_SCENARIO = "default_plan.toml"
 
 
 def scenario_task(data: dict, source: str) -> str:
@@ -66,8 +64,9 @@ def validate_scenario(data: dict, source: str):
 
 
 def _bundled_scenario(name: str) -> tuple[str, str]:
-    text = resources.files("occupancy").joinpath("scenarios", name).read_text(encoding="utf-8")
-    return name, text
+    from occupancy.bundled import examples_dir
+
+    return name, (examples_dir() / name).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ def _simulate(data: dict, source: str, progress: bool, path: Path | None = None)
 
     scenario = scenario_from_dict(data, source)
     result = simulate(scenario, progress=progress)
-    return TaskResult("simulate", result, _model_parameters(result.model))
+    return TaskResult("simulate", result, model_parameters(result.model))
 
 
 def _plan(data: dict, source: str, progress: bool, path: Path | None = None) -> TaskResult:
@@ -105,7 +104,7 @@ def _plan(data: dict, source: str, progress: bool, path: Path | None = None) -> 
 
     scenario = scenario_from_dict(data, source, schema=PlanScenario)
     result = plan_study(scenario, source=source)
-    return TaskResult("plan", result, _model_parameters(scenario.build_model()))
+    return TaskResult("plan", result, model_parameters(scenario.build_model()))
 
 
 def _reanalyse(data: dict | None, source: str, progress: bool, path: Path | None = None) -> TaskResult:
@@ -126,7 +125,7 @@ def _reanalyse(data: dict | None, source: str, progress: bool, path: Path | None
 _RUNNERS = {"simulate": _simulate, "plan": _plan, "reanalyse": _reanalyse}
 
 
-def _model_parameters(model) -> tuple[tuple[str, str], ...]:
+def model_parameters(model) -> tuple[tuple[str, str], ...]:
     rows = [("drug", model.drug), ("model", model.name)]
     for key, value in model.parameters().items():
         rows.append((key, f"{value:.6g}" if isinstance(value, float) else str(value)))
@@ -146,14 +145,19 @@ def run_tasks(scenario_path: str | Path | None = None, *, progress: bool = True)
     from occupancy.simulation.scenario import read_scenario_toml
 
     if scenario_path is None:
-        plan_name, plan_text = _bundled_scenario(DEFAULT_PLAN_SCENARIO)
+        from occupancy.bundled import DEFAULT_PLAN
+
+        plan_name, plan_text = _bundled_scenario(DEFAULT_PLAN)
         plan_data, _ = read_scenario_toml(text=plan_text, source=plan_name)
         tasks = (_reanalyse(None, "bundled review", progress), _plan(plan_data, plan_name, progress))
         return ScenarioRun(tasks, "bundled default (reanalysis of Løseth et al. 2024 + planning example)",
                            "# reanalysis: package defaults (blockade reanalyse)\n\n" + plan_text,
                            "Blockade-adjusted reanalysis and a planning example")
+    from occupancy.bundled import resolve_scenario
+
+    scenario_path = resolve_scenario(scenario_path)
     data, scenario_text = read_scenario_toml(scenario_path)
-    source = Path(scenario_path).name
+    source = scenario_path.name
     task = scenario_task(data, source)
     title = {"simulate": "Blockade simulation", "plan": "Study-design plan",
              "reanalyse": "Blockade-adjusted reanalysis"}[task]

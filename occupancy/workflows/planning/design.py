@@ -35,29 +35,43 @@ SOURCES = {
 }
 
 
-#: Earliest time after an oral naltrexone dose with stable PET blockade data (the review; Rabiner's scans
-#: were "< 8 h", Lee's first at 1 h).  Before it the washout model's rise is an extrapolation.
-PET_VALIDATED_FROM_H = {"washout": 2.0}
+#: Per model: the earliest time after a dose (h) with stable PET blockade data, and what its rise is fitted to.
+#: Before that time the model's blockade is an extrapolation.  A model not listed gets a generic caveat.
+EARLY_DATA = {
+    "washout": (2.0, "the rise is fitted only to the plasma tmax (~1 h); there are no PET data before ~1 h and "
+                     "stable PET data only from 2 h after the dose"),
+    "bateman": (35.0 / 60.0, "planoxone's rise (tmax 25 min) is not fitted to early data; the naloxone PET scans "
+                             "behind its ED50 were taken 35–65 min after injection"),
+}
+#: Backwards-compatible view of :data:`EARLY_DATA`: model → earliest validated time (h).
+PET_VALIDATED_FROM_H = {name: hours for name, (hours, _) in EARLY_DATA.items()}
 
 
-def min_delay_caveat(model_name: str) -> str:
+def min_delay_caveat(model_name: str, early: Sequence[tuple[str, float]] = (), *, time_course: bool = True) -> str:
     """Plain-language limits of the computed minimum delay for ``model_name`` (printed next to the number).
 
-    The delay is read off the model's rise after the dose, and no model's rise is fitted to early PET data:
-    the naltrexone ``washout`` rise is fitted only to the plasma tmax (~1 h) and predicts >= 90 % MOR from
-    ~0.3 h after 50 mg, but there are no PET data before ~1 h and stable PET data only from 2 h.
+    ``early`` lists the user's assessments (label, hours after the last dose) that fall before the model's
+    validated time; the caveat names them instead of giving generic advice.  ``time_course`` is False for
+    a model without a time course (the delay is then not informative).
     """
-    if model_name == "washout":
-        return ("model estimate, not validated before 2 h: the washout model's rise is fitted only to the plasma "
-                "tmax (~1 h); there are no PET data before ~1 h and stable PET data only from 2 h after the dose, "
-                "so plan assessments at least 2 h after dosing (plantrexone recommends 1–2 h)")
-    if model_name == "emax":
-        return ("not informative: the emax model has no time course (the same blockade at any time within 8 h "
-                "of a dose); plantrexone recommends waiting 1–2 h")
-    if model_name == "bateman":
-        return ("model estimate: planoxone's rise (tmax 25 min) is not fitted to early data; the naloxone PET "
-                "scans behind its ED50 were taken 35–65 min after injection")
-    return "model estimate"
+    def format_time_h(hours: float) -> str:
+        return f"{hours:g} h" if hours >= 1 else f"{hours * 60:.3g} min"
+
+    if not time_course:
+        return (f"not informative: the {model_name} model has no time course (the same blockade at any time within "
+                "its window after a dose); plantrexone recommends waiting 1–2 h")
+    if model_name not in EARLY_DATA:
+        return f"model estimate of the {model_name} model"
+    hours, basis = EARLY_DATA[model_name]
+    text = f"model estimate, not validated before {format_time_h(hours)}: {basis}"
+    if early:
+        named = ", ".join(f"'{label}' at {format_time_h(t)}" for label, t in early)
+        text += (f"; your {named} after the last dose "
+                 f"{'is' if len(early) == 1 else 'are'} before {format_time_h(hours)}, so the blockade shown there is "
+                 "a model extrapolation")
+    else:
+        text += f"; every assessment of this plan is at least {format_time_h(hours)} after the last dose"
+    return text
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -110,18 +124,18 @@ class DesignSection(BaseModel):
 
     kind: Literal["between", "within"]
     sessions: int = Field(2, ge=2, le=6)
-    drug_sessions: int = Field(1, ge=1)
-    isi_days: float | None = Field(None, gt=0, allow_inf_nan=False)
-    participants: int | None = Field(None, ge=4)
-    n_drug: int | None = Field(None, ge=2)
-    n_placebo: int | None = Field(None, ge=2)
-    effect: float = Field(REVIEW_EFFECT_G, allow_inf_nan=False)
+    drug_sessions: int = Field(1, ge=1, le=5)
+    isi_days: float | None = Field(None, gt=0, le=365, allow_inf_nan=False)
+    participants: int | None = Field(None, ge=4, le=100_000)
+    n_drug: int | None = Field(None, ge=2, le=50_000)
+    n_placebo: int | None = Field(None, ge=2, le=50_000)
+    effect: float = Field(REVIEW_EFFECT_G, ge=-5, le=5, allow_inf_nan=False)
     correlation: float = Field(0.5, gt=-1, lt=1)
-    alpha: float = Field(0.05, gt=0, lt=1)
-    power: float = Field(0.8, gt=0, lt=1)
-    tablet_mg: float = Field(50.0, gt=0, allow_inf_nan=False)
-    price_per_tablet: float | None = Field(None, ge=0, allow_inf_nan=False)
-    currency: str = ""
+    alpha: float = Field(0.05, gt=0, le=0.5)
+    power: float = Field(0.8, ge=0.5, le=0.99)
+    tablet_mg: float = Field(50.0, gt=0, le=1000, allow_inf_nan=False)
+    price_per_tablet: float | None = Field(None, ge=0, le=10_000, allow_inf_nan=False)
+    currency: str = Field("", max_length=10)
     residual_threshold_pct: float = Field(5.0, gt=0, lt=100)
     delay_threshold_pct: float = Field(90.0, gt=0, lt=100)
     delay_probability: float = Field(0.95, gt=0, lt=1)
@@ -192,7 +206,7 @@ def load_plan_scenario(path) -> PlanScenario:
     if "design" not in data:
         raise InputError(f"{name}: design: required section missing (a planning scenario is a simulate scenario "
                          "plus a [design] section with at least kind = \"between\" or \"within\"; see "
-                         "scenarios/plan_*.toml)")
+                         "the bundled plan_*.toml written by `blockade examples`)")
     return scenario_from_dict(data, name, PlanScenario)
 
 

@@ -119,6 +119,17 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
             raise InputError(f"design.isi_days: {design.isi_days:g} days is not longer than one session "
                              f"({session_len_h:g} h from the session start to its last dose or assessment)")
 
+    # A model defined only near a dose (emax) gives no blockade elsewhere: an assessment there has no number
+    # (an error, named), and days later the blockade is taken as 0 (residual; the warnings say so).
+    typical = np.asarray(model.blockade(schedule, [t for _, t in assessments]), dtype=float)
+    for (label, t), value in zip(assessments, typical):
+        if np.isnan(value):
+            raise InputError(f"assessments: '{label}' at {t:g} h: the {model.name} model gives no blockade there "
+                             f"({t - schedule.last_dose_h:g} h after the last dose, outside its range); assess "
+                             "within its range or choose a model with a time course")
+    late = schedule.last_dose_end_h + 5.0 * model.time_scale_h
+    time_course = not np.isnan(np.asarray(model.blockade(schedule, [late]), dtype=float)).any()
+
     pop = VirtualPopulation(model, n, seed, variability)
     orders = condition_orders(kind, design.sessions, design.drug_sessions)
     order_names = [_order_name(o, kind) for o in orders]
@@ -126,30 +137,29 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
     g = float(design.effect)
     alpha, target = float(design.alpha), float(design.power)
 
-    # -- blockade per order and session ---------------------------------------------------------------
-    sessions_raw = []  # (order_index, session, condition, start_h, {receptor: (n, A)}, residual (n,))
+    # -- blockade per order and session (population summaries in bounded blocks) -----------------------
+    assess_t = np.array([t for _, t in assessments])
+    sessions_raw = []  # (order_index, session, condition, start_h, protocol schedule, residual summary)
     timeline = []
     for oi, order in enumerate(orders):
         starts = [s * isi_h if isi_h is not None else 0.0 for s in range(len(order))]
         drug_starts = [st for st, c in zip(starts, order) if c == DRUG]
         sched = _protocol_schedule(schedule, drug_starts)
         for si, (start, cond) in enumerate(zip(starts, order)):
-            times = np.array([start + t for _, t in assessments])
-            values = {r: np.array(pop.values(sched, times, r)) for r in RECEPTORS}
             earlier = _protocol_schedule(schedule, [s for s in drug_starts if s < start])
             residual = pop.values(earlier, [start], "MOR")[:, 0]
-            sessions_raw.append((oi, si + 1, cond, start, values, np.array(residual)))
+            res = (float(residual.mean()), float(np.percentile(residual, 50)), float(np.percentile(residual, 95)))
+            sessions_raw.append((oi, si + 1, cond, start, sched, res))
         if kind == "within":
             end_h = len(order) * isi_h
         else:
             end_h = max(72.0, session_len_h + 48.0)
         grid = _timeline_grid(drug_starts, end_h)
-        mor = pop.values(sched, grid, "MOR")
-        s = population_summaries(mor)
+        s = pop.summaries(sched, grid, "MOR")
         timeline.append(TimelineTrace(order_names[oi], grid, s["p05"], s["p50"], s["p95"], s["mean"]))
 
-    def assessment_rows(values: dict[str, np.ndarray], start: float) -> tuple[AssessmentBlockade, ...]:
-        summ = {r: population_summaries(values[r]) for r in RECEPTORS}
+    def assessment_rows(sources, start: float) -> tuple[AssessmentBlockade, ...]:
+        summ = {r: pop.pooled_summaries(sources, r) for r in RECEPTORS}
         rows = []
         for j, (label, t) in enumerate(assessments):
             rows.append(AssessmentBlockade(
@@ -160,20 +170,22 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
                 MOR_prob_ge_90=float(summ["MOR"]["prob_ge_90"][j])))
         return tuple(rows)
 
+    session_rows = {(oi, si): assessment_rows([(sched, start + assess_t)], start)
+                    for (oi, si, _, start, sched, _) in sessions_raw}
+
     # -- conditions pooled over orders (equal weight per order), and the contrasts ----------------------
     conditions = []
     for cond in (DRUG, PLACEBO):
-        parts = [v for (_, _, c, _, v, _) in sessions_raw if c == cond]
-        pooled = {r: np.concatenate([p[r] for p in parts], axis=0) for r in RECEPTORS}
-        conditions.append((cond, assessment_rows(pooled, float("nan"))))
+        parts = [(sched, start + assess_t) for (_, _, c, start, sched, _) in sessions_raw if c == cond]
+        conditions.append((cond, assessment_rows(parts, float("nan"))))
     cond_rows = dict(conditions)
 
     contrasts = []
     for j, (label, t) in enumerate(assessments):
         per_order = []
         for oi in range(len(orders)):
-            d = [v["MOR"][:, j].mean() for (o, _, c, _, v, _) in sessions_raw if o == oi and c == DRUG]
-            p = [v["MOR"][:, j].mean() for (o, _, c, _, v, _) in sessions_raw if o == oi and c == PLACEBO]
+            d = [session_rows[(o, si)][j].MOR for (o, si, c, _, _, _) in sessions_raw if o == oi and c == DRUG]
+            p = [session_rows[(o, si)][j].MOR for (o, si, c, _, _, _) in sessions_raw if o == oi and c == PLACEBO]
             if kind == "within":
                 per_order.append((order_names[oi], float(np.mean(d) - np.mean(p))))
         if kind == "between":
@@ -189,11 +201,12 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         pop, schedule, threshold_pct=design.delay_threshold_pct, probability=design.delay_probability,
         horizon_h=design.max_delay_h)
     first_assess_h = assessments[0][1]
-    isi_kw = dict(offset_h=first_assess_h, threshold_pct=design.residual_threshold_pct,
-                  min_days=session_len_h / 24.0, horizon_days=design.max_isi_days)
-    min_isi = find_min_isi(pop, schedule, q=95.0, **isi_kw)
-    min_isi_med = find_min_isi(pop, schedule, q=50.0, **isi_kw)
-    res95 = res50 = None
+    min_isi = min_isi_med = res95 = res50 = None
+    if kind == "within" and time_course:  # between subjects: no second session, so no intersession interval
+        isi_kw = dict(offset_h=first_assess_h, threshold_pct=design.residual_threshold_pct,
+                      min_days=session_len_h / 24.0, horizon_days=design.max_isi_days)
+        min_isi = find_min_isi(pop, schedule, q=95.0, **isi_kw)
+        min_isi_med = find_min_isi(pop, schedule, q=50.0, **isi_kw)
     if isi_h is not None:
         res95 = float(residual_at(pop, schedule, [design.isi_days], first_assess_h, 95.0)[0])
         res50 = float(residual_at(pop, schedule, [design.isi_days], first_assess_h, 50.0)[0])
@@ -252,13 +265,20 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
     sessions = tuple(
         SessionBlockade(order=order_names[oi], order_index=oi + 1, participants=int(per_order_n[oi]),
                         session=si, condition=cond, start_h=float(start),
-                        residual_MOR=float(res.mean()), residual_MOR_p50=float(np.percentile(res, 50)),
-                        residual_MOR_p95=float(np.percentile(res, 95)),
-                        assessments=assessment_rows(values, start))
-        for (oi, si, cond, start, values, res) in sessions_raw)
+                        residual_MOR=res[0], residual_MOR_p50=res[1], residual_MOR_p95=res[2],
+                        assessments=session_rows[(oi, si)])
+        for (oi, si, cond, start, _, res) in sessions_raw)
 
-    warnings = _warnings(model.name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows,
-                         primary, pw, pw_att, target, n_planned, n_req_att)
+    tagged = _warnings(model.name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows,
+                       primary, pw, pw_att, target, n_planned, n_req_att_bal if kind == "within" else n_req_att)
+    warnings = [text for _, text in tagged]
+    from occupancy.workflows.planning.design import PET_VALIDATED_FROM_H
+
+    validated_h = PET_VALIDATED_FROM_H.get(model.name)
+    last_dose = schedule.last_dose_h
+    early = [(label, t - last_dose) for label, t in assessments
+             if validated_h is not None and t >= last_dose and t - last_dose < validated_h]
+    note = min_delay_caveat(model.name, early, time_course=model.name != "emax")
     assumptions = _assumptions(design, kind)
     design_dict = design.model_dump()
     return PlanResult(
@@ -270,7 +290,7 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         isi_days=None if isi_h is None else float(design.isi_days), orders=tuple(order_names),
         sessions=sessions, conditions=tuple(conditions), contrasts=tuple(contrasts), primary_assessment=primary,
         contrast_pp=primary_contrast, effect=g, effect_attenuated=g_eff, dz=dz, dz_attenuated=dz_eff,
-        min_delay_h=min_delay, min_delay_note=min_delay_caveat(model.name), prob_at_min_delay=prob_delay, reliable_until_h=until, min_isi_days=min_isi,
+        min_delay_h=min_delay, min_delay_note=note, prob_at_min_delay=prob_delay, reliable_until_h=until, min_isi_days=min_isi,
         min_isi_days_median=min_isi_med, residual_at_isi_p95=res95, residual_at_isi_p50=res50,
         n_planned=int(n_planned), n_planned_source=n_source, group_sizes=tuple(int(x) for x in groups),
         power=float(pw), power_attenuated=float(pw_att), n_required=n_req, n_required_per_group=n_grp,
@@ -278,7 +298,7 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         n_required_balanced=n_req_bal, n_required_attenuated_balanced=n_req_att_bal, total_mg=total_mg,
         drug_sessions_total=drug_sessions_total, tablets_per_session=tabs_session, tablets=tabs,
         tablets_pooled=tabs_pooled, cost=cost, timeline=tuple(timeline), power_curve=curve,
-        assumptions=assumptions, warnings=tuple(warnings))
+        assumptions=assumptions, warnings=tuple(warnings), warning_topics=tuple(t for t, _ in tagged))
 
 
 def _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att) -> PowerCurve:
@@ -298,37 +318,40 @@ def _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att) -> PowerCu
 
 
 def _warnings(model_name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows, primary, pw, pw_att,
-              target, n_planned, n_req_att) -> list[str]:
+              target, n_planned, n_req_att) -> list[tuple[str, str]]:
+    """The plan's warnings as ``(topic, text)``: topic ``model``, ``delay``, ``isi`` or ``power`` says which
+    number each one qualifies (the report and the summary print it next to that number)."""
     out = []
     if model_name == "emax":
-        out.append("the emax model has no time course beyond its validity window, so residual blockade and the "
-                   "minimum intersession interval are not meaningful; use the washout model")
+        out.append(("model", "the emax model has no time course beyond its validity window, so residual blockade and "
+                             "the minimum intersession interval are not meaningful; use a model with a time course"))
     if min_delay is None:
-        out.append(f"P(MOR >= {design.delay_threshold_pct:g} %) never reaches {design.delay_probability:g} within "
-                   f"{design.max_delay_h:g} h after the last dose: the dose is too low for reliable blockade")
+        out.append(("delay", f"P(MOR >= {design.delay_threshold_pct:g} %) never reaches {design.delay_probability:g} "
+                             f"within {design.max_delay_h:g} h after the last dose: the dose is too low for reliable "
+                             "blockade"))
     else:
         last = schedule.last_dose_h
         for label, t in assessments:
             if t >= last and t - last < min_delay:
                 prob = next(a.MOR_prob_ge_90 for a in cond_rows[DRUG] if a.label == label)
-                out.append(f"assessment '{label}' is {t - last:g} h after the last dose, before the minimum delay "
-                           f"of {min_delay:.2f} h (P(MOR >= 90 %) = {prob:.2f})")
+                out.append(("delay", f"assessment '{label}' is {t - last:g} h after the last dose, before the minimum "
+                                     f"delay of {min_delay:.2f} h (P(MOR >= 90 %) = {prob:.2f})"))
     if kind == "within":
         if min_isi is None or design.isi_days < min_isi:
             placebo = next(a for a in cond_rows[PLACEBO] if a.label == primary)
             limit = "beyond the search horizon" if min_isi is None else f"{min_isi:.1f} days"
-            out.append(f"isi_days = {design.isi_days:g} is shorter than the minimum intersession interval ({limit}): "
-                       f"placebo sessions after a drug session carry residual MOR blockade (95th percentile "
-                       f"{res95:.1f} % at the first assessment; mean over orders at '{primary}' "
-                       f"{placebo.MOR:.1f} %)")
+            out.append(("isi", f"isi_days = {design.isi_days:g} is shorter than the minimum intersession interval "
+                               f"({limit}): placebo sessions after a drug session carry residual MOR blockade (95th "
+                               f"percentile {res95:.1f} % at the first assessment; mean over orders at '{primary}' "
+                               f"{placebo.MOR:.1f} %)"))
     need = "no finite N" if n_req_att is None else f"{n_req_att} participants in total"
     if pw < target:
         att = f" ({pw_att:.2f} with the blockade attenuation)" if pw_att < pw - 5e-4 else ""
-        out.append(f"the planned N = {n_planned} has power {pw:.2f}{att} < {target:g} even with full blockade; "
-                   f"{need} would be needed")
+        out.append(("power", f"the planned N = {n_planned} has power {pw:.2f}{att} < {target:g} even with full "
+                             f"blockade; {need} would be needed"))
     elif pw_att < target:
-        out.append(f"with the blockade attenuation the planned N = {n_planned} has power {pw_att:.2f} < {target:g}; "
-                   f"{need} would be needed")
+        out.append(("power", f"with the blockade attenuation the planned N = {n_planned} has power {pw_att:.2f} < "
+                             f"{target:g}; {need} would be needed"))
     return out
 
 

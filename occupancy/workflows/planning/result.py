@@ -161,8 +161,13 @@ class PlanResult:
     power_curve: PowerCurve = field(repr=False)
     assumptions: tuple[tuple[str, str], ...] = ()
     warnings: tuple[str, ...] = ()
+    warning_topics: tuple[str, ...] = ()
 
     # -- derived views ---------------------------------------------------------------------------------
+
+    def warnings_about(self, topic: str) -> list[str]:
+        """The warnings that qualify one number: ``model``, ``delay``, ``isi`` or ``power``."""
+        return [w for w, t in zip(self.warnings, self.warning_topics) if t == topic]
 
     def residual_by_order(self) -> list[dict[str, Any]]:
         """Residual MOR blockade entering each later session, per order, and the average over orders."""
@@ -307,6 +312,32 @@ def format_optional(value, spec: str = ".1f", none: str = "not reached") -> str:
     return none if value is None else format(value, spec)
 
 
+def required_n_text(r: PlanResult) -> str:
+    """The N needed for the target power without and with the attenuation, rounded the same way.
+
+    Between subjects: two equal groups (an even total).  Within: the total rounded up to a multiple of the
+    number of orders, so every order gets the same number of participants; the unrounded N is shown too.
+    """
+    if r.kind == "between":
+        def group(total, per_group, none):
+            return none if total is None else f"{total} total ({per_group} per group)"
+
+        return (group(r.n_required, r.n_required_per_group, "none") + "; with attenuation: "
+                + group(r.n_required_attenuated, r.n_required_attenuated_per_group, "no finite N"))
+    orders = max(len(r.orders), 1)
+
+    def balanced(total, raw, none):
+        if total is None:
+            return none
+        note = f"{orders} orders of {total // orders}"
+        if raw is not None and raw != total:
+            note += f"; {raw} before rounding up"
+        return f"{total} total ({note})"
+
+    return (balanced(r.n_required_balanced, r.n_required, "none") + "; with attenuation: "
+            + balanced(r.n_required_attenuated_balanced, r.n_required_attenuated, "no finite N"))
+
+
 def _summary_text(r: PlanResult) -> str:
     lines = [f"Plan: {r.scenario_name} ({r.drug}, {r.model_name} model, {r.kind}-subjects; "
              f"population n = {r.population_n}, seed {r.population_seed})"]
@@ -327,24 +358,27 @@ def _summary_text(r: PlanResult) -> str:
     lines.append("")
     lines.append(f"Blockade contrast at '{r.primary_assessment}': {r.contrast_pp:.1f} percentage points "
                  f"→ effect g {r.effect:+.3f} attenuated to {r.effect_attenuated:+.3f} (g × contrast / 100)")
+    lines.extend(f"  warning: {w}" for w in r.warnings_about("model"))
     thr = r.design.get("delay_threshold_pct", 90.0)
     prob = r.design.get("delay_probability", 0.95)
     delay = (f"not reached within {r.design.get('max_delay_h', 24.0):g} h" if r.min_delay_h is None
              else f"{r.min_delay_h:.2f} h")
     lines.append(f"Minimum delay after the last dose for P(MOR >= {thr:g} %) >= {prob:g}: {delay}")
     lines.append(f"  caveat: {r.min_delay_note}")
-    horizon = f"beyond {r.design.get('max_isi_days', 60.0):g}"
-    lines.append(f"Minimum intersession interval (residual MOR <= {r.design.get('residual_threshold_pct', 5.0):g} % "
-                 f"for the 95th-percentile person): {format_optional(r.min_isi_days, '.1f', horizon)} days "
-                 f"(median person: {format_optional(r.min_isi_days_median, '.1f', horizon)} days)")
+    lines.extend(f"  warning: {w}" for w in r.warnings_about("delay"))
+    if r.kind == "within" and r.warnings_about("model") and r.min_isi_days is None:
+        lines.append("Minimum intersession interval: not computed (the model has no time course)")
+    elif r.kind == "within":
+        horizon = f"beyond {r.design.get('max_isi_days', 60.0):g}"
+        lines.append(f"Minimum intersession interval (residual MOR <= {r.design.get('residual_threshold_pct', 5.0):g} % "
+                     f"for the 95th-percentile person): {format_optional(r.min_isi_days, '.1f', horizon)} days "
+                     f"(median person: {format_optional(r.min_isi_days_median, '.1f', horizon)} days)")
+        lines.extend(f"  warning: {w}" for w in r.warnings_about("isi"))
     lines.append("")
     lines.append(f"Planned N = {r.n_planned} ({r.n_planned_source}; groups/orders {list(r.group_sizes)}): "
                  f"power {r.power:.3f} without, {r.power_attenuated:.3f} with the blockade attenuation")
-    per_group = " per group" if r.kind == "between" else ""
-    lines.append(f"N for {r.design.get('power', 0.8):g} power: {format_optional(r.n_required, 'd', 'none')} total"
-                 + (f" ({r.n_required_per_group}{per_group})" if r.n_required_per_group else "")
-                 + f"; with attenuation: {format_optional(r.n_required_attenuated, 'd', 'no finite N')} total"
-                 + (f" ({r.n_required_attenuated_per_group}{per_group})" if r.n_required_attenuated_per_group else ""))
+    lines.append(f"N for {r.design.get('power', 0.8):g} power: {required_n_text(r)}")
+    lines.extend(f"  warning: {w}" for w in r.warnings_about("power"))
     if r.tablets is not None:
         cost = "" if r.cost is None else f", cost {r.cost:.2f} {r.design.get('currency', '')}".rstrip()
         lines.append(f"Naltrexone: {r.total_mg:g} mg over {r.drug_sessions_total} drug sessions; "
@@ -352,7 +386,4 @@ def _summary_text(r: PlanResult) -> str:
                      f"(plantrexone's pooled count: {r.tablets_pooled}){cost}")
     elif r.total_mg is not None:
         lines.append(f"Total drug: {r.total_mg:g} mg over {r.drug_sessions_total} drug sessions")
-    if r.warnings:
-        lines.append("")
-        lines.extend(f"Warning: {w}" for w in r.warnings)
     return "\n".join(lines)

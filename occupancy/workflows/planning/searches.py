@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Subject × time values evaluated at once (a few float64 arrays of this size): memory stays bounded for
+#: any population size and any number of time points.
+MAX_ELEMENTS = 2_000_000
+
+
 class VirtualPopulation:
     """The engine's virtual subjects: :meth:`Variability.draw` multipliers applied to ``model.blockade``.
 
     The same draws (same seed) are used for every order and every search, exactly as
     :func:`occupancy.simulation.population.simulate_population` draws them, so the numbers agree with ``simulate``.
+    Every method that returns per-time summaries evaluates the model in blocks of time points holding at most
+    :data:`MAX_ELEMENTS` subject × time values.
     """
 
     def __init__(self, model, n: int, seed, variability=None) -> None:
@@ -26,20 +33,60 @@ class VirtualPopulation:
         self.scales = self.variability.draw(self.n, seed)
 
     def values(self, schedule, times_h, receptor: str = "MOR") -> np.ndarray:
-        """Per-subject blockade, shape ``(n, T)``; zeros when ``schedule`` is None (no drug)."""
+        """Per-subject blockade, shape ``(n, T)``; zeros when ``schedule`` is None (no drug) and where a model
+        without a time course is undefined (``plan_design`` refuses assessments there).  Holds n × T values:
+        use the summarising methods for long time grids."""
         times = np.atleast_1d(np.asarray(times_h, dtype=float))
         if schedule is None:
             return np.zeros((self.n, times.size))
         out = np.asarray(self.model.blockade(schedule, times, receptor, **self.scales), dtype=float)
+        # NaN = outside the range of a model without a time course (emax, days after a dose): no blockade
+        out = np.where(np.isnan(out), 0.0, out)
         return np.broadcast_to(out, (self.n, times.size))
+
+    def blocks(self, times_h, sources: int = 1):
+        """Slices of ``times_h`` such that ``sources`` × n × block ≤ :data:`MAX_ELEMENTS` (at least 1 point)."""
+        times = np.atleast_1d(np.asarray(times_h, dtype=float))
+        width = max(1, MAX_ELEMENTS // max(1, self.n * sources))
+        return [slice(a, min(a + width, times.size)) for a in range(0, times.size, width)]
+
+    def summaries(self, schedule, times_h, receptor: str = "MOR") -> dict[str, np.ndarray]:
+        """:func:`population_summaries` of ``receptor`` at each time, in bounded blocks."""
+        return self.pooled_summaries([(schedule, times_h)], receptor)
+
+    def pooled_summaries(self, sources, receptor: str = "MOR") -> dict[str, np.ndarray]:
+        """Summaries at each time of the subjects of several ``(schedule, times)`` sources pooled together.
+
+        All sources have the same number of times; column ``j`` pools the ``j``-th time of every source (e.g.
+        the same assessment in the placebo sessions of every order).
+        """
+        sizes = {np.atleast_1d(np.asarray(t)).size for _, t in sources}
+        if len(sizes) != 1:
+            raise ValueError("pooled sources need the same number of times")
+        size = sizes.pop()
+        out = {k: np.empty(size) for k in ("p05", "p50", "p95", "mean", "prob_ge_90")}
+        for sl in self.blocks(np.zeros(size), sources=len(sources)):
+            stacked = np.concatenate([self.values(sched, np.atleast_1d(np.asarray(t, dtype=float))[sl], receptor)
+                                      for sched, t in sources], axis=0)
+            for key, arr in population_summaries(stacked).items():
+                out[key][sl] = arr
+        return out
 
     def prob_ge(self, schedule, times_h, threshold: float) -> np.ndarray:
         """Fraction of subjects with MOR blockade ≥ ``threshold`` at each time."""
-        return (self.values(schedule, times_h) >= threshold).mean(axis=0)
+        times = np.atleast_1d(np.asarray(times_h, dtype=float))
+        out = np.empty(times.size)
+        for sl in self.blocks(times):
+            out[sl] = (self.values(schedule, times[sl]) >= threshold).mean(axis=0)
+        return out
 
     def percentile(self, schedule, times_h, q: float) -> np.ndarray:
         """``q``-th percentile (numpy's linear rule, as in ``simulate``) of MOR blockade at each time."""
-        return np.percentile(self.values(schedule, times_h), q, axis=0)
+        times = np.atleast_1d(np.asarray(times_h, dtype=float))
+        out = np.empty(times.size)
+        for sl in self.blocks(times):
+            out[sl] = np.percentile(self.values(schedule, times[sl]), q, axis=0)
+        return out
 
 
 def population_summaries(values: np.ndarray) -> dict[str, np.ndarray]:

@@ -179,41 +179,75 @@ def _unit_contrasts(mode: str, annotation: Annotation, units: pd.DataFrame, colu
     return means.reindex(units["study_id"]).to_numpy(float)
 
 
-def _draw_unit_contrasts(mode: str, annotation: Annotation, units: pd.DataFrame) -> np.ndarray:
-    """``(draws, k_units)`` contrasts from the per-subject draws of an annotation."""
-    draws = annotation.mor_contrast_draws
+def _draw_unit_contrasts(mode: str, annotation: Annotation, units: pd.DataFrame, i: int) -> np.ndarray:
+    """Draw ``i``'s contrast of every analysed unit (outcomes, or study means of their outcomes)."""
+    row = annotation.mor_contrast_draw(i)
     if mode == "outcome":
-        return draws
-    sids = annotation.table["study_id"].to_numpy()
-    cols = []
-    for sid in units["study_id"]:
-        cols.append(draws[:, sids == sid].mean(axis=1))
-    return np.column_stack(cols)
+        return row
+    codes = pd.Categorical(annotation.table["study_id"], categories=list(units["study_id"])).codes
+    sums = np.bincount(codes, weights=row, minlength=len(units))
+    counts = np.bincount(codes, minlength=len(units))
+    return sums / counts
+
+
+#: Smallest spread (pp) of the analysed units' contrasts for which the meta-regression on it is fitted.
+MIN_CONTRAST_SPREAD = 1.0
+
+#: An estimate that could not be computed (the reason is a warning); JSON ``null``, text "not estimable".
+NOT_ESTIMABLE = {"estimate": float("nan"), "se": float("nan"), "z": float("nan"), "p": float("nan"),
+                 "ci_lb": float("nan"), "ci_ub": float("nan")}
+
+
+def fit_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions of a fit that make one estimate impossible without invalidating the rest of the result."""
+    from meta.errors import ConvergenceError, MetaInputError
+
+    return (MetaInputError, ConvergenceError, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError,
+            OverflowError)
 
 
 def _adjusted(fitter: _Fitter, yi, vi, contrast, full: float, min_contrast: float):
-    """Rescaled pooled estimate and the contrast-only regression prediction at ``full``."""
+    """Rescaled pooled estimate and the contrast-only regression prediction at ``full``.
+
+    Returns ``(rescaled, rescaled_fit, regression, reg_fit, y_adj, v_adj, keep, notes)``; an estimate that
+    cannot be computed is :data:`NOT_ESTIMABLE` (rescaled) or ``None`` (regression) and ``notes`` says why.
+    """
     contrast = np.asarray(contrast, float)
+    notes: list[str] = []
     keep = np.isfinite(contrast) & (contrast >= min_contrast)
     factor = np.where(keep, full / np.where(keep, contrast, 1.0), np.nan)
     y_adj = np.asarray(yi) * factor
     v_adj = np.asarray(vi) * factor**2
-    rescaled_fit = fitter.fit(y_adj, v_adj, rows=keep if not keep.all() else None)
-    rescaled = coefficient_dict(rescaled_fit.coefficients[0])
+    rescaled, rescaled_fit = dict(NOT_ESTIMABLE), None
+    if keep.sum() < 2:
+        notes.append(f"the rescaled adjusted estimate is not estimable: fewer than 2 units have a MOR contrast of at "
+                     f"least {min_contrast:g} pp")
+    else:
+        try:
+            rescaled_fit = fitter.fit(y_adj, v_adj, rows=keep if not keep.all() else None)
+            rescaled = coefficient_dict(rescaled_fit.coefficients[0])
+        except fit_errors() as exc:
+            notes.append(f"the rescaled adjusted estimate is not estimable: {' '.join(str(exc).split())}")
     regression, reg_fit = None, None
     finite = np.isfinite(contrast)
-    if finite.sum() >= 3 and np.ptp(contrast[finite]) > 1e-8:
+    if finite.sum() < 3:
+        notes.append("meta-regression on the MOR contrast not fitted: fewer than 3 units have a contrast")
+    elif np.ptp(contrast[finite]) < MIN_CONTRAST_SPREAD:
+        notes.append(f"meta-regression on the MOR contrast not fitted: the contrasts vary by less than "
+                     f"{MIN_CONTRAST_SPREAD:g} pp ({np.min(contrast[finite]):.1f} to {np.max(contrast[finite]):.1f}), "
+                     "so their effect cannot be estimated")
+    else:
         X = np.column_stack([np.ones(contrast.size), np.where(finite, contrast, 0.0)])
         try:
             reg_fit = fitter.fit(yi, vi, X, names=["intrcpt", "MOR_contrast"],
                                  rows=finite if not finite.all() else None)
             regression = _lincomb(reg_fit, [1.0, full])
-        except Exception as exc:  # noqa: BLE001 - a collinear or unfittable regression is reported, not fatal
-            from meta.errors import ConvergenceError, MetaInputError
-
-            if not isinstance(exc, (MetaInputError, ConvergenceError)):
-                raise
-    return rescaled, rescaled_fit, regression, reg_fit, y_adj, v_adj, keep
+            if not all(np.isfinite(regression[k]) for k in ("estimate", "ci_lb", "ci_ub")):
+                raise FloatingPointError("the prediction is not finite")
+        except fit_errors() as exc:
+            regression, reg_fit = None, None
+            notes.append(f"meta-regression on the MOR contrast not fitted: {' '.join(str(exc).split())}")
+    return rescaled, rescaled_fit, regression, reg_fit, y_adj, v_adj, keep, notes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -299,13 +333,20 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     settings = ReanalysisSettings() if settings is None else settings
     mode, table, units = _prepare(data, settings)
     warnings: list[str] = []
-    annotation = annotate_outcomes(table, settings.annotation)
+    annotation = annotate_outcomes(table, settings.annotation, keep_draws=False, progress=settings.progress)
     warnings.extend(annotation.warnings)
     fitter = _Fitter(mode, units)
     yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
 
     # 1. pooled
-    pooled = fitter.fit(yi, vi)
+    try:
+        pooled = fitter.fit(yi, vi)
+    except fit_errors() as exc:
+        raise InputError(f"{table.source}: columns 'yi'/'vi': the pooled model cannot be fitted to these values "
+                         f"({' '.join(str(exc).split())})") from None
+    if not all(np.isfinite(getattr(c, k)) for c in pooled.coefficients[:1] for k in ("estimate", "se")):
+        raise InputError(f"{table.source}: columns 'yi'/'vi': the pooled model gives no finite estimate; check for "
+                         "extreme or degenerate effect sizes")
 
     # 2. contrasts and meta-regressions
     contrast = _unit_contrasts(mode, annotation, units)
@@ -315,24 +356,24 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     units["MOR_placebo"] = _unit_contrasts(mode, annotation, units, "MOR_placebo")
     units["KOR_contrast"] = _unit_contrasts(mode, annotation, units, "KOR_contrast")
     regressions: dict[str, Any] = {}
-    rescaled, rescaled_fit, regression, reg_fit, y_adj, v_adj, keep = _adjusted(
+    rescaled, rescaled_fit, regression, reg_fit, y_adj, v_adj, keep, notes = _adjusted(
         fitter, yi, vi, contrast, settings.full_contrast, settings.min_contrast)
-    if not keep.all():
-        warnings.append(f"{int((~keep).sum())} unit(s) with a MOR contrast below {settings.min_contrast:g} pp were "
+    undefined = ~np.isfinite(contrast)
+    low = np.isfinite(contrast) & ~keep
+    if undefined.any():
+        warnings.append(f"{int(undefined.sum())} unit(s) without a MOR contrast (the model gives no blockade in their "
+                        "window) were left out of the adjusted estimates")
+    if low.any():
+        warnings.append(f"{int(low.sum())} unit(s) with a MOR contrast below {settings.min_contrast:g} pp were "
                         "left out of the rescaled estimate")
+    warnings.extend(notes)
     units["yi_adj"], units["vi_adj"] = y_adj, v_adj
     regressions["contrast"] = reg_fit
-    if reg_fit is None:
-        warnings.append("meta-regression on the MOR contrast not fitted: the contrast is (nearly) constant")
     for extra, (X, names, rows) in _moderator_builders(mode, units).items():
         try:
             regressions[extra] = fitter.fit(yi, vi, X, names=names, rows=rows)
-        except Exception as exc:  # noqa: BLE001
-            from meta.errors import ConvergenceError, MetaInputError
-
-            if not isinstance(exc, (MetaInputError, ConvergenceError)):
-                raise
-            warnings.append(f"meta-regression '{extra}' not fitted: {exc}")
+        except fit_errors() as exc:
+            warnings.append(f"meta-regression '{extra}' not fitted: {' '.join(str(exc).split())}")
             regressions[extra] = None
 
     robust = _robust_estimates(units, pooled, rescaled_fit, keep, reg_fit, settings.full_contrast, warnings)
@@ -340,8 +381,7 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     adjusted = {
         "rescaled": {**rescaled, "k": int(keep.sum()), "full_contrast": settings.full_contrast,
                      "assumes": "effect proportional to the MOR contrast (g·100/c); none at zero contrast"},
-        "regression": {**(regression or {"estimate": float("nan"), "se": float("nan"), "ci_lb": float("nan"),
-                                         "ci_ub": float("nan")}),
+        "regression": {**(regression or NOT_ESTIMABLE),
                        "full_contrast": settings.full_contrast,
                        "assumes": "g linear in the MOR contrast; prediction at a full contrast (extrapolation)"},
     }
@@ -349,6 +389,12 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     # 3. sensitivity (one at a time) and Monte Carlo draws
     sensitivity = _sensitivity(mode, table, units, fitter, settings, rescaled, regression)
     mc = _monte_carlo(mode, table, units, fitter, settings, on_progress)
+    for name, what, base in (("rescaled", "rescaled estimate", np.isfinite(rescaled["estimate"])),
+                             ("regression", "regression prediction", regression is not None)):
+        missing = mc.get(f"{name}_not_estimable", 0)
+        if missing and base:  # (when the base estimate is not estimable either, its warning says why)
+            warnings.append(f"{missing} of {mc['n']} Monte Carlo draws gave no {what} (not estimable with that "
+                            "draw's contrasts) and are left out of its spread")
 
     # 4. small-study and power checks on the study aggregates
     from meta.small_study import trim_and_fill
@@ -359,10 +405,16 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     try:
         trimfill = trim_and_fill(agg["yi"].to_numpy(float), agg["vi"].to_numpy(float), estimator="L0",
                                  method="REML")
-    except (MetaInputError, ConvergenceError) as exc:
+    except fit_errors() as exc:
         trimfill = None
-        warnings.append(f"trim-and-fill not computed: {exc}")
+        reason = " ".join(str(exc).split()).replace("; give side='left' or 'right'", "")
+        warnings.append(f"trim-and-fill not computed: {reason}")
     power = _study_power(agg["sei"].to_numpy(float), settings.power_effect)
+    from occupancy.workflows.reanalysis.result import MAX_PLOTTED_UNITS
+
+    if len(units) > MAX_PLOTTED_UNITS:
+        warnings.append(f"the forest plot is left out: {len(units)} analysed units are more than a readable plot "
+                        f"holds ({MAX_PLOTTED_UNITS}); every unit's numbers are in analysis_units.csv")
 
     return ReanalysisResult(
         mode=mode, settings=settings, annotation=annotation, units=units, pooled=pooled, regressions=regressions,
@@ -407,13 +459,21 @@ def _moderator_builders(mode: str, units: pd.DataFrame) -> dict[str, tuple[np.nd
     return out
 
 
+def _has_half_life(model_name: str) -> bool:
+    from dataclasses import fields
+
+    from occupancy.models import model_class
+
+    return "half_life_h" in {f.name for f in fields(model_class("naltrexone", model_name))}
+
+
 def _variants(settings: ReanalysisSettings) -> list[tuple[str, AnnotationSettings]]:
     base = settings.annotation
     out = []
     for m in settings.sensitivity_models:
         if m != base.model:
             out.append((f"model = {m}", replace(base, model=m, model_params={})))
-    if base.model == "washout":
+    if _has_half_life(base.model):
         for h in settings.sensitivity_half_lives_h:
             params = dict(base.model_params)
             params["half_life_h"] = h
@@ -424,20 +484,33 @@ def _variants(settings: ReanalysisSettings) -> list[tuple[str, AnnotationSetting
     return out
 
 
+def _sensitivity_row(label: str, ann: AnnotationSettings, rescaled: dict, regression: dict | None,
+                     contrast: np.ndarray) -> dict:
+    model = ann.build_model()
+    half_life = model.parameters().get("half_life_h")
+    reg = regression or NOT_ESTIMABLE
+    return {"variant": label, "model": model.name, "half_life_h": half_life if half_life is not None else float("nan"),
+            "window": ann.window_point, "rescaled": rescaled["estimate"], "rescaled_ci_lb": rescaled["ci_lb"],
+            "rescaled_ci_ub": rescaled["ci_ub"], "regression": reg["estimate"], "regression_ci_lb": reg["ci_lb"],
+            "regression_ci_ub": reg["ci_ub"], "contrast_min": float(np.nanmin(contrast)),
+            "contrast_mean": float(np.nanmean(contrast))}
+
+
 def _sensitivity(mode, table, units, fitter, settings, rescaled, regression) -> pd.DataFrame:
-    rows = [{"variant": "base", "rescaled": rescaled["estimate"], "rescaled_ci_lb": rescaled["ci_lb"],
-             "rescaled_ci_ub": rescaled["ci_ub"],
-             "regression": regression["estimate"] if regression else float("nan"),
-             "contrast_min": float(np.nanmin(units["MOR_contrast"])),
-             "contrast_mean": float(np.nanmean(units["MOR_contrast"]))}]
+    """One row per variant with both adjusted estimates, the model, half-life and window it used."""
+    rows = [_sensitivity_row("base", settings.annotation, rescaled, regression, units["MOR_contrast"].to_numpy(float))]
     yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
-    for label, ann_settings in _variants(settings):
-        ann = annotate_outcomes(table, ann_settings)
+    variants = _variants(settings)
+    iterator = variants
+    if settings.progress and variants:
+        from tqdm import tqdm
+
+        iterator = tqdm(variants, desc="sensitivity variants", unit="variant", file=sys.stderr, leave=False)
+    for label, ann_settings in iterator:
+        ann = annotate_outcomes(table, ann_settings, keep_draws=False)
         c = _unit_contrasts(mode, ann, units)
-        r, _, reg, _, _, _, _ = _adjusted(fitter, yi, vi, c, settings.full_contrast, settings.min_contrast)
-        rows.append({"variant": label, "rescaled": r["estimate"], "rescaled_ci_lb": r["ci_lb"],
-                     "rescaled_ci_ub": r["ci_ub"], "regression": reg["estimate"] if reg else float("nan"),
-                     "contrast_min": float(np.nanmin(c)), "contrast_mean": float(np.nanmean(c))})
+        r, _, reg, _, _, _, _, _ = _adjusted(fitter, yi, vi, c, settings.full_contrast, settings.min_contrast)
+        rows.append(_sensitivity_row(label, ann_settings, r, reg, c))
     return pd.DataFrame(rows)
 
 
@@ -445,8 +518,7 @@ def _monte_carlo(mode, table, units, fitter, settings, on_progress=None) -> dict
     n = int(settings.draws)
     if n < 2:
         return {"n": 0}
-    ann = annotate_outcomes(table, replace(settings.annotation, n=n, seed=settings.draws_seed))
-    contrasts = _draw_unit_contrasts(mode, ann, units)
+    ann = annotate_outcomes(table, replace(settings.annotation, n=n, seed=settings.draws_seed), keep_draws=True)
     yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
     rescaled = np.full(n, np.nan)
     regression = np.full(n, np.nan)
@@ -458,7 +530,8 @@ def _monte_carlo(mode, table, units, fitter, settings, on_progress=None) -> dict
         bar = tqdm(iterator, total=n, desc="Monte Carlo draws", unit="draw", file=sys.stderr, leave=False)
         iterator = bar
     for i in iterator:
-        r, _, reg, _, _, _, _ = _adjusted(fitter, yi, vi, contrasts[i], settings.full_contrast, settings.min_contrast)
+        contrasts = _draw_unit_contrasts(mode, ann, units, i)
+        r, _, reg, _, _, _, _, _ = _adjusted(fitter, yi, vi, contrasts, settings.full_contrast, settings.min_contrast)
         rescaled[i] = r["estimate"]
         regression[i] = reg["estimate"] if reg else np.nan
         if on_progress is not None:
@@ -468,6 +541,7 @@ def _monte_carlo(mode, table, units, fitter, settings, on_progress=None) -> dict
     out = {"n": n, "seed": settings.draws_seed, "rescaled": rescaled, "regression": regression}
     for name, arr in (("rescaled", rescaled), ("regression", regression)):
         finite = arr[np.isfinite(arr)]
+        out[f"{name}_not_estimable"] = int(n - finite.size)
         if finite.size:
             q = np.quantile(finite, [0.025, 0.5, 0.975])
             out.update({f"{name}_p025": q[0], f"{name}_median": q[1], f"{name}_p975": q[2],

@@ -16,32 +16,53 @@ import pandas as pd
 from occupancy.annotation.annotate import Annotation
 from occupancy.workflows.reanalysis.settings import ReanalysisSettings
 
-#: Assumptions behind the numbers, with their sources (shown in reports and ``--json``).
-ASSUMPTIONS: tuple[tuple[str, str], ...] = (
-    ("Blockade is simulated for oral naltrexone with the package's calibrated washout model (ED50, "
-     "super-saturation and tmax fitted; blockade half-life 72 h; capped at 100 %) unless the scenario chooses "
-     "emax.",
-     "occupancy.models.washout; Rabiner 2011 via Trøstheim 2023; Lee 1988; Weerts 2008"),
-    ("Assessment windows are those the review names per reference (60–95 min or 2–24 h after the dose); rows "
-     "without one use the default 1–24 h window.",
-     "Løseth et al. 2024, Results ('Social connectedness was often assessed 60–95 min after administration')"),
-    ("Inagaki [20, 59]: 25, 25, 50, 50 mg daily; outcomes after the two 50 mg doses only.",
-     "Løseth et al. 2024, Results"),
-    ("Crossovers are counterbalanced: half the participants had the drug session first, so the placebo "
-     "condition's mean MOR blockade is half the residual blockade of those participants one ISI later.",
-     "assumption (order not reported in the review); ISIs 7 and 10 days from Table 1"),
-    ("The ISI is the time between corresponding doses of the two sessions.", "assumption; see PROVENANCE.md"),
+#: Most analysed units drawn in a forest plot (one text line each); with more the plot is left out (warning).
+MAX_PLOTTED_UNITS = 1000
+
+#: Assumptions behind the numbers of every reanalysis, with their sources (reports and ``--json``).
+GENERAL_ASSUMPTIONS: tuple[tuple[str, str], ...] = (
+    ("Crossovers are counterbalanced unless the table says otherwise: half the participants had the drug session "
+     "first, so the placebo condition's mean MOR blockade is half the residual blockade of those participants "
+     "one ISI later.", "assumption (crossover_order column)"),
+    ("The ISI is the time between corresponding doses of the two sessions (or from the drug session's last "
+     "dose, isi_from = last_dose).", "assumption; see PROVENANCE.md"),
     ("Rescaled adjusted estimate: effects are proportional to the MOR contrast (g·100/c, variance ·(100/c)²) — "
      "no effect at zero contrast and no KOR/DOR contribution.", "modelling assumption"),
     ("Regression-adjusted estimate: g is linear in the MOR contrast; the prediction at 100 pp extrapolates "
      "beyond the observed contrasts.", "modelling assumption"),
     ("Monte Carlo sensitivity: each draw applies one virtual subject's ED50, half-life and absorption "
-     "(log-normal between-subject spreads of occupancy.simulation.population) to every participant, so the spread reflects "
-     "uncertainty about the typical participant's pharmacology, not sampling noise.",
-     "occupancy.simulation.population.default_variability (Rabiner 2011 scatter, Lee 1988 range, plasma tmax SD)"),
+     "(log-normal between-subject spreads of occupancy.simulation.population) to every participant, so the spread "
+     "reflects uncertainty about the typical participant's pharmacology, not sampling noise.",
+     "occupancy.simulation.population.default_variability"),
+)
+
+#: Assumptions about the bundled review's tables (only when the bundled review is the data).
+REVIEW_ASSUMPTIONS: tuple[tuple[str, str], ...] = (
+    ("Assessment windows are those the review names per reference (60–95 min or 2–24 h after the dose); rows "
+     "without one use the default 1–24 h window.",
+     "Løseth et al. 2024, Results ('Social connectedness was often assessed 60–95 min after administration')"),
+    ("Inagaki [20, 59]: 25, 25, 50, 50 mg daily; outcomes after the two 50 mg doses only.",
+     "Løseth et al. 2024, Results"),
+    ("The review does not report the crossover order; ISIs 7 and 10 days are from its Table 1.",
+     "Løseth et al. 2024, Table 1"),
     ("Study aggregates: vi from the 95 % CI of Table 1, se = (ub − lb)/(2·1.959964); the review aggregated "
      "outcomes within studies with metafor's aggregate().", "Løseth et al. 2024, Table 1"),
 )
+
+
+def assumptions_for(mode: str, settings: ReanalysisSettings) -> tuple[tuple[str, str], ...]:
+    """The assumptions of a reanalysis: its model, the general ones and (bundled review only) the review's."""
+    model = settings.annotation.build_model()
+    params = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                       for k, v in model.parameters().items())
+    doc = (type(model).__doc__ or "").strip().splitlines()
+    first = (f"Blockade is simulated for oral naltrexone with the {model.name} model ({params}).",
+             f"occupancy.models ({doc[0] if doc else model.name})")
+    return (first,) + GENERAL_ASSUMPTIONS + (REVIEW_ASSUMPTIONS if mode == "study" else ())
+
+
+#: Backwards-compatible name: the assumptions of the bundled review's reanalysis with the default settings.
+ASSUMPTIONS = GENERAL_ASSUMPTIONS + REVIEW_ASSUMPTIONS
 
 
 def _clean(x):
@@ -136,8 +157,16 @@ class ReanalysisResult:
         """The annotated outcome table (one row per outcome)."""
         return self.annotation.to_frame()
 
-    def to_dict(self) -> dict:
-        """JSON-ready result (what ``blockade reanalyse --json`` prints)."""
+    def write_json(self, handle) -> None:
+        """Write :meth:`to_dict` as indented JSON with the outcome records streamed (bounded memory)."""
+        from occupancy.json_stream import write_json
+
+        payload = self.to_dict(outcomes=False)
+        write_json(payload, handle, {"outcomes": self.annotation.iter_outcome_records})
+
+    def to_dict(self, outcomes: bool = True) -> dict:
+        """JSON-ready result (what ``blockade reanalyse --json`` prints); ``outcomes=False`` leaves the
+        per-outcome records as a placeholder (``None``) for :meth:`write_json`."""
         regressions = {}
         for name, fit in self.regressions.items():
             regressions[name] = None if fit is None else {
@@ -168,12 +197,16 @@ class ReanalysisResult:
             "monte_carlo": {k: v for k, v in self.mc.items() if not isinstance(v, np.ndarray)},
             "study_contrasts": self.units[["study_id", "MOR_contrast"]].to_dict("records")
             if self.mode == "study" else self.annotation.study_contrasts().to_dict("records"),
-            "outcomes": self.annotation.outcome_records(),
+            "outcomes": self.annotation.outcome_records() if outcomes else None,
             "settings": self.settings.to_dict(),
-            "assumptions": [{"text": t, "source": s} for t, s in ASSUMPTIONS],
+            "assumptions": [{"text": t, "source": s} for t, s in assumptions_for(self.mode, self.settings)],
             "warnings": list(self.warnings),
         }
         return _clean(out)
+
+    def heterogeneity(self) -> dict:
+        """Heterogeneity of the pooled model: variance components, I² (percent) per level and total, Q, p."""
+        return heterogeneity(self.pooled)
 
     def summary(self) -> str:
         """A plain-text account of the key numbers."""
@@ -183,6 +216,7 @@ class ReanalysisResult:
             f"Blockade-adjusted reanalysis ({self.mode} level, k = {len(self.units)}; "
             f"{self.settings.annotation.describe()})",
             f"  pooled g            {format_estimate_ci(p)}",
+            f"  heterogeneity       {format_heterogeneity(self.heterogeneity())}",
             f"  adjusted (rescaled) {format_estimate_ci(a)}   [{a['assumes']}]",
             f"  adjusted (regr.)    {format_estimate_ci(b)}   [{b['assumes']}]",
         ]
@@ -200,13 +234,15 @@ class ReanalysisResult:
         if self.trimfill is None:
             lines.append("  trim-and-fill       not computed (see warnings)")
         else:
-            lines.append(f"  trim-and-fill       k0 = {self.trimfill.k0} (SE {self.trimfill.se_k0:.2f}), "
-                         f"g = {self.trimfill.estimate:.4f} [{self.trimfill.ci_lb:.4f}, {self.trimfill.ci_ub:.4f}]")
+            lines.append(f"  trim-and-fill       k0 = {self.trimfill.k0} (SE {format_number(self.trimfill.se_k0, '.2f')}), "
+                         f"g = {format_estimate_ci(trimfill_dict(self.trimfill))}")
         lines.append(f"  median power (g = {self.settings.power_effect:g}): {self.median_power:.3f}")
         if len(self.sensitivity):
-            lo, hi = self.sensitivity["rescaled"].min(), self.sensitivity["rescaled"].max()
-            lines.append(f"  sensitivity (rescaled) over {len(self.sensitivity)} variants: {lo:.4f} to {hi:.4f}")
-        if self.mc.get("n"):
+            values = self.sensitivity["rescaled"].to_numpy(float)
+            if np.isfinite(values).any():
+                lines.append(f"  sensitivity (rescaled) over {len(self.sensitivity)} variants: {np.nanmin(values):.4f} to "
+                             f"{np.nanmax(values):.4f}")
+        if self.mc.get("n") and "rescaled_median" in self.mc:
             lines.append(f"  Monte Carlo ({self.mc['n']} draws, rescaled): median {self.mc['rescaled_median']:.4f}, "
                          f"95 % range {self.mc['rescaled_p025']:.4f} to {self.mc['rescaled_p975']:.4f}")
         lines.append("")
@@ -219,6 +255,11 @@ def coefficient_dict(c) -> dict:
     return {"estimate": c.estimate, "se": c.se, "z": c.z, "p": c.p, "ci_lb": c.ci_lb, "ci_ub": c.ci_ub}
 
 
+def trimfill_dict(tf) -> dict:
+    """Trim-and-fill's adjusted estimate as ``{estimate, ci_lb, ci_ub}``."""
+    return {"estimate": tf.estimate, "ci_lb": tf.ci_lb, "ci_ub": tf.ci_ub}
+
+
 def _heterogeneity(fit) -> dict:
     out = {}
     for name in ("tau2", "sigma2", "level_names", "QE", "QE_df", "QE_p", "I2", "I2_total", "I2_levels"):
@@ -229,9 +270,102 @@ def _heterogeneity(fit) -> dict:
             elif isinstance(value, dict):
                 value = {str(k): v for k, v in value.items()}
             out[name] = value
+    if "I2" in out or "I2_total" in out:
+        out["I2_unit"] = "percent"
     return out
 
 
+def heterogeneity(fit) -> dict:
+    """``{"components": [(name, variance)], "I2_levels": [(name, %)], "I2_total": %, "Q", "Q_df", "Q_p"}``.
+
+    A univariate model has one component, τ² (``"tau2"``); a multilevel model one σ² per level.
+    """
+    if hasattr(fit, "sigma2"):
+        names = [str(n) for n in fit.level_names]
+        components = [(f"sigma2 ({n})", float(v)) for n, v in zip(names, fit.sigma2)]
+        levels = [(n, float(v)) for n, v in zip(names, fit.I2_levels)]
+        total = float(fit.I2_total)
+    else:
+        components = [("tau2", float(fit.tau2))]
+        total = float(fit.I2)
+        levels = [("total", total)]
+    return {"components": components, "I2_levels": levels, "I2_total": total, "Q": float(fit.QE),
+            "Q_df": int(fit.QE_df), "Q_p": float(fit.QE_p)}
+
+
+def format_number(value, spec: str = ".4f", missing: str = "not estimable") -> str:
+    """``value`` with ``spec``; ``missing`` for None, NaN or infinity (never ``nan`` in a report)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return missing
+    return format(v, spec) if math.isfinite(v) else missing
+
+
+def format_heterogeneity(h: Mapping) -> str:
+    """``tau^2 = 0.0003, I^2 = 0.7 %, Q(7) = 14.92, p = 0.037`` (σ² and I² per level for multilevel models)."""
+    comps = ", ".join(f"{n.replace('tau2', 'tau^2').replace('sigma2', 'sigma^2')} = {v:.4g}" for n, v in h["components"])
+    if len(h["I2_levels"]) > 1:
+        i2 = (f"I^2 = {h['I2_total']:.1f} % (" + ", ".join(f"{n} {v:.1f} %" for n, v in h["I2_levels"]) + ")")
+    else:
+        i2 = f"I^2 = {h['I2_total']:.1f} %"
+    return f"{comps}; {i2}; Q({h['Q_df']}) = {h['Q']:.2f}, {format_p(h['Q_p'])}"
+
+
+def format_p(p: float) -> str:
+    """``p = 0.037`` (three decimals), or ``p < 0.001``."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
 def format_estimate_ci(d: Mapping) -> str:
-    """``estimate [ci_lb, ci_ub]`` to four decimals."""
+    """``estimate [ci_lb, ci_ub]`` to four decimals, or ``not estimable (see warnings)``."""
+    values = [d.get(k) for k in ("estimate", "ci_lb", "ci_ub")]
+    if not all(v is not None and math.isfinite(float(v)) for v in values):
+        return "not estimable (see warnings)"
     return f"{d['estimate']:.4f} [{d['ci_lb']:.4f}, {d['ci_ub']:.4f}]"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Plain-language readings: every sentence follows from the numbers it reads
+# ----------------------------------------------------------------------------------------------------------
+
+
+def effect_size_word(g: float) -> str:
+    """Cohen's labels for |g|: negligible (< 0.1), very small (< 0.2), small (< 0.5), moderate (< 0.8), large."""
+    a = round(abs(g), 2)  # the band of the value as shown (g = -0.1965 reads as -0.20: small)
+    return ("negligible" if a < 0.1 else "very small" if a < 0.2 else "small" if a < 0.5 else "moderate" if a < 0.8
+            else "large")
+
+
+def read_effect(d: Mapping, what: str = "the outcomes") -> str:
+    """Direction, size and whether the 95 % CI includes 0, read off ``{estimate, ci_lb, ci_ub}``."""
+    est, lb, ub = (float(d[k]) if d.get(k) is not None else float("nan") for k in ("estimate", "ci_lb", "ci_ub"))
+    if not all(math.isfinite(v) for v in (est, lb, ub)):
+        return "Not estimable from these data (see the warnings)."
+    direction = "lower" if est < 0 else "higher" if est > 0 else "no different"
+    text = (f"On average {what} were {direction} under naltrexone than under placebo "
+            f"({effect_size_word(est)} effect, g = {est:+.2f})")
+    if lb <= 0 <= ub:
+        text += "; the 95 % CI includes 0, so the data are also compatible with no effect."
+    else:
+        side = "below" if ub < 0 else "above"
+        text += f"; the whole 95 % CI lies {side} 0."
+    return text
+
+
+def read_heterogeneity(h: Mapping) -> str:
+    """Plain reading of I² (Higgins' 25/50/75 % bands) and of the Q test."""
+    i2 = h["I2_total"]
+    band = "low" if i2 < 25 else "moderate" if i2 < 50 else "substantial" if i2 < 75 else "high"
+    text = f"{band.capitalize()} heterogeneity: I² = {i2:.1f} % of the variation in the estimates is "
+    if len(h["I2_levels"]) <= 1:
+        text += "between-study variation rather than sampling error"
+    else:
+        text += ("variation of the true effects rather than sampling error (" +
+                 ", ".join(f"{n} level {v:.1f} %" for n, v in h["I2_levels"]) + ")")
+    if h["Q_p"] < 0.05:
+        text += f"; Q({h['Q_df']}) = {h['Q']:.1f}, {format_p(h['Q_p'])}: more spread than sampling error alone gives."
+    else:
+        text += (f"; Q({h['Q_df']}) = {h['Q']:.1f}, {format_p(h['Q_p'])}: no more spread than sampling error "
+                 "alone would give.")
+    return text

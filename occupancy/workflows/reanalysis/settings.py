@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -17,6 +17,7 @@ from occupancy.annotation.annotate import AnnotationSettings
 from occupancy.annotation.literature import DEFAULT_WINDOW_H
 from occupancy.errors import InputError
 from occupancy.simulation.scenario import (
+    MAX_SEED,
     STRICT_CONFIG,
     DoseSection,
     DrugSection,
@@ -25,34 +26,41 @@ from occupancy.simulation.scenario import (
     Scenario,
 )
 
+#: Longest assessment window end (h after a dose) in [reanalysis] default_window_h and the outcome tables.
+MAX_WINDOW_H = 720.0
+#: Most Monte Carlo draws (each draw refits the models).
+MAX_DRAWS = 10_000
+
+
 class ReanalysisSection(FiniteFields, BaseModel):
     """``[reanalysis]``: annotation and sensitivity choices (all optional)."""
 
     model_config = STRICT_CONFIG
     data: Optional[str] = None
-    default_window_h: list[float] = Field(default_factory=lambda: list(DEFAULT_WINDOW_H), min_length=2,
-                                          max_length=2)
+    default_window_h: list[Annotated[float, Field(ge=0, le=MAX_WINDOW_H)]] = Field(
+        default_factory=lambda: list(DEFAULT_WINDOW_H), min_length=2, max_length=2)
     window_point: Literal["mean", "start", "end"] = "mean"
-    grid_points: int = Field(default=25, ge=2, le=10_000)
+    grid_points: int = Field(default=25, ge=2, le=1000)
     isi_from: Literal["first_dose", "last_dose"] = "first_dose"
     full_contrast: float = Field(default=100.0, gt=0, le=100)
     min_contrast: float = Field(default=5.0, ge=0, le=100)
-    power_effect: float = -0.20
+    power_effect: float = Field(default=-0.20, ge=-5, le=5)
     aggregate_rho: float = Field(default=0.5, ge=0, lt=1)
-    sensitivity_models: list[Literal["washout", "emax"]] = Field(default_factory=lambda: ["washout", "emax"])
-    sensitivity_half_lives_h: list[float] = Field(default_factory=lambda: [72.0, 108.0])
-    sensitivity_windows: list[Literal["start", "end"]] = Field(default_factory=lambda: ["start", "end"])
-    draws: int = Field(default=200, ge=0, le=100_000)
-    draws_seed: int = Field(default=2, ge=0)
+    sensitivity_models: list[Literal["washout", "emax"]] = Field(default_factory=lambda: ["washout", "emax"],
+                                                                 max_length=10)
+    sensitivity_half_lives_h: list[Annotated[float, Field(ge=1, le=1000)]] = Field(
+        default_factory=lambda: [72.0, 108.0], max_length=10)
+    sensitivity_windows: list[Literal["start", "end"]] = Field(default_factory=lambda: ["start", "end"], max_length=2)
+    draws: int = Field(default=200, ge=0, le=MAX_DRAWS)
+    draws_seed: int = Field(default=2, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
     def _check(self):
         lo, hi = self.default_window_h
         if not (0 <= lo <= hi):
             raise ValueError(f"reanalysis.default_window_h: need 0 <= min <= max (got {lo:g}, {hi:g})")
-        for h in self.sensitivity_half_lives_h:
-            if not h > 0:
-                raise ValueError(f"reanalysis.sensitivity_half_lives_h: must be > 0 (got {h:g})")
+        if self.power_effect == 0:
+            raise ValueError("reanalysis.power_effect: must not be 0 (give the effect to detect, e.g. -0.2)")
         if self.draws == 1:
             raise ValueError("reanalysis.draws: must be 0 (none) or >= 2 (got 1)")
         return self
@@ -118,7 +126,9 @@ def scenario_data_path(scenario: ReanalysisScenario | None, scenario_path=None) 
         return None
     path = Path(scenario.reanalysis.data).expanduser()
     if not path.is_absolute() and scenario_path is not None:
-        path = Path(scenario_path).resolve().parent / path
+        from occupancy.bundled import resolve_scenario
+
+        path = resolve_scenario(scenario_path).resolve().parent / path
     return path
 
 
@@ -168,8 +178,8 @@ class ReanalysisSettings:
     def __post_init__(self) -> None:
         if not (0 < self.full_contrast <= 100):
             raise InputError(f"reanalysis.full_contrast: must be in (0, 100] (got {self.full_contrast})")
-        if self.draws < 0 or self.draws == 1:
-            raise InputError(f"reanalysis.draws: must be 0 (none) or >= 2 (got {self.draws})")
+        if self.draws < 0 or self.draws == 1 or self.draws > MAX_DRAWS:
+            raise InputError(f"reanalysis.draws: must be 0 (none) or from 2 to {MAX_DRAWS} (got {self.draws})")
         object.__setattr__(self, "sensitivity_models", tuple(self.sensitivity_models))
         object.__setattr__(self, "sensitivity_half_lives_h", tuple(float(h) for h in self.sensitivity_half_lives_h))
         object.__setattr__(self, "sensitivity_windows", tuple(self.sensitivity_windows))
@@ -198,8 +208,14 @@ def settings_from_scenario(scenario: ReanalysisScenario | None = None, *, model:
             params = {}
         name = model
     if half_life_h is not None:
-        if name == "emax":
-            raise InputError("--half-life: the emax model has no time course (use --model washout)")
+        from dataclasses import fields as dc_fields
+
+        from occupancy.models import model_class
+
+        cls = model_class("naltrexone", name)
+        if "half_life_h" not in {f.name for f in dc_fields(cls)}:
+            raise InputError(f"--half-life: the {cls.name} model has no half-life (choose a model with a time "
+                             "course)")
         params["half_life_h"] = float(half_life_h)
     pop = sc.population
     variability = sc.variability() if pop is not None else None
