@@ -1,0 +1,174 @@
+"""Shared pieces of the meta-analysis figures: reading results by field name, axes, saving.
+
+Every figure module of :mod:`meta.plots` reads univariate and multilevel results through these
+helpers (by field name only) and writes files with :func:`save_figure`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from meta.atomic_write import write_atomic
+from meta.errors import MetaInputError
+
+#: File suffixes :func:`save_figure` accepts and the matplotlib format each one selects.
+FIGURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+_BACK = "0.85"  # funnel background (metafor: "lightgray")
+
+
+def _new_axes(ax, figsize):
+    """Return ``ax`` or the single Axes of a new pyplot-free Figure."""
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig.add_subplot()
+
+
+def _field(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is not None:
+            return value() if callable(value) and name in ("fitted", "residuals", "weights") else value
+    return default
+
+
+def _yi_vi(result) -> tuple[np.ndarray, np.ndarray]:
+    yi = _field(result, "yi")
+    vi = _field(result, "vi")
+    if yi is None or vi is None:
+        raise MetaInputError("result has no yi/vi to plot")
+    return np.asarray(yi, dtype=float).reshape(-1), np.asarray(vi, dtype=float).reshape(-1)
+
+
+def _model_matrix(result, k: int) -> np.ndarray:
+    X = _field(result, "X")
+    if X is None:
+        return np.ones((k, 1))
+    X = np.asarray(X, dtype=float)
+    return X.reshape(k, -1)
+
+
+def _coef_names(result, p: int) -> list[str]:
+    coefs = _field(result, "coefficients", default=())
+    names = [c.name for c in coefs]
+    if len(names) != p:
+        names = _field(result, "names", default=None) or [f"x{j}" for j in range(p)]
+    return list(names)
+
+
+def _heterogeneity(result) -> float:
+    """Total variance of the random effects: τ² (univariate) or Σσ² (multilevel); 0 for FE."""
+    sigma2 = getattr(result, "sigma2", None)
+    if sigma2 is not None:
+        return float(np.sum(np.asarray(sigma2, dtype=float)))
+    tau2 = getattr(result, "tau2", None)
+    if tau2 is None or (isinstance(tau2, float) and math.isnan(tau2)):
+        return 0.0
+    return float(tau2)
+
+
+def _is_intercept_only(X: np.ndarray) -> bool:
+    return X.shape[1] == 1 and bool(np.allclose(X[:, 0], 1.0))
+
+
+def _weights_percent(result, vi: np.ndarray) -> np.ndarray:
+    """Model weights in percent: ``result.weights()`` when present, else ``1/(vi + total variance)``."""
+    w = getattr(result, "weights", None)
+    if callable(w):
+        w = w()
+    if w is not None:
+        w = np.asarray(w, dtype=float).reshape(-1)
+        if w.size == vi.size and np.all(np.isfinite(w)):
+            return 100.0 * w / w.sum()
+    w = 1.0 / (vi + _heterogeneity(result))
+    return 100.0 * w / w.sum()
+
+
+def _crit(level: float, df: float | None = None) -> float:
+    level = level / 100.0 if level > 1 else level
+    if df is None:
+        return float(stats.norm.ppf(0.5 + level / 2.0))
+    return float(stats.t.ppf(0.5 + level / 2.0, df))
+
+
+def _residuals_and_se(result, yi, vi, X) -> tuple[np.ndarray, np.ndarray]:
+    """Raw residuals and their standard errors (metafor ``rstandard``: ``M − X vb X'`` diagonal)."""
+    beta = np.asarray(_field(result, "beta"), dtype=float).reshape(-1)
+    vb = np.asarray(_field(result, "vb"), dtype=float).reshape(beta.size, beta.size)
+    resid = yi - X @ beta
+    var = vi + _heterogeneity(result) - np.einsum("ij,jk,ik->i", X, vb, X)
+    return resid, np.sqrt(np.clip(var, 0.0, None))
+
+
+def _pooled(result) -> tuple[float, float, float]:
+    coefs = _field(result, "coefficients", default=())
+    if coefs:
+        c = coefs[0]
+        return float(c.estimate), float(c.ci_lb), float(c.ci_ub)
+    return (float(_field(result, "estimate")), float(_field(result, "ci_lb")), float(_field(result, "ci_ub")))
+
+
+def _model_label(result) -> str:
+    method = str(getattr(result, "method", "")).upper()
+    if method in ("FE", "EE", "CE"):
+        return "FE model"
+    if getattr(result, "sigma2", None) is not None:
+        return f"Multilevel model ({method})" if method else "Multilevel model"
+    return f"RE model ({method})" if method else "RE model"
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
+    """Write a figure to ``path`` as PNG, SVG or PDF (by suffix), atomically.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure or matplotlib.axes.Axes
+        The figure (an Axes is accepted and its figure is saved).
+    path : str or path-like
+        Output file; the suffix (``.png``, ``.svg`` or ``.pdf``, case-insensitive) selects the format.
+    dpi : int
+        Resolution of PNG output.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    MetaInputError
+        If the suffix is not one of :data:`FIGURE_FORMATS`; nothing is written.
+
+    Notes
+    -----
+    The figure is rendered into a temporary file in the destination folder and renamed over the
+    target with :func:`os.replace`, so a failure never leaves a partial file.  ``bbox_inches="tight"``
+    keeps text placed outside the Axes (forest-plot label and annotation columns).  SVG and PDF files are
+    reproducible byte for byte: a fixed ``svg.hashsalt`` and no creation date.
+    """
+    path = Path(path)
+    fmt = FIGURE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise MetaInputError(
+            f"figure file {str(path)!r}: suffix must be one of {', '.join(FIGURE_FORMATS)} (got {path.suffix or 'none'!r})"
+        )
+    fig = getattr(fig, "figure", fig) if not hasattr(fig, "savefig") else fig
+    import matplotlib
+
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}.get(fmt)
+
+    def draw(handle):
+        # reproducible bytes: fixed SVG id salt, no creation date (seeded runs give identical files)
+        with matplotlib.rc_context({"svg.hashsalt": "blockade"}):
+            fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
+
+    return write_atomic(path, draw, binary=True)
