@@ -140,9 +140,13 @@ def test_missing_level_id_names_column_and_rows(data_csv, tmp_path):
     df.loc[[3, 7], "esid"] = np.nan
     path = tmp_path / "holes.csv"
     df.to_csv(path, index=False)
-    res = _run(["forest", path, "--yi", "g", "--vi", "var", "--levels", "study,esid", "--out", tmp_path / "f.png"])
+    res = _run(["forest", path, "--yi", "g", "--vi", "var", "--levels", "study,esid", "--na", "fail",
+                "--out", tmp_path / "f.png"])
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
-    assert "level column 'esid': missing id in row(s) 4, 8" in res.output
+    assert "missing values (--na fail): 'esid' row(s) 4, 8" in res.output
+    assert not (tmp_path / "f.png").exists()
+    omitted = _run(["forest", path, "--yi", "g", "--vi", "var", "--levels", "study,esid", "--out", tmp_path / "f.png"])
+    assert omitted.exit_code == 0 and "omitted: row(s) 4, 8" in omitted.stderr
 
 
 def test_forest_names_the_effect_column(data_csv, tmp_path):

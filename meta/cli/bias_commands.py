@@ -81,17 +81,20 @@ def bias_dict(egger, tf, agg, rho) -> dict:
               show_default=True, help="Model for trim-and-fill and the univariate Egger test (FE = equal effects).")
 @click.option("--egger-model", type=click.Choice(["rma", "lm"]), default="rma", show_default=True,
               help="Without --levels: rma = metafor regtest default (z test), lm = classical weighted regression (t).")
+@click.option("--na", "na_action", type=click.Choice(["omit", "fail"], case_sensitive=False), default="omit",
+              show_default=True, help="Rows with a missing estimate, variance or level id: leave out with a warning "
+                                      "(omit) or stop (fail), as meta pool.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @names_data_file
-def bias_command(data, yi, vi, levels, rho, estimator, method, egger_model, as_json):
+def bias_command(data, yi, vi, levels, rho, estimator, method, egger_model, na_action, as_json):
     """Small-study effects: Egger-type regression test and trim-and-fill (metafor regtest / trimfill)."""
     from meta.errors import MetaInputError
-    from meta.cli.input import level_ids, load_effects
+    from meta.cli.input import level_ids, load_effects, split_levels
 
     method = method.upper()
     if not -1 < rho < 1:
         raise MetaInputError(f"--rho must lie in (-1, 1) (got {rho})")
-    df, y, v = load_effects(data, yi, vi)
+    df, y, v = load_effects(data, yi, vi, na=na_action.lower(), also=split_levels(levels) if levels else ())
     lv = level_ids(df, levels, source=data) if levels else None
     from meta.cli.input import numerical_guard, require_finite
 

@@ -133,7 +133,7 @@ def numeric_column(df, name: str, *, option: str | None = None, source: str | No
     return num
 
 
-def load_effects(data: str, yi: str, vi: str, *, min_k: int = 2):
+def load_effects(data: str, yi: str, vi: str, *, min_k: int = 2, na: str | None = None, also=()):
     """Read ``data`` and return its table with the checked effect sizes and sampling variances.
 
     Parameters
@@ -143,29 +143,62 @@ def load_effects(data: str, yi: str, vi: str, *, min_k: int = 2):
     yi, vi : str
         Columns of the estimates and of their sampling variances (options ``--yi`` and ``--vi``).
     min_k : int, optional
-        Fewest estimates accepted.
+        Fewest estimates accepted (after omitting incomplete rows).
+    na : {None, "omit", "fail"}
+        Missing values in ``yi``, ``vi`` or the ``also`` columns: ``None`` treats them as bad values (the
+        validator's message), ``"omit"`` drops those rows with one warning line naming them (metafor's
+        ``na.action = "na.omit"``), ``"fail"`` stops with one line naming them (``--na fail``).
+    also : sequence of str
+        Further columns a row needs (cluster levels, labels, moderator variables); absent ones are ignored
+        here and reported by the caller.
 
     Returns
     -------
     df : pandas.DataFrame
-        The whole table.
+        The table (without omitted rows, renumbered from 0).
     y, v : numpy.ndarray
         ``yi`` and ``vi`` as float arrays, checked by :func:`meta.validation.check_effect_sizes` (finite
-        estimates, finite positive variances, at least ``min_k`` rows).
+        estimates, finite positive variances, at least ``min_k`` rows); present values are checked with their
+        original row numbers before any row is omitted.
 
     Raises
     ------
     meta.errors.MetaInputError
         For an unreadable file, an absent column or a bad value (named by column and rows).
     """
-    from meta.validation import check_effect_sizes
+    import numpy as np
+    import pandas as pd
+
+    from meta.errors import MetaInputError
+    from meta.validation import check_effect_sizes, format_rows
 
     df = read_csv(data)
     y = numeric_column(df, yi, option="--yi", source=data)
     v = numeric_column(df, vi, option="--vi", source=data)
-    y, v = check_effect_sizes(y, v, yi_name=yi, vi_name=vi, min_k=min_k)
-    check_effect_ranges(data, yi, vi, y, v)
-    return df, y, v
+    if na is None:
+        y, v = check_effect_sizes(y, v, yi_name=yi, vi_name=vi, min_k=min_k)
+        check_effect_ranges(data, yi, vi, y, v)
+        return df, y, v
+    y = np.asarray(y, dtype=float)
+    v = np.asarray(v, dtype=float)
+    gaps = {yi: np.isnan(y), vi: np.isnan(v)}
+    for column in dict.fromkeys(c for c in also if c and c in df.columns):
+        gaps[column] = pd.isna(df[column]).to_numpy()
+    missing = np.logical_or.reduce(list(gaps.values()))
+    # present values are checked in place, so every message keeps the file's row numbers
+    check_effect_sizes(np.where(missing, 0.0, y), np.where(missing, 1.0, v), yi_name=yi, vi_name=vi, min_k=1)
+    check_effect_ranges(data, yi, vi, np.where(missing, 0.0, y), np.where(missing, 1.0, v))
+    if missing.any():
+        detail = "; ".join(f"{c!r} row(s) {format_rows(m)}" for c, m in gaps.items() if m.any())
+        if na == "fail":
+            raise MetaInputError(f"missing values (--na fail): {detail}")
+        from meta.cli.group import warn
+
+        warn(f"rows with missing values omitted: row(s) {format_rows(missing, limit=50)} ({detail})")
+    keep = ~missing
+    if int(keep.sum()) < min_k:
+        raise MetaInputError(f"need at least {min_k} complete estimates (got {int(keep.sum())})")
+    return df.loc[keep].reset_index(drop=True), y[keep], v[keep]
 
 
 def check_effect_ranges(data: str, yi: str, vi: str, y, v) -> None:

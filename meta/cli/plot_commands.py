@@ -49,8 +49,12 @@ def _fit(df, y, v, yi: str, vi: str, levels: list[str] | None, mods: str | None,
               help="Within-study correlation for the study aggregates drawn with --levels (forest, trimfill); "
                    "default 0.6, as blockade meta bias.")
 @click.option("--out", "out_path", metavar="FILE", help="Output figure: .png, .svg or .pdf.")
+@click.option("--na", "na_action", type=click.Choice(["omit", "fail"], case_sensitive=False), default="omit",
+              show_default=True, help="Rows with a missing estimate, variance, level id, label or moderator: leave "
+                                      "out with a warning (omit) or stop (fail), as meta pool.")
 @names_data_file
-def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col, method, estimator, rho, out_path):
+def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col, method, estimator, rho, out_path,
+                 na_action):
     """Draw a forest, funnel, contour-enhanced funnel, trim-and-fill funnel or bubble plot of DATA.csv.
 
     \b
@@ -95,7 +99,10 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
     if rho is not None and not -1.0 < rho <= 1.0:
         raise UserError(f"--rho {rho}: must be in (-1, 1]")
 
-    df, yi, vi = load_effects(data, yi_col, vi_col)
+    from meta.model_matrix import moderator_variables
+
+    needed = [*(level_cols or ()), label_col, moderator, *(moderator_variables(mods) if mods else ())]
+    df, yi, vi = load_effects(data, yi_col, vi_col, na=na_action.lower(), also=needed)
     if kind == "forest" and len(df) > MAX_FOREST_ROWS:
         raise UserError(f"{data}: {len(df)} rows are too many for a readable forest plot (at most {MAX_FOREST_ROWS}); "
                         "plot a subset of the rows, or use a funnel plot")
