@@ -105,6 +105,35 @@ def missing_moderators(formula: str | None, data: pd.DataFrame | None) -> dict[s
     return out
 
 
+def missing_inputs(y: np.ndarray, v: np.ndarray, X, mods: str | None, data: pd.DataFrame | None,
+                   yi_name: str, vi_name: str) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Which rows lack an input, by column, and the model matrix as a 2-D float array (or None).
+
+    The estimates, the variances, any row of a given matrix ``X`` with a NaN, and the data columns a
+    moderator formula uses; both model kinds then apply metafor's ``na.action`` to these masks
+    (:func:`meta.validation.omit_missing`).
+    """
+    k = y.size
+    if X is not None and mods is not None:
+        raise MetaInputError("give moderators either as a formula (mods) or as a matrix (X), not both")
+    missing = {yi_name: np.isnan(y), vi_name: np.isnan(v)}
+    Xa = None
+    if X is not None:
+        Xa = np.asarray(X, dtype=float)
+        if Xa.ndim == 1:
+            Xa = Xa[:, None]
+        if Xa.shape[0] != k:
+            raise MetaInputError(f"model matrix has {Xa.shape[0]} rows for {k} estimates")
+        missing["X"] = np.any(np.isnan(Xa), axis=1)
+    elif mods is not None:
+        if data is None:
+            raise MetaInputError(f"moderator formula {mods!r} needs a data table")
+        if len(data) != k:
+            raise MetaInputError(f"data has {len(data)} rows for {k} estimates")
+        missing.update(missing_moderators(mods, data))
+    return missing, Xa
+
+
 def build_model_matrix(formula: str | None, data: pd.DataFrame | None, k: int | None = None) -> tuple[np.ndarray, list[str]]:
     """Evaluate a moderator formula on ``data`` and return ``(X, names)`` in metafor's column order.
 

@@ -42,7 +42,7 @@ import pandas as pd
 from meta.errors import MetaInputError
 from meta.heterogeneity import fixed_effects_q, i_squared, typical_variance
 from meta.inference import Coefficient, coefficient_table, omnibus_test, prediction_interval
-from meta.model_matrix import DesignMatrix, check_model_matrix, missing_moderators, model_matrix
+from meta.model_matrix import DesignMatrix, check_model_matrix, missing_inputs, model_matrix
 from meta.nested_covariance import NestedStructure
 from meta.variance_components import OptResult, optimise_variance_components
 from meta.validation import as_float_column, check_effect_sizes, format_rows, omit_missing
@@ -426,22 +426,7 @@ def fit_multilevel(
     # a missing level id is an error, not an omitted row: rma.mv stops with "No NAs allowed in variables
     # specified in the 'random' argument" whatever na.action says
     lnames, ids = parse_levels(levels, data, k_all)
-    if X is not None and mods is not None:
-        raise MetaInputError("give moderators either as a formula (mods) or as a matrix (X), not both")
-    missing = {yname: np.isnan(y), vname: np.isnan(v)}
-    if X is not None:
-        X = np.asarray(X, dtype=float)
-        if X.ndim == 1:
-            X = X[:, None]
-        if X.shape[0] != k_all:
-            raise MetaInputError(f"model matrix has {X.shape[0]} rows for {k_all} estimates")
-        missing["X"] = np.any(np.isnan(X), axis=1)
-    elif mods is not None:
-        if data is None:
-            raise MetaInputError(f"moderator formula {mods!r} needs a data table")
-        if len(data) != k_all:
-            raise MetaInputError(f"data has {len(data)} rows for {k_all} estimates")
-        missing.update(missing_moderators(mods, data))
+    missing, X = missing_inputs(y, v, X, mods, data, yname, vname)
     keep = omit_missing(missing, k_all, na=na, stacklevel=3)
     omitted = tuple(int(i) + 1 for i in np.flatnonzero(~keep))
     check_effect_sizes(np.where(keep, y, 0.0), np.where(keep, v, 1.0), yi_name=yname, vi_name=vname, min_k=1)

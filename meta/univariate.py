@@ -36,7 +36,7 @@ from scipy import stats
 from meta import tau2_estimators as _t2
 from meta.errors import ConvergenceError, MetaInputError
 from meta.inference import Coefficient, coefficient_table, omnibus_test, prediction_interval
-from meta.model_matrix import DesignMatrix, missing_moderators, model_matrix
+from meta.model_matrix import DesignMatrix, missing_inputs, model_matrix
 from meta.validation import as_float_column, check_effect_sizes, omit_missing
 
 __all__ = ["UnivariateResult", "fit_random_effects", "METHODS", "TESTS"]
@@ -372,23 +372,7 @@ def _prepare(yi, vi, X, names, mods, data, yi_name, vi_name, na, stacklevel):
     if y.size != v.size:
         raise MetaInputError(f"columns {yi_name!r} and {vi_name!r} have different lengths ({y.size} vs {v.size})")
     k_all = y.size
-    if mods is not None and X is not None:
-        raise MetaInputError("give either 'X' or 'mods', not both")
-    if mods is not None and data is None:
-        raise MetaInputError("'mods' is a formula: give 'data' to evaluate it on")
-    missing = {yi_name: np.isnan(y), vi_name: np.isnan(v)}
-    Xa = None
-    if X is not None:
-        Xa = np.asarray(X, dtype=float)
-        if Xa.ndim == 1:
-            Xa = Xa[:, None]
-        if Xa.shape[0] != k_all:
-            raise MetaInputError(f"model matrix has {Xa.shape[0]} rows but there are {k_all} estimates")
-        missing["X"] = np.any(np.isnan(Xa), axis=1)
-    elif mods is not None:
-        if len(data) != k_all:
-            raise MetaInputError(f"data has {len(data)} rows for {k_all} estimates")
-        missing.update(missing_moderators(mods, data))
+    missing, Xa = missing_inputs(y, v, X, mods, data, yi_name, vi_name)
     keep = omit_missing(missing, k_all, na=na, stacklevel=stacklevel)
     omitted = tuple(int(i) + 1 for i in np.flatnonzero(~keep))
     # validity of the remaining rows, with the input's own row numbers in messages
