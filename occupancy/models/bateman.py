@@ -75,6 +75,8 @@ class BatemanModel(TimeCourseModel):
 
     drug = "naloxone"
     name = "bateman"
+    #: The ED50 is per kg, so doses in mg need the subject's weight (the pkpd model assumes 70 kg).
+    mg_doses_need_weight = True
 
     def __post_init__(self) -> None:
         from occupancy.errors import InputError
