@@ -182,3 +182,33 @@ def test_meta_worked_example_runs_from_an_empty_folder(tmp_path, monkeypatch):
         fails = any(line.startswith("blockade: error:") for line in shown)
         assert result.exit_code == (2 if fails else 0), (command, result.output)
         assert _shown_in(shown, result.output.splitlines()), (command, result.output)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("tests.readme_blocks", fromlist=["BLOCKS"]).BLOCKS))
+def test_calibration_tables_are_generated_from_the_committed_records(name):
+    """The README's pkpd parameter, comparison and prediction tables equal what the calibration records give.
+
+    Regenerate them with ``python tests/readme_blocks.py`` after a refit (``blockade calibrate --refit --write``).
+    """
+    from tests.readme_blocks import BLOCKS
+
+    table = BLOCKS[name]()
+    assert table in README, f"README's {name} table is stale; it should read:\n{table}"
+
+
+def test_readme_numbers_in_the_text_follow_the_calibration_record():
+    """Numbers quoted in the Models prose are the record's (rounded as shown)."""
+    import json
+
+    record = json.loads((ROOT / "occupancy" / "data" / "pkpd_naltrexone_calibration.json").read_text())
+    held = record["held"]["nol_potency_ratio"]["value"]
+    models = _section("## Models and their sources")
+    assert f"It\nis held at {held:.0f}" in models or f"is held at {held:.0f}" in models.replace("\n", " ")
+    check = record["variants"][record["default_hysteresis"]]["iv_naltrexol_check"]
+    peak = check["peak_mor_20mg_bolus_fm1"]
+    assert f"peak MOR {peak:.0f} %" in models.replace("\n", " ")
+    rows = record["variants"][record["default_hysteresis"]]["profiles"]["nol_potency_ratio"]["rows"]
+    at_100 = next(r for r in rows if r["value"] == 100.0)
+    key = record["variants"][record["default_hysteresis"]]["key_predictions"]
+    text = models.replace("\n", " ")
+    assert f"leave {at_100['mor_15d']:.1f} % MOR rather than {key['mor_15d']:.1f} %" in text
