@@ -30,7 +30,28 @@ def test_quick_form_json_matches_library():
         assert set(a) >= {"label", "time_h", "MOR", "KOR", "DOR"}
         for rec in ("MOR", "KOR", "DOR"):
             assert a[rec] == pytest.approx(expected[rec][i])
-    assert data["model"]["name"] == "washout" and "summaries" in data
+    # the default model is pkpd: its name and hysteresis variant, and the typical subject's plasma
+    # concentrations at each assessment (what the library computes)
+    assert data["model"]["name"] == model.name == "pkpd" and "summaries" in data
+    assert data["model"]["parameters"]["hysteresis"] == model.hysteresis
+    conc = model.concentrations(Schedule.single(50), [2.0, 49.0, 360.0])
+    assert set(conc) == {"C_naltrexone_ng_ml", "C_6b_naltrexol_ng_ml"}
+    for i, a in enumerate(data["assessments"]):
+        for key, values in conc.items():
+            assert a[key] == pytest.approx(values[i], rel=1e-12)
+
+
+def test_quick_form_weight_scales_the_pkpd_model():
+    """--weight reaches the pkpd model (allometric): the same as the library with the schedule's weight."""
+    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--weight", "100",
+             "--json"])
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)["assessments"][0]
+    sched = Schedule.single(50)
+    heavy = Schedule(sched.doses, weight_kg=100.0)
+    model = get_model("naltrexone")
+    assert a["MOR"] == pytest.approx(float(model.blockade(heavy, [2.0])[0]), rel=1e-12)
+    assert a["C_naltrexone_ng_ml"] < float(model.concentrations(sched, [2.0])["C_naltrexone_ng_ml"][0])
 
 
 def test_scenario_json_with_population():
@@ -64,9 +85,11 @@ def test_naloxone_quick_form_infusion_and_weight():
 
 
 def test_model_and_half_life_overrides():
-    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "49h", "--half-life", "108h",
-             "--json"])
+    r = run(["simulate", "--drug", "naltrexone", "--model", "washout", "--dose", "50mg@0h", "--assess", "49h",
+             "--half-life", "108h", "--json"])
+    assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
+    assert data["model"]["name"] == "washout"
     assert data["model"]["parameters"]["half_life_h"] == 108.0
     model = get_model("naltrexone", "washout", half_life_h=108)
     assert data["assessments"][0]["MOR"] == pytest.approx(float(model.blockade(Schedule.single(50), [49.0])[0]))
@@ -112,10 +135,11 @@ def test_dose_curve_csv_matches_plantrexone(tmp_path):
 
 
 def test_calibrate_prints_table_and_reproduces():
-    r = run(["calibrate"])
-    assert r.exit_code == 0
+    """The washout refit (pinned: the default of `calibrate` is now the committed pkpd record)."""
+    r = run(["calibrate", "--model", "washout"])
+    assert r.exit_code == 0, r.output
     assert "review_49h" in r.stdout and "conflicting targets" in r.stdout and "reproduced" in r.stdout
-    data = json.loads(run(["calibrate", "--json"]).stdout)
+    data = json.loads(run(["calibrate", "--model", "washout", "--json"]).stdout)
     assert {"parameters", "residuals", "targets", "optimizer", "conflicts"} <= set(data)
 
 
@@ -126,7 +150,15 @@ BAD = [
     (["simulate", "--drug", "aspirin", "--dose", "50mg@0h"], "unknown drug"),
     (["simulate", "--drug", "naltrexone", "--model", "bateman", "--dose", "50mg@0h"], "unknown model"),
     (["dose-curve", "--receptor", "NOP"], "unknown receptor"),
-    (["simulate", "--drug", "naloxone", "--dose", "0.4mg@0h", "--assess", "1h"], "weight"),
+    (["simulate", "--drug", "naloxone", "--model", "bateman", "--dose", "0.4mg@0h", "--assess", "1h"], "weight"),
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--weight", "0"],
+     "--weight: must be > 0 (got 0)"),
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--weight", "-70"],
+     "--weight: must be > 0"),
+    (["simulate", "--drug", "naloxone", "--dose", "0.4mg@0h", "--assess", "1h", "--weight", "351"],
+     "--weight: must be <= 350 (got 351)"),
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--half-life", "100h"],
+     "--half-life: the pkpd model has no half-life"),
     (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2"], "no unit"),
     (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--n", "1"], "--n"),
     (["simulate"], "SCENARIO"),
@@ -178,6 +210,76 @@ def test_bad_scenario_files_exit_2_nothing_written(tmp_path, old, new, fragment)
     assert len(lines) == 1 and lines[0].startswith("blockade: error: bad.toml: ") and fragment in lines[0], r.stderr
     assert r.stdout == "" and not out.exists()
     assert sorted(os.listdir(tmp_path)) == ["bad.toml"]
+
+
+PKPD_SCENARIO = """[drug]
+name = "naltrexone"
+
+[model]
+name = "pkpd"
+hysteresis = "effect_compartment"
+
+[[doses]]
+time_h = 0.0
+amount_mg = 50.0
+
+[[assessments]]
+label = "2 h"
+time_h = 2.0
+
+[subject]
+weight_kg = 70
+
+[uncertainty]
+n = 20
+seed = 1
+"""
+
+PKPD_BAD_FILES = [
+    ("weight_kg = 70", "weight_kg = 0", "subject.weight_kg: must be > 0 (got 0)"),
+    ("weight_kg = 70", "weight_kg = -3.5", "subject.weight_kg: must be > 0 (got -3.5)"),
+    ("weight_kg = 70", "weight_kg = 351", "subject.weight_kg: must be <= 350 (got 351)"),
+    ('hysteresis = "effect_compartment"', 'hysteresis = "slow_binding"',
+     "model.hysteresis: must be 'effect_compartment' or 'binding_kinetics' (got 'slow_binding')"),
+    ("n = 20", "n = 1", "uncertainty.n: must be >= 2 (got 1)"),
+    ("n = 20", "n = 0", "uncertainty.n: must be >= 2 (got 0)"),
+    ('hysteresis = "effect_compartment"', 'k_mor_ng_ml = -0.1', "model.k_mor_ng_ml: must be > 0 (got -0.1)"),
+    ('hysteresis = "effect_compartment"', 'ke0_per_h = 0', "model.ke0_per_h: must be > 0 (got 0)"),
+    ('hysteresis = "effect_compartment"', 'ke0_per_h = 1e9', "model.ke0_per_h: must be <= 1000"),
+    ('hysteresis = "effect_compartment"', 'terminal_auc_fraction = 1.5', "model.terminal_auc_fraction: must be < 1"),
+    ('hysteresis = "effect_compartment"', 'f_systemic = 2.0', "model.f_systemic: must be <= 1 (got 2"),
+    ('hysteresis = "effect_compartment"', 't_half_beta_h = 1.0', "model.t_half_beta_h: must be longer than"),
+    ('hysteresis = "effect_compartment"', 'kor_ratio = 0.5', "model.kor_ratio: need 1 <= kor_ratio <= dor_ratio"),
+    ('hysteresis = "effect_compartment"', 'koff_per_h = 2.0', "model.koff_per_h: not used with hysteresis"),
+    ('hysteresis = "effect_compartment"', "cap = true", "model.cap: not a parameter of the pkpd model"),
+    ("[uncertainty]", "[model.extra]", "model.extra"),
+]
+
+
+@pytest.mark.parametrize("old,new,fragment", PKPD_BAD_FILES)
+def test_bad_pkpd_scenarios_exit_2_one_line_nothing_written(tmp_path, old, new, fragment):
+    """pkpd scenario keys out of range: one line naming the field, exit 2, no traceback, nothing written."""
+    assert old in PKPD_SCENARIO
+    path = tmp_path / "bad.toml"
+    path.write_text(PKPD_SCENARIO.replace(old, new, 1))
+    out = tmp_path / "out"
+    for extra in (["--out", str(out)], ["--out", str(out), "--json"]):
+        r = run(["simulate", str(path), *extra])
+        assert r.exit_code == 2, r.output
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("blockade: error: bad.toml: ") and fragment in lines[0], r.stderr
+        assert "Traceback" not in r.output and r.stdout == "" and not out.exists()
+        assert sorted(os.listdir(tmp_path)) == ["bad.toml"]
+
+
+def test_good_pkpd_scenario_runs(tmp_path):
+    """The base of the bad-file cases is valid: concentrations and the uncertainty interval are reported."""
+    path = tmp_path / "good.toml"
+    path.write_text(PKPD_SCENARIO)
+    r = run(["simulate", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)["assessments"][0]
+    assert a["MOR_ci_lo"] <= a["MOR"] <= a["MOR_ci_hi"] < 100 and a["C_naltrexone_ng_ml"] > 0
 
 
 def test_missing_file_exit_2(tmp_path):
@@ -289,10 +391,31 @@ def test_report_section_states_the_early_rise_caveat_for_washout_only():
     from occupancy.simulation.simulate import simulate
     from occupancy.report.simulation import simulation_report_section
 
-    washout = simulation_report_section(simulate(get_model("naltrexone"), Schedule.single(50), [("task", 2.0)]))
+    washout = simulation_report_section(simulate(get_model("naltrexone", "washout"), Schedule.single(50),
+                                                 [("task", 2.0)]))
     assert any("first 2 h after a dose is an extrapolation" in a.text for a in washout.assumptions)
     emax = simulation_report_section(simulate(get_model("naltrexone", "emax"), Schedule.single(50), [("task", 2.0)]))
     assert not any("extrapolation" in a.text for a in emax.assumptions)
+    pkpd = simulation_report_section(simulate(get_model("naltrexone"), Schedule.single(50), [("task", 2.0)]))
+    assert not any("extrapolation" in a.text for a in pkpd.assumptions)
+
+
+def test_pkpd_report_section_names_its_calibration_and_unmet_targets():
+    """The pkpd report cites its calibration record, lists the targets the fit does not meet (from the
+    record), the weight assumption, and captions the concentration panel."""
+    from occupancy.report.simulation import simulation_report_section
+    from occupancy.simulation.simulate import simulate
+
+    model = get_model("naltrexone")
+    section = simulation_report_section(simulate(model, Schedule.single(50), [("task", 2.0)], n=50))
+    texts = " ".join(a.text for a in section.assumptions)
+    sources = [a.source for a in section.assumptions]
+    assert "pkpd_naltrexone_calibration.json" in sources
+    unmet = [r["target"] for r in model.record()["variants"][model.hysteresis]["residuals"] if not r["met"]]
+    assert unmet and all(t in texts for t in unmet)
+    assert "(W/70)^0.75" in texts and "70 kg (default)" in texts
+    assert "cl " in texts  # the population line names the pkpd scales
+    assert "plasma concentrations (ng/mL, log scale)" in section.figures[0].caption
 
 
 def test_click_parse_errors_are_one_line_at_every_level():

@@ -1,7 +1,7 @@
-"""``blockade simulate``, ``blockade dose-curve`` and ``blockade calibrate``.
+"""``blockade simulate`` and ``blockade dose-curve`` (``blockade calibrate``: :mod:`occupancy.cli.calibrate_commands`).
 
-Only click is imported at module level; numpy/pydantic are imported inside the commands and pandas,
-matplotlib and scipy only where needed (``--out``, ``calibrate``), so ``blockade simulate --json`` starts fast.
+Only click is imported at module level; numpy/pydantic are imported inside the commands and pandas and
+matplotlib only where needed (``--out``), so ``blockade simulate --json`` starts fast.
 """
 
 from __future__ import annotations
@@ -79,8 +79,12 @@ def _quick_scenario(drug, doses, assess, weight):
 @click.option("--assess", multiple=True,
               help="Assessment times, comma-separated (2h,49h,15d), or windows START-END (10min-70min, the mean "
                    "over the window); repeatable.")
-@click.option("--weight", type=float, help="Body weight (kg, 1 to 500), for per-kg doses and naloxone doses in mg.")
-@click.option("--model", "model_name", type=str, help="Model: washout (naltrexone default), emax, bateman.")
+@click.option("--weight", type=float,
+              help="Body weight (kg, above 0 and at most 350): needed for per-kg doses (and naloxone doses in mg "
+                   "with --model bateman); the pkpd model assumes 70 kg without it and scales clearances by "
+                   "(W/70)^0.75 and volumes by W/70.")
+@click.option("--model", "model_name", type=str,
+              help="Model: pkpd (default for both drugs); naltrexone also washout or emax, naloxone bateman.")
 @click.option("--half-life", "half_life", type=str, help=HALF_LIFE_HELP)
 @click.option("--n", "n", type=int, help="Virtual subjects for population percentiles, 2 to 100000 (e.g. 1000).")
 @click.option("--seed", type=int, help="Seed of the population, 0 to 4294967295 (default 1).")
@@ -250,41 +254,3 @@ def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
         finally:
             plt.close(fig)
     click.echo(f"wrote {out_file}")
-
-
-@main.command("calibrate")
-@click.option("--json", "as_json", is_flag=True, help="Print the full calibration record as JSON.")
-@click.option("--write", is_flag=True, help="Store the fit in occupancy/data/washout_calibration.json.")
-@click.option("--free-half-life", is_flag=True,
-              help="Fit the blockade half-life too (default: held at 72 h, Lee 1988 / Trøstheim 2023).")
-def calibrate_command(as_json, write, free_half_life):
-    """Re-fit the naltrexone washout model to the published targets and print the residual table.
-
-    Targets: Rabiner 2011 PET dose-blockade points (< 8 h), >= 90 % 2 h and 49 h after 50 mg (review),
-    70-80 % at 48 h (product information, half weight), blockade half-life 72 h (Lee 1988), <= 5 % left
-    after 15 days, Weerts 2008 >= 90 % on 50 mg/day, and the plasma tmax.  Conflicting targets are flagged.
-    The half-life is held at 72 h unless --free-half-life is given.
-    """
-    from occupancy.calibration.washout import calibrate, format_report, write_calibration
-    from occupancy.models.washout import load_calibration
-
-    if write and free_half_life:
-        raise InputError("--write: only the default fit (half-life held at 72 h) is stored; drop --free-half-life")
-    record = calibrate(None if free_half_life else 72.0)
-    if write:
-        write_calibration(record)
-    if as_json:
-        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
-        return
-    click.echo(format_report(record))
-    if write:
-        from occupancy.models.washout import CALIBRATION_FILE
-
-        click.echo(f"\nwrote {CALIBRATION_FILE}")
-    else:
-        committed = load_calibration()["parameters"]
-        same = all(abs(committed[k] - v) <= 1e-6 * abs(v) for k, v in record["parameters"].items())
-        if free_half_life:
-            click.echo("\n(alternative fit with a free half-life; the committed defaults hold it at 72 h)")
-        else:
-            click.echo("\ncommitted parameters " + ("reproduced" if same else "DIFFER (run with --write to update)"))
