@@ -280,11 +280,16 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
              if validated_h is not None and t >= last_dose and t - last_dose < validated_h]
     note = min_delay_caveat(model.name, early, time_course=model.name != "emax", drug=model.drug)
     assumptions = _assumptions(design, kind, model)
+    sds = ", ".join(f"{name} {sd:.3g}" for name, sd in pop.variability.log_sds.items())
+    assumptions = tuple(assumptions) + ((f"Between-subject variability (log-normal, median at the model's value), log-SDs: {sds}; "
+                        "it gives the percentiles and P(MOR >= 90 %), and is set in [population] (<name>_log_sd).",
+                        pop.variability.source or "documented defaults of the model"),)
     design_dict = design.model_dump()
     return PlanResult(
         scenario_name=scenario_name, source=str(source), drug=model.drug, model_name=model.name,
         model_parameters=dict(model.parameters()), kind=kind, design=design_dict, population_n=pop.n,
         population_seed=seed if isinstance(seed, int) else str(seed),
+        population_variability=pop.variability.to_dict(),
         doses=tuple((float(d.time_h), float("nan") if amounts is None else float(mg))
                     for d, mg in zip(schedule.doses, amounts or [None] * len(schedule.doses))),
         isi_days=None if isi_h is None else float(design.isi_days), orders=tuple(order_names),
