@@ -52,6 +52,9 @@ def _plain_time(hours: float) -> str:
 def _reading(a: dict) -> str:
     """Plain-language reading of one assessment (population-aware), with the numbers as the text table shows them."""
     text = f"MOR blockade of the typical participant at '{a['label']}': {format_value(a['MOR'])} %"
+    if a.get("MOR_ci_lo") is not None:
+        text += (f" (95 % interval over parameter uncertainty {format_value(a['MOR_ci_lo'])}–"
+                 f"{format_value(a['MOR_ci_hi'])} %: how sure the calibration is about the typical participant)")
     if a.get("MOR_p05") is not None:
         text += (f"; 5–95th percentile of the virtual population {format_value(a['MOR_p05'])}–"
                  f"{format_value(a['MOR_p95'])} % (95 % of people above {format_value(a['MOR_p05'])} %); "
