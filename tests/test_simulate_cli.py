@@ -427,3 +427,22 @@ def test_click_parse_errors_are_one_line_at_every_level():
         assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("blockade: error: "), (args, r.stderr)
         assert fragment in lines[0] and "--help" in lines[0]
     assert run([]).output.lstrip().startswith("Usage: ")  # no arguments still shows the help
+
+
+def test_hysteresis_option_selects_the_pkpd_variant_and_matches_the_library():
+    from occupancy import Schedule, get_model
+
+    r = CliRunner().invoke(main, ["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "49h",
+                                  "--hysteresis", "binding_kinetics", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["model"]["parameters"]["hysteresis"] == "binding_kinetics"
+    model = get_model("naltrexone", "pkpd", hysteresis="binding_kinetics")
+    assert data["assessments"][0]["MOR"] == pytest.approx(float(model.blockade(Schedule.single(50.0), [49.0])[0]),
+                                                          rel=1e-12)
+    default = json.loads(CliRunner().invoke(main, ["simulate", "--drug", "naltrexone", "--dose", "50mg@0h",
+                                                   "--assess", "49h", "--json"]).stdout)
+    assert default["assessments"][0]["MOR"] != pytest.approx(data["assessments"][0]["MOR"], abs=0.5)
+    bad = CliRunner().invoke(main, ["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h",
+                                    "--model", "washout", "--hysteresis", "binding_kinetics"])
+    assert bad.exit_code == 2 and "--hysteresis: only the pkpd model" in bad.stderr

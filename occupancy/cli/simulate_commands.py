@@ -85,6 +85,8 @@ def _quick_scenario(drug, doses, assess, weight):
                    "(W/70)^0.75 and volumes by W/70.")
 @click.option("--model", "model_name", type=str,
               help="Model: pkpd (default for both drugs); naltrexone also washout or emax, naloxone bateman.")
+@click.option("--hysteresis", type=click.Choice(["effect_compartment", "binding_kinetics"]),
+              help="pkpd: the hysteresis variant (default: the better-fitting effect_compartment).")
 @click.option("--half-life", "half_life", type=str, help=HALF_LIFE_HELP)
 @click.option("--n", "n", type=int, help="Virtual subjects for population percentiles, 2 to 100000 (e.g. 1000).")
 @click.option("--seed", type=int, help="Seed of the population, 0 to 4294967295 (default 1).")
@@ -97,8 +99,8 @@ def _quick_scenario(drug, doses, assess, weight):
                    "(replaced as a whole; only a folder blockade wrote is replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
-def simulate_command(scenario, drug, doses, assess, weight, model_name, half_life, n, seed, threshold, residual_at,
-                     out_dir, as_json, quiet):
+def simulate_command(scenario, drug, doses, assess, weight, model_name, hysteresis, half_life, n, seed, threshold,
+                     residual_at, out_dir, as_json, quiet):
     """Blockade time course of a naltrexone or naloxone schedule.
 
     \b
@@ -137,7 +139,7 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
     else:
         raise InputError("simulate: give a SCENARIO.toml file or --drug and at least one --dose")
 
-    if model_name is not None or half_life is not None:
+    if model_name is not None or half_life is not None or hysteresis is not None:
         data = sc.model_dump(exclude_none=True)
         model = data.setdefault("model", {})
         if model_name is not None:
@@ -145,6 +147,14 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
                 model = {"name": model_name}
                 data["model"] = model
             model["name"] = model_name
+        if hysteresis is not None:
+            if (model.get("name") or "pkpd") != "pkpd":
+                raise InputError(f"--hysteresis: only the pkpd model has hysteresis variants (the model is "
+                                 f"{model.get('name')})")
+            if model.get("hysteresis") not in (None, hysteresis):  # the file's fitted-variant overrides go too
+                model = {"name": "pkpd"}
+                data["model"] = model
+            model["hysteresis"] = hysteresis
         if half_life is not None:
             from occupancy.cli.options import half_life_override
             from occupancy.models import model_class

@@ -175,10 +175,20 @@ class PKPDModel(BlockadeModel):
     def parameter_draws(self, n: int, seed) -> list:
         """``n`` typical-subject models drawn from the fit's parameter uncertainty (seeded).
 
-        Multivariate normal on the log of the fitted parameters with the mean and covariance of the
-        calibration's parametric bootstrap (``record["uncertainty"]``), clipped to the fit's bounds; held
-        parameters, parameters this model overrides and the body weight stay at this model's values.  This
-        is parameter *uncertainty* about the typical subject, not between-subject variability.
+        The draws are the calibration's parametric-bootstrap refits themselves (``record["uncertainty"]
+        ["replicates"]``, the converged ones): each replicate used ``n // R`` times and ``n % R`` more chosen
+        without replacement (``numpy.random.default_rng(seed)``), so the draws follow the bootstrap as closely as
+        ``n`` allows.  Held parameters, parameters this
+        model overrides and the body weight stay at this model's values.  This is parameter *uncertainty* about
+        the typical subject, not between-subject variability.
+
+        Notes
+        -----
+        Resampling the replicates rather than a normal approximation keeps the bootstrap's shape: parameters the
+        data do not pin (the terminal-phase share has a bootstrap log-SD above 4) have skewed, bounded
+        distributions that a multivariate normal on the log scale would misstate.  With ``n`` equal to the number
+        of replicates the 2.5th–97.5th percentiles are the bootstrap percentile interval of the record
+        (Efron & Tibshirani 1993, ch. 13).
 
         Raises
         ------
@@ -192,17 +202,15 @@ class PKPDModel(BlockadeModel):
                              f"(bootstrap) for hysteresis = {unc.get('variant')!r} only, not for "
                              f"{self.hysteresis!r}")
         names = list(unc["parameter_names"])
-        mean = np.array(unc["mean_log"], dtype=float)
-        cov = np.array(unc["cov_log"], dtype=float)
-        bounds = rec["variants"][self.hysteresis]["optimizer"]["bounds"]
-        lo = np.log([bounds[p][0] for p in names])
-        hi = np.log([bounds[p][1] for p in names])
+        replicates = [r["values"] for r in unc["replicates"] if r.get("success", True)]
         rng = np.random.default_rng(seed)
-        z = np.clip(rng.multivariate_normal(mean, cov, size=int(n), method="eigh"), lo, hi)
+        full, rest = divmod(int(n), len(replicates))  # every replicate equally often, the rest without replacement
+        idx = np.concatenate([rng.permutation(len(replicates)) for _ in range(full)]
+                             + [rng.choice(len(replicates), size=rest, replace=False)])
         held = set(self.overrides())
         out = []
-        for row in z:
-            values = {p: float(math.exp(v)) for p, v in zip(names, row) if p not in held}
+        for i in idx:
+            values = {p: float(replicates[i][p]) for p in names if p not in held}
             out.append(replace(self, **values))
         return out
 

@@ -367,8 +367,8 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
             rec["MOR_ci_lo"], rec["MOR_ci_hi"] = float(lo_a[i]), float(hi_a[i])
         arrays["MOR_ci_lo"], arrays["MOR_ci_hi"] = lo_g, hi_g
         unc_info = {"n": len(draws), "seed": uncertainty[1], "level": 0.95,
-                    "method": "typical subject with n parameter sets drawn from the calibration's bootstrap "
-                              "(multivariate normal on log parameters); 2.5th and 97.5th percentiles of MOR",
+                    "method": "typical subject with n parameter sets resampled from the calibration's bootstrap "
+                              "refits (each used equally often); 2.5th and 97.5th percentiles of MOR",
                     "hysteresis": getattr(model, "hysteresis", None)}
     if population is not None and population_timecourse:
         from occupancy.simulation.population import simulate_population
