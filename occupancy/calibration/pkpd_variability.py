@@ -37,8 +37,18 @@ Naloxone
     is mostly redistribution, so dividing by its elasticity would imply an implausible CL CV of ~80 %).
   * ``σ_K``: replicate PET scans at equal mg/kg doses with typical prediction 10–90 % (0.001 mg/kg:
     19 %, 40 %; a 100 % reading cannot be inverted and is skipped), net of the other terms.
-  * ``σ_ke0``/``σ_koff``: Kim 1997 receptor clearance half-time 2.0 ± 1.6 h → ``sqrt(ln(1 + 0.8²))``,
-    net of the other terms, / elasticity.
+  * ``σ_ke0``/``σ_koff``: Kim 1997 receptor clearance half-time 2.0 ± 1.6 h (n = 8, 2 mg IV; pkpd_sources.md
+    §6) → target ``σ_lnT½ = sqrt(ln(1 + 0.8²)) = 0.703``, matched by simulation: the kinetic log-SD for
+    which the log-SD of the simulated half-time in Kim's design (2 mg IV, 70 kg, scans at 5 min, 2, 4, 8 h,
+    half-time of the log-linear fit by :func:`occupancy.calibration.pkpd_targets.lee_half_time` — the
+    calibration's Kim target) equals the target, with the CL and affinity terms at their derived values
+    (``n_sim`` seeded subjects, common random numbers, so Brent's root-finding sees a smooth function).
+    The half-time is strongly non-linear in ke0/koff (slow subjects' occupancy barely falls over 8 h, so
+    the fitted half-time explodes), and the old linear step (net target / ``|∂lnT½/∂ln ke0|`` ≈ 0.6) gave
+    1.06 for ke0, which simulates to a half-time log-SD of 0.89 (mean ± SD 5.9 ± 21 h against Kim's
+    2.0 ± 1.6 h): a linear elasticity overstates the needed spread.  If the other terms alone already
+    reach the target, the kinetic log-SD is 0 (recorded as such).  Check (record ``checks``): simulated
+    vs observed Kim log-SD and arithmetic mean ± SD.
   * ``σ_ka`` = 0 (IV).
 """
 
@@ -222,8 +232,67 @@ def derive_naltrexone_variability(model, rabiner_mode: str = "mean_1_8", n_sim: 
 
 
 # ----------------------------------------------------------------------------------------- naloxone
-def derive_naloxone_variability(model, iterations: int = 4) -> Variability:
-    """Data-derived BSV for a fitted :class:`~pkpd.naloxone.NaloxonePKPD` (see module docstring)."""
+def _kim_half_times(model, v: Variability, n_sim: int, seed: int) -> np.ndarray:
+    """Kim 1997's half-time (h) of ``n_sim`` virtual subjects drawn from ``v`` (seeded: common random numbers).
+
+    Kim's design (2 mg IV, ``S.NALOXONE_PET_WEIGHT_KG``, MOR at ``S.KIM_SCAN_TIMES_H``) and the calibration's
+    half-time (:func:`occupancy.calibration.pkpd_targets.lee_half_time`, the log-linear fit of the Kim target)
+    per subject; ``inf``/``nan`` where the fit does not decline (kept; see :func:`_log_sd_finite`).
+    """
+    sc = v.draw(n_sim, seed)
+    occ = np.atleast_2d(model.blockade(single(2.0, weight_kg=S.NALOXONE_PET_WEIGHT_KG),
+                                       np.array(S.KIM_SCAN_TIMES_H), "MOR", **sc))
+    return np.array([T.lee_half_time(S.KIM_SCAN_TIMES_H, row) for row in occ])
+
+
+def _log_sd_finite(th: np.ndarray) -> float:
+    """Log-SD of the finite, positive half-times (a non-declining fit has no half-time to log)."""
+    ok = np.isfinite(th) & (th > 0)
+    return float(np.std(np.log(th[ok]), ddof=1)) if ok.sum() > 1 else float("nan")
+
+
+def _match_kim_kinetic(model, kin, sd_cl, sd_aff, n_sim, seed, target, hi=3.0) -> dict:
+    """Kinetic log-SD whose simulated Kim half-time log-SD equals ``target`` (Brent on ``[0, hi]``).
+
+    Returns ``{"value", "simulated_at_solution", "zero_other_terms_exceed", "function_evaluations",
+    "brent_iterations", "bracket", "simulated_at_zero"}``.  0 if the CL and affinity terms alone already
+    give at least ``target``; ``hi`` (flagged) if even ``hi`` does not reach it.
+    """
+    from scipy.optimize import brentq
+
+    evals = []
+
+    def sim(sd_k):
+        val = _log_sd_finite(_kim_half_times(model, _variability(sd_cl, 0.0, sd_aff, sd_k, kin, ka=False),
+                                             n_sim, seed))
+        evals.append((sd_k, val))
+        return val
+
+    at0 = sim(0.0)
+    out = {"bracket": [0.0, hi], "simulated_at_zero": at0, "zero_other_terms_exceed": False,
+           "upper_bound_reached": False, "brent_iterations": 0}
+    if at0 >= target:
+        out.update(value=0.0, simulated_at_solution=at0, zero_other_terms_exceed=True)
+    elif sim(hi) <= target:
+        out.update(value=hi, simulated_at_solution=evals[-1][1], upper_bound_reached=True)
+    else:
+        root, res = brentq(lambda s: sim(s) - target, 0.0, hi, xtol=1e-5, full_output=True)
+        out.update(value=float(root), simulated_at_solution=sim(root), brent_iterations=int(res.iterations))
+    out["function_evaluations"] = len(evals)
+    return out
+
+
+def derive_naloxone_variability(model, iterations: int = 10, n_sim: int = 4000, seed: int = 7,
+                                tol: float = 1e-3) -> Variability:
+    """Data-derived BSV for a fitted :class:`~pkpd.naloxone.NaloxonePKPD` (see module docstring).
+
+    The kinetic (ke0/koff) log-SD is matched by simulation to Kim 1997's half-time spread 2.0 ± 1.6 h
+    (pkpd_sources.md §6): a linear elasticity overstates the spread needed (the half-time is convex in
+    ln ke0), so the previous linear step gave ke0 log-SD 1.06, simulating to a half-time log-SD of 0.89
+    instead of 0.70.  The affinity log-SD (PET replicates, net of the other terms) and the kinetic log-SD
+    are iterated to a fixed point (both change by less than ``tol``; at most ``iterations`` rounds);
+    ``n_sim`` subjects from ``seed`` (common random numbers).
+    """
     kin = _kin(model)
     sd_ln_thalf = log_sd_from_cv(S.NALOXONE_SERUM_HALF_LIFE_MIN[1] / S.NALOXONE_SERUM_HALF_LIFE_MIN[0])
 
@@ -263,15 +332,29 @@ def derive_naloxone_variability(model, iterations: int = 4) -> Variability:
     ref_dose = max(groups, key=lambda d: len(groups[d])) if groups else 0.001
     e_pet = {nm: _elasticity_logit(lambda **sc: pet_value(ref_dose, (45 / 60, 65 / 60), **sc), nm)
              for nm in ("cl_scale", "affinity_scale", kin)}
+    # linearised elasticities of Kim's half-time: for reference only (the kinetic SD is matched by simulation)
     e_kim = {nm: _elasticity(kim, nm) for nm in ("cl_scale", "affinity_scale", kin)}
+    target = S.SIGMA_LOG_KIM
     sd_aff, sd_k = sd_raw if math.isfinite(sd_raw) else 0.0, 0.0
     history = []
+    match: dict = {}
     for _ in range(iterations):
-        other = (e_kim["cl_scale"] * sd_cl) ** 2 + (e_kim["affinity_scale"] * sd_aff) ** 2
-        sd_k = math.sqrt(max(S.SIGMA_LOG_KIM**2 - other, 0.0)) / abs(e_kim[kin])
+        linear = math.sqrt(max(target**2 - (e_kim["cl_scale"] * sd_cl) ** 2 - (e_kim["affinity_scale"] * sd_aff) ** 2,
+                               0.0)) / abs(e_kim[kin])
+        match = _match_kim_kinetic(model, kin, sd_cl, sd_aff, n_sim, seed, target)
+        sd_k = match["value"]
         other_p = sum((e_pet[nm] / e_pet["affinity_scale"]) ** 2 * sd**2 for nm, sd in (("cl_scale", sd_cl), (kin, sd_k)))
         sd_aff = math.sqrt(max(sd_raw**2 - other_p, 0.0)) if math.isfinite(sd_raw) else 0.0
-        history.append({"kinetic_log_sd": sd_k, "affinity_log_sd": sd_aff})
+        history.append({"kinetic_log_sd": sd_k, "kinetic_log_sd_linear_elasticity": linear,
+                        "kim_log_sd_simulated": match["simulated_at_solution"], "affinity_log_sd": sd_aff})
+        if len(history) > 1 and abs(history[-2]["kinetic_log_sd"] - sd_k) < tol and \
+                abs(history[-2]["affinity_log_sd"] - sd_aff) < tol:
+            break
+    # checks at the final values (not used in the derivation)
+    v = _variability(sd_cl, 0.0, sd_aff, sd_k, kin, ka=False)
+    th = _kim_half_times(model, v, n_sim, seed)
+    ok = np.isfinite(th) & (th > 0)
+    kname = kin.replace("_scale", "")
     deriv = {
         "cl": {"rule": "serum t1/2 64 +/- 12 min (one-compartment summary): sqrt(ln(1+(12/64)^2)) carried 1:1 to "
                        "CL; the 3-compartment elasticity of the terminal t1/2 to CL is given for reference (dividing "
@@ -282,10 +365,28 @@ def derive_naloxone_variability(model, iterations: int = 4) -> Variability:
                              "10-90 % (100 % readings not invertible), net of other BSV terms",
                      "observations": used, "raw_sd": sd_raw, "df": df, "elasticities_logit": e_pet,
                      "value": sd_aff},
-        "kinetic": {"rule": "Kim 1997 2.0 +/- 1.6 h: sqrt(ln(1+0.8^2)), net of other terms, / elasticity",
-                    "sigma_ln_half_time": S.SIGMA_LOG_KIM, "elasticities_kim_half_time": e_kim, "value": sd_k},
+        "kinetic": {"rule": "Kim 1997 2.0 +/- 1.6 h (n=8; pkpd_sources.md s6): the " + kname + " log-SD for which "
+                            "the simulated log-SD of Kim's half-time (2 mg IV, 70 kg, log-linear fit of MOR at 5 min, "
+                            "2, 4, 8 h; CL and affinity BSV at their derived values; seeded draws, common random "
+                            "numbers) equals sqrt(ln(1+0.8^2)); Brent root. Replaces the linear-elasticity step "
+                            "(net target / |dlnT1/2/dln " + kname + "|), which overstates the spread (non-linear)",
+                    "target_sigma_ln_half_time": target, "sigma_ln_half_time": target,
+                    "simulated_sigma_ln_half_time": match["simulated_at_solution"],
+                    "simulated_sigma_ln_half_time_other_terms_only": match["simulated_at_zero"],
+                    "zero_because_other_terms_exceed_target": match["zero_other_terms_exceed"],
+                    "upper_bound_reached": match["upper_bound_reached"], "bracket": match["bracket"],
+                    "brent_iterations": match["brent_iterations"],
+                    "function_evaluations": match["function_evaluations"], "n_sim": n_sim, "seed": seed,
+                    "linear_elasticity_value_for_reference": history[-1]["kinetic_log_sd_linear_elasticity"],
+                    "elasticities_kim_half_time": e_kim, "value": sd_k},
         "iterations": history,
+        "checks": {"kim_log_sd_sim": _log_sd_finite(th), "kim_log_sd_obs": target,
+                   "kim_mean_sim_h": float(np.mean(th[ok])), "kim_sd_sim_h": float(np.std(th[ok], ddof=1)),
+                   "kim_median_sim_h": float(np.median(th[ok])), "kim_typical_h": kim(),
+                   "kim_mean_obs_h": S.KIM_1997_HALF_TIME_H[0], "kim_sd_obs_h": S.KIM_1997_HALF_TIME_H[1],
+                   "kim_n_obs": S.KIM_1997_HALF_TIME_H[2], "kim_non_declining_sim": int((~ok).sum()),
+                   "n_sim": n_sim, "seed": seed},
     }
     return _variability(sd_cl, 0.0, sd_aff, sd_k, kin,
-                        "derived: serum t1/2 SD (CL), NLX PET scatter (affinity), Kim 1997 SD (" +
-                        kin.replace("_scale", "") + ")", deriv, ka=False)
+                        "derived: serum t1/2 SD (CL), NLX PET scatter (affinity), Kim 1997 SD by simulation (" +
+                        kname + ")", deriv, ka=False)
