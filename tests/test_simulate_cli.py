@@ -244,13 +244,24 @@ PKPD_BAD_FILES = [
      "model.hysteresis: must be 'effect_compartment' or 'binding_kinetics' (got 'slow_binding')"),
     ("n = 20", "n = 1", "uncertainty.n: must be >= 2 (got 1)"),
     ("n = 20", "n = 0", "uncertainty.n: must be >= 2 (got 0)"),
-    ('hysteresis = "effect_compartment"', 'k_mor_ng_ml = -0.1', "model.k_mor_ng_ml: must be > 0 (got -0.1)"),
-    ('hysteresis = "effect_compartment"', 'ke0_per_h = 0', "model.ke0_per_h: must be > 0 (got 0)"),
+    ('hysteresis = "effect_compartment"', 'k_mor_ng_ml = -0.1', "model.k_mor_ng_ml: must be >= 0.0001 (got -0.1)"),
+    ('hysteresis = "effect_compartment"', 'ke0_per_h = 0', "model.ke0_per_h: must be >= 0.0001 (got 0)"),
     ('hysteresis = "effect_compartment"', 'ke0_per_h = 1e9', "model.ke0_per_h: must be <= 1000"),
-    ('hysteresis = "effect_compartment"', 'terminal_auc_fraction = 1.5', "model.terminal_auc_fraction: must be < 1"),
+    ('hysteresis = "effect_compartment"', 'terminal_auc_fraction = 1.5',
+     "model.terminal_auc_fraction: must be <= 0.99"),
     ('hysteresis = "effect_compartment"', 'f_systemic = 2.0', "model.f_systemic: must be <= 1 (got 2"),
     ('hysteresis = "effect_compartment"', 't_half_beta_h = 1.0', "model.t_half_beta_h: must be longer than"),
-    ('hysteresis = "effect_compartment"', 'kor_ratio = 0.5', "model.kor_ratio: need 1 <= kor_ratio <= dor_ratio"),
+    ('hysteresis = "effect_compartment"', 'kor_ratio = 0.5', "model.kor_ratio: must be >= 1 (got 0.5)"),
+    # review 11: physical lower bounds (a tiny value ran for > 10 min, crashed or gave NaN / exactly 100 %)
+    ('hysteresis = "effect_compartment"', 'hysteresis = "binding_kinetics"\nkoff_per_h = 1e-6',
+     "model.koff_per_h: must be >= 0.0001 (got 1e-06)"),
+    ('hysteresis = "effect_compartment"', 'k_mor_ng_ml = 1e-310', "model.k_mor_ng_ml: must be >= 0.0001"),
+    ('hysteresis = "effect_compartment"', 't_half_alpha_h = 1e-300', "model.t_half_alpha_h: must be >= 0.05"),
+    ('hysteresis = "effect_compartment"', 'cl_l_per_h = 1e-300', "model.cl_l_per_h: must be >= 1"),
+    ('hysteresis = "effect_compartment"', 'v_nol_l = 1e-300', "model.v_nol_l: must be >= 1"),
+    # the receptor-order message names the ratio that was given (review 11: dor_ratio named kor_ratio)
+    ('hysteresis = "effect_compartment"', 'dor_ratio = 1.5', "model.dor_ratio: must be >= kor_ratio = 2 (got 1.5)"),
+    ('hysteresis = "effect_compartment"', 'kor_ratio = 100', "model.kor_ratio: must be <= dor_ratio = 79 (got 100)"),
     ('hysteresis = "effect_compartment"', 'koff_per_h = 2.0', "model.koff_per_h: not used with hysteresis"),
     ('hysteresis = "effect_compartment"', "cap = true", "model.cap: not a parameter of the pkpd model"),
     ("[uncertainty]", "[model.extra]", "model.extra"),
@@ -446,3 +457,98 @@ def test_hysteresis_option_selects_the_pkpd_variant_and_matches_the_library():
     bad = CliRunner().invoke(main, ["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h",
                                     "--model", "washout", "--hysteresis", "binding_kinetics"])
     assert bad.exit_code == 2 and "--hysteresis: only the pkpd model" in bad.stderr
+
+
+# --------------------------------------------------------------------------------- review 11
+def test_json_weight_is_the_weight_used_in_both_places():
+    """--weight 80: the top-level weight_kg and model.parameters.weight_kg agree (the subject's, not the 70 kg
+    default); without a weight both are the pkpd model's 70 kg."""
+    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--weight", "80", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["weight_kg"] == 80 and data["model"]["parameters"]["weight_kg"] == 80
+    heavy = Schedule(Schedule.single(50).doses, weight_kg=80.0)
+    assert data["assessments"][0]["MOR"] == pytest.approx(float(get_model("naltrexone").blockade(heavy, [2.0])[0]),
+                                                          rel=1e-12)
+    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--json"])
+    data = json.loads(r.stdout)
+    assert data["weight_kg"] == 70 and data["model"]["parameters"]["weight_kg"] == 70
+
+
+@pytest.mark.parametrize("drug,hyst,dose", [("naltrexone", "effect_compartment", "50mg@2h"),
+                                            ("naltrexone", "binding_kinetics", "50mg@2h"),
+                                            ("naloxone", "effect_compartment", "2mg@2h"),
+                                            ("naloxone", "effect_compartment", "2mg@2h+30min")])
+def test_occupancy_and_oral_concentrations_are_exactly_zero_up_to_the_first_dose(tmp_path, drug, hyst, dose):
+    """Review 11: timecourse.csv showed MOR = 3.6e-13 at the dose time (rounding residue of the modal sum)."""
+    r = run(["simulate", "--drug", drug, "--hysteresis", hyst, "--dose", dose, "--assess", "3h", "--out",
+             str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    import pandas as pd
+
+    tc = pd.read_csv(tmp_path / "o" / "timecourse.csv")
+    first = tc[tc["time_h"] <= 2.0]
+    assert len(first) >= 1 and first["time_h"].iloc[-1] == 2.0
+    for col in ("MOR", "KOR", "DOR", "C_naltrexone_ng_ml", "C_6b_naltrexol_ng_ml"):
+        if col in first:
+            assert (first[col] == 0).all(), (col, first[col].tolist())
+    if drug == "naloxone" and "+" not in dose:  # an IV bolus: the plasma concentration jumps at the dose
+        assert first["C_naloxone_ng_ml"].iloc[-1] > 100
+    assert (tc.loc[tc["time_h"] > 2.0, "MOR"] > 0).all()
+
+
+def test_concentration_panel_shows_naltrexone_terminal_phase():
+    """Review 11: the log axis stopped at 0.01 ng/mL and hid naltrexone's 96 h terminal phase (~0.007 ng/mL)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from occupancy.report.timecourse_figure import timecourse_figure
+    from occupancy.simulation.simulate import simulate
+
+    res = simulate(get_model("naltrexone"), Schedule.single(50), [2.0])
+    fig = timecourse_figure(res)
+    ax = next(a for a in fig.axes if a.get_yscale() == "log")
+    c = np.asarray(res.timecourse_arrays["C_naltrexone_ng_ml"])
+    t = np.asarray(res.timecourse_arrays["time_h"])
+    assert t[-1] > 240 and ax.get_ylim()[0] < c[-1]  # the terminal phase is on the axis to the end of the plot
+    assert ax.get_ylim()[0] > 1e-6 * c.max()  # but the axis does not run down to rounding noise
+
+
+def test_plan_caveat_counts_from_the_end_of_the_last_infusion(tmp_path):
+    """Review 11: the naloxone caveat said 'task at 15 min after the last dose' for a task during an infusion."""
+    scenario = tmp_path / "p.toml"
+    scenario.write_text('task = "plan"\n[drug]\nname = "naloxone"\n[subject]\nweight_kg = 85\n'
+                        "[[doses]]\ntime_h = 0.0\namount_mg_per_kg = 0.1\n"
+                        "[[doses]]\ntime_h = 0.25\nrate_mg_per_kg_per_h = 0.1\nduration_min = 60.0\n"
+                        '[[assessments]]\nlabel = "task"\ntime_h = 0.5\n'
+                        '[[assessments]]\nlabel = "late"\ntime_h = 1.5\n'
+                        "[population]\nn = 50\nseed = 1\n"
+                        '[design]\nkind = "within"\nisi_days = 1\neffect = -0.2\n')
+    r = run(["plan", str(scenario), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    note = json.loads(r.stdout)["min_delay_note"]
+    assert "'task' is during the last infusion" in note
+    assert "'late' at 15 min after the end of the last infusion is before 35 min" in note
+    assert "after the last dose" not in note
+
+
+def test_reanalysis_interval_over_few_draws_is_labelled_a_range():
+    """Review 11: two parameter draws gave a '95 % range'; below 40 draws it is the min–max range, so labelled."""
+    from occupancy.annotation.annotate import AnnotationSettings
+    from occupancy.report.reanalysis import _sensitivity_table
+    from occupancy.workflows.reanalysis.analysis import reanalyse
+    from occupancy.workflows.reanalysis.settings import ReanalysisSettings
+
+    res = reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(n=0), draws=0, uncertainty_draws=2,
+                                                sensitivity_models=(), sensitivity_windows=()))
+    u = res.uncertainty
+    assert u["rescaled_lo"] == np.min(u["rescaled"]) and u["rescaled_hi"] == np.max(u["rescaled"])
+    assert u["rescaled_range_label"] == "range of the 2 draws"
+    text = res.summary()
+    assert "range of the 2 draws" in text and "95 % range" not in text
+    d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert d["parameter_uncertainty"]["rescaled_range_label"] == "range of the 2 draws"
+    row = res.sensitivity.iloc[-1]
+    assert row["interval"] == "min–max of the 2 draws" and row["rescaled_ci_lb"] == u["rescaled_lo"]
+    _frame, caption = _sensitivity_table(res)
+    assert "min–max of the 2 draws" in caption and "2.5–97.5" not in caption

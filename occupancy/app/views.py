@@ -373,8 +373,9 @@ def monte_carlo_text(result) -> str:
     if not mc.get("n"):
         return "Monte Carlo draws: none"
     return (f"Monte Carlo ({mc['n']} draws, seed {mc.get('seed')}): rescaled estimate median "
-            f"{fmt(mc.get('rescaled_median'), 4)}, 95 % range {fmt(mc.get('rescaled_p025'), 4)} to "
-            f"{fmt(mc.get('rescaled_p975'), 4)}")
+            f"{fmt(mc.get('rescaled_median'), 4)}, {mc.get('rescaled_range_label', '95 % range')} "
+            f"{fmt(mc.get('rescaled_lo', mc.get('rescaled_p025')), 4)} to "
+            f"{fmt(mc.get('rescaled_hi', mc.get('rescaled_p975')), 4)}")
 
 
 def reanalysis_tables(result) -> dict:

@@ -46,6 +46,60 @@ REFERENCE_WEIGHT_KG = 70.0
 CLEARANCE_EXPONENT = 0.75
 VOLUME_EXPONENT = 1.0
 
+#: Physical range ``(lower, upper)`` of each numeric ``pkpd`` parameter (both drugs), inclusive.  Far wider than
+#: any plausible value: every fitted value, every bootstrap replicate, every profile point and the optimizer
+#: bounds of the calibration (``occupancy/calibration/pkpd/problems.py``, recorded under ``optimizer.bounds`` in
+#: ``occupancy/data/pkpd_*_calibration.json``) lie inside, so refits and profiles keep working.  The bounds keep
+#: the arithmetic away from underflow and overflow (a 1e−300 clearance, an absorption half-time of seconds on a
+#: one-year grid) and the binding-kinetics step grid bounded.  Used by :meth:`PKPDModel._fill_defaults` (Python
+#: API) and by the ``[model]`` section's field constraints (scenario files, README reference).
+PARAMETER_RANGES = {
+    # absorption half-time 25 s to 69 h (fitted 2.2–3.7 /h, i.e. tmax ~1 h; optimizer 0.3–20 /h)
+    "ka_per_h": (0.01, 100.0),
+    # CL/F (naltrexone, fitted ~750 L/h, optimizer 100–5000) and naloxone CL (91 L/h): 1 L/h is below any
+    # renal clearance, 10 000 L/h far above hepatic blood flow divided by the lowest F considered
+    "cl_l_per_h": (1.0, 10_000.0),
+    # fast disposition half-life 3 min to 100 h (fitted ~2.9 h, optimizer 1–12 h)
+    "t_half_alpha_h": (0.05, 100.0),
+    # terminal half-life up to ~6 weeks (held at 96 h, Lee 1988; profiled 24–240 h); it must also exceed
+    # t_half_alpha_h (checked by the model)
+    "t_half_beta_h": (0.05, 1000.0),
+    # share of the AUC in the terminal phase (fitted 1e−5–0.015, optimizer 1e−5–0.6); 1 would be a
+    # one-compartment model with the terminal half-life only
+    "terminal_auc_fraction": (1e-6, 0.99),
+    # systemic availability 0.1 %–100 % (held 5 %; profiled 1–30 %)
+    "f_systemic": (0.001, 1.0),
+    # 6β-naltrexol half-life 6 min to 200 h (fitted ~13 h, reported 8–13 h; optimizer 3–30 h)
+    "t_half_nol_h": (0.1, 200.0),
+    # apparent 6β-naltrexol volume V_NOL/fm 1 L to 100 000 L (fitted ~410 L; optimizer 50–5000 L)
+    "v_nol_l": (1.0, 100_000.0),
+    # in vivo MOR K: 1e−4 ng/mL (sub-picomolar) to 10 µg/mL; fitted 0.04–0.7 ng/mL; optimizer bounds
+    # 1e−4–100 (naltrexone) and 1e−4–10 000 ng/mL (naloxone)
+    "k_mor_ng_ml": (1e-4, 10_000.0),
+    # K_NOL/K_NTX: 0.01 (6β-naltrexol 100× more potent) to 1e6 (inactive); derived ≈ 423, profiled 3–1e6
+    "nol_potency_ratio": (0.01, 1e6),
+    # effect-site half-life 2.5 s to ~9.5 months (fitted 0.025 /h naltrexone, 1.1 /h naloxone; optimizer
+    # bounds 1e−4–10 and 1e−3–1000 /h)
+    "ke0_per_h": (1e-4, 1000.0),
+    # receptor off-rate, same span (fitted 0.0068 /h naltrexone — Lee 1988's 72–108 h blockade half-time —
+    # and 0.38 /h naloxone; optimizer bounds 1e−4–10 and 1e−3–1000 /h).  At 1e−4 /h the blockade half-time is
+    # ~290 days; the summaries search at most one year after the last dose, so the run stays in seconds.
+    "koff_per_h": (1e-4, 1000.0),
+    # naloxone compartment volumes and inter-compartmental clearances (Dowling 2008: V1 2.87, V2 1.49,
+    # V3 33.6 L; Q2 5.66, Q3 29.8 L/h): 10 mL to 10 000 L and 0.01 to 10 000 L/h
+    "v1_l": (0.01, 10_000.0),
+    "v2_l": (0.01, 10_000.0),
+    "v3_l": (0.01, 10_000.0),
+    "q2_l_per_h": (0.01, 10_000.0),
+    "q3_l_per_h": (0.01, 10_000.0),
+}
+
+
+def parameter_range_text(name: str) -> str:
+    """``"[lo, hi]"`` of a ``pkpd`` parameter, for messages."""
+    lo, hi = PARAMETER_RANGES[name]
+    return f"[{lo:g}, {hi:g}]"
+
 
 @functools.lru_cache(maxsize=8)
 def load_record(path: str) -> dict:
@@ -80,6 +134,24 @@ def dose_arrays(schedule, weight_kg: float):
         durs.append(float(d.duration_min) / 60.0)
         mg.append(float(d.amount_mg) if d.amount_mg is not None else float(d.amount_mg_per_kg) * weight_kg)
     return np.array(starts), np.array(durs), mg
+
+
+def _zero_residue_at_start(out, t, starts, amounts, W) -> None:
+    """Set rounding residue at times up to the first dose to exact 0 (in place; ``out`` is ``(n, k, T)``).
+
+    Before the first dose every output is 0 (exactly, by construction).  At the first dose time an output either
+    jumps (an IV bolus: plasma concentration dose/V1) or is 0 analytically (oral dose, metabolite, infusion start,
+    effect site), where the modal sum leaves ~1e−16 × Σ|terms|.  Values below 1e−12 × that scale are that residue.
+    """
+    if not starts.size:
+        return
+    n0 = int(np.searchsorted(t, float(starts.min()), side="right")) if np.all(np.diff(t) >= 0) else None
+    cols = slice(0, n0) if n0 is not None else (t <= float(starts.min()))
+    amount = max(float(np.max(np.abs(a))) for a in amounts)
+    scale = np.abs(np.asarray(W)).sum(axis=-1) * amount  # (n or 1, k)
+    block = out[:, :, cols]
+    block[np.abs(block) <= 1e-12 * scale[..., None]] = 0.0
+    out[:, :, cols] = block
 
 
 class PKPDModel(BlockadeModel):
@@ -133,7 +205,26 @@ class PKPDModel(BlockadeModel):
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise InputError(f"model.{f.name}: must be a finite number > 0 (got {v!r})")
+            if f.name in PARAMETER_RANGES:
+                lo, hi = PARAMETER_RANGES[f.name]
+                if not lo <= v <= hi:
+                    raise InputError(f"model.{f.name}: must be in {parameter_range_text(f.name)} "
+                                     f"(physical range of the pkpd models; got {v!r})")
             object.__setattr__(self, f.name, float(v))
+        self._check_receptor_order()
+
+    def _check_receptor_order(self) -> None:
+        """``1 <= kor_ratio <= dor_ratio`` (the receptor order MOR >= KOR >= DOR assumes it); the message names
+        the ratio that was changed from the model's default (``dor_ratio`` when both were)."""
+        kor, dor = self.kor_ratio, self.dor_ratio
+        why = "the receptor order MOR >= KOR >= DOR assumes it"
+        if kor < 1:
+            raise InputError(f"model.kor_ratio: must be >= 1 (got {kor:g}): {why}")
+        if dor < kor:
+            defaults = {f.name: f.default for f in fields(self)}
+            if dor == defaults.get("dor_ratio") and kor != defaults.get("kor_ratio"):
+                raise InputError(f"model.kor_ratio: must be <= dor_ratio = {dor:g} (got {kor:g}): {why}")
+            raise InputError(f"model.dor_ratio: must be >= kor_ratio = {kor:g} (got {dor:g}): {why}")
 
     @property
     def kinetic_parameter(self) -> str:
@@ -241,6 +332,7 @@ class PKPDModel(BlockadeModel):
         lam, W, names = self._conc_modes(w, s)
         out = lk.superpose(t, starts, durs, amounts, lam, W)
         np.maximum(out, 0.0, out=out)  # rounding guard: a sum of exponentials that is 0 at a dose time may be −1e−16
+        _zero_residue_at_start(out, t, starts, amounts, W)
         pop = lk.is_population(*s.values())
         return {k: (out[:, i, :] if pop else out[0, i, :]) for i, k in enumerate(names)}
 
@@ -268,12 +360,17 @@ class PKPDModel(BlockadeModel):
             out_rm = np.empty((sup.k, sup.n, width)) if reuse_buffers else None
             work = np.empty((sup.n, sup.m, width)) if reuse_buffers else None
             tmp = np.empty((sup.k, sup.n, width)) if reuse_buffers else None
+            # up to the first dose the effect sites are empty (Ce is continuous and starts at 0): X = 0 exactly there,
+            # not the ~1e−15 rounding residue of a sum of exponentials that cancels at the dose time
+            n_start = int(np.searchsorted(t, float(starts.min()), side="right")) if starts.size else 0
             for i0 in range(0, t.size, step):
                 sl = slice(i0, min(t.size, i0 + step))
                 w_ = sl.stop - sl.start
                 x_rm = out_rm[:, :, :w_] if reuse_buffers else np.empty((sup.k, sup.n, w_))
                 sup(t[sl], out=x_rm.transpose(1, 0, 2), work=work)
                 np.maximum(x_rm, 0.0, out=x_rm)  # rounding guard (X ≥ 0 exactly; ±1e−16·|terms| at a dose time)
+                if i0 < n_start:
+                    x_rm[:, :, :n_start - i0] = 0.0
                 d = tmp[:, :, :w_] if reuse_buffers else np.empty_like(x_rm)
                 np.add(x_rm, 1.0, out=d)
                 np.divide(x_rm, d, out=x_rm)

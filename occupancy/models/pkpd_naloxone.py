@@ -128,12 +128,7 @@ class NaloxonePKPD(PKPDModel):
     VARIABILITY_BASE: ClassVar[tuple] = ("cl", "affinity")
 
     def __post_init__(self) -> None:
-        from occupancy.errors import InputError
-
-        self._fill_defaults()
-        if self.kor_ratio < 1 or self.dor_ratio < self.kor_ratio:
-            raise InputError(f"model.kor_ratio: need 1 <= kor_ratio <= dor_ratio (got {self.kor_ratio:g}, "
-                             f"{self.dor_ratio:g}): the receptor order MOR >= KOR >= DOR assumes it")
+        self._fill_defaults()  # also the physical ranges (PARAMETER_RANGES) and 1 <= kor_ratio <= dor_ratio
 
     def dissociation_constants(self, affinity_scale=1.0) -> dict:
         """``{receptor: K (ng/mL)}`` (arrays of shape (n, 1) with an array scale)."""

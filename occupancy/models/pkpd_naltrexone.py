@@ -170,17 +170,14 @@ class NaltrexonePKPD(PKPDModel):
     def __post_init__(self) -> None:
         from occupancy.errors import InputError
 
-        self._fill_defaults()
-        if not self.terminal_auc_fraction < 1:
-            raise InputError(f"model.terminal_auc_fraction: must be < 1 (got {self.terminal_auc_fraction:g})")
-        if not self.f_systemic <= 1:
-            raise InputError(f"model.f_systemic: must be <= 1 (got {self.f_systemic:g})")
+        self._fill_defaults()  # also the physical ranges (PARAMETER_RANGES) and 1 <= kor_ratio <= dor_ratio
         if not self.t_half_beta_h > self.t_half_alpha_h:
+            changed = self.overrides()
+            if "t_half_alpha_h" in changed and "t_half_beta_h" not in changed:
+                raise InputError(f"model.t_half_alpha_h: must be shorter than t_half_beta_h = {self.t_half_beta_h:g} h "
+                                 f"(got {self.t_half_alpha_h:g})")
             raise InputError(f"model.t_half_beta_h: must be longer than t_half_alpha_h = {self.t_half_alpha_h:g} h "
                              f"(got {self.t_half_beta_h:g})")
-        if self.kor_ratio < 1 or self.dor_ratio < self.kor_ratio:
-            raise InputError(f"model.kor_ratio: need 1 <= kor_ratio <= dor_ratio (got {self.kor_ratio:g}, "
-                             f"{self.dor_ratio:g}): the receptor order MOR >= KOR >= DOR assumes it")
 
     # ------------------------------------------------------------------ derived quantities
     def micro_constants(self) -> dict:

@@ -19,6 +19,7 @@ from occupancy.workflows.reanalysis.result import (
     format_heterogeneity,
     format_number,
     format_p,
+    is_draws_interval,
     read_effect,
     read_heterogeneity,
 )
@@ -28,6 +29,11 @@ MAX_REPORT_ROWS = 200
 
 #: The review the bundled data come from, and what it reported (compared only when it is the data).
 REVIEW = {"pooled": "−0.20 [−0.32, −0.07]", "trimfill": "0 missing (SE = 2)", "median_power": "0.15"}
+
+
+def _draws_span(summary: dict) -> str:
+    """``"95 %"`` (2.5th–97.5th percentiles, from 40 draws) or ``"Range (min to max)"`` of fewer draws."""
+    return "95 %" if summary.get("rescaled_range_label") == "95 % range" else "Range (min to max)"
 
 def forest_figure(result: ReanalysisResult):
     """Forest plot of the analysed units with their MOR contrast (pp) in an extra column (None when there are
@@ -179,7 +185,8 @@ def _sensitivity_table(result: ReanalysisResult):
         return format_number(v, ".0f", "–")
 
     hysteresis = s["hysteresis"] if "hysteresis" in s.columns else [""] * len(s)
-    draws = (s["interval"] == DRAWS_INTERVAL).to_numpy() if "interval" in s.columns else np.zeros(len(s), bool)
+    draws = (np.array([is_draws_interval(v) for v in s["interval"]], dtype=bool) if "interval" in s.columns
+             else np.zeros(len(s), bool))
     frame = pd.DataFrame({
         "variant": s["variant"], "model": [model_label(m, h) for m, h in zip(s["model"], hysteresis)],
         "half-life (h)": [format_number(v, "g", "–") for v in s["half_life_h"]], "window": s["window"],
@@ -192,8 +199,10 @@ def _sensitivity_table(result: ReanalysisResult):
     caption = ("Each variant changes one choice of the base analysis (its model, half-life and window are listed); "
                "both adjusted estimates are shown for every variant.")
     if draws.any():
+        spans = sorted({("the 2.5–97.5 % range" if v == DRAWS_INTERVAL else f"the {v}")
+                        for v, d in zip(s["interval"], draws) if d})
         caption += (" † Parameter uncertainty of the pkpd model: the median estimate over the parameter draws and, in "
-                    "brackets, the 2.5–97.5 % range of the draws' estimates (not a CI); its contrast column gives the "
+                    f"brackets, {' / '.join(spans)} of the draws' estimates (not a CI); its contrast column gives the "
                     "smallest contrast over the draws and the median of their mean contrasts.")
     return frame, caption
 
@@ -289,13 +298,14 @@ def reanalysis_report_section(result: ReanalysisResult):
     u = result.uncertainty
     if u.get("n") and "rescaled_p025" in u:
         keys.append(KeyNumber("Parameter uncertainty of the pkpd model (rescaled)",
-                              f"{u['rescaled_p025']:.3f} to {u['rescaled_p975']:.3f}",
-                              f"95 % of the estimates over {u['n']} typical-subject parameter sets drawn from the "
-                              f"calibration's bootstrap (median {u['rescaled_median']:.3f}; same virtual population)."))
+                              f"{u['rescaled_lo']:.3f} to {u['rescaled_hi']:.3f}",
+                              f"{_draws_span(u)} of the estimates over {u['n']} typical-subject parameter sets drawn "
+                              f"from the calibration's bootstrap (median {u['rescaled_median']:.3f}; same virtual "
+                              "population)."))
     if result.mc.get("n") and "rescaled_p025" in result.mc:
         keys.append(KeyNumber("Monte Carlo spread (rescaled)",
-                              f"{result.mc['rescaled_p025']:.3f} to {result.mc['rescaled_p975']:.3f}",
-                              f"95 % of {result.mc['n']} draws of the population parameters."))
+                              f"{result.mc['rescaled_lo']:.3f} to {result.mc['rescaled_hi']:.3f}",
+                              f"{_draws_span(result.mc)} of {result.mc['n']} draws of the population parameters."))
 
     figures = []
     for title, make, caption in (

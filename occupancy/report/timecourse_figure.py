@@ -17,9 +17,11 @@ COLORS = {"MOR": "black", "KOR": "tab:blue", "DOR": "tab:red"}
 CONCENTRATIONS = {"C_naltrexone_ng_ml": ("tab:purple", "naltrexone"),
                   "C_6b_naltrexol_ng_ml": ("tab:brown", "6β-naltrexol"),
                   "C_naloxone_ng_ml": ("tab:purple", "naloxone")}
-#: The lowest concentration shown, relative to the highest (the log axis would otherwise span the whole
-#: washout, e.g. 10⁻¹⁰ ng/mL).
-CONCENTRATION_RANGE = 1e-4
+#: The lowest concentration shown for a substance, relative to its own peak: the axis reaches down to the lowest
+#: value plotted (the end of the horizon, so naltrexone's small 96 h terminal phase, ~10⁻³ of its peak, shows over
+#: the whole plot), but not below this share of a substance's peak (else a fast washout, e.g. naloxone days after
+#: the dose, would stretch the axis to 10⁻¹⁰ ng/mL).
+CONCENTRATION_RANGE = 1e-5
 
 
 def concentration_keys(arrays) -> list:
@@ -91,23 +93,25 @@ def plot_concentrations(result, ax, label=None):
     """Draw the typical subject's plasma concentrations (ng/mL, log y axis) of ``result`` on ``ax``.
 
     ``label(key)`` names a column in the legend (default: the substance).  Values ≤ 0 (before the first dose)
-    are not drawn; the axis shows at most four decades below the peak.  Returns ``ax``.
+    are not drawn; the axis reaches down to the lowest value drawn (e.g. naltrexone's terminal phase at the end
+    of the horizon), but not below :data:`CONCENTRATION_RANGE` × a substance's peak.  Returns ``ax``.
     """
     arrays = result.timecourse_arrays
     t = np.asarray(arrays["time_h"], dtype=float)
     x, days = _time_axis(t)
-    positive = []
+    tops, floors = [], []
     for i, key in enumerate(concentration_keys(arrays)):
         y = np.asarray(arrays[key], dtype=float)
         color, name = CONCENTRATIONS.get(key, (f"C{i}", key))
         ax.plot(x, np.where(y > 0, y, np.nan), color=color, lw=1.4,
                 label=label(key) if label is not None else f"{name} (ng/mL)")
-        positive.append(y[np.isfinite(y) & (y > 0)])
+        pos = y[np.isfinite(y) & (y > 0)]
+        if pos.size:
+            tops.append(float(pos.max()))
+            floors.append(max(float(pos.min()), float(pos.max()) * CONCENTRATION_RANGE))
     ax.set_yscale("log")
-    values = np.concatenate(positive) if positive else np.array([])
-    if values.size:
-        top = float(values.max())
-        ax.set_ylim(max(top * CONCENTRATION_RANGE, float(values.min())) / 1.5, top * 2.0)
+    if tops:
+        ax.set_ylim(min(floors) / 1.5, max(tops) * 2.0)
     ax.set_ylabel("plasma (ng/mL)")
     ax.set_xlabel("time (days)" if days else "time (h)")
     if t.size:

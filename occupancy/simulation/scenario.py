@@ -112,6 +112,14 @@ class DrugSection(FiniteFields, BaseModel):
         return v
 
 
+def _pkpd_parameter(name: str):
+    """An optional ``[model]`` field of a ``pkpd`` parameter, constrained to its physical range (inclusive)."""
+    from occupancy.models.pkpd_base import PARAMETER_RANGES
+
+    lo, hi = PARAMETER_RANGES[name]
+    return Field(default=None, ge=lo, le=hi)
+
+
 class ModelSection(FiniteFields, BaseModel):
     """``[model]``: ``name`` plus optional parameter overrides of that model."""
 
@@ -129,25 +137,25 @@ class ModelSection(FiniteFields, BaseModel):
     tmax_min: Optional[float] = Field(default=None, gt=0, le=600)
     half_life_min: Optional[float] = Field(default=None, ge=1, le=6000)
     t_ref_min: Optional[float] = Field(default=None, ge=0, le=600)
-    # pkpd (both drugs; physical ranges, wider than any plausible value)
+    # pkpd (both drugs): the physical ranges of occupancy.models.pkpd_base.PARAMETER_RANGES (each with its reason)
     hysteresis: Optional[Literal["effect_compartment", "binding_kinetics"]] = None
-    ka_per_h: Optional[float] = Field(default=None, gt=0, le=100)
-    cl_l_per_h: Optional[float] = Field(default=None, gt=0, le=10_000)
-    t_half_alpha_h: Optional[float] = Field(default=None, gt=0, le=100)
-    t_half_beta_h: Optional[float] = Field(default=None, gt=0, le=1000)
-    terminal_auc_fraction: Optional[float] = Field(default=None, gt=0, lt=1)
-    f_systemic: Optional[float] = Field(default=None, gt=0, le=1)
-    t_half_nol_h: Optional[float] = Field(default=None, gt=0, le=200)
-    v_nol_l: Optional[float] = Field(default=None, gt=0, le=100_000)
-    k_mor_ng_ml: Optional[float] = Field(default=None, gt=0, le=1000)
-    nol_potency_ratio: Optional[float] = Field(default=None, gt=0, le=1e6)
-    ke0_per_h: Optional[float] = Field(default=None, gt=0, le=1000)
-    koff_per_h: Optional[float] = Field(default=None, gt=0, le=1000)
-    v1_l: Optional[float] = Field(default=None, gt=0, le=10_000)
-    v2_l: Optional[float] = Field(default=None, gt=0, le=10_000)
-    v3_l: Optional[float] = Field(default=None, gt=0, le=10_000)
-    q2_l_per_h: Optional[float] = Field(default=None, gt=0, le=10_000)
-    q3_l_per_h: Optional[float] = Field(default=None, gt=0, le=10_000)
+    ka_per_h: Optional[float] = _pkpd_parameter("ka_per_h")
+    cl_l_per_h: Optional[float] = _pkpd_parameter("cl_l_per_h")
+    t_half_alpha_h: Optional[float] = _pkpd_parameter("t_half_alpha_h")
+    t_half_beta_h: Optional[float] = _pkpd_parameter("t_half_beta_h")
+    terminal_auc_fraction: Optional[float] = _pkpd_parameter("terminal_auc_fraction")
+    f_systemic: Optional[float] = _pkpd_parameter("f_systemic")
+    t_half_nol_h: Optional[float] = _pkpd_parameter("t_half_nol_h")
+    v_nol_l: Optional[float] = _pkpd_parameter("v_nol_l")
+    k_mor_ng_ml: Optional[float] = _pkpd_parameter("k_mor_ng_ml")
+    nol_potency_ratio: Optional[float] = _pkpd_parameter("nol_potency_ratio")
+    ke0_per_h: Optional[float] = _pkpd_parameter("ke0_per_h")
+    koff_per_h: Optional[float] = _pkpd_parameter("koff_per_h")
+    v1_l: Optional[float] = _pkpd_parameter("v1_l")
+    v2_l: Optional[float] = _pkpd_parameter("v2_l")
+    v3_l: Optional[float] = _pkpd_parameter("v3_l")
+    q2_l_per_h: Optional[float] = _pkpd_parameter("q2_l_per_h")
+    q3_l_per_h: Optional[float] = _pkpd_parameter("q3_l_per_h")
     # all
     kor_ratio: Optional[float] = Field(default=None, gt=0, le=10_000)
     dor_ratio: Optional[float] = Field(default=None, gt=0, le=10_000)

@@ -78,6 +78,13 @@ class SimulationResult:
     warnings: tuple = ()
     uncertainty: dict | None = None
 
+    @property
+    def weight_kg(self):
+        """The subject's body weight used (kg): the schedule's, else the model's default (pkpd: 70); None for a model
+        without one and no ``[subject] weight_kg``.  The JSON's ``weight_kg`` and ``model.parameters.weight_kg`` agree."""
+        w = getattr(self.schedule, "weight_kg", None)
+        return getattr(self.model, "weight_kg", None) if w is None else w
+
     @functools.cached_property
     def timecourse(self):
         """Time course as a pandas DataFrame (``time_h``, ``MOR``, ``KOR``, ``DOR`` [, bands])."""
@@ -94,7 +101,7 @@ class SimulationResult:
         return _clean({
             "drug": self.model.drug,
             "model": {"name": self.model.name, "parameters": self.model.parameters()},
-            "weight_kg": self.schedule.weight_kg,
+            "weight_kg": self.weight_kg,
             "doses": [{"time_h": d.time_h, "amount_mg": d.amount_mg, "amount_mg_per_kg": d.amount_mg_per_kg,
                        "duration_min": d.duration_min} for d in self.schedule.doses],
             "assessments": list(self.assessments),
@@ -202,8 +209,10 @@ def timecourse_grid(model, schedule, assessment_times: Sequence[float], extra_en
 
     Includes every dose, infusion end and assessment time exactly.
     """
+    from occupancy.simulation.summaries import search_span_h
+
     start = schedule.first_dose_h
-    end = schedule.last_dose_end_h + 5.0 * model.time_scale_h
+    end = schedule.last_dose_end_h + search_span_h(model, 5.0)  # at most a year: bounded even for a slow override
     if assessment_times:
         end = max(end, start + 1.05 * (max(assessment_times) - start))
     if extra_end_h is not None:
@@ -274,6 +283,10 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
         model = scenario_or_model
         if schedule is None:
             raise InputError("simulate: a schedule is needed with a model")
+    if getattr(schedule, "weight_kg", None) is not None and hasattr(model, "weight_kg") and hasattr(model, "with_"):
+        # the model's weight_kg is only the default for a schedule without one: carry the subject's weight, so the
+        # result (JSON model.parameters, report) shows the weight actually used (the blockade is the same)
+        model = model.with_(weight_kg=float(schedule.weight_kg))
     threshold = 10.0 if threshold is None else float(threshold)
     items = []
     for i, a in enumerate(assessments or []):

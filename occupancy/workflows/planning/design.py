@@ -75,13 +75,14 @@ def validated_from_h(model_name: str, drug: str | None = None) -> float | None:
 
 
 def min_delay_caveat(model_name: str, early: Sequence[tuple[str, float]] = (), *, time_course: bool = True,
-                     drug: str | None = None) -> str:
+                     drug: str | None = None, infusion: bool = False) -> str:
     """Plain-language limits of the computed minimum delay for ``model_name`` (printed next to the number).
 
     ``early`` lists the user's assessments (label, hours after the last dose) that fall before the model's
-    validated time; the caveat names them instead of giving generic advice.  ``time_course`` is False for
-    a model without a time course (the delay is then not informative).  ``drug`` picks the entry of a model
-    name both drugs have (``pkpd``; default naltrexone).
+    validated time; the caveat names them instead of giving generic advice.  With ``infusion`` (the last dose is
+    an infusion) the hours count from the *end* of the infusion, and a negative value is an assessment during it.
+    ``time_course`` is False for a model without a time course (the delay is then not informative).  ``drug``
+    picks the entry of a model name both drugs have (``pkpd``; default naltrexone).
     """
     def format_time_h(hours: float) -> str:
         return f"{hours:g} h" if hours >= 1 else f"{hours * 60:.3g} min"
@@ -94,7 +95,20 @@ def min_delay_caveat(model_name: str, early: Sequence[tuple[str, float]] = (), *
         return f"model estimate of the {model_name} model"
     hours, basis = entry
     text = f"model estimate, not validated before {format_time_h(hours)}: {basis}"
-    if early:
+    if early and infusion:
+        after = [(label, t) for label, t in early if t >= 0]
+        during = [label for label, t in early if t < 0]
+        parts = []
+        if after:
+            named = ", ".join(f"'{label}' at {format_time_h(t)}" for label, t in after)
+            parts.append(f"your {named} after the end of the last infusion {'is' if len(after) == 1 else 'are'} "
+                         f"before {format_time_h(hours)}")
+        if during:
+            named = ", ".join(f"'{label}'" for label in during)
+            parts.append(f"your {named} {'is' if len(during) == 1 else 'are'} during the last infusion, before it "
+                         "ends")
+        text += "; " + " and ".join(parts) + ", so the blockade shown there is a model extrapolation"
+    elif early:
         named = ", ".join(f"'{label}' at {format_time_h(t)}" for label, t in early)
         text += (f"; your {named} after the last dose "
                  f"{'is' if len(early) == 1 else 'are'} before {format_time_h(hours)}, so the blockade shown there is "

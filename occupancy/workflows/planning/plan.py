@@ -127,7 +127,9 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
             raise InputError(f"assessments: '{label}' at {t:g} h: the {model.name} model gives no blockade there "
                              f"({t - schedule.last_dose_h:g} h after the last dose, outside its range); assess "
                              "within its range or choose a model with a time course")
-    late = schedule.last_dose_end_h + 5.0 * model.time_scale_h
+    from occupancy.simulation.summaries import search_span_h
+
+    late = schedule.last_dose_end_h + search_span_h(model, 5.0)
     time_course = not np.isnan(np.asarray(model.blockade(schedule, [late]), dtype=float)).any()
 
     pop = VirtualPopulation(model, n, seed, variability)
@@ -276,9 +278,13 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
 
     validated_h = validated_from_h(model.name, model.drug)
     last_dose = schedule.last_dose_h
-    early = [(label, t - last_dose) for label, t in assessments
-             if validated_h is not None and t >= last_dose and t - last_dose < validated_h]
-    note = min_delay_caveat(model.name, early, time_course=model.name != "emax", drug=model.drug)
+    # counted from the end of the last dose: an infusion's validated time starts when it ends (a negative value is
+    # an assessment during the infusion)
+    last_end = max(last_dose, schedule.last_dose_end_h)
+    early = [(label, t - last_end) for label, t in assessments
+             if validated_h is not None and t >= last_dose and t - last_end < validated_h]
+    note = min_delay_caveat(model.name, early, time_course=model.name != "emax", drug=model.drug,
+                            infusion=last_end > last_dose)
     assumptions = _assumptions(design, kind, model)
     sds = ", ".join(f"{name} {sd:.3g}" for name, sd in pop.variability.log_sds.items())
     assumptions = tuple(assumptions) + ((f"Between-subject variability (log-normal, median at the model's value), log-SDs: {sds}; "

@@ -64,7 +64,9 @@ from occupancy.annotation.literature import (
     validate_outcome_table,
 )
 from occupancy.errors import InputError
-from occupancy.workflows.reanalysis.result import CI_INTERVAL, DRAWS_INTERVAL, ReanalysisResult, coefficient_dict
+from occupancy.workflows.reanalysis.result import (
+    CI_INTERVAL, DRAWS_INTERVAL, MIN_DRAWS_FOR_95, ReanalysisResult, coefficient_dict, draws_interval, draws_range_label,
+)
 from occupancy.workflows.reanalysis.settings import ReanalysisSettings
 
 Z = 1.959963984540054
@@ -534,7 +536,8 @@ def _nan_stat(func, values) -> float:
 
 
 def _uncertainty_row(settings: ReanalysisSettings, unc: dict) -> dict:
-    """The sensitivity row of the parameter uncertainty: the median over the draws and their 2.5–97.5 % spread."""
+    """The sensitivity row of the parameter uncertainty: the median over the draws and their 2.5–97.5 % spread
+    (the min–max range below 40 draws; ``interval`` says which)."""
     ann = settings.annotation
     model = ann.build_model()
 
@@ -543,10 +546,11 @@ def _uncertainty_row(settings: ReanalysisSettings, unc: dict) -> dict:
 
     return {"variant": f"pkpd parameter uncertainty ({unc['n']} draws)", "model": model.name,
             "hysteresis": getattr(model, "hysteresis", ""), "half_life_h": float("nan"), "window": ann.window_point,
-            "rescaled": q("rescaled", "median"), "rescaled_ci_lb": q("rescaled", "p025"),
-            "rescaled_ci_ub": q("rescaled", "p975"), "regression": q("regression", "median"),
-            "regression_ci_lb": q("regression", "p025"), "regression_ci_ub": q("regression", "p975"),
-            "interval": DRAWS_INTERVAL, "contrast_min": _nan_stat(np.nanmin, unc["contrast_min"]),
+            "rescaled": q("rescaled", "median"), "rescaled_ci_lb": q("rescaled", "lo"),
+            "rescaled_ci_ub": q("rescaled", "hi"), "regression": q("regression", "median"),
+            "regression_ci_lb": q("regression", "lo"), "regression_ci_ub": q("regression", "hi"),
+            "interval": unc.get("rescaled_interval", DRAWS_INTERVAL),
+            "contrast_min": _nan_stat(np.nanmin, unc["contrast_min"]),
             "contrast_mean": _nan_stat(np.nanmedian, unc["contrast_mean"])}
 
 
@@ -639,15 +643,23 @@ def _parameter_uncertainty(mode, table, units, fitter, settings, models, progres
 
 
 def _summarise_draws(out: dict, n: int) -> None:
-    """Add ``<name>_p025/_median/_p975/_sd`` and ``<name>_not_estimable`` for ``rescaled`` and ``regression``."""
+    """Add ``<name>_p025/_median/_p975/_sd`` and ``<name>_not_estimable`` for ``rescaled`` and ``regression``,
+    and the interval to report: ``<name>_lo``/``_hi`` with ``<name>_range_label`` — the 2.5th–97.5th percentiles
+    ("95 % range") from :data:`~occupancy.workflows.reanalysis.result.MIN_DRAWS_FOR_95` finite draws, else the
+    plain min–max ("range of the k draws"; two draws' percentiles would only interpolate between them)."""
     for name in ("rescaled", "regression"):
         arr = out[name]
         finite = arr[np.isfinite(arr)]
         out[f"{name}_not_estimable"] = int(n - finite.size)
         if finite.size:
             q = np.quantile(finite, [0.025, 0.5, 0.975])
+            wide = finite.size >= MIN_DRAWS_FOR_95
             out.update({f"{name}_p025": q[0], f"{name}_median": q[1], f"{name}_p975": q[2],
-                        f"{name}_sd": float(finite.std(ddof=1)) if finite.size > 1 else 0.0})
+                        f"{name}_sd": float(finite.std(ddof=1)) if finite.size > 1 else 0.0,
+                        f"{name}_lo": q[0] if wide else float(finite.min()),
+                        f"{name}_hi": q[2] if wide else float(finite.max()),
+                        f"{name}_range_label": draws_range_label(int(finite.size)),
+                        f"{name}_interval": draws_interval(int(finite.size))})
 
 
 def _monte_carlo(mode, table, units, fitter, settings, progress: _Progress) -> dict:

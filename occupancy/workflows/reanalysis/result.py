@@ -19,6 +19,24 @@ from occupancy.workflows.reanalysis.settings import ReanalysisSettings
 #: ``interval`` of a sensitivity row: the variant's own 95 % CI, or the spread over parameter draws.
 CI_INTERVAL = "95 % CI"
 DRAWS_INTERVAL = "2.5–97.5 % of the draws"
+#: Fewest draws whose 2.5th and 97.5th percentiles are reported as a "95 % range" (each tail then has at least
+#: one draw beyond it); with fewer the interval is the plain range (min to max) of the draws, labelled so.
+MIN_DRAWS_FOR_95 = 40
+
+
+def draws_range_label(n: int) -> str:
+    """How the interval over ``n`` draws is labelled: ``"95 % range"`` or ``"range of the n draws"``."""
+    return "95 % range" if n >= MIN_DRAWS_FOR_95 else f"range of the {n} draws"
+
+
+def draws_interval(n: int) -> str:
+    """The ``interval`` of a sensitivity row summarising ``n`` draws (:data:`DRAWS_INTERVAL` from 40 draws)."""
+    return DRAWS_INTERVAL if n >= MIN_DRAWS_FOR_95 else f"min–max of the {n} draws"
+
+
+def is_draws_interval(label) -> bool:
+    """True for a sensitivity row's interval over draws (not a variant's own 95 % CI)."""
+    return isinstance(label, str) and label != CI_INTERVAL
 
 #: Most analysed units drawn in a forest plot (one text line each); with more the plot is left out (warning).
 MAX_PLOTTED_UNITS = 1000
@@ -45,7 +63,8 @@ UNCERTAINTY_ASSUMPTION = (
     "Parameter uncertainty (pkpd): the outcomes are re-annotated with typical-subject parameter sets drawn from "
     "the multivariate log-normal of the calibration's parametric bootstrap (clipped to the fit's bounds; held and "
     "overridden parameters fixed), with the same virtual population; the sensitivity table's last row gives the "
-    "median adjusted estimate and the 2.5–97.5 % spread over the draws. It is uncertainty of the model's fit, "
+    "median adjusted estimate and the 2.5–97.5 % spread over the draws (below 40 draws their min–max range). It is "
+    "uncertainty of the model's fit, "
     "separate from between-subject variability.",
     "occupancy.models.pkpd_base.PKPDModel.parameter_draws; calibration record 'uncertainty'")
 
@@ -121,7 +140,8 @@ class ReanalysisResult:
     sensitivity : DataFrame
         One row per variant (base, models, half-lives, window ends) with both adjusted estimates and their
         95 % CIs (``interval`` = "95 % CI"); with a pkpd base model a last row gives the parameter uncertainty
-        (median over the draws and their 2.5–97.5 % spread, ``interval`` = "2.5–97.5 % of the draws").
+        (median over the draws and their 2.5–97.5 % spread, ``interval`` = "2.5–97.5 % of the draws"; below 40 draws
+        their min–max range, ``interval`` = "min–max of the k draws").
     mc : dict
         Monte Carlo draws: arrays ``rescaled`` and ``regression`` and their summaries.
     uncertainty : dict
@@ -276,10 +296,12 @@ class ReanalysisResult:
         u = self.uncertainty
         if u.get("n") and "rescaled_median" in u:
             lines.append(f"  parameter uncertainty ({u['n']} pkpd parameter draws, rescaled): median "
-                         f"{u['rescaled_median']:.4f}, 95 % range {u['rescaled_p025']:.4f} to {u['rescaled_p975']:.4f}")
+                         f"{u['rescaled_median']:.4f}, {u['rescaled_range_label']} {u['rescaled_lo']:.4f} to "
+                         f"{u['rescaled_hi']:.4f}")
         if self.mc.get("n") and "rescaled_median" in self.mc:
             lines.append(f"  Monte Carlo ({self.mc['n']} draws, rescaled): median {self.mc['rescaled_median']:.4f}, "
-                         f"95 % range {self.mc['rescaled_p025']:.4f} to {self.mc['rescaled_p975']:.4f}")
+                         f"{self.mc['rescaled_range_label']} {self.mc['rescaled_lo']:.4f} to "
+                         f"{self.mc['rescaled_hi']:.4f}")
         lines.append("")
         lines.append(self.annotation.summary())
         return "\n".join(lines)
