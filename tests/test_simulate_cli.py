@@ -552,3 +552,23 @@ def test_reanalysis_interval_over_few_draws_is_labelled_a_range():
     assert row["interval"] == "min–max of the 2 draws" and row["rescaled_ci_lb"] == u["rescaled_lo"]
     _frame, caption = _sensitivity_table(res)
     assert "min–max of the 2 draws" in caption and "2.5–97.5" not in caption
+
+
+def test_few_uncertainty_draws_give_a_min_max_range_not_a_95_interval(tmp_path):
+    from occupancy.simulation.simulate import MIN_DRAWS_FOR_95
+
+    text = (ROOT / "occupancy" / "examples" / "single_dose_50mg.toml").read_text(encoding="utf-8")
+    few = tmp_path / "few.toml"
+    few.write_text(text.replace("[uncertainty]             # optional: 95 % interval of the typical subject over "
+                                "parameter uncertainty\nn = 200", "[uncertainty]\nn = 5"), encoding="utf-8")
+    r = CliRunner().invoke(main, ["simulate", str(few), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["uncertainty"]["n"] == 5 < MIN_DRAWS_FOR_95 and data["uncertainty"]["level"] is None
+    assert "minimum and maximum" in data["uncertainty"]["method"]
+    text_out = CliRunner().invoke(main, ["simulate", str(few), "--quiet"]).stdout
+    assert "MOR range" in text_out and "MOR 95% CI" not in text_out and "min-max" in text_out
+    full = json.loads(CliRunner().invoke(main, ["simulate", "single_dose_50mg", "--json", "--quiet"]).stdout)
+    assert full["uncertainty"]["level"] == 0.95
+    a, b = full["assessments"][0], data["assessments"][0]
+    assert a["MOR_ci_lo"] <= a["MOR"] <= a["MOR_ci_hi"] and b["MOR_ci_lo"] <= b["MOR_ci_hi"]

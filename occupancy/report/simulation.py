@@ -49,11 +49,11 @@ def _plain_time(hours: float) -> str:
     return f"{hours:.3g} h" if hours < 72 else f"{hours / 24:.3g} d"
 
 
-def _reading(a: dict) -> str:
+def _reading(a: dict, interval: str = "95 % interval") -> str:
     """Plain-language reading of one assessment (population-aware), with the numbers as the text table shows them."""
     text = f"MOR blockade of the typical participant at '{a['label']}': {format_value(a['MOR'])} %"
     if a.get("MOR_ci_lo") is not None:
-        text += (f" (95 % interval over parameter uncertainty {format_value(a['MOR_ci_lo'])}–"
+        text += (f" ({interval} over parameter uncertainty {format_value(a['MOR_ci_lo'])}–"
                  f"{format_value(a['MOR_ci_hi'])} %: how sure the calibration is about the typical participant)")
     if a.get("MOR_p05") is not None:
         text += (f"; 5–95th percentile of the virtual population {format_value(a['MOR_p05'])}–"
@@ -69,11 +69,13 @@ def simulation_report_section(result: SimulationResult, title: str = "Simulation
     from occupancy.report.html import Assumption, KeyNumber, ReportFigure, ReportSection, ReportTable, figure_to_svg
 
     keys = []
+    unc = result.uncertainty or {}
+    interval = "95 % interval" if unc.get("level") else f"min–max of {unc.get('n')} draws"
     for a in result.assessments:
         value = f"{format_value(a['MOR'])} %"
         if a.get("MOR_p05") is not None:
             value += f" [{format_value(a['MOR_p05'])}–{format_value(a['MOR_p95'])}]"
-        keys.append(KeyNumber(f"MOR at '{a['label']}' ({_plain_time(a['time_h'])})", value, _reading(a)))
+        keys.append(KeyNumber(f"MOR at '{a['label']}' ({_plain_time(a['time_h'])})", value, _reading(a, interval)))
     s = result.summaries
     keys.append(KeyNumber("Time with MOR ≥ 90 %", f"{s['time_ge_90_MOR_h']:.1f} h",
                           "Total time the typical participant's MOR blockade is at or above 90 %."))
@@ -117,7 +119,8 @@ def _caption(result: SimulationResult) -> str:
     if "MOR_p05" in arrays:
         text += "; grey band: 5–95th percentile of the population"
     if "MOR_ci_lo" in arrays:
-        text += "; purple band: 95 % interval of the typical subject over parameter uncertainty"
+        text += ("; purple band: " + ("95 % interval" if (result.uncertainty or {}).get("level") else "min–max")
+                 + " of the typical subject over parameter uncertainty")
     text += "; dashed: 90 % MOR; markers: assessments."
     if any(k.startswith("C_") for k in arrays):
         text += " Lower panel: the typical subject's plasma concentrations (ng/mL, log scale)."

@@ -124,7 +124,7 @@ class SimulationResult:
         tw = max([10] + [len(x) for x in whens])
         head = f"{'assessment':<{w}} {'time':>{tw}} {'MOR %':>7} {'KOR %':>7} {'DOR %':>7}"
         if unc:
-            head += f"  {'MOR 95% CI':>11}"
+            head += f"  {'MOR 95% CI' if self.uncertainty.get('level') else 'MOR range':>11}"
         if pop:
             head += f"  {'MOR 5-95 %':>13} {'P(MOR>=90)':>10}"
         for k in conc:
@@ -152,11 +152,16 @@ class SimulationResult:
             lines.append("concentrations: plasma, typical subject (ng/mL)")
         if unc:
             lines.append(f"parameter uncertainty: n = {self.uncertainty['n']} draws, seed = {self.uncertainty['seed']} "
-                         "(95 % interval of the typical subject)")
+                         + ("(95 % interval of the typical subject)" if self.uncertainty.get("level") else
+                            f"(min-max of the typical subject over {self.uncertainty['n']} draws: fewer than "
+                            f"{MIN_DRAWS_FOR_95} are too few for a 95 % interval)"))
         if pop:
             lines.append(f"population: n = {self.population.n}, seed = {self.population.seed}")
         return "\n".join(lines)
 
+
+#: Fewest parameter draws for a 2.5–97.5 % interval (one draw beyond each end); fewer give the min–max.
+MIN_DRAWS_FOR_95 = 40
 
 #: Column headers of the plasma concentrations in the text summary.
 CONCENTRATION_HEADERS = {"C_naltrexone_ng_ml": "NTX ng/mL", "C_6b_naltrexol_ng_ml": "NOL ng/mL",
@@ -379,9 +384,11 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
         for i, rec in enumerate(records):
             rec["MOR_ci_lo"], rec["MOR_ci_hi"] = float(lo_a[i]), float(hi_a[i])
         arrays["MOR_ci_lo"], arrays["MOR_ci_hi"] = lo_g, hi_g
-        unc_info = {"n": len(draws), "seed": uncertainty[1], "level": 0.95,
+        unc_info = {"n": len(draws), "seed": uncertainty[1], "level": 0.95 if len(draws) >= MIN_DRAWS_FOR_95 else None,
                     "method": "typical subject with n parameter sets resampled from the calibration's bootstrap "
-                              "refits (each used equally often); 2.5th and 97.5th percentiles of MOR",
+                              "refits (each used equally often); "
+                              + ("2.5th and 97.5th percentiles of MOR" if len(draws) >= MIN_DRAWS_FOR_95 else
+                                 f"minimum and maximum of MOR (fewer than {MIN_DRAWS_FOR_95} draws)"),
                     "hysteresis": getattr(model, "hysteresis", None)}
     if population is not None and population_timecourse:
         from occupancy.simulation.population import simulate_population
@@ -426,6 +433,7 @@ def _uncertainty_band(models, schedule, items, grid):
             at[d, i] = float(_window_mean(v[pos:pos + g.size], g))
             pos += g.size
         on_grid[d] = v[pos:]
-    lo_a, hi_a = np.percentile(at, [2.5, 97.5], axis=0) if len(items) else (np.array([]), np.array([]))
-    lo_g, hi_g = np.percentile(on_grid, [2.5, 97.5], axis=0)
+    q = [2.5, 97.5] if len(models) >= MIN_DRAWS_FOR_95 else [0.0, 100.0]  # few draws: their min and max
+    lo_a, hi_a = np.percentile(at, q, axis=0) if len(items) else (np.array([]), np.array([]))
+    lo_g, hi_g = np.percentile(on_grid, q, axis=0)
     return lo_a, hi_a, lo_g, hi_g
