@@ -154,7 +154,9 @@ def test_too_many_rows_is_a_one_line_error():
 def test_bad_input_gives_the_schema_message():
     out = simulate_from_values(SimulateForm(), {"dose_mg": -5.0})
     assert out.error == "blockade: error: Simulate tab: doses[0].amount_mg: must be > 0 (got -5)"
-    out = simulate_from_values(SimulateForm(), {"drug": "naloxone", "dose_mg": 0.4})
+    # planoxone's per-kg ED50: bateman needs a weight for mg doses (pkpd assumes 70 kg and runs)
+    assert simulate_from_values(SimulateForm(), {"drug": "naloxone", "dose_mg": 0.4}).error == ""
+    out = simulate_from_values(SimulateForm(), {"drug": "naloxone", "model_naloxone": "bateman", "dose_mg": 0.4})
     assert "naloxone doses in mg need [subject] weight_kg" in out.error
     text = scenario_toml(out, "simulate")  # an invalid tab is saved as entered, with its error
     assert "does not validate" in text and "amount_mg = 0.4" in text
@@ -245,9 +247,14 @@ def _result_with_extras():
 
 
 def test_concentrations_and_uncertainty_are_shown_when_present():
-    plain = simulate_from_values(SimulateForm(), {}).value
+    # a model without concentrations (washout; the default pkpd model reports them): one panel, no interval
+    form = SimulateForm()
+    plain = simulate_from_values(form, {form.model_input("naltrexone").id: "washout"}).value
+    assert plain.model.name == "washout"
     fig = views.timecourse_figure(plain)
     assert len(fig.axes) == 1 and views.mor_interval(plain) == "" and views.population_line(plain) == ""
+    default = simulate_from_values(SimulateForm(), {}).value
+    assert default.model.name == "pkpd" and len(views.timecourse_figure(default).axes) == 2
     rich = _result_with_extras()
     fig = views.timecourse_figure(rich)
     assert len(fig.axes) == 2
@@ -272,9 +279,10 @@ def test_plan_key_numbers_have_the_stable_ids():
 
 
 def test_reanalysis_reports_progress_and_stops_when_cancelled():
-    values = {**ReanalyseForm().defaults(), "ra__draws": 6, "rea_pop_n": 50}
+    values = {**ReanalyseForm().defaults(), "ra__draws": 6, "ra__uncertainty_draws": 2, "rea_pop_n": 50}
     request = reanalysis_scenario(ReanalyseForm(), values, None)
     assert not request.error
+    assert request.scenario.reanalysis.uncertainty_draws == 2
     seen = []
 
     class Recorder(RunControl):
@@ -283,7 +291,9 @@ def test_reanalysis_reports_progress_and_stops_when_cancelled():
             super().update(done, total)
 
     out = run_reanalysis(request.scenario, None, Recorder())
-    assert not out.error and seen == [(i, 6) for i in range(1, 7)]
+    # the progress counts the pkpd parameter-uncertainty draws (2) and the Monte Carlo draws (6)
+    assert not out.error and seen == [(i, 8) for i in range(1, 9)]
+    assert out.value.uncertainty["n"] == 2 and out.value.mc["n"] == 6
     assert out.value.pooled_dict()["estimate"] == pytest.approx(-0.1965, abs=5e-5)
     control = RunControl()
     control.cancelled.set()

@@ -30,7 +30,7 @@ def test_refit_reproduces_committed_parameters(committed, refit):
 
 
 def test_model_defaults_come_from_the_calibration(committed):
-    model = get_model("naltrexone")
+    model = get_model("naltrexone", "washout")
     assert isinstance(model, WashoutModel)
     for name, value in committed["parameters"].items():
         assert getattr(model, name) == value
@@ -40,7 +40,7 @@ def test_model_defaults_come_from_the_calibration(committed):
 
 def test_each_reported_residual_matches_the_model(committed):
     """Recompute every target's model value and residual independently of the calibration module."""
-    model = get_model("naltrexone")
+    model = get_model("naltrexone", "washout")
     rows = {r["target"]: r for r in committed["residuals"]}
     single = Schedule.single
 

@@ -91,7 +91,7 @@ T = np.array([10, 25, 55, 120, 240, 360], float)
 
 @pytest.mark.parametrize("dose", [0.0005, 0.001, 0.002, 0.01, 0.1, 1.0])
 def test_bateman_bolus_parity_1e6(dose):
-    model = get_model("naloxone", cap=False)
+    model = get_model("naloxone", "bateman", cap=False)
     sched = Schedule((Dose(0.0, amount_mg_per_kg=dose),))
     got = model.blockade_all(sched, T / 60)
     for rec, ratio in (("MOR", 1), ("KOR", 8), ("DOR", 41)):
@@ -99,7 +99,7 @@ def test_bateman_bolus_parity_1e6(dose):
 
 
 def test_bateman_published_rows():
-    model = get_model("naloxone", cap=False)
+    model = get_model("naloxone", "bateman", cap=False)
     table = {0.001: [29.7, 36.7, 31.9, 21.2, 10.0, 4.7], 0.01: [79.4, 98.3, 85.5, 56.9, 26.7, 12.5],
              0.1: [95.4, 118, 103, 68.3, 32.1, 15.1]}
     for dose, row in table.items():
@@ -109,7 +109,7 @@ def test_bateman_published_rows():
 
 
 def test_bateman_cap_and_mg_dose_with_weight():
-    capped = get_model("naloxone")
+    capped = get_model("naloxone", "bateman")
     sched_kg = Schedule((Dose(0.0, amount_mg_per_kg=0.1),))
     sched_mg = Schedule((Dose(0.0, amount_mg=7.0),), weight_kg=70.0)
     a = capped.blockade(sched_kg, T / 60)
@@ -122,7 +122,7 @@ def test_bateman_cap_and_mg_dose_with_weight():
 def test_bateman_infusion_and_repeat_doses_parity():
     """An infusion's amplitude uses the hyperbola of its TOTAL dose (planoxone) and enters the depot at a
     constant rate over its duration (linpk); doses superpose."""
-    model = get_model("naloxone", cap=False)
+    model = get_model("naloxone", "bateman", cap=False)
     t = np.array([5, 30, 60, 61, 90, 150, 300], float)
     sched = Schedule((Dose(0.0, amount_mg_per_kg=0.01), Dose.from_rate(0.5, 60.0, rate_mg_per_kg_per_h=0.02),
                       Dose(1.5, amount_mg_per_kg=0.001)))

@@ -56,21 +56,52 @@ def test_percentiles_ordered_and_bracket_typical_subject():
 
 
 def test_zero_variability_collapses_to_the_model():
-    model = get_model("naltrexone")
+    """washout's three-number Variability(0, 0, 0): every subject is the model."""
+    model = get_model("naltrexone", "washout")
     pop = simulate_population(model, Schedule.single(50), TIMES, n=10, seed=1, variability=Variability(0, 0, 0))
     np.testing.assert_allclose(pop.p05["MOR"], model.blockade(Schedule.single(50), TIMES), atol=1e-12)
     np.testing.assert_allclose(pop.p95["MOR"], pop.p05["MOR"], atol=1e-12)
 
 
+@pytest.mark.parametrize("drug", ["naltrexone", "naloxone"])
+@pytest.mark.parametrize("hysteresis", ["effect_compartment", "binding_kinetics"])
+def test_zero_variability_collapses_to_the_typical_pkpd_subject(drug, hysteresis):
+    """pkpd: zero log-SDs for its named scales (cl, ka, affinity, ke0/koff) give the typical subject."""
+    model = get_model(drug, "pkpd", hysteresis=hysteresis)
+    sched = Schedule.single(50) if drug == "naltrexone" else Schedule((Dose(0.0, amount_mg_per_kg=0.01),),
+                                                                      weight_kg=70)
+    t = TIMES if drug == "naltrexone" else np.array([0.1, 0.5, 1.0, 2.0, 4.0, 8.0])
+    zero = Variability({name: 0.0 for name in model.variability_scales})
+    pop = simulate_population(model, sched, t, n=10, seed=1, variability=zero)
+    typical = model.blockade_all(sched, t)
+    for r in ("MOR", "KOR", "DOR"):
+        for stat in ("p05", "p50", "p95", "mean"):
+            np.testing.assert_allclose(getattr(pop, stat)[r], typical[r], rtol=1e-12, atol=1e-12)
+
+
+def test_pkpd_percentiles_ordered_and_seeded_byte_identical():
+    """pkpd populations: p05 <= p50 <= p95 < 100; the same seed gives byte-identical summaries."""
+    for hyst in ("effect_compartment", "binding_kinetics"):
+        model = get_model("naltrexone", "pkpd", hysteresis=hyst)
+        sched = Schedule.daily([50.0] * 3)
+        t = np.linspace(0, 120, 121)
+        a = simulate_population(model, sched, t, n=300, seed=11, max_elements=5_000)
+        b = simulate_population(model, sched, t, n=300, seed=11)
+        for r in ("MOR", "KOR", "DOR"):
+            assert np.all(a.p05[r] <= a.p50[r]) and np.all(a.p50[r] <= a.p95[r]) and np.all(a.p95[r] < 100)
+        assert a.to_frame().to_csv().encode() == b.to_frame().to_csv().encode()
+
+
 def test_documented_spreads_are_derived_from_the_data():
-    ntx = default_variability("naltrexone")
+    """The old models' spreads (washout: Rabiner/Lee/tmax; bateman: NLX PET/Kim/serum half-life)."""
+    ntx = default_variability("naltrexone", "washout")
     assert ntx.half_life_log_sd == pytest.approx(math.log(108 / 72) / 2.326)
     cv = [0.09 / 0.81, 0.25 / 1.09]
     assert ntx.absorption_log_sd == pytest.approx(math.sqrt(np.mean([math.log1p(c * c) for c in cv])))
     # ED50: the 5 mg Rabiner triplet inverted under the committed model reproduces the stored value.
     committed = json.loads(CALIBRATION_FILE.read_text())["variability"]
     assert ntx.ed50_log_sd == pytest.approx(committed["ed50_log_sd"])
-    model = get_model("naltrexone")
+    model = get_model("naltrexone", "washout")
     obs = [o for d, o in RABINER_2011 if d == 5.0]
     grid = np.linspace(1, 8, 2001)
     shape_mean = float(np.trapezoid(model.raw(Schedule.single(5), grid, ed50_scale=1e-12)[0], grid) / 7.0) / 100
@@ -78,19 +109,48 @@ def test_documented_spreads_are_derived_from_the_data():
     individual = [5.0 * (100 * shape_mean / o - 1) for o in obs]
     assert ntx.ed50_log_sd == pytest.approx(np.std(np.log(individual), ddof=1), rel=1e-3)
     assert derive_naltrexone_variability(model)["ed50_log_sd"] == pytest.approx(ntx.ed50_log_sd, rel=1e-9)
-    nlx = default_variability("naloxone")
+    nlx = default_variability("naloxone", "bateman")
     assert nlx.half_life_log_sd == pytest.approx(math.sqrt(math.log1p(0.8**2)))
     assert nlx.absorption_log_sd == pytest.approx(math.sqrt(math.log1p((12 / 64) ** 2)))
     d = derive_naloxone_variability()
     assert d["derivation"]["ed50"]["df"] == 1 and 0.2 < nlx.ed50_log_sd < 1.5
 
 
+@pytest.mark.parametrize("drug", ["naltrexone", "naloxone"])
+@pytest.mark.parametrize("hysteresis", ["effect_compartment", "binding_kinetics"])
+def test_pkpd_spreads_are_the_calibration_records(drug, hysteresis):
+    """The pkpd default variability is the record's, for the model's own variant and named scales."""
+    model = get_model(drug, "pkpd", hysteresis=hysteresis)
+    v = default_variability(model)
+    stored = model.record()["variants"][hysteresis]["variability"]
+    assert v.names == model.variability_scales
+    assert v.names[-1] == ("ke0" if hysteresis == "effect_compartment" else "koff")
+    assert ("ka" in v.names) == (drug == "naltrexone")  # IV naloxone has no absorption
+    for name in v.names:
+        assert getattr(v, f"{name}_log_sd") == pytest.approx(stored[f"{name}_log_sd"], rel=1e-12)
+    # the clearance spread is derived from plasma data (record: variability.derivation), never zero
+    assert v.cl_log_sd > 0.1
+
+
 def test_population_spread_widens_during_washout():
-    """At 49 h after 50 mg the blockade spread comes from half-life and ED50; at 2 h everyone is saturated."""
-    model = get_model("naltrexone")
+    """washout: at 2 h after 50 mg everyone is saturated (the cap); at 49 h the spread comes from half-life
+    and ED50."""
+    model = get_model("naltrexone", "washout")
     pop = simulate_population(model, Schedule.single(50), [2.0, 49.0, 360.0], n=2000, seed=2)
     assert pop.p95["MOR"][0] - pop.p05["MOR"][0] < 1.0
     assert pop.p95["MOR"][1] - pop.p05["MOR"][1] > 5.0
+
+
+def test_pkpd_population_spread_is_wide_where_blockade_is_partial():
+    """pkpd (no cap): the 5-95 % spread is widest where the typical subject is half blocked and narrows as
+    everyone washes out (15 d) — occupancy X/(1+X) is most sensitive to affinity near 50 %."""
+    model = get_model("naltrexone")
+    pop = simulate_population(model, Schedule.single(50), [2.0, 49.0, 144.0, 360.0, 1000.0], n=2000, seed=2)
+    width = pop.p95["MOR"] - pop.p05["MOR"]
+    assert np.all(width > 0)
+    assert np.argmax(width) == 2  # 144 h: typical MOR ~40 %
+    assert width[4] < width[3] < width[2]
+    assert np.all(pop.p95["MOR"] < 100.0)  # no subject reaches the cap: there is none
 
 
 def test_invalid_population_size():

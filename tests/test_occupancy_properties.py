@@ -125,10 +125,10 @@ def test_time_course_models_share_cap_and_clip_from_the_base_class():
     """washout and bateman only supply raw_all; the cap at 100 % and the clip at 0 come from TimeCourseModel."""
     from occupancy.models.base import TimeCourseModel
 
-    cases = [("naltrexone", Schedule.single(50), np.linspace(0, 96, 400)),
-             ("naloxone", Schedule((Dose(0, amount_mg_per_kg=0.1),), weight_kg=70), np.linspace(0, 8, 400))]
-    for drug, sched, t in cases:
-        capped, uncapped = get_model(drug), get_model(drug, cap=False)
+    cases = [("naltrexone", "washout", Schedule.single(50), np.linspace(0, 96, 400)),
+             ("naloxone", "bateman", Schedule((Dose(0, amount_mg_per_kg=0.1),), weight_kg=70), np.linspace(0, 8, 400))]
+    for drug, name, sched, t in cases:
+        capped, uncapped = get_model(drug, name), get_model(drug, name, cap=False)
         assert isinstance(capped, TimeCourseModel) and "blockade_all" not in type(capped).__dict__
         raw = uncapped.raw_all(sched, t)
         assert raw["MOR"].max() > 110  # super-saturated, so the cap matters

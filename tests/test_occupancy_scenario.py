@@ -111,7 +111,8 @@ def test_simulate_with_parts_and_population():
     assert [a["label"] for a in r.assessments] == ["task", "day 2", "360 h"]
     assert r.assessments[1]["MOR_p05"] <= r.assessments[1]["MOR_p50"] <= r.assessments[1]["MOR_p95"]
     d = r.to_dict()
-    assert d["model"]["name"] == "washout" and d["population"]["n"] == 200
+    assert d["model"]["name"] == model.name == "pkpd" and d["population"]["n"] == 200
+    assert d["model"]["parameters"]["hysteresis"] == model.hysteresis
     assert "time_ge_90_MOR_h" in d["summaries"] and np.isfinite(d["summaries"]["time_until_below_h"])
     assert "MOR" in r.summary()
     with pytest.raises(InputError, match="before the first dose"):
@@ -139,7 +140,8 @@ def test_window_assessments_match_planoxone_style_means(tmp_path):
     assert r.assessments[1]["MOR_p50"] == pytest.approx(pop.p50["MOR"][0])
     assert r.assessments[1]["MOR_prob_ge_90"] == pytest.approx(pop.prob_ge_90["MOR"][0])
     # No variability: every subject's window mean is the model's.
-    flat = simulate(model, sched, [("session", 10 / 60, 70 / 60)], n=5, variability=Variability(0, 0, 0))
+    zero = Variability({name: 0.0 for name in model.variability_scales})
+    flat = simulate(model, sched, [("session", 10 / 60, 70 / 60)], n=5, variability=zero)
     assert flat.assessments[0]["MOR_p05"] == pytest.approx(flat.assessments[0]["MOR"], abs=1e-9)
     text = GOOD.replace("time_h = 2.0", "time_h = 2.0\nend_h = 1.0")
     with pytest.raises(InputError, match=r"assessments\[0\]: end_h must be after time_h"):

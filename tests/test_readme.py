@@ -1,5 +1,6 @@
 """The README stays true: set-up commands, the scenario key reference and the worked example."""
 
+import json
 import os
 import re
 import shlex
@@ -182,3 +183,69 @@ def test_meta_worked_example_runs_from_an_empty_folder(tmp_path, monkeypatch):
         fails = any(line.startswith("blockade: error:") for line in shown)
         assert result.exit_code == (2 if fails else 0), (command, result.output)
         assert _shown_in(shown, result.output.splitlines()), (command, result.output)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("tests.readme_blocks", fromlist=["BLOCKS"]).BLOCKS))
+def test_calibration_tables_are_generated_from_the_committed_records(name):
+    """The README's pkpd parameter, comparison and prediction tables equal what the calibration records give.
+
+    Regenerate them with ``python tests/readme_blocks.py`` after a refit (``blockade calibrate --refit --write``).
+    """
+    from tests.readme_blocks import BLOCKS
+
+    table = BLOCKS[name]()
+    assert table in README, f"README's {name} table is stale; it should read:\n{table}"
+
+
+def test_readme_numbers_in_the_text_follow_the_calibration_record():
+    """Numbers quoted in the Models prose are the record's (rounded as shown)."""
+    import json
+
+    record = json.loads((ROOT / "occupancy" / "data" / "pkpd_naltrexone_calibration.json").read_text())
+    held = record["held"]["nol_potency_ratio"]["value"]
+    models = _section("## Models and their sources")
+    assert f"It\nis held at {held:.0f}" in models or f"is held at {held:.0f}" in models.replace("\n", " ")
+    check = record["variants"][record["default_hysteresis"]]["iv_naltrexol_check"]
+    peak = check["peak_mor_20mg_bolus_fm1"]
+    assert f"peak MOR {peak:.0f} %" in models.replace("\n", " ")
+    rows = record["variants"][record["default_hysteresis"]]["profiles"]["nol_potency_ratio"]["rows"]
+    at_100 = next(r for r in rows if r["value"] == 100.0)
+    key = record["variants"][record["default_hysteresis"]]["key_predictions"]
+    text = models.replace("\n", " ")
+    assert f"leave {at_100['mor_15d']:.1f} % MOR rather than {key['mor_15d']:.1f} %" in text
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def test_plan_worked_example_numbers_come_from_the_program():
+    """The 7-day crossover paragraph quotes what `blockade plan plan_crossover_7d` computes."""
+    result = CliRunner().invoke(main, ["plan", "plan_crossover_7d", "--json", "--quiet"])
+    assert result.exit_code == 0
+    d = json.loads(result.stdout)
+    drug_first = next(r for r in d["residual_per_order"] if r["order"] == "drug→placebo")
+    text = _flat(_section("## Plan a study"))
+    for shown in (f"leaves {drug_first['first_assessment_MOR']:.1f} % MOR blockade",
+                  f"Averaged over orders that is {d['residual_placebo']['MOR']:.1f} %",
+                  f"the contrast is {d['contrast_pp']:.1f} percentage points",
+                  f"to {d['effect_attenuated']:.3f}",
+                  f"from {d['n_required_balanced']} to {d['n_required_attenuated_balanced']}",
+                  f"is {d['min_isi_days']:.1f} days ({d['min_isi_days_median']:.1f} days for the median person)"):
+        assert shown.replace("-", "−") in text or shown in text, shown
+    assert d["min_delay_h"] is None and "never reaches 0.95 within 24 h" in text
+
+
+def test_reanalysis_paragraph_numbers_come_from_the_program():
+    """The bundled-review paragraph quotes what `blockade reanalyse` computes."""
+    result = CliRunner().invoke(main, ["reanalyse", "--json", "--quiet"])
+    assert result.exit_code == 0
+    d = json.loads(result.stdout)
+    text = _flat(_section("## Reanalyse data"))
+    adj = d["adjusted"]
+    shown = f"The rescaled estimate is {adj['estimate']:.2f} [{adj['ci_lb']:.2f}, {adj['ci_ub']:.2f}]"
+    assert shown.replace("-", "−") in text, shown
+    for key, label in (("pooled", "pooled"), ("adjusted", "rescaled"), ("adjusted_regression", "regression")):
+        rob = d[key]["robust"]
+        shown = f"{label} [{rob['ci_lb']:.3f}, {rob['ci_ub']:.3f}] (df {rob['df']:.1f})"
+        assert shown.replace("-", "−") in text, shown

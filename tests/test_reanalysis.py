@@ -61,10 +61,15 @@ def test_all_17_outcomes_annotated_and_study_contrast_is_mean(bundled):
     assert len(table) == 17
     means = table.groupby("study_id", sort=False)["MOR_contrast"].mean()
     assert np.allclose(bundled.units["MOR_contrast"], means.reindex(bundled.units["study_id"]))
-    crossover = bundled.units.set_index("study_id").loc[["inagaki_20_59", "rutgen_lamm_63"], "MOR_contrast"]
-    assert (crossover < 90).all()
-    between = bundled.units[bundled.units.design == "between"]["MOR_contrast"]
-    assert (between > 90).all()
+    units = bundled.units.set_index("study_id")
+    crossover = units.loc[["inagaki_20_59", "rutgen_lamm_63"]]
+    assert (crossover["MOR_contrast"] < 90).all() and (crossover["MOR_placebo"] > 0).all()  # residual blockade
+    between = units[units.design == "between"]
+    assert (between["MOR_placebo"] == 0).all() and np.allclose(between["MOR_contrast"], between["MOR_drug"])
+    assert units["MOR_contrast"].between(50, 100).all()
+    # the default model is pkpd; the old washout default gave every between-subjects study > 90 pp (it is at its
+    # 100 % cap 1–2 h after 50 mg), pkpd 76–95 pp (its effect site is still filling 60–95 min after the tablet)
+    assert bundled.settings.annotation.model == "pkpd"
 
 
 # ----------------------------------------------------------------------------- adjusted estimates
@@ -96,13 +101,74 @@ def test_regression_prediction_at_full_contrast(bundled):
 
 
 def test_sensitivity_variants_and_direction(bundled):
+    """The default (pkpd) base: the other hysteresis variant, washout and emax, window ends, parameter uncertainty."""
     s = bundled.sensitivity.set_index("variant")
-    assert list(s.index) == ["base", "model = emax", "half-life = 72 h", "half-life = 108 h", "window = start",
+    assert list(s.index) == ["base", "model = pkpd (binding_kinetics)", "model = washout", "model = emax",
+                             "window = start", "window = end", "pkpd parameter uncertainty (20 draws)"]
+    assert list(s["model"]) == ["pkpd", "pkpd", "washout", "emax", "pkpd", "pkpd", "pkpd"]
+    assert list(s["hysteresis"]) == ["effect_compartment", "binding_kinetics", "", "", "effect_compartment",
+                                     "effect_compartment", "effect_compartment"]
+    assert list(s["interval"]) == ["95 % CI"] * 6 + ["min–max of the 20 draws"]  # fewer than 40: not a "95 %"
+    assert s["rescaled"].between(-0.3, -0.15).all()
+    # rescaling by contrasts < 100 pp moves the pooled g away from 0 in every variant
+    assert (s["rescaled"] < bundled.pooled_dict()["estimate"]).all()
+    # parameter uncertainty: the draws' spread brackets their median and the fitted (base) analysis
+    u = s.loc["pkpd parameter uncertainty (20 draws)"]
+    assert u["rescaled_ci_lb"] <= u["rescaled"] <= u["rescaled_ci_ub"]
+    assert u["rescaled_ci_lb"] <= s.loc["base", "rescaled"] <= u["rescaled_ci_ub"]
+    unc = bundled.uncertainty
+    assert unc["n"] == 20 and unc["rescaled"].shape == (20,) and np.isfinite(unc["rescaled"]).all()
+    assert u["rescaled"] == pytest.approx(np.median(unc["rescaled"]))
+    assert np.ptp(unc["rescaled"]) > 0  # the draws differ
+    # the single-analysis rows (not the draws' row) make the summary's sensitivity range
+    assert len(bundled.sensitivity_variants()) == 6
+
+
+@pytest.fixture(scope="module")
+def washout():
+    return reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(model="washout", n=300, seed=1),
+                                                 draws=0))
+
+
+def test_washout_sensitivity_half_lives(washout):
+    """The washout model (pinned): half-life variants, no parameter uncertainty (it has no bootstrap)."""
+    s = washout.sensitivity.set_index("variant")
+    assert list(s.index) == ["base", "model = pkpd (effect_compartment)", "model = pkpd (binding_kinetics)",
+                             "model = emax", "half-life = 72 h", "half-life = 108 h", "window = start",
                              "window = end"]
     # a longer half-life leaves more residual blockade → smaller contrast → a larger rescaled effect
     assert s.loc["half-life = 108 h", "contrast_min"] < s.loc["half-life = 72 h", "contrast_min"]
     assert s.loc["half-life = 108 h", "rescaled"] < s.loc["half-life = 72 h", "rescaled"]
     assert s["rescaled"].between(-0.3, -0.15).all()
+    assert washout.uncertainty == {"n": 0} and not any("parameter uncertainty" in w for w in washout.warnings)
+    # the pkpd effect-compartment variant of a washout base is the default analysis
+    assert washout.to_dict()["parameter_uncertainty"] == {"n": 0}
+
+
+def test_parameter_uncertainty_seeded_and_switchable():
+    settings = ReanalysisSettings(annotation=AnnotationSettings(n=0), draws=0, uncertainty_draws=5,
+                                  sensitivity_models=(), sensitivity_windows=())
+    a, b = reanalyse(settings=settings), reanalyse(settings=settings)
+    assert np.array_equal(a.uncertainty["rescaled"], b.uncertainty["rescaled"])
+    other = reanalyse(settings=replace(settings, uncertainty_seed=4))
+    assert not np.array_equal(other.uncertainty["rescaled"], a.uncertainty["rescaled"])
+    off = reanalyse(settings=replace(settings, uncertainty_draws=0))
+    assert off.uncertainty == {"n": 0} and list(off.sensitivity["variant"]) == ["base"]
+    d = json.loads(json.dumps(a.to_dict(), allow_nan=False))
+    assert d["parameter_uncertainty"]["n"] == 5 and d["settings"]["uncertainty_draws"] == 5
+    assert "parameter uncertainty" in a.summary()
+    assert any("bootstrap" in x["text"] for x in d["assumptions"])
+    with pytest.raises(InputError, match="uncertainty_draws"):
+        ReanalysisSettings(uncertainty_draws=1)
+
+
+def test_binding_kinetics_base_warns_that_it_has_no_parameter_uncertainty():
+    settings = ReanalysisSettings(annotation=AnnotationSettings(n=0, model_params={"hysteresis": "binding_kinetics"}),
+                                  draws=0, sensitivity_models=("pkpd",), sensitivity_windows=())
+    r = reanalyse(settings=settings)
+    assert r.uncertainty == {"n": 0}
+    assert any("parameter uncertainty not computed" in w and "effect_compartment" in w for w in r.warnings)
+    assert list(r.sensitivity["variant"]) == ["base", "model = pkpd (effect_compartment)"]
 
 
 def test_monte_carlo_seeded_and_spread(bundled):
@@ -116,9 +182,10 @@ def test_monte_carlo_seeded_and_spread(bundled):
 
 def test_progress_bar_on_stderr(capsys):
     reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(n=0), draws=5, progress=True,
-                                          sensitivity_models=(), sensitivity_half_lives_h=(), sensitivity_windows=()))
+                                          sensitivity_models=(), sensitivity_half_lives_h=(), sensitivity_windows=(),
+                                          uncertainty_draws=3))
     captured = capsys.readouterr()
-    assert "Monte Carlo draws" in captured.err and captured.out == ""
+    assert "Monte Carlo draws" in captured.err and "parameter draws" in captured.err and captured.out == ""
 
 
 # --------------------------------------------------------------------------------- outcome level
@@ -192,7 +259,8 @@ def test_report_section_renders(bundled):
 def test_shipped_scenarios_load(name):
     scenario = load_reanalysis_scenario(ROOT / "occupancy" / "examples" / name)
     settings = settings_from_scenario(scenario)
-    assert settings.annotation.model in ("washout", "emax")
+    assert settings.annotation.model == {"reanalysis_default.toml": "pkpd", "reanalysis_half_life_108.toml": "washout",
+                                         "reanalysis_emax.toml": "emax"}[name]
 
 
 def test_scenario_overrides_and_flags():

@@ -28,7 +28,8 @@ def test_annotate_bundled_json():
     first = data["outcomes"][0]
     assert first["study_id"] == "inagaki_20_59"
     assert 50 < first["MOR_contrast"] < 90
-    assert data["settings"]["model"] == "washout"
+    assert data["settings"]["model"] == "pkpd"  # the default model
+    assert data["settings"]["variability"]["ke0_log_sd"] >= 0  # pkpd's own between-subject multipliers
 
 
 def test_annotate_warns_on_defaulted_windows_unless_quiet():
@@ -42,12 +43,13 @@ def test_annotate_warns_on_defaulted_windows_unless_quiet():
 
 def test_annotate_out_csv_and_flags(tmp_path):
     out = tmp_path / "annotated.csv"
-    result = _run(["annotate", str(EXAMPLE), "--out", str(out), "--quiet", "--n", "0", "--half-life", "108h"])
+    washout = ["--model", "washout"]  # the half-life is a washout parameter
+    result = _run(["annotate", str(EXAMPLE), "--out", str(out), "--quiet", "--n", "0", *washout, "--half-life", "108h"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
     assert len(table) == 11 and {"MOR_drug", "MOR_placebo", "MOR_contrast", "KOR_contrast"} <= set(table.columns)
     short = tmp_path / "short.csv"
-    _run(["annotate", str(EXAMPLE), "--out", str(short), "--quiet", "--n", "0", "--half-life", "3d"])
+    _run(["annotate", str(EXAMPLE), "--out", str(short), "--quiet", "--n", "0", *washout, "--half-life", "3d"])
     within = table["design"] == "within"
     assert (table.loc[within, "MOR_placebo"] > pd.read_csv(short).loc[within, "MOR_placebo"]).all()
 
@@ -95,6 +97,28 @@ def test_reanalyse_progress_bar_unless_quiet():
     assert "Monte Carlo draws" in loud.stderr
     quiet = _run(["reanalyse", "--n", "0", "--draws", "3", "--quiet"])
     assert quiet.stderr == ""
+
+
+def test_reanalyse_model_hysteresis_and_uncertainty_flags():
+    """--model pkpd is the default; --hysteresis picks its variant; --uncertainty-draws sets the parameter draws."""
+    data = json.loads(_run(["reanalyse", "--json", "--quiet", "--n", "0", "--draws", "0",
+                            "--uncertainty-draws", "4"]).stdout)
+    assert data["settings"]["annotation"]["model"] == "pkpd" and data["parameter_uncertainty"]["n"] == 4
+    last = data["sensitivity"][-1]
+    assert last["variant"] == "pkpd parameter uncertainty (4 draws)" and last["interval"] == "min–max of the 4 draws"
+    assert last["rescaled_ci_lb"] <= last["rescaled"] <= last["rescaled_ci_ub"]
+    bk = _run(["reanalyse", "--json", "--n", "0", "--draws", "0", "--hysteresis", "binding_kinetics"])
+    assert bk.exit_code == 0, bk.output
+    d = json.loads(bk.stdout)
+    assert d["settings"]["annotation"]["model_params"] == {"hysteresis": "binding_kinetics"}
+    assert d["parameter_uncertainty"] == {"n": 0} and "parameter uncertainty not computed" in bk.stderr
+    assert [s["variant"] for s in d["sensitivity"]][:2] == ["base", "model = pkpd (effect_compartment)"]
+    wrong = _run(["annotate", "--model", "washout", "--hysteresis", "binding_kinetics", "--quiet"])
+    assert wrong.exit_code == 2 and "--hysteresis: only for the pkpd model" in wrong.stderr
+    one = _run(["reanalyse", "--uncertainty-draws", "1", "--quiet"])
+    assert one.exit_code == 2 and "--uncertainty-draws" in one.stderr
+    no_hl = _run(["annotate", "--half-life", "108h", "--quiet"])
+    assert no_hl.exit_code == 2 and "--model washout" in no_hl.stderr
 
 
 def test_reanalyse_scenario(tmp_path):

@@ -56,6 +56,9 @@ def test_text_output_and_report_show_the_same_percentiles(tmp_path):
     rows = [line.split() for line in r.stdout.splitlines() if re.match(r"^\S.*\s\d+(\.\d+)?h\s", line)]
     assert rows
     for row in rows:
-        band = next(x for x in row if re.fullmatch(r"\d+\.\d-\d+\.\d", x))  # "65.9-89.8" in the text table
-        low, high = band.split("-")
-        assert f"[{low}–{high}]" in page, band  # the report's key number shows the same two percentiles
+        bands = [x for x in row if re.fullmatch(r"\d+\.\d-\d+\.\d", x)]  # "65.9-89.8" in the text table
+        assert len(bands) == 2, row  # MOR 95% CI (parameter uncertainty), then the 5-95th percentiles
+        low, high = bands[1].split("-")
+        assert f"[{low}–{high}]" in page, bands  # the report's key number shows the same two percentiles
+        low, high = bands[0].split("-")
+        assert f"parameter uncertainty {low}–{high} %" in page, bands  # and the typical subject's interval

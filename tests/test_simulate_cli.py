@@ -30,7 +30,28 @@ def test_quick_form_json_matches_library():
         assert set(a) >= {"label", "time_h", "MOR", "KOR", "DOR"}
         for rec in ("MOR", "KOR", "DOR"):
             assert a[rec] == pytest.approx(expected[rec][i])
-    assert data["model"]["name"] == "washout" and "summaries" in data
+    # the default model is pkpd: its name and hysteresis variant, and the typical subject's plasma
+    # concentrations at each assessment (what the library computes)
+    assert data["model"]["name"] == model.name == "pkpd" and "summaries" in data
+    assert data["model"]["parameters"]["hysteresis"] == model.hysteresis
+    conc = model.concentrations(Schedule.single(50), [2.0, 49.0, 360.0])
+    assert set(conc) == {"C_naltrexone_ng_ml", "C_6b_naltrexol_ng_ml"}
+    for i, a in enumerate(data["assessments"]):
+        for key, values in conc.items():
+            assert a[key] == pytest.approx(values[i], rel=1e-12)
+
+
+def test_quick_form_weight_scales_the_pkpd_model():
+    """--weight reaches the pkpd model (allometric): the same as the library with the schedule's weight."""
+    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--weight", "100",
+             "--json"])
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)["assessments"][0]
+    sched = Schedule.single(50)
+    heavy = Schedule(sched.doses, weight_kg=100.0)
+    model = get_model("naltrexone")
+    assert a["MOR"] == pytest.approx(float(model.blockade(heavy, [2.0])[0]), rel=1e-12)
+    assert a["C_naltrexone_ng_ml"] < float(model.concentrations(sched, [2.0])["C_naltrexone_ng_ml"][0])
 
 
 def test_scenario_json_with_population():
@@ -64,9 +85,11 @@ def test_naloxone_quick_form_infusion_and_weight():
 
 
 def test_model_and_half_life_overrides():
-    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "49h", "--half-life", "108h",
-             "--json"])
+    r = run(["simulate", "--drug", "naltrexone", "--model", "washout", "--dose", "50mg@0h", "--assess", "49h",
+             "--half-life", "108h", "--json"])
+    assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
+    assert data["model"]["name"] == "washout"
     assert data["model"]["parameters"]["half_life_h"] == 108.0
     model = get_model("naltrexone", "washout", half_life_h=108)
     assert data["assessments"][0]["MOR"] == pytest.approx(float(model.blockade(Schedule.single(50), [49.0])[0]))
@@ -112,10 +135,11 @@ def test_dose_curve_csv_matches_plantrexone(tmp_path):
 
 
 def test_calibrate_prints_table_and_reproduces():
-    r = run(["calibrate"])
-    assert r.exit_code == 0
+    """The washout refit (pinned: the default of `calibrate` is now the committed pkpd record)."""
+    r = run(["calibrate", "--model", "washout"])
+    assert r.exit_code == 0, r.output
     assert "review_49h" in r.stdout and "conflicting targets" in r.stdout and "reproduced" in r.stdout
-    data = json.loads(run(["calibrate", "--json"]).stdout)
+    data = json.loads(run(["calibrate", "--model", "washout", "--json"]).stdout)
     assert {"parameters", "residuals", "targets", "optimizer", "conflicts"} <= set(data)
 
 
@@ -126,7 +150,15 @@ BAD = [
     (["simulate", "--drug", "aspirin", "--dose", "50mg@0h"], "unknown drug"),
     (["simulate", "--drug", "naltrexone", "--model", "bateman", "--dose", "50mg@0h"], "unknown model"),
     (["dose-curve", "--receptor", "NOP"], "unknown receptor"),
-    (["simulate", "--drug", "naloxone", "--dose", "0.4mg@0h", "--assess", "1h"], "weight"),
+    (["simulate", "--drug", "naloxone", "--model", "bateman", "--dose", "0.4mg@0h", "--assess", "1h"], "weight"),
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--weight", "0"],
+     "--weight: must be > 0 (got 0)"),
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--weight", "-70"],
+     "--weight: must be > 0"),
+    (["simulate", "--drug", "naloxone", "--dose", "0.4mg@0h", "--assess", "1h", "--weight", "351"],
+     "--weight: must be <= 350 (got 351)"),
+    (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--half-life", "100h"],
+     "--half-life: the pkpd model has no half-life"),
     (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2"], "no unit"),
     (["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--n", "1"], "--n"),
     (["simulate"], "SCENARIO"),
@@ -155,7 +187,8 @@ BAD_FILES = [
     ("amount_mg = 50.0", 'amount_mg = "x"', "doses[0].amount_mg: must be a number"),
     ("time_h = 2.0", "time_h = -3.0", "assessments[0].time_h: before the first dose"),
     ('name = "naltrexone"', 'name = "heroin"', "drug.name: unknown drug"),
-    ('name = "washout"', 'name = "magic"', "model.name: unknown model"),
+    ('name = "pkpd"', 'name = "magic"', "model.name: unknown model"),
+    ('name = "pkpd"', 'name = "pkpd"\nhysteresis = "instant"', "model.hysteresis"),
     ("[population]", "[population]\nnn = 3", "population.nn: unknown key"),
     ("[drug]", "[drug", "malformed TOML"),
     ("amount_mg = 50.0", "amount_mg = true", "doses[0].amount_mg: must be a number (got True)"),
@@ -178,6 +211,87 @@ def test_bad_scenario_files_exit_2_nothing_written(tmp_path, old, new, fragment)
     assert len(lines) == 1 and lines[0].startswith("blockade: error: bad.toml: ") and fragment in lines[0], r.stderr
     assert r.stdout == "" and not out.exists()
     assert sorted(os.listdir(tmp_path)) == ["bad.toml"]
+
+
+PKPD_SCENARIO = """[drug]
+name = "naltrexone"
+
+[model]
+name = "pkpd"
+hysteresis = "effect_compartment"
+
+[[doses]]
+time_h = 0.0
+amount_mg = 50.0
+
+[[assessments]]
+label = "2 h"
+time_h = 2.0
+
+[subject]
+weight_kg = 70
+
+[uncertainty]
+n = 20
+seed = 1
+"""
+
+PKPD_BAD_FILES = [
+    ("weight_kg = 70", "weight_kg = 0", "subject.weight_kg: must be > 0 (got 0)"),
+    ("weight_kg = 70", "weight_kg = -3.5", "subject.weight_kg: must be > 0 (got -3.5)"),
+    ("weight_kg = 70", "weight_kg = 351", "subject.weight_kg: must be <= 350 (got 351)"),
+    ('hysteresis = "effect_compartment"', 'hysteresis = "slow_binding"',
+     "model.hysteresis: must be 'effect_compartment' or 'binding_kinetics' (got 'slow_binding')"),
+    ("n = 20", "n = 1", "uncertainty.n: must be >= 2 (got 1)"),
+    ("n = 20", "n = 0", "uncertainty.n: must be >= 2 (got 0)"),
+    ('hysteresis = "effect_compartment"', 'k_mor_ng_ml = -0.1', "model.k_mor_ng_ml: must be >= 0.0001 (got -0.1)"),
+    ('hysteresis = "effect_compartment"', 'ke0_per_h = 0', "model.ke0_per_h: must be >= 0.0001 (got 0)"),
+    ('hysteresis = "effect_compartment"', 'ke0_per_h = 1e9', "model.ke0_per_h: must be <= 1000"),
+    ('hysteresis = "effect_compartment"', 'terminal_auc_fraction = 1.5',
+     "model.terminal_auc_fraction: must be <= 0.99"),
+    ('hysteresis = "effect_compartment"', 'f_systemic = 2.0', "model.f_systemic: must be <= 1 (got 2"),
+    ('hysteresis = "effect_compartment"', 't_half_beta_h = 1.0', "model.t_half_beta_h: must be longer than"),
+    ('hysteresis = "effect_compartment"', 'kor_ratio = 0.5', "model.kor_ratio: must be >= 1 (got 0.5)"),
+    # review 11: physical lower bounds (a tiny value ran for > 10 min, crashed or gave NaN / exactly 100 %)
+    ('hysteresis = "effect_compartment"', 'hysteresis = "binding_kinetics"\nkoff_per_h = 1e-6',
+     "model.koff_per_h: must be >= 0.0001 (got 1e-06)"),
+    ('hysteresis = "effect_compartment"', 'k_mor_ng_ml = 1e-310', "model.k_mor_ng_ml: must be >= 0.0001"),
+    ('hysteresis = "effect_compartment"', 't_half_alpha_h = 1e-300', "model.t_half_alpha_h: must be >= 0.05"),
+    ('hysteresis = "effect_compartment"', 'cl_l_per_h = 1e-300', "model.cl_l_per_h: must be >= 1"),
+    ('hysteresis = "effect_compartment"', 'v_nol_l = 1e-300', "model.v_nol_l: must be >= 1"),
+    # the receptor-order message names the ratio that was given (review 11: dor_ratio named kor_ratio)
+    ('hysteresis = "effect_compartment"', 'dor_ratio = 1.5', "model.dor_ratio: must be >= kor_ratio = 2 (got 1.5)"),
+    ('hysteresis = "effect_compartment"', 'kor_ratio = 100', "model.kor_ratio: must be <= dor_ratio = 79 (got 100)"),
+    ('hysteresis = "effect_compartment"', 'koff_per_h = 2.0', "model.koff_per_h: not used with hysteresis"),
+    ('hysteresis = "effect_compartment"', "cap = true", "model.cap: not a parameter of the pkpd model"),
+    ("[uncertainty]", "[model.extra]", "model.extra"),
+]
+
+
+@pytest.mark.parametrize("old,new,fragment", PKPD_BAD_FILES)
+def test_bad_pkpd_scenarios_exit_2_one_line_nothing_written(tmp_path, old, new, fragment):
+    """pkpd scenario keys out of range: one line naming the field, exit 2, no traceback, nothing written."""
+    assert old in PKPD_SCENARIO
+    path = tmp_path / "bad.toml"
+    path.write_text(PKPD_SCENARIO.replace(old, new, 1))
+    out = tmp_path / "out"
+    for extra in (["--out", str(out)], ["--out", str(out), "--json"]):
+        r = run(["simulate", str(path), *extra])
+        assert r.exit_code == 2, r.output
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("blockade: error: bad.toml: ") and fragment in lines[0], r.stderr
+        assert "Traceback" not in r.output and r.stdout == "" and not out.exists()
+        assert sorted(os.listdir(tmp_path)) == ["bad.toml"]
+
+
+def test_good_pkpd_scenario_runs(tmp_path):
+    """The base of the bad-file cases is valid: concentrations and the uncertainty interval are reported."""
+    path = tmp_path / "good.toml"
+    path.write_text(PKPD_SCENARIO)
+    r = run(["simulate", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)["assessments"][0]
+    assert a["MOR_ci_lo"] <= a["MOR"] <= a["MOR_ci_hi"] < 100 and a["C_naltrexone_ng_ml"] > 0
 
 
 def test_missing_file_exit_2(tmp_path):
@@ -289,10 +403,31 @@ def test_report_section_states_the_early_rise_caveat_for_washout_only():
     from occupancy.simulation.simulate import simulate
     from occupancy.report.simulation import simulation_report_section
 
-    washout = simulation_report_section(simulate(get_model("naltrexone"), Schedule.single(50), [("task", 2.0)]))
+    washout = simulation_report_section(simulate(get_model("naltrexone", "washout"), Schedule.single(50),
+                                                 [("task", 2.0)]))
     assert any("first 2 h after a dose is an extrapolation" in a.text for a in washout.assumptions)
     emax = simulation_report_section(simulate(get_model("naltrexone", "emax"), Schedule.single(50), [("task", 2.0)]))
     assert not any("extrapolation" in a.text for a in emax.assumptions)
+    pkpd = simulation_report_section(simulate(get_model("naltrexone"), Schedule.single(50), [("task", 2.0)]))
+    assert not any("extrapolation" in a.text for a in pkpd.assumptions)
+
+
+def test_pkpd_report_section_names_its_calibration_and_unmet_targets():
+    """The pkpd report cites its calibration record, lists the targets the fit does not meet (from the
+    record), the weight assumption, and captions the concentration panel."""
+    from occupancy.report.simulation import simulation_report_section
+    from occupancy.simulation.simulate import simulate
+
+    model = get_model("naltrexone")
+    section = simulation_report_section(simulate(model, Schedule.single(50), [("task", 2.0)], n=50))
+    texts = " ".join(a.text for a in section.assumptions)
+    sources = [a.source for a in section.assumptions]
+    assert "pkpd_naltrexone_calibration.json" in sources
+    unmet = [r["target"] for r in model.record()["variants"][model.hysteresis]["residuals"] if not r["met"]]
+    assert unmet and all(t in texts for t in unmet)
+    assert "(W/70)^0.75" in texts and "70 kg (default)" in texts
+    assert "cl " in texts  # the population line names the pkpd scales
+    assert "plasma concentrations (ng/mL, log scale)" in section.figures[0].caption
 
 
 def test_click_parse_errors_are_one_line_at_every_level():
@@ -303,3 +438,137 @@ def test_click_parse_errors_are_one_line_at_every_level():
         assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("blockade: error: "), (args, r.stderr)
         assert fragment in lines[0] and "--help" in lines[0]
     assert run([]).output.lstrip().startswith("Usage: ")  # no arguments still shows the help
+
+
+def test_hysteresis_option_selects_the_pkpd_variant_and_matches_the_library():
+    from occupancy import Schedule, get_model
+
+    r = CliRunner().invoke(main, ["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "49h",
+                                  "--hysteresis", "binding_kinetics", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["model"]["parameters"]["hysteresis"] == "binding_kinetics"
+    model = get_model("naltrexone", "pkpd", hysteresis="binding_kinetics")
+    assert data["assessments"][0]["MOR"] == pytest.approx(float(model.blockade(Schedule.single(50.0), [49.0])[0]),
+                                                          rel=1e-12)
+    default = json.loads(CliRunner().invoke(main, ["simulate", "--drug", "naltrexone", "--dose", "50mg@0h",
+                                                   "--assess", "49h", "--json"]).stdout)
+    assert default["assessments"][0]["MOR"] != pytest.approx(data["assessments"][0]["MOR"], abs=0.5)
+    bad = CliRunner().invoke(main, ["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h",
+                                    "--model", "washout", "--hysteresis", "binding_kinetics"])
+    assert bad.exit_code == 2 and "--hysteresis: only the pkpd model" in bad.stderr
+
+
+# --------------------------------------------------------------------------------- review 11
+def test_json_weight_is_the_weight_used_in_both_places():
+    """--weight 80: the top-level weight_kg and model.parameters.weight_kg agree (the subject's, not the 70 kg
+    default); without a weight both are the pkpd model's 70 kg."""
+    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--weight", "80", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["weight_kg"] == 80 and data["model"]["parameters"]["weight_kg"] == 80
+    heavy = Schedule(Schedule.single(50).doses, weight_kg=80.0)
+    assert data["assessments"][0]["MOR"] == pytest.approx(float(get_model("naltrexone").blockade(heavy, [2.0])[0]),
+                                                          rel=1e-12)
+    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@0h", "--assess", "2h", "--json"])
+    data = json.loads(r.stdout)
+    assert data["weight_kg"] == 70 and data["model"]["parameters"]["weight_kg"] == 70
+
+
+@pytest.mark.parametrize("drug,hyst,dose", [("naltrexone", "effect_compartment", "50mg@2h"),
+                                            ("naltrexone", "binding_kinetics", "50mg@2h"),
+                                            ("naloxone", "effect_compartment", "2mg@2h"),
+                                            ("naloxone", "effect_compartment", "2mg@2h+30min")])
+def test_occupancy_and_oral_concentrations_are_exactly_zero_up_to_the_first_dose(tmp_path, drug, hyst, dose):
+    """Review 11: timecourse.csv showed MOR = 3.6e-13 at the dose time (rounding residue of the modal sum)."""
+    r = run(["simulate", "--drug", drug, "--hysteresis", hyst, "--dose", dose, "--assess", "3h", "--out",
+             str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    import pandas as pd
+
+    tc = pd.read_csv(tmp_path / "o" / "timecourse.csv")
+    first = tc[tc["time_h"] <= 2.0]
+    assert len(first) >= 1 and first["time_h"].iloc[-1] == 2.0
+    for col in ("MOR", "KOR", "DOR", "C_naltrexone_ng_ml", "C_6b_naltrexol_ng_ml"):
+        if col in first:
+            assert (first[col] == 0).all(), (col, first[col].tolist())
+    if drug == "naloxone" and "+" not in dose:  # an IV bolus: the plasma concentration jumps at the dose
+        assert first["C_naloxone_ng_ml"].iloc[-1] > 100
+    assert (tc.loc[tc["time_h"] > 2.0, "MOR"] > 0).all()
+
+
+def test_concentration_panel_shows_naltrexone_terminal_phase():
+    """Review 11: the log axis stopped at 0.01 ng/mL and hid naltrexone's 96 h terminal phase (~0.007 ng/mL)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from occupancy.report.timecourse_figure import timecourse_figure
+    from occupancy.simulation.simulate import simulate
+
+    res = simulate(get_model("naltrexone"), Schedule.single(50), [2.0])
+    fig = timecourse_figure(res)
+    ax = next(a for a in fig.axes if a.get_yscale() == "log")
+    c = np.asarray(res.timecourse_arrays["C_naltrexone_ng_ml"])
+    t = np.asarray(res.timecourse_arrays["time_h"])
+    assert t[-1] > 240 and ax.get_ylim()[0] < c[-1]  # the terminal phase is on the axis to the end of the plot
+    assert ax.get_ylim()[0] > 1e-6 * c.max()  # but the axis does not run down to rounding noise
+
+
+def test_plan_caveat_counts_from_the_end_of_the_last_infusion(tmp_path):
+    """Review 11: the naloxone caveat said 'task at 15 min after the last dose' for a task during an infusion."""
+    scenario = tmp_path / "p.toml"
+    scenario.write_text('task = "plan"\n[drug]\nname = "naloxone"\n[subject]\nweight_kg = 85\n'
+                        "[[doses]]\ntime_h = 0.0\namount_mg_per_kg = 0.1\n"
+                        "[[doses]]\ntime_h = 0.25\nrate_mg_per_kg_per_h = 0.1\nduration_min = 60.0\n"
+                        '[[assessments]]\nlabel = "task"\ntime_h = 0.5\n'
+                        '[[assessments]]\nlabel = "late"\ntime_h = 1.5\n'
+                        "[population]\nn = 50\nseed = 1\n"
+                        '[design]\nkind = "within"\nisi_days = 1\neffect = -0.2\n')
+    r = run(["plan", str(scenario), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    note = json.loads(r.stdout)["min_delay_note"]
+    assert "'task' is during the last infusion" in note
+    assert "'late' at 15 min after the end of the last infusion is before 35 min" in note
+    assert "after the last dose" not in note
+
+
+def test_reanalysis_interval_over_few_draws_is_labelled_a_range():
+    """Review 11: two parameter draws gave a '95 % range'; below 40 draws it is the min–max range, so labelled."""
+    from occupancy.annotation.annotate import AnnotationSettings
+    from occupancy.report.reanalysis import _sensitivity_table
+    from occupancy.workflows.reanalysis.analysis import reanalyse
+    from occupancy.workflows.reanalysis.settings import ReanalysisSettings
+
+    res = reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(n=0), draws=0, uncertainty_draws=2,
+                                                sensitivity_models=(), sensitivity_windows=()))
+    u = res.uncertainty
+    assert u["rescaled_lo"] == np.min(u["rescaled"]) and u["rescaled_hi"] == np.max(u["rescaled"])
+    assert u["rescaled_range_label"] == "range of the 2 draws"
+    text = res.summary()
+    assert "range of the 2 draws" in text and "95 % range" not in text
+    d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert d["parameter_uncertainty"]["rescaled_range_label"] == "range of the 2 draws"
+    row = res.sensitivity.iloc[-1]
+    assert row["interval"] == "min–max of the 2 draws" and row["rescaled_ci_lb"] == u["rescaled_lo"]
+    _frame, caption = _sensitivity_table(res)
+    assert "min–max of the 2 draws" in caption and "2.5–97.5" not in caption
+
+
+def test_few_uncertainty_draws_give_a_min_max_range_not_a_95_interval(tmp_path):
+    from occupancy.simulation.simulate import MIN_DRAWS_FOR_95
+
+    text = (ROOT / "occupancy" / "examples" / "single_dose_50mg.toml").read_text(encoding="utf-8")
+    few = tmp_path / "few.toml"
+    few.write_text(text.replace("[uncertainty]             # optional: 95 % interval of the typical subject over "
+                                "parameter uncertainty\nn = 200", "[uncertainty]\nn = 5"), encoding="utf-8")
+    r = CliRunner().invoke(main, ["simulate", str(few), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["uncertainty"]["n"] == 5 < MIN_DRAWS_FOR_95 and data["uncertainty"]["level"] is None
+    assert "minimum and maximum" in data["uncertainty"]["method"]
+    text_out = CliRunner().invoke(main, ["simulate", str(few), "--quiet"]).stdout
+    assert "MOR range" in text_out and "MOR 95% CI" not in text_out and "min-max" in text_out
+    full = json.loads(CliRunner().invoke(main, ["simulate", "single_dose_50mg", "--json", "--quiet"]).stdout)
+    assert full["uncertainty"]["level"] == 0.95
+    a, b = full["assessments"][0], data["assessments"][0]
+    assert a["MOR_ci_lo"] <= a["MOR"] <= a["MOR_ci_hi"] and b["MOR_ci_lo"] <= b["MOR_ci_hi"]

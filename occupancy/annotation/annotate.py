@@ -80,9 +80,12 @@ class AnnotationSettings:
     Parameters
     ----------
     model : str
-        ``"washout"`` (default; blockade over days) or ``"emax"`` (plantrexone, within 8 h of a dose).
+        ``"pkpd"`` (default; mechanistic plasma → effect site → competitive binding, with its hysteresis
+        variant in ``model_params``), ``"washout"`` (fitted blockade time course over days) or ``"emax"``
+        (plantrexone, within 8 h of a dose).
     model_params : mapping
-        Parameter overrides for :func:`occupancy.models.get_model`, e.g. ``{"half_life_h": 108}``.
+        Parameter overrides for :func:`occupancy.models.get_model`, e.g. ``{"hysteresis": "binding_kinetics"}``
+        or ``{"k_mor_ng_ml": 0.2}`` (pkpd), ``{"half_life_h": 108}`` (washout).
     n : int
         Virtual subjects (0 → typical subject only; otherwise ≥ 2).
     seed : int
@@ -100,8 +103,8 @@ class AnnotationSettings:
         Window used for rows without one (the table loader applies it and warns).
     """
 
-    model: str = "washout"
-    model_params: Mapping[str, float] = field(default_factory=dict)
+    model: str = "pkpd"
+    model_params: Mapping[str, Any] = field(default_factory=dict)
     n: int = 1000
     seed: int = 1
     variability: Any = None
@@ -142,11 +145,12 @@ class AnnotationSettings:
             return self.variability
         from occupancy.simulation.population import default_variability
 
-        return default_variability("naltrexone")
+        return default_variability(self.build_model())
 
     def describe(self) -> str:
         """One line naming the model, overrides and population."""
-        params = ", ".join(f"{k}={v:g}" for k, v in self.model_params.items())
+        params = ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                           for k, v in self.model_params.items())
         pop = f"n={self.n}, seed={self.seed}" if self.n else "typical subject"
         return f"{self.model}{f' ({params})' if params else ''}; {pop}; window {self.window_point}"
 
@@ -343,7 +347,7 @@ class _Segments:
 
 
 def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None = None, *,
-                      keep_draws: bool = True, progress: bool = False) -> Annotation:
+                      keep_draws: bool = True, progress: bool = False, model=None) -> Annotation:
     """Annotate every outcome of a validated table with drug/placebo blockade and the contrast.
 
     Outcomes with the same design (schedule, assessed doses, window, crossover share and ISI) are computed
@@ -362,13 +366,17 @@ def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None =
         :data:`MAX_KEPT_DRAWS`.
     progress : bool
         A tqdm progress bar on stderr.
+    model : BlockadeModel, optional
+        Use this model instead of ``settings.build_model()`` (same class and variant, so the same
+        between-subject multipliers): e.g. one of :meth:`~occupancy.models.pkpd_base.PKPDModel.parameter_draws`
+        for the reanalysis's parameter-uncertainty sensitivity.
 
     Returns
     -------
     Annotation
     """
     settings = AnnotationSettings() if settings is None else settings
-    model = settings.build_model()
+    model = settings.build_model() if model is None else model
     has_time_course = settings.model != "emax"
     n = int(settings.n)
     scales = settings.resolved_variability().draw(n, settings.seed) if n else None
@@ -477,6 +485,28 @@ def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None =
                       draws_by_design=draws_u, design_index=inverse, source=table.source)
 
 
+def _blockade_all(model, schedule, times, **scales) -> dict:
+    """``model.blockade_all`` with the model's own working memory bounded by :data:`MAX_ELEMENTS`.
+
+    A model that evaluates in blocks (``blockade_blocks``: the pkpd models, whose binding-kinetics integrator
+    otherwise works on up to 50 million values at once) is driven block by block over the sorted times and
+    the blocks are scattered back; the result has the shape of ``blockade_all``'s, which the callers keep
+    within :data:`MAX_ELEMENTS` per receptor.
+    """
+    blocks = getattr(model, "blockade_blocks", None)
+    if blocks is None:
+        return model.blockade_all(schedule, times, **scales)
+    t = np.asarray(times, dtype=float)
+    order = np.argsort(t, kind="stable")
+    n = max([np.shape(v)[0] for v in scales.values() if np.ndim(v) == 2] or [0])
+    out = {r: np.empty((max(n, 1), t.size)) for r in RECEPTORS}
+    for sl, block in blocks(schedule, t[order], RECEPTORS, block_elements=MAX_ELEMENTS, **scales):
+        cols = order[sl]
+        for r in RECEPTORS:
+            out[r][:, cols] = block[r]
+    return out if n else {r: v[0] for r, v in out.items()}
+
+
 def _annotate_segments(model, schedule, seg: _Segments, owner, is_placebo, fractions, scales, n, values, draws_u,
                        partial: set):
     """Fill ``values`` (and ``draws_u``) for the designs of one schedule in bounded blocks.
@@ -499,7 +529,7 @@ def _annotate_segments(model, schedule, seg: _Segments, owner, is_placebo, fract
         ids = seg.seg_of[a:b]
         local = np.concatenate([[0], np.flatnonzero(np.diff(ids)) + 1])
         here = ids[local]
-        typ = model.blockade_all(schedule, seg.times[a:b])
+        typ = _blockade_all(model, schedule, seg.times[a:b])
         for r in RECEPTORS:
             v = np.asarray(typ[r], dtype=float)
             nan = np.isnan(v)
@@ -533,7 +563,7 @@ def _annotate_segments(model, schedule, seg: _Segments, owner, is_placebo, fract
         for a in range(0, n, rows):
             sl = slice(a, min(a + rows, n))
             block = {key: val[sl] for key, val in scales.items()}
-            pop = model.blockade_all(schedule, seg.times, **block)
+            pop = _blockade_all(model, schedule, seg.times, **block)
             for r in RECEPTORS:
                 v = np.asarray(pop[r], dtype=float)
                 nan = np.isnan(v)
@@ -553,7 +583,7 @@ def _annotate_segments(model, schedule, seg: _Segments, owner, is_placebo, fract
             ids = seg.seg_of[a:b]
             local = np.concatenate([[0], np.flatnonzero(np.diff(ids)) + 1])
             here = ids[local]
-            pop = model.blockade_all(schedule, seg.times[a:b], **scales)
+            pop = _blockade_all(model, schedule, seg.times[a:b], **scales)
             sums, cnts = {}, {}
             for r in RECEPTORS:
                 v = np.asarray(pop[r], dtype=float)

@@ -145,35 +145,18 @@ def timecourse_figure(result):
     reports concentrations."""
     from matplotlib.figure import Figure
 
-    from occupancy.report.timecourse_figure import plot_timecourse
+    from occupancy.report.timecourse_figure import plot_concentrations, plot_timecourse
 
     arrays = result.timecourse_arrays
     conc = concentration_keys(arrays)
     fig = Figure(figsize=(9.0, 6.6 if conc else 4.6))
     ax = fig.add_subplot(2, 1, 1) if conc else fig.add_subplot()
-    plot_timecourse(result, ax)
-    t = np.asarray(arrays["time_h"])
-    days = t.size > 0 and (t[-1] - t[0]) > 72.0
-    x = t / 24.0 if days else t
-    if "MOR_ci_lo" in arrays and "MOR_ci_hi" in arrays:
-        ax.fill_between(x, arrays["MOR_ci_lo"], arrays["MOR_ci_hi"], color="tab:purple", alpha=0.18, lw=0,
-                        label="MOR 95 % interval (parameter uncertainty)")
-        ax.legend(loc="upper right", fontsize=7, framealpha=0.9)
+    plot_timecourse(result, ax)  # with the parameter-uncertainty band when the result has one
     if conc:
         cax = fig.add_subplot(2, 1, 2, sharex=ax)
-        positive = []
-        for key in conc:
-            y = np.asarray(arrays[key], dtype=float)
-            cax.plot(x, y, lw=1.4, label=concentration_label(key))
-            positive.append(y[y > 0])
-        values = np.concatenate(positive) if positive else np.array([])
-        if values.size and values.max() / max(values.min(), 1e-12) > 100:
-            cax.set_yscale("log")
-            cax.set_ylim(max(values.max() * 1e-4, values.min()), values.max() * 2)
+        plot_concentrations(result, cax, label=concentration_label)  # the report's panel: ng/mL, log axis
         cax.set_ylabel("plasma concentration")
-        cax.set_xlabel("time (days)" if days else "time (h)")
-        cax.grid(alpha=0.3)
-        cax.legend(loc="upper right", fontsize=7)
+        cax.set_title("")
         ax.set_xlabel("")
         fig.subplots_adjust(left=0.08, right=0.98, bottom=0.08, top=0.95, hspace=0.18)
     else:
@@ -390,8 +373,9 @@ def monte_carlo_text(result) -> str:
     if not mc.get("n"):
         return "Monte Carlo draws: none"
     return (f"Monte Carlo ({mc['n']} draws, seed {mc.get('seed')}): rescaled estimate median "
-            f"{fmt(mc.get('rescaled_median'), 4)}, 95 % range {fmt(mc.get('rescaled_p025'), 4)} to "
-            f"{fmt(mc.get('rescaled_p975'), 4)}")
+            f"{fmt(mc.get('rescaled_median'), 4)}, {mc.get('rescaled_range_label', '95 % range')} "
+            f"{fmt(mc.get('rescaled_lo', mc.get('rescaled_p025')), 4)} to "
+            f"{fmt(mc.get('rescaled_hi', mc.get('rescaled_p975')), 4)}")
 
 
 def reanalysis_tables(result) -> dict:

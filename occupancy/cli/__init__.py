@@ -9,6 +9,7 @@ from meta.cli import meta_group
 from occupancy.cli.group import UserError, main
 from occupancy.cli import (  # noqa: E402,F401  (imported for their registration side effect)
     app_commands,
+    calibrate_commands,
     examples_commands,
     plan_commands,
     reanalyse_commands,

@@ -15,8 +15,12 @@ from occupancy.cli.options import HALF_LIFE_HELP
 _MODEL_OPTIONS = [
     click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False, path_type=str),
                  help="Reanalysis scenario (TOML: [model], [population], [reanalysis])."),
-    click.option("--model", type=click.Choice(["washout", "emax"]), default=None,
-                 help="Blockade model (default washout, or the scenario's)."),
+    click.option("--model", type=click.Choice(["pkpd", "washout", "emax"]), default=None,
+                 help="Blockade model (default pkpd, or the scenario's; washout and emax for comparison). A model "
+                      "other than the scenario's drops its [model] overrides and [population] log-SDs."),
+    click.option("--hysteresis", type=click.Choice(["effect_compartment", "binding_kinetics"]), default=None,
+                 help="pkpd only: effect_compartment (default) or binding_kinetics, each with its own fitted "
+                      "parameters."),
     click.option("--half-life", "half_life_h", type=str, default=None, help=HALF_LIFE_HELP),
     click.option("--n", "n", type=int, default=None,
                  help="Virtual subjects, 2 to 100000 (0 = typical subject only; default 1000)."),
@@ -32,7 +36,8 @@ def _with_model_options(func):
     return func
 
 
-def _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=None, progress=False):
+def _settings(scenario_path, model, hysteresis, half_life_h, n, seed, window_point, draws=None,
+              uncertainty_draws=None, progress=False):
     """Settings and the scenario's ``[reanalysis] data`` path (None when the scenario names no data)."""
     from occupancy.workflows.reanalysis.settings import (
         load_reanalysis_scenario, scenario_data_path, settings_from_scenario,
@@ -50,13 +55,22 @@ def _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=No
             from occupancy.errors import InputError
 
             raise InputError("--draws: must be 0 (none) or >= 2 (got 1)")
+    if uncertainty_draws is not None:
+        from occupancy.workflows.reanalysis.settings import ReanalysisSection
+
+        check_value(ReanalysisSection, "uncertainty_draws", uncertainty_draws, "--uncertainty-draws")
+        if uncertainty_draws == 1:
+            from occupancy.errors import InputError
+
+            raise InputError("--uncertainty-draws: must be 0 (none) or >= 2 (got 1)")
     if half_life_h is not None:
         from occupancy.dosing.quantities import parse_time_h
 
         half_life_h = check_value(ModelSection, "half_life_h", parse_time_h(half_life_h, what="--half-life"),
                                   "--half-life (h)")
     scenario = load_reanalysis_scenario(scenario_path) if scenario_path else None
-    settings = settings_from_scenario(scenario, model=model, half_life_h=half_life_h, n=n, seed=seed, draws=draws,
+    settings = settings_from_scenario(scenario, model=model, hysteresis=hysteresis, half_life_h=half_life_h, n=n,
+                                      seed=seed, draws=draws, uncertainty_draws=uncertainty_draws,
                                       window_point=window_point, progress=progress)
     return settings, scenario_data_path(scenario, scenario_path)
 
@@ -75,7 +89,8 @@ def _warn(messages, quiet: bool) -> None:
               help="Write the annotated table to this CSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the annotation as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No warnings on stderr.")
-def annotate_command(data, scenario_path, model, half_life_h, n, seed, window_point, out_file, as_json, quiet):
+def annotate_command(data, scenario_path, model, hysteresis, half_life_h, n, seed, window_point, out_file, as_json,
+                     quiet):
     """Annotate each outcome with MOR/KOR/DOR blockade in the drug and placebo conditions.
 
     DATA is an outcome CSV (columns: study_id, design, dose_mg, assess_min_h, assess_max_h; isi_days for
@@ -85,7 +100,7 @@ def annotate_command(data, scenario_path, model, half_life_h, n, seed, window_po
 
     from occupancy.cli.output import check_output_file
 
-    settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point)
+    settings, scenario_data = _settings(scenario_path, model, hysteresis, half_life_h, n, seed, window_point)
     source = data if data is not None else scenario_data
     check_output_file(out_file, inputs=(source,))
     result = annotate(source, settings.annotation, keep_draws=False, progress=not quiet and not as_json)
@@ -136,13 +151,16 @@ def _strip_warnings(text: str) -> str:
 @click.option("--draws", type=int, default=None,
               help="Monte Carlo draws of the population parameters for the sensitivity analysis (0 = none, "
                    "or 2 to 10000; default 200).")
+@click.option("--uncertainty-draws", "uncertainty_draws", type=int, default=None,
+              help="pkpd: parameter sets drawn from the fit's uncertainty, each re-annotating every outcome, for the "
+                   "sensitivity analysis (0 = none, or 2 to 1000; default 20).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
               help="Write report.html, the annotated table, results JSON, forest and bubble plots (PNG+SVG) to this "
                    "folder (replaced as a whole; only a folder blockade wrote is replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout (I2 in percent, as metafor).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
-def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_point, draws, out_dir, as_json,
-                      quiet):
+def reanalyse_command(data, scenario_path, model, hysteresis, half_life_h, n, seed, window_point, draws,
+                      uncertainty_draws, out_dir, as_json, quiet):
     """Blockade-adjusted reanalysis: pooled g, heterogeneity (I^2 in percent), meta-regression on the MOR
     contrast, adjusted estimates.
 
@@ -153,8 +171,8 @@ def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_p
 
     from occupancy.cli.output import output_folder
 
-    settings, scenario_data = _settings(scenario_path, model, half_life_h, n, seed, window_point, draws=draws,
-                                        progress=not quiet)
+    settings, scenario_data = _settings(scenario_path, model, hysteresis, half_life_h, n, seed, window_point,
+                                        draws=draws, uncertainty_draws=uncertainty_draws, progress=not quiet)
     with output_folder(out_dir, "reanalyse", quiet) as out:
         result = reanalyse(data if data is not None else scenario_data, settings)
         if out is not None:
@@ -164,8 +182,9 @@ def reanalyse_command(data, scenario_path, model, half_life_h, n, seed, window_p
             def build(staging):
                 write_reanalysis_outputs(result, staging)
                 name, text = _scenario_text(scenario_path)
-                params = [("model", settings.annotation.model)] + [
-                    (k, f"{v:g}") for k, v in sorted(settings.annotation.model_params.items())]
+                from occupancy.workflows.run import annotation_parameters
+
+                params = list(annotation_parameters(settings.annotation))
                 write_report(staging, "Blockade-adjusted reanalysis", [reanalysis_report_section(result)],
                              scenario_name=name, scenario_text=text, parameters=params)
 

@@ -1,7 +1,7 @@
-"""``blockade simulate``, ``blockade dose-curve`` and ``blockade calibrate``.
+"""``blockade simulate`` and ``blockade dose-curve`` (``blockade calibrate``: :mod:`occupancy.cli.calibrate_commands`).
 
-Only click is imported at module level; numpy/pydantic are imported inside the commands and pandas,
-matplotlib and scipy only where needed (``--out``, ``calibrate``), so ``blockade simulate --json`` starts fast.
+Only click is imported at module level; numpy/pydantic are imported inside the commands and pandas and
+matplotlib only where needed (``--out``), so ``blockade simulate --json`` starts fast.
 """
 
 from __future__ import annotations
@@ -79,8 +79,14 @@ def _quick_scenario(drug, doses, assess, weight):
 @click.option("--assess", multiple=True,
               help="Assessment times, comma-separated (2h,49h,15d), or windows START-END (10min-70min, the mean "
                    "over the window); repeatable.")
-@click.option("--weight", type=float, help="Body weight (kg, 1 to 500), for per-kg doses and naloxone doses in mg.")
-@click.option("--model", "model_name", type=str, help="Model: washout (naltrexone default), emax, bateman.")
+@click.option("--weight", type=float,
+              help="Body weight (kg, above 0 and at most 350): needed for per-kg doses (and naloxone doses in mg "
+                   "with --model bateman); the pkpd model assumes 70 kg without it and scales clearances by "
+                   "(W/70)^0.75 and volumes by W/70.")
+@click.option("--model", "model_name", type=str,
+              help="Model: pkpd (default for both drugs); naltrexone also washout or emax, naloxone bateman.")
+@click.option("--hysteresis", type=click.Choice(["effect_compartment", "binding_kinetics"]),
+              help="pkpd: the hysteresis variant (default: the better-fitting effect_compartment).")
 @click.option("--half-life", "half_life", type=str, help=HALF_LIFE_HELP)
 @click.option("--n", "n", type=int, help="Virtual subjects for population percentiles, 2 to 100000 (e.g. 1000).")
 @click.option("--seed", type=int, help="Seed of the population, 0 to 4294967295 (default 1).")
@@ -93,8 +99,8 @@ def _quick_scenario(drug, doses, assess, weight):
                    "(replaced as a whole; only a folder blockade wrote is replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
-def simulate_command(scenario, drug, doses, assess, weight, model_name, half_life, n, seed, threshold, residual_at,
-                     out_dir, as_json, quiet):
+def simulate_command(scenario, drug, doses, assess, weight, model_name, hysteresis, half_life, n, seed, threshold,
+                     residual_at, out_dir, as_json, quiet):
     """Blockade time course of a naltrexone or naloxone schedule.
 
     \b
@@ -133,7 +139,7 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
     else:
         raise InputError("simulate: give a SCENARIO.toml file or --drug and at least one --dose")
 
-    if model_name is not None or half_life is not None:
+    if model_name is not None or half_life is not None or hysteresis is not None:
         data = sc.model_dump(exclude_none=True)
         model = data.setdefault("model", {})
         if model_name is not None:
@@ -141,6 +147,14 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, half_lif
                 model = {"name": model_name}
                 data["model"] = model
             model["name"] = model_name
+        if hysteresis is not None:
+            if (model.get("name") or "pkpd") != "pkpd":
+                raise InputError(f"--hysteresis: only the pkpd model has hysteresis variants (the model is "
+                                 f"{model.get('name')})")
+            if model.get("hysteresis") not in (None, hysteresis):  # the file's fitted-variant overrides go too
+                model = {"name": "pkpd"}
+                data["model"] = model
+            model["hysteresis"] = hysteresis
         if half_life is not None:
             from occupancy.cli.options import half_life_override
             from occupancy.models import model_class
@@ -250,41 +264,3 @@ def dose_curve_command(drug, receptors, min_dose, max_dose, points, out_file):
         finally:
             plt.close(fig)
     click.echo(f"wrote {out_file}")
-
-
-@main.command("calibrate")
-@click.option("--json", "as_json", is_flag=True, help="Print the full calibration record as JSON.")
-@click.option("--write", is_flag=True, help="Store the fit in occupancy/data/washout_calibration.json.")
-@click.option("--free-half-life", is_flag=True,
-              help="Fit the blockade half-life too (default: held at 72 h, Lee 1988 / Trøstheim 2023).")
-def calibrate_command(as_json, write, free_half_life):
-    """Re-fit the naltrexone washout model to the published targets and print the residual table.
-
-    Targets: Rabiner 2011 PET dose-blockade points (< 8 h), >= 90 % 2 h and 49 h after 50 mg (review),
-    70-80 % at 48 h (product information, half weight), blockade half-life 72 h (Lee 1988), <= 5 % left
-    after 15 days, Weerts 2008 >= 90 % on 50 mg/day, and the plasma tmax.  Conflicting targets are flagged.
-    The half-life is held at 72 h unless --free-half-life is given.
-    """
-    from occupancy.calibration.washout import calibrate, format_report, write_calibration
-    from occupancy.models.washout import load_calibration
-
-    if write and free_half_life:
-        raise InputError("--write: only the default fit (half-life held at 72 h) is stored; drop --free-half-life")
-    record = calibrate(None if free_half_life else 72.0)
-    if write:
-        write_calibration(record)
-    if as_json:
-        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
-        return
-    click.echo(format_report(record))
-    if write:
-        from occupancy.models.washout import CALIBRATION_FILE
-
-        click.echo(f"\nwrote {CALIBRATION_FILE}")
-    else:
-        committed = load_calibration()["parameters"]
-        same = all(abs(committed[k] - v) <= 1e-6 * abs(v) for k, v in record["parameters"].items())
-        if free_half_life:
-            click.echo("\n(alternative fit with a free half-life; the committed defaults hold it at 72 h)")
-        else:
-            click.echo("\ncommitted parameters " + ("reproduced" if same else "DIFFER (run with --write to update)"))

@@ -36,6 +36,12 @@ class BlockadeModel:
     drug: str = ""
     name: str = ""
     receptor_ed50_ratio: dict = {}
+    #: Between-subject multipliers the model accepts (keyword ``<name>_scale``), in the order
+    #: :class:`occupancy.simulation.population.Variability` draws them.
+    variability_scales: tuple = ("ed50", "half_life", "absorption")
+    #: Parameters that are text or true/false (every other parameter is a number).
+    text_parameters: tuple = ()
+    flag_parameters: tuple = ("cap",)
 
     def blockade(self, schedule, times_h, receptor="MOR", *, ed50_scale=1.0, half_life_scale=1.0,
                  absorption_scale=1.0) -> np.ndarray:  # pragma: no cover - abstract

@@ -20,6 +20,24 @@ Equations (time in minutes)
 
 Doses in mg are converted with the subject's weight (``Schedule.weight_kg``), as planoxone does.
 
+Artefacts (planoxone's, kept for parity; the mechanistic ``pkpd`` model has neither)
+-----------------------------------------------------------------------------------
+Because the dose → blockade hyperbola is applied to each dose *before* the time courses are superposed, the
+model is not a model of drug amounts:
+
+* **Splitting a bolus changes the blockade.**  Two 0.005 mg/kg boluses given together are not one
+  0.01 mg/kg bolus: each half gets the amplitude of the hyperbola at 0.005 mg/kg, and
+  ``2·h(D/2) ≠ h(D)`` with ``h(D) = D/(D + ED50)`` (uncapped, the split 0.01 mg/kg is 1.69 times the single bolus at every
+  time, 155 % instead of 92 % at 15 min; capped, it stays at 100 % for longer).
+* **An infusion's planned duration changes the blockade before it ends.**  An infusion's amplitude is the
+  hyperbola of its *total* (rate × duration), fixed at its start, so two infusions at the same rate that
+  differ only in how long they are planned to run give different blockade from the first minute, while
+  both have delivered exactly the same drug (0.01 mg/kg/h: 39.5 % at 30 min when planned for 60 min, 21.8 %
+  when planned for 120 min — the input per minute is the total's amplitude divided by the duration).
+
+Both are demonstrated (and their absence in ``pkpd`` checked) by ``tests/test_pkpd_models.py``.  Use the
+``pkpd`` model for split doses, repeated small boluses and infusions; ``bateman`` reproduces planoxone.
+
 Population scales: ``ed50_scale`` multiplies every ED50, ``half_life_scale`` the half-life (the amplitude's
 ``e^(k·T_ref)`` uses the individual ``k``, so ED50 keeps its meaning "50 % at 55 min"), and
 ``absorption_scale`` multiplies ``ka``.
@@ -75,6 +93,8 @@ class BatemanModel(TimeCourseModel):
 
     drug = "naloxone"
     name = "bateman"
+    #: The ED50 is per kg, so doses in mg need the subject's weight (the pkpd model assumes 70 kg).
+    mg_doses_need_weight = True
 
     def __post_init__(self) -> None:
         from occupancy.errors import InputError

@@ -29,9 +29,9 @@ def _pyplot():
 
 def _delay_tag(result) -> str:
     """Short caveat for the minimum-delay label (the full text is ``result.min_delay_note``)."""
-    from occupancy.workflows.planning.design import PET_VALIDATED_FROM_H
+    from occupancy.workflows.planning.design import validated_from_h
 
-    validated = PET_VALIDATED_FROM_H.get(result.model_name)
+    validated = validated_from_h(result.model_name, result.drug)
     if validated is not None and result.min_delay_h < validated:
         when = f"{validated:g} h" if validated >= 1 else f"{validated * 60:.3g} min"
         return f"(model only; PET data from {when})"

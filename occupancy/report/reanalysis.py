@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from occupancy.workflows.reanalysis.result import (
+    DRAWS_INTERVAL,
     MAX_PLOTTED_UNITS,
     ReanalysisResult,
     assumptions_for,
@@ -18,6 +19,7 @@ from occupancy.workflows.reanalysis.result import (
     format_heterogeneity,
     format_number,
     format_p,
+    is_draws_interval,
     read_effect,
     read_heterogeneity,
 )
@@ -27,6 +29,11 @@ MAX_REPORT_ROWS = 200
 
 #: The review the bundled data come from, and what it reported (compared only when it is the data).
 REVIEW = {"pooled": "−0.20 [−0.32, −0.07]", "trimfill": "0 missing (SE = 2)", "median_power": "0.15"}
+
+
+def _draws_span(summary: dict) -> str:
+    """``"95 %"`` (2.5th–97.5th percentiles, from 40 draws) or ``"Range (min to max)"`` of fewer draws."""
+    return "95 %" if summary.get("rescaled_range_label") == "95 % range" else "Range (min to max)"
 
 def forest_figure(result: ReanalysisResult):
     """Forest plot of the analysed units with their MOR contrast (pp) in an extra column (None when there are
@@ -171,16 +178,33 @@ def _sensitivity_table(result: ReanalysisResult):
     def est(e, lb, ub):
         return "not estimable" if not np.isfinite(e) else f"{e:.3f} [{lb:.3f}, {ub:.3f}]"
 
+    def model_label(name, hysteresis):
+        return f"{name} ({hysteresis.replace('_', ' ')})" if isinstance(hysteresis, str) and hysteresis else name
+
+    def pct(v):
+        return format_number(v, ".0f", "–")
+
+    hysteresis = s["hysteresis"] if "hysteresis" in s.columns else [""] * len(s)
+    draws = (np.array([is_draws_interval(v) for v in s["interval"]], dtype=bool) if "interval" in s.columns
+             else np.zeros(len(s), bool))
     frame = pd.DataFrame({
-        "variant": s["variant"], "model": s["model"],
+        "variant": s["variant"], "model": [model_label(m, h) for m, h in zip(s["model"], hysteresis)],
         "half-life (h)": [format_number(v, "g", "–") for v in s["half_life_h"]], "window": s["window"],
-        "rescaled g [95 % CI]": [est(*v) for v in zip(s["rescaled"], s["rescaled_ci_lb"], s["rescaled_ci_ub"])],
-        "regression g at 100 pp [95 % CI]": [est(*v) for v in zip(s["regression"], s["regression_ci_lb"],
-                                                                  s["regression_ci_ub"])],
-        "MOR contrast min / mean (pp)": [f"{a:.0f} / {b:.0f}" for a, b in zip(s["contrast_min"], s["contrast_mean"])],
+        "rescaled g [95 % CI]": [est(*v) + (" †" if d else "") for *v, d in
+                                 zip(s["rescaled"], s["rescaled_ci_lb"], s["rescaled_ci_ub"], draws)],
+        "regression g at 100 pp [95 % CI]": [est(*v) + (" †" if d else "") for *v, d in
+                                             zip(s["regression"], s["regression_ci_lb"], s["regression_ci_ub"], draws)],
+        "MOR contrast min / mean (pp)": [f"{pct(a)} / {pct(b)}" for a, b in zip(s["contrast_min"], s["contrast_mean"])],
     })
-    return frame, ("Each variant changes one choice of the base analysis (its model, half-life and window are "
-                   "listed); both adjusted estimates are shown for every variant.")
+    caption = ("Each variant changes one choice of the base analysis (its model, half-life and window are listed); "
+               "both adjusted estimates are shown for every variant.")
+    if draws.any():
+        spans = sorted({("the 2.5–97.5 % range" if v == DRAWS_INTERVAL else f"the {v}")
+                        for v, d in zip(s["interval"], draws) if d})
+        caption += (" † Parameter uncertainty of the pkpd model: the median estimate over the parameter draws and, in "
+                    f"brackets, {' / '.join(spans)} of the draws' estimates (not a CI); its contrast column gives the "
+                    "smallest contrast over the draws and the median of their mean contrasts.")
+    return frame, caption
 
 
 def reanalysis_report_section(result: ReanalysisResult):
@@ -264,15 +288,24 @@ def reanalysis_report_section(result: ReanalysisResult):
     keys.append(KeyNumber(f"Median power to detect g = {result.settings.power_effect:g}", f"{mp:.2f}",
                           f"The median study alone had {chance} chance ({mp:.0%}) of detecting an effect this size."
                           + (f" The review reports {REVIEW['median_power']}." if bundled else "")))
-    if len(result.sensitivity) > 1:
-        values = result.sensitivity["rescaled"].to_numpy(float)
+    single = result.sensitivity_variants()
+    if len(single) > 1:
+        values = single["rescaled"].to_numpy(float)
         if np.isfinite(values).any():
             keys.append(KeyNumber("Sensitivity of the rescaled estimate", f"{np.nanmin(values):.3f} to {np.nanmax(values):.3f}",
-                                  "Range over models, half-lives and window ends (the table lists each variant)."))
+                                  "Range over the base analysis and its one-at-a-time variants (models, half-lives, "
+                                  "window ends; the table lists each variant)."))
+    u = result.uncertainty
+    if u.get("n") and "rescaled_p025" in u:
+        keys.append(KeyNumber("Parameter uncertainty of the pkpd model (rescaled)",
+                              f"{u['rescaled_lo']:.3f} to {u['rescaled_hi']:.3f}",
+                              f"{_draws_span(u)} of the estimates over {u['n']} typical-subject parameter sets drawn "
+                              f"from the calibration's bootstrap (median {u['rescaled_median']:.3f}; same virtual "
+                              "population)."))
     if result.mc.get("n") and "rescaled_p025" in result.mc:
         keys.append(KeyNumber("Monte Carlo spread (rescaled)",
-                              f"{result.mc['rescaled_p025']:.3f} to {result.mc['rescaled_p975']:.3f}",
-                              f"95 % of {result.mc['n']} draws of the population parameters."))
+                              f"{result.mc['rescaled_lo']:.3f} to {result.mc['rescaled_hi']:.3f}",
+                              f"{_draws_span(result.mc)} of {result.mc['n']} draws of the population parameters."))
 
     figures = []
     for title, make, caption in (

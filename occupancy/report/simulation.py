@@ -11,12 +11,11 @@ from occupancy.simulation.simulate import SimulationResult, format_value
 
 
 def timecourse_figure(result: SimulationResult):
-    """The time-course figure (MOR/KOR/DOR, population band, assessments, 90 % line) as a new Figure."""
-    from occupancy.report.timecourse_figure import plot_timecourse
+    """The time-course figure as a new Figure: MOR/KOR/DOR, population band, parameter-uncertainty band,
+    assessments, 90 % line; a plasma-concentration panel (log axis) below for models with concentrations."""
+    from occupancy.report.timecourse_figure import timecourse_figure as build
 
-    ax = plot_timecourse(result)
-    ax.figure.tight_layout()
-    return ax.figure
+    return build(result)
 
 
 def write_simulation_outputs(result: SimulationResult, directory) -> list:
@@ -40,9 +39,6 @@ def write_simulation_outputs(result: SimulationResult, directory) -> list:
     ]
     for suffix in (".png", ".svg"):
         written.append(save_figure(figure, directory / f"timecourse{suffix}"))
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
     return written
 
 
@@ -53,9 +49,12 @@ def _plain_time(hours: float) -> str:
     return f"{hours:.3g} h" if hours < 72 else f"{hours / 24:.3g} d"
 
 
-def _reading(a: dict) -> str:
+def _reading(a: dict, interval: str = "95 % interval") -> str:
     """Plain-language reading of one assessment (population-aware), with the numbers as the text table shows them."""
     text = f"MOR blockade of the typical participant at '{a['label']}': {format_value(a['MOR'])} %"
+    if a.get("MOR_ci_lo") is not None:
+        text += (f" ({interval} over parameter uncertainty {format_value(a['MOR_ci_lo'])}–"
+                 f"{format_value(a['MOR_ci_hi'])} %: how sure the calibration is about the typical participant)")
     if a.get("MOR_p05") is not None:
         text += (f"; 5–95th percentile of the virtual population {format_value(a['MOR_p05'])}–"
                  f"{format_value(a['MOR_p95'])} % (95 % of people above {format_value(a['MOR_p05'])} %); "
@@ -65,17 +64,18 @@ def _reading(a: dict) -> str:
 
 def simulation_report_section(result: SimulationResult, title: str = "Simulation"):
     """The simulation as an :class:`occupancy.report.html.ReportSection` for ``blockade run``'s HTML report."""
-    import matplotlib.pyplot as plt
     import pandas as pd
 
     from occupancy.report.html import Assumption, KeyNumber, ReportFigure, ReportSection, ReportTable, figure_to_svg
 
     keys = []
+    unc = result.uncertainty or {}
+    interval = "95 % interval" if unc.get("level") else f"min–max of {unc.get('n')} draws"
     for a in result.assessments:
         value = f"{format_value(a['MOR'])} %"
         if a.get("MOR_p05") is not None:
             value += f" [{format_value(a['MOR_p05'])}–{format_value(a['MOR_p95'])}]"
-        keys.append(KeyNumber(f"MOR at '{a['label']}' ({_plain_time(a['time_h'])})", value, _reading(a)))
+        keys.append(KeyNumber(f"MOR at '{a['label']}' ({_plain_time(a['time_h'])})", value, _reading(a, interval)))
     s = result.summaries
     keys.append(KeyNumber("Time with MOR ≥ 90 %", f"{s['time_ge_90_MOR_h']:.1f} h",
                           "Total time the typical participant's MOR blockade is at or above 90 %."))
@@ -83,9 +83,7 @@ def simulation_report_section(result: SimulationResult, title: str = "Simulation
                           "How long after the last dose the blockade has washed out to this level."))
     keys.append(KeyNumber(f"Residual MOR at {_plain_time(s['residual_at_h'])}", f"{format_value(s['residual']['MOR'])} %",
                           "Blockade still present at the anchor app's recommended interval after the last dose."))
-    figure = timecourse_figure(result)
-    svg = figure_to_svg(figure)
-    plt.close(figure)
+    svg = figure_to_svg(timecourse_figure(result))
     table = ReportTable.from_frame("Blockade at each assessment", pd.DataFrame(list(result.assessments)))
     params = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
                        for k, v in result.model.parameters().items())
@@ -99,17 +97,64 @@ def simulation_report_section(result: SimulationResult, title: str = "Simulation
                                       "reaches 90 % MOR within ~0.2 h of 50 mg, but there are no PET data before "
                                       "~1 h and stable PET data only from 2 h, so blockade in the first 2 h after "
                                       "a dose is an extrapolation.", "occupancy/calibration.py"))
+    if result.model.name == "pkpd":
+        assumptions += _pkpd_assumptions(result)
     if result.population is not None:
         v = result.population.variability
         assumptions.append(Assumption(
             f"Population of {result.population.n} virtual subjects (seed {result.population.seed}); log-normal "
-            f"spreads: ED50 {v.ed50_log_sd:.3g}, half-life {v.half_life_log_sd:.3g}, absorption "
-            f"{v.absorption_log_sd:.3g} (log-SD).", v.source))
+            f"between-subject spreads (log-SD): {v.describe()}.", v.source or "model default"))
     assumptions += [Assumption(w, "warning") for w in result.warnings]
     return ReportSection(
         title=title, intro=result.schedule.describe(), key_numbers=tuple(keys),
-        figures=(ReportFigure("Blockade time course", svg,
-                              "MOR (black), KOR (blue), DOR (red); shaded: 5–95th percentile of the population; "
-                              "dashed: 90 % MOR; markers: assessments."),),
+        figures=(ReportFigure("Blockade time course", svg, _caption(result)),),
         tables=(table,), assumptions=tuple(assumptions),
     )
+
+
+def _caption(result: SimulationResult) -> str:
+    """The figure caption: what each line and band is (only those drawn)."""
+    arrays = result.timecourse_arrays
+    text = "MOR (black), KOR (blue), DOR (red)"
+    if "MOR_p05" in arrays:
+        text += "; grey band: 5–95th percentile of the population"
+    if "MOR_ci_lo" in arrays:
+        text += ("; purple band: " + ("95 % interval" if (result.uncertainty or {}).get("level") else "min–max")
+                 + " of the typical subject over parameter uncertainty")
+    text += "; dashed: 90 % MOR; markers: assessments."
+    if any(k.startswith("C_") for k in arrays):
+        text += " Lower panel: the typical subject's plasma concentrations (ng/mL, log scale)."
+    return text
+
+
+def _pkpd_assumptions(result: SimulationResult) -> list:
+    """What a ``pkpd`` result rests on: the calibration record (targets not met), body weight, hysteresis."""
+    from occupancy.report.html import Assumption
+
+    model = result.model
+    out = []
+    try:
+        rec = model.record()
+        variant = rec["variants"][model.hysteresis]
+    except (RuntimeError, KeyError):  # pragma: no cover - the records ship with the package
+        return out
+    source = str(model.CALIBRATION_FILE.name)
+    unmet = [r for r in variant["residuals"] if not r.get("met")]
+    text = (f"Parameters fitted jointly to plasma PK and PET occupancy targets ({variant['n_met']} of "
+            f"{variant['n_targets']} targets within one measurement SD, sum z² {variant['sum_z2']:.3g}, "
+            f"hysteresis = {model.hysteresis}).")
+    if unmet:
+        text += " Not met: " + "; ".join(f"{r['target']} (observed {r['observed']}, model {r['predicted']:.3g})"
+                                          for r in unmet) + "."
+    out.append(Assumption(text, source))
+    weight = result.schedule.weight_kg
+    out.append(Assumption(
+        f"Body weight {weight if weight is not None else model.weight_kg:g} kg"
+        + ("" if weight is not None else " (default)")
+        + ": clearances scale with (W/70)^0.75 and volumes with W/70 (allometric assumption, not fitted).",
+        "occupancy/models/pkpd_base.py"))
+    if model.drug == "naltrexone":
+        out.append(Assumption("No PET scan before ~1 h after an oral dose: the rise of blockade in the first hour "
+                              "follows the fitted plasma absorption (tmax ~0.8-1.1 h) and hysteresis, not "
+                              "occupancy data.", source))
+    return out

@@ -1,7 +1,9 @@
-"""Plot a blockade time course: MOR/KOR/DOR lines, population band, assessment markers, 90 % line.
+"""Plot a blockade time course: MOR/KOR/DOR lines, population band, parameter-uncertainty band, assessment
+markers, 90 % line; and, for models that report them, the plasma concentrations in a panel below.
 
 Assessments are green markers on the MOR curve, numbered and named in the legend (up to eight), with a
-vertical line (or a shaded window).
+vertical line (or a shaded window).  :func:`timecourse_figure` builds the whole figure (one panel, or two with
+concentrations: plasma ng/mL on a log axis under the blockade panel, same time axis).
 
 matplotlib is imported inside the function (with the non-interactive Agg backend when no figure exists).
 """
@@ -11,6 +13,26 @@ from __future__ import annotations
 import numpy as np
 
 COLORS = {"MOR": "black", "KOR": "tab:blue", "DOR": "tab:red"}
+#: Line colours and legend names of the plasma concentrations (``C_<substance>_ng_ml`` keys).
+CONCENTRATIONS = {"C_naltrexone_ng_ml": ("tab:purple", "naltrexone"),
+                  "C_6b_naltrexol_ng_ml": ("tab:brown", "6β-naltrexol"),
+                  "C_naloxone_ng_ml": ("tab:purple", "naloxone")}
+#: The lowest concentration shown for a substance, relative to its own peak: the axis reaches down to the lowest
+#: value plotted (the end of the horizon, so naltrexone's small 96 h terminal phase, ~10⁻³ of its peak, shows over
+#: the whole plot), but not below this share of a substance's peak (else a fast washout, e.g. naloxone days after
+#: the dose, would stretch the axis to 10⁻¹⁰ ng/mL).
+CONCENTRATION_RANGE = 1e-5
+
+
+def concentration_keys(arrays) -> list:
+    """The plasma-concentration columns of a time course (``C_*_ng_ml``), in a stable order."""
+    return [k for k in arrays if k.startswith("C_") and k.endswith("_ng_ml")]
+
+
+def _time_axis(t):
+    span = t[-1] - t[0] if t.size else 0.0
+    days = span > 72.0
+    return (t / 24.0 if days else t), days
 
 
 def plot_timecourse(result, ax=None):
@@ -28,14 +50,15 @@ def plot_timecourse(result, ax=None):
         _, ax = plt.subplots(figsize=(8, 4.5))
     arrays = result.timecourse_arrays
     t = np.asarray(arrays["time_h"])
-    span = t[-1] - t[0] if t.size else 0.0
-    days = span > 72.0
-    x = t / 24.0 if days else t
+    x, days = _time_axis(t)
     for r in ("MOR", "KOR", "DOR"):
         ax.plot(x, arrays[r], color=COLORS[r], lw=1.6, label=r)
     if "MOR_p05" in arrays:
         ax.fill_between(x, arrays["MOR_p05"], arrays["MOR_p95"], color=COLORS["MOR"], alpha=0.15,
                         label="MOR 5-95 % (population)")
+    if "MOR_ci_lo" in arrays and "MOR_ci_hi" in arrays:
+        ax.fill_between(x, arrays["MOR_ci_lo"], arrays["MOR_ci_hi"], color="tab:purple", alpha=0.18, lw=0,
+                        label="MOR 95 % interval (parameter uncertainty)")
     ax.axhline(90.0, color="grey", ls="--", lw=1, label="90 %")
     from occupancy.dosing.quantities import format_time_h
 
@@ -64,3 +87,60 @@ def plot_timecourse(result, ax=None):
     ax.legend(loc="upper right", fontsize=7, framealpha=0.9)
     ax.grid(alpha=0.3)
     return ax
+
+
+def plot_concentrations(result, ax, label=None):
+    """Draw the typical subject's plasma concentrations (ng/mL, log y axis) of ``result`` on ``ax``.
+
+    ``label(key)`` names a column in the legend (default: the substance).  Values ≤ 0 (before the first dose)
+    are not drawn; the axis reaches down to the lowest value drawn (e.g. naltrexone's terminal phase at the end
+    of the horizon), but not below :data:`CONCENTRATION_RANGE` × a substance's peak.  Returns ``ax``.
+    """
+    arrays = result.timecourse_arrays
+    t = np.asarray(arrays["time_h"], dtype=float)
+    x, days = _time_axis(t)
+    tops, floors = [], []
+    for i, key in enumerate(concentration_keys(arrays)):
+        y = np.asarray(arrays[key], dtype=float)
+        color, name = CONCENTRATIONS.get(key, (f"C{i}", key))
+        ax.plot(x, np.where(y > 0, y, np.nan), color=color, lw=1.4,
+                label=label(key) if label is not None else f"{name} (ng/mL)")
+        pos = y[np.isfinite(y) & (y > 0)]
+        if pos.size:
+            tops.append(float(pos.max()))
+            floors.append(max(float(pos.min()), float(pos.max()) * CONCENTRATION_RANGE))
+    ax.set_yscale("log")
+    if tops:
+        ax.set_ylim(min(floors) / 1.5, max(tops) * 2.0)
+    ax.set_ylabel("plasma (ng/mL)")
+    ax.set_xlabel("time (days)" if days else "time (h)")
+    if t.size:
+        ax.set_xlim(x[0], x[-1])
+    ax.grid(alpha=0.3, which="both", lw=0.5)
+    ax.legend(loc="upper right", fontsize=7, framealpha=0.9)
+    ax.set_title("plasma concentrations (typical subject)", fontsize=9)
+    return ax
+
+
+def timecourse_figure(result):
+    """The whole time-course figure: the blockade panel, plus the concentration panel below it when the model
+    reports concentrations (``pkpd``).  A new matplotlib Figure (Agg backend; no pyplot state)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    conc = concentration_keys(result.timecourse_arrays)
+    if not conc:
+        fig = Figure(figsize=(8, 4.5))
+        plot_timecourse(result, fig.add_subplot())
+        fig.tight_layout()
+        return fig
+    fig = Figure(figsize=(8, 7.0))
+    ax, cax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    plot_timecourse(result, ax)
+    plot_concentrations(result, cax)
+    ax.set_xlabel("")
+    ax.tick_params(labelbottom=False)
+    fig.tight_layout()
+    return fig

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 
@@ -58,40 +59,132 @@ def log_sd_from_cv(cv: float) -> float:
     return math.sqrt(math.log1p(cv * cv))
 
 
-@dataclass(frozen=True)
 class Variability:
-    """Between-subject log-SDs (natural log) of ED50, blockade half-life and absorption rate.
+    """Between-subject log-SDs (natural log) of a model's named multipliers, and where they come from.
 
-    ``source`` says where the numbers come from (see the module docstring for the derivations).
+    Each model declares its multipliers (``model.variability_scales``): ``washout``/``bateman``/``emax``
+    ``("ed50", "half_life", "absorption")``; ``pkpd`` ``("cl", "ka", "affinity", "ke0")`` (or ``"koff"`` for
+    binding kinetics; naloxone has no ``"ka"``).  ``log_sds`` maps each name to its log-SD, in draw order;
+    :meth:`draw` returns the ``<name>_scale`` keyword arrays the model's ``blockade`` accepts, the
+    ``[population]`` keys are ``<name>_log_sd`` and ``v.<name>_log_sd`` reads one.  This is between-subject
+    *variability* (the population percentiles); the uncertainty of the typical subject's parameters is separate
+    (:meth:`occupancy.models.pkpd_base.PKPDModel.parameter_draws`, ``[uncertainty]``).
+
+    ``Variability(0.24, 0.17, 0.18)`` (three numbers) is the old models' ``(ed50, half_life, absorption)``.
+    Immutable.
     """
 
-    ed50_log_sd: float
-    half_life_log_sd: float
-    absorption_log_sd: float
-    source: str = ""
+    __slots__ = ("log_sds", "source", "derivation")
 
-    def __post_init__(self) -> None:
-        for name in ("ed50_log_sd", "half_life_log_sd", "absorption_log_sd"):
-            v = getattr(self, name)
+    def __init__(self, log_sds, half_life_log_sd=None, absorption_log_sd=None, *, source: str = "",
+                 derivation: dict | None = None) -> None:
+        from occupancy.errors import InputError
+
+        if not isinstance(log_sds, Mapping):  # the old positional form (ed50, half_life, absorption)
+            log_sds = {"ed50": log_sds, "half_life": half_life_log_sd, "absorption": absorption_log_sd}
+        elif half_life_log_sd is not None or absorption_log_sd is not None:
+            raise TypeError("give log_sds as a mapping or the three old-model log-SDs, not both")
+        clean = {}
+        for name, v in dict(log_sds).items():
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise InputError(f"population.{name}_log_sd: must be a number (got {v!r})") from None
             if not (math.isfinite(v) and v >= 0):
-                from occupancy.errors import InputError
+                raise InputError(f"population.{name}_log_sd: must be >= 0 (got {v})")
+            clean[str(name)] = v
+        object.__setattr__(self, "log_sds", clean)
+        object.__setattr__(self, "source", str(source))
+        object.__setattr__(self, "derivation", dict(derivation or {}))
 
-                raise InputError(f"population.{name}: must be >= 0 (got {v})")
+    def __setattr__(self, key, value):
+        raise AttributeError("Variability is immutable (use with_overrides)")
+
+    def __getattr__(self, item):
+        # only called for names that are not attributes: ``v.ed50_log_sd``, ``v.cl_log_sd``, ...
+        if item.endswith("_log_sd"):
+            sds = object.__getattribute__(self, "log_sds")
+            name = item[: -len("_log_sd")]
+            if name in sds:
+                return sds[name]
+            raise AttributeError(f"this variability has no {item} (it has: "
+                                 f"{', '.join(k + '_log_sd' for k in sds)})")
+        raise AttributeError(item)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Variability) and self.log_sds == other.log_sds and self.source == other.source
+
+    def __hash__(self) -> int:
+        return hash((tuple(self.log_sds.items()), self.source))
+
+    def __repr__(self) -> str:
+        return f"Variability({self.log_sds!r}, source={self.source!r})"
+
+    def __reduce__(self):  # copy and pickle through the constructor (the instance is immutable)
+        return (_variability, (self.log_sds, self.source, self.derivation))
+
+    @property
+    def names(self) -> tuple:
+        """The multipliers, in draw order."""
+        return tuple(self.log_sds)
+
+    def check_model(self, model) -> None:
+        """:class:`InputError` unless these are exactly ``model``'s multipliers."""
+        from occupancy.errors import InputError
+
+        want = tuple(getattr(model, "variability_scales", ()))
+        if set(want) != set(self.names):
+            raise InputError(f"population: the variability ({', '.join(n + '_log_sd' for n in self.names)}) does not "
+                             f"fit the {model.drug} {model.name} model (its keys: "
+                             f"{', '.join(n + '_log_sd' for n in want)})")
+
+    def with_overrides(self, overrides: Mapping[str, float]) -> "Variability":
+        """A copy with some log-SDs replaced (keys ``<name>_log_sd`` or ``<name>``); unknown names are errors."""
+        from occupancy.errors import InputError
+
+        sds = dict(self.log_sds)
+        given = []
+        for key, value in overrides.items():
+            name = key[: -len("_log_sd")] if key.endswith("_log_sd") else key
+            if name not in sds:
+                raise InputError(f"population.{name}_log_sd: not a variability of this model (its keys: "
+                                 f"{', '.join(k + '_log_sd' for k in sds)})")
+            sds[name] = value
+            given.append(f"{name}_log_sd")
+        if not given:
+            return self
+        return Variability(sds, source=self.source + "; overridden in [population]: " + ", ".join(given),
+                           derivation=self.derivation)
 
     def draw(self, n: int, seed) -> dict[str, np.ndarray]:
-        """Per-subject multipliers, each of shape ``(n, 1)``, from ``numpy.random.default_rng(seed)``."""
+        """Per-subject multipliers ``{<name>_scale: (n, 1) array}`` from ``numpy.random.default_rng(seed)``.
+
+        One standard normal row per multiplier, in :attr:`names` order (for the old models: ED50, half-life,
+        absorption, exactly as before the multipliers were named by the models).
+        """
         rng = np.random.default_rng(seed)
-        z = rng.standard_normal((3, n, 1))
-        return {
-            "ed50_scale": np.exp(self.ed50_log_sd * z[0]),
-            "half_life_scale": np.exp(self.half_life_log_sd * z[1]),
-            "absorption_scale": np.exp(self.absorption_log_sd * z[2]),
-        }
+        z = rng.standard_normal((len(self.log_sds), n, 1))
+        return {f"{name}_scale": np.exp(sd * z[i]) for i, (name, sd) in enumerate(self.log_sds.items())}
 
     def to_dict(self) -> dict:
-        """Plain dict for JSON output."""
-        return {"ed50_log_sd": self.ed50_log_sd, "half_life_log_sd": self.half_life_log_sd,
-                "absorption_log_sd": self.absorption_log_sd, "source": self.source}
+        """Plain dict for JSON output: ``{<name>_log_sd: value, ..., "source": ...}``."""
+        out = {f"{name}_log_sd": sd for name, sd in self.log_sds.items()}
+        out["source"] = self.source
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "Variability":
+        """Inverse of :meth:`to_dict` (``<name>_log_sd`` keys in order; ``source``/``derivation`` optional)."""
+        sds = {k[: -len("_log_sd")]: v for k, v in data.items() if k.endswith("_log_sd")}
+        return cls(sds, source=data.get("source", ""), derivation=data.get("derivation", {}) or {})
+
+    def describe(self) -> str:
+        """``cl 0.136, ka 0.253, affinity 0.73, ke0 0`` (log-SDs)."""
+        return ", ".join(f"{name.replace('_', ' ')} {sd:.3g}" for name, sd in self.log_sds.items())
+
+
+def _variability(log_sds, source, derivation) -> Variability:
+    return Variability(log_sds, source=source, derivation=derivation)
 
 
 def invert_ed50(model, schedule_for_dose, observed: float, window_h: tuple[float, float],
@@ -187,12 +280,23 @@ def derive_naloxone_variability(model=None) -> dict:
     }
 
 
-def default_variability(drug: str) -> Variability:
-    """The documented, data-derived variability for ``drug`` (see the module docstring)."""
-    from occupancy.models import check_drug
+def default_variability(model_or_drug, name: str | None = None) -> Variability:
+    """The documented, data-derived variability of a model (see the module docstring).
 
-    drug = check_drug(drug)
-    if drug == "naltrexone":
+    ``model_or_drug`` is a model object (its own multipliers and, for ``pkpd``, the log-SDs derived for its
+    hysteresis variant and stored in its calibration record) or a drug name with an optional model ``name``
+    (default: the drug's default model).
+    """
+    if isinstance(model_or_drug, str):
+        from occupancy.models import get_model
+
+        model = get_model(model_or_drug, name)
+    else:
+        model = model_or_drug
+    if hasattr(model, "stored_variability"):
+        stored = model.stored_variability()
+        return Variability(stored["log_sds"], source=stored["source"], derivation=stored["derivation"])
+    if model.drug == "naltrexone":
         from occupancy.models.washout import load_calibration
 
         v = load_calibration()["variability"]
@@ -202,7 +306,8 @@ def default_variability(drug: str) -> Variability:
             _NALOXONE_CACHE["v"] = derive_naloxone_variability()
         v = _NALOXONE_CACHE["v"]
         src = "derived: NLX PET scatter (ED50), Kim 1997 clearance SD (half-life), serum t1/2 SD (absorption)"
-    return Variability(float(v["ed50_log_sd"]), float(v["half_life_log_sd"]), float(v["absorption_log_sd"]), src)
+    return Variability({"ed50": float(v["ed50_log_sd"]), "half_life": float(v["half_life_log_sd"]),
+                        "absorption": float(v["absorption_log_sd"])}, source=src)
 
 
 STATS = ("p05", "p50", "p95", "mean", "prob_ge_90")
@@ -271,7 +376,8 @@ def sample_population(model, schedule, times_h, n: int = 1000, seed=1,
 
     if int(n) != n or n < 2:
         raise InputError(f"population.n: must be an integer >= 2 (got {n})")
-    variability = default_variability(model.drug) if variability is None else variability
+    variability = default_variability(model) if variability is None else variability
+    variability.check_model(model)
     times = np.atleast_1d(np.asarray(times_h, dtype=float))
     return model.blockade_all(schedule, times, **variability.draw(int(n), seed))
 
@@ -307,7 +413,8 @@ def simulate_population(model, schedule, times_h, n: int = 1000, seed=1, variabi
     if int(n) != n or n < 2:
         raise InputError(f"population.n: must be an integer >= 2 (got {n})")
     n = int(n)
-    variability = default_variability(model.drug) if variability is None else variability
+    variability = default_variability(model) if variability is None else variability
+    variability.check_model(model)
     times = np.atleast_1d(np.asarray(times_h, dtype=float))
     scales = variability.draw(n, seed)
     chunk = max(1, int(max_elements // n))
@@ -318,6 +425,18 @@ def simulate_population(model, schedule, times_h, n: int = 1000, seed=1, variabi
 
         bar = tqdm(total=times.size, desc="virtual subjects x time", unit="t", file=sys.stderr, leave=False)
     out = {s: {r: np.empty(times.size) for r in RECEPTORS} for s in STATS}
+    if hasattr(model, "blockade_blocks"):
+        # pkpd: sorted blocks with the binding state carried from block to block (linear in the grid length)
+        order = np.argsort(times, kind="stable")
+        for sl, block in model.blockade_blocks(schedule, times[order], RECEPTORS, block_elements=max_elements,
+                                               reuse_buffers=True, **scales):
+            idx = order[sl]
+            for r in RECEPTORS:
+                for s, arr in _summarise(block[r]).items():
+                    out[s][r][idx] = arr
+            if bar is not None:
+                bar.update(sl.stop - sl.start)
+        starts = ()
     for start in starts:
         sl = slice(start, min(start + chunk, times.size))
         all_values = model.blockade_all(schedule, times[sl], **scales)
@@ -344,7 +463,8 @@ def subject_window_summary(model, schedule, grids, n: int = 1000, seed=1,
     if int(n) != n or n < 2:
         raise InputError(f"population.n: must be an integer >= 2 (got {n})")
     n = int(n)
-    variability = default_variability(model.drug) if variability is None else variability
+    variability = default_variability(model) if variability is None else variability
+    variability.check_model(model)
     scales = variability.draw(n, seed)
     means = {r: np.empty((n, len(grids))) for r in RECEPTORS}
     for j, g in enumerate(grids):

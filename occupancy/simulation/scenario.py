@@ -13,8 +13,9 @@ Example
     [drug]
     name = "naltrexone"             # or "naloxone"
     [model]
-    name = "washout"                # naltrexone: washout (default) | emax; naloxone: bateman
-    half_life_h = 72                # optional parameter overrides
+    name = "pkpd"                   # the default for both drugs; naltrexone also washout | emax, naloxone bateman
+    hysteresis = "effect_compartment"   # pkpd: or "binding_kinetics" (each with its own fitted parameters)
+    k_mor_ng_ml = 0.1               # optional parameter overrides (the others keep their fitted values)
     [[doses]]
     time_h = 0.0
     amount_mg = 50.0                # or amount_mg_per_kg, amount_ug; infusions: duration_min and
@@ -26,8 +27,11 @@ Example
     [population]                    # optional
     n = 1000
     seed = 1
-    [subject]                       # needed for per-kg doses
+    [subject]                       # needed for per-kg doses (pkpd: default 70 kg, allometric scaling)
     weight_kg = 70
+    [uncertainty]                   # optional (pkpd): 95 % interval of the typical subject over parameter
+    n = 200                         # uncertainty (MOR_ci_lo, MOR_ci_hi), from n seeded draws
+    seed = 1
     [summary]                       # optional
     threshold = 10                  # "time until MOR blockade < 10 % after the last dose"
     residual_at_h = 360             # residual blockade at this time (default: last dose + recommended interval)
@@ -63,6 +67,10 @@ MAX_SUBJECTS = 100_000
 MAX_SEED = 2**32 - 1
 #: Largest between-subject log-SD (a factor of e^3 = 20 for one SD).
 MAX_LOG_SD = 3.0
+#: Largest body weight (kg): heavier than any adult the models' allometric scaling was meant for.
+MAX_WEIGHT_KG = 350.0
+#: Most parameter-uncertainty draws ([uncertainty] n).
+MAX_UNCERTAINTY_DRAWS = 10_000
 #: Most doses and assessments in one scenario.
 MAX_DOSES = 1000
 MAX_ASSESSMENTS = 100
@@ -104,6 +112,14 @@ class DrugSection(FiniteFields, BaseModel):
         return v
 
 
+def _pkpd_parameter(name: str):
+    """An optional ``[model]`` field of a ``pkpd`` parameter, constrained to its physical range (inclusive)."""
+    from occupancy.models.pkpd_base import PARAMETER_RANGES
+
+    lo, hi = PARAMETER_RANGES[name]
+    return Field(default=None, ge=lo, le=hi)
+
+
 class ModelSection(FiniteFields, BaseModel):
     """``[model]``: ``name`` plus optional parameter overrides of that model."""
 
@@ -121,6 +137,25 @@ class ModelSection(FiniteFields, BaseModel):
     tmax_min: Optional[float] = Field(default=None, gt=0, le=600)
     half_life_min: Optional[float] = Field(default=None, ge=1, le=6000)
     t_ref_min: Optional[float] = Field(default=None, ge=0, le=600)
+    # pkpd (both drugs): the physical ranges of occupancy.models.pkpd_base.PARAMETER_RANGES (each with its reason)
+    hysteresis: Optional[Literal["effect_compartment", "binding_kinetics"]] = None
+    ka_per_h: Optional[float] = _pkpd_parameter("ka_per_h")
+    cl_l_per_h: Optional[float] = _pkpd_parameter("cl_l_per_h")
+    t_half_alpha_h: Optional[float] = _pkpd_parameter("t_half_alpha_h")
+    t_half_beta_h: Optional[float] = _pkpd_parameter("t_half_beta_h")
+    terminal_auc_fraction: Optional[float] = _pkpd_parameter("terminal_auc_fraction")
+    f_systemic: Optional[float] = _pkpd_parameter("f_systemic")
+    t_half_nol_h: Optional[float] = _pkpd_parameter("t_half_nol_h")
+    v_nol_l: Optional[float] = _pkpd_parameter("v_nol_l")
+    k_mor_ng_ml: Optional[float] = _pkpd_parameter("k_mor_ng_ml")
+    nol_potency_ratio: Optional[float] = _pkpd_parameter("nol_potency_ratio")
+    ke0_per_h: Optional[float] = _pkpd_parameter("ke0_per_h")
+    koff_per_h: Optional[float] = _pkpd_parameter("koff_per_h")
+    v1_l: Optional[float] = _pkpd_parameter("v1_l")
+    v2_l: Optional[float] = _pkpd_parameter("v2_l")
+    v3_l: Optional[float] = _pkpd_parameter("v3_l")
+    q2_l_per_h: Optional[float] = _pkpd_parameter("q2_l_per_h")
+    q3_l_per_h: Optional[float] = _pkpd_parameter("q3_l_per_h")
     # all
     kor_ratio: Optional[float] = Field(default=None, gt=0, le=10_000)
     dor_ratio: Optional[float] = Field(default=None, gt=0, le=10_000)
@@ -229,16 +264,45 @@ class PopulationSection(FiniteFields, BaseModel):
     model_config = _STRICT_TYPES
     n: int = Field(default=1000, ge=2, le=MAX_SUBJECTS)
     seed: int = Field(default=1, ge=0, le=MAX_SEED)
+    # washout, emax, bateman
     ed50_log_sd: Optional[float] = Field(default=None, ge=0, le=MAX_LOG_SD)
     half_life_log_sd: Optional[float] = Field(default=None, ge=0, le=MAX_LOG_SD)
     absorption_log_sd: Optional[float] = Field(default=None, ge=0, le=MAX_LOG_SD)
+    # pkpd (ka: naltrexone only; ke0 with the effect compartment, koff with binding kinetics)
+    cl_log_sd: Optional[float] = Field(default=None, ge=0, le=MAX_LOG_SD)
+    ka_log_sd: Optional[float] = Field(default=None, ge=0, le=MAX_LOG_SD)
+    affinity_log_sd: Optional[float] = Field(default=None, ge=0, le=MAX_LOG_SD)
+    ke0_log_sd: Optional[float] = Field(default=None, ge=0, le=MAX_LOG_SD)
+    koff_log_sd: Optional[float] = Field(default=None, ge=0, le=MAX_LOG_SD)
+
+    def log_sd_overrides(self) -> dict:
+        """The log-SDs given in the file: ``{"cl_log_sd": 0.2, ...}``."""
+        return {k: v for k, v in self.model_dump().items() if k.endswith("_log_sd") and v is not None}
 
 
 class SubjectSection(FiniteFields, BaseModel):
-    """``[subject]``: body weight (kg), needed for per-kg doses and for naloxone doses in mg."""
+    """``[subject]``: body weight (kg).
+
+    Needed for per-kg doses and for naloxone doses in mg with the ``bateman`` model; the ``pkpd`` models
+    assume 70 kg without it and scale clearances by ``(W/70)^0.75`` and volumes by ``W/70`` (an allometric
+    assumption, not a fitted covariate).
+    """
 
     model_config = _STRICT_TYPES
-    weight_kg: float = Field(ge=1, le=500)
+    weight_kg: float = Field(gt=0, le=MAX_WEIGHT_KG)
+
+
+class UncertaintySection(FiniteFields, BaseModel):
+    """``[uncertainty]``: the typical subject's 95 % interval over parameter uncertainty (``pkpd`` models).
+
+    ``n`` parameter sets are drawn (seeded) from the calibration's bootstrap distribution of the fitted
+    parameters; each assessment reports the 2.5th and 97.5th percentiles of MOR (``MOR_ci_lo``,
+    ``MOR_ci_hi``).  Separate from ``[population]`` (between-subject variability).
+    """
+
+    model_config = _STRICT_TYPES
+    n: int = Field(default=200, ge=2, le=MAX_UNCERTAINTY_DRAWS)
+    seed: int = Field(default=1, ge=0, le=MAX_SEED)
 
 
 class SummarySection(FiniteFields, BaseModel):
@@ -261,6 +325,7 @@ class Scenario(FiniteFields, BaseModel):
     population: Optional[PopulationSection] = None
     subject: Optional[SubjectSection] = None
     summary: SummarySection = Field(default_factory=SummarySection)
+    uncertainty: Optional[UncertaintySection] = None
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -272,18 +337,14 @@ class Scenario(FiniteFields, BaseModel):
             raise ValueError(f"model.name: unknown model {self.model.name!r} for {drug} "
                              f"(choose {' or '.join(MODELS[drug])})")
         cls = model_class(drug, self.model.name)
-        allowed = {f.name for f in fields(cls)}
-        for key in self.model.overrides():
-            if key not in allowed:
-                raise ValueError(f"model.{key}: not a parameter of the {cls.name} model "
-                                 f"(parameters: {', '.join(sorted(allowed))})")
+        check_model_section(drug, self.model, self.population, self.uncertainty)
         weight = self.subject.weight_kg if self.subject else None
         for i, d in enumerate(self.doses):
             if weight is None and d.per_kg:
                 raise ValueError(f"doses[{i}].{d.field_name()}: a per-kg dose needs [subject] weight_kg")
-            if weight is None and drug == "naloxone" and not d.per_kg:
+            if weight is None and getattr(cls, "mg_doses_need_weight", False) and not d.per_kg:
                 raise ValueError(f"doses[{i}].{d.field_name()}: naloxone doses in mg need [subject] weight_kg "
-                                 "(the naloxone ED50 is per kg)")
+                                 f"with the {cls.name} model (its ED50 is per kg)")
             if drug == "naltrexone" and d.duration_min > 0:
                 raise ValueError(f"doses[{i}].duration_min: oral naltrexone doses cannot be infusions")
         first = min(d.time_h for d in self.doses)
@@ -309,19 +370,55 @@ class Scenario(FiniteFields, BaseModel):
         return get_model(self.drug.name, self.model.name, **self.model.overrides())
 
     def variability(self):
-        """The population's :class:`~occupancy.simulation.population.Variability` (documented defaults + overrides)."""
+        """The population's :class:`~occupancy.simulation.population.Variability` (the model's documented
+        log-SDs with the ``[population]`` overrides), or None without a population."""
         if self.population is None:
             return None
-        from dataclasses import replace
+        return scenario_variability(self.build_model(), self.population)
 
-        from occupancy.simulation.population import default_variability
 
-        v = default_variability(self.drug.name)
-        over = {k: getattr(self.population, k) for k in ("ed50_log_sd", "half_life_log_sd", "absorption_log_sd")
-                if getattr(self.population, k) is not None}
-        if over:
-            v = replace(v, source=v.source + "; overridden in [population]: " + ", ".join(over), **over)
-        return v
+def check_model_section(drug: str, model: ModelSection, population: PopulationSection | None = None,
+                        uncertainty: UncertaintySection | None = None) -> None:
+    """Cross-field checks of ``[model]``, ``[population]`` and ``[uncertainty]`` for ``drug`` (ValueError, one line).
+
+    Every ``[model]`` key must be a parameter of the chosen model; the model must build (e.g.
+    ``t_half_beta_h`` longer than ``t_half_alpha_h``); ``[population]`` log-SDs must be multipliers of the
+    model; ``[uncertainty]`` needs a model with a parameter-uncertainty record.
+    """
+    from dataclasses import fields
+
+    from occupancy.models import get_model, model_class
+
+    cls = model_class(drug, model.name)
+    allowed = {f.name for f in fields(cls)}
+    overrides = model.overrides()
+    for key in overrides:
+        if key not in allowed:
+            raise ValueError(f"model.{key}: not a parameter of the {cls.name} model "
+                             f"(parameters: {', '.join(sorted(a for a in allowed if a in ModelSection.model_fields))})")
+    built = get_model(drug, model.name, **overrides)
+    if population is not None:
+        scales = tuple(built.variability_scales)
+        for key in population.log_sd_overrides():
+            if key[: -len("_log_sd")] not in scales:
+                raise ValueError(f"population.{key}: not a variability of the {cls.name} model"
+                                 + (f" with hysteresis = {built.hysteresis!r}" if hasattr(built, "hysteresis") else "")
+                                 + f" (its keys: {', '.join(n + '_log_sd' for n in scales)})")
+    if uncertainty is not None:
+        if not hasattr(built, "parameter_draws"):
+            raise ValueError(f"uncertainty: the {cls.name} model has no parameter-uncertainty estimate (use the "
+                             "pkpd model)")
+        unc = built.record().get("uncertainty") or {}
+        if unc.get("variant") != built.hysteresis:
+            raise ValueError(f"uncertainty: the parameter uncertainty of the {drug} pkpd model was estimated "
+                             f"(bootstrap) for hysteresis = {unc.get('variant')!r} only, not for {built.hysteresis!r}")
+
+
+def scenario_variability(model, population: PopulationSection):
+    """``model``'s documented variability with the ``[population]`` log-SD overrides applied."""
+    from occupancy.simulation.population import default_variability
+
+    return default_variability(model).with_overrides(population.log_sd_overrides())
 
 
 def _loc(loc) -> str:

@@ -61,8 +61,12 @@ class SimulationResult:
     population : PopulationBlockade or None
         Percentiles at the assessments.
     timecourse_arrays : dict
-        ``time_h`` and MOR/KOR/DOR arrays (plus population bands); see :attr:`timecourse`.
+        ``time_h`` and MOR/KOR/DOR arrays (plus population bands, the typical subject's plasma concentrations
+        ``C_*`` and the parameter-uncertainty band ``MOR_ci_lo``/``MOR_ci_hi`` when computed); see
+        :attr:`timecourse`.
     warnings : tuple of str
+    uncertainty : dict or None
+        ``n``, ``seed`` and the method of the parameter-uncertainty interval (``[uncertainty]``).
     """
 
     model: object
@@ -72,6 +76,14 @@ class SimulationResult:
     population: object = None
     timecourse_arrays: dict = field(default_factory=dict, repr=False)
     warnings: tuple = ()
+    uncertainty: dict | None = None
+
+    @property
+    def weight_kg(self):
+        """The subject's body weight used (kg): the schedule's, else the model's default (pkpd: 70); None for a model
+        without one and no ``[subject] weight_kg``.  The JSON's ``weight_kg`` and ``model.parameters.weight_kg`` agree."""
+        w = getattr(self.schedule, "weight_kg", None)
+        return getattr(self.model, "weight_kg", None) if w is None else w
 
     @functools.cached_property
     def timecourse(self):
@@ -89,32 +101,44 @@ class SimulationResult:
         return _clean({
             "drug": self.model.drug,
             "model": {"name": self.model.name, "parameters": self.model.parameters()},
-            "weight_kg": self.schedule.weight_kg,
+            "weight_kg": self.weight_kg,
             "doses": [{"time_h": d.time_h, "amount_mg": d.amount_mg, "amount_mg_per_kg": d.amount_mg_per_kg,
                        "duration_min": d.duration_min} for d in self.schedule.doses],
             "assessments": list(self.assessments),
             "summaries": self.summaries,
             "population": pop,
+            "uncertainty": self.uncertainty,
             "warnings": list(self.warnings),
         })
 
     def summary(self) -> str:
         """A short text report (the ``blockade simulate`` console output)."""
-        lines = [f"{self.model.drug} ({self.model.name} model): {self.schedule.describe()}"]
+        variant = f", {self.model.hysteresis}" if getattr(self.model, "hysteresis", None) else ""
+        lines = [f"{self.model.drug} ({self.model.name} model{variant}): {self.schedule.describe()}"]
         pop = self.population is not None
+        unc = self.uncertainty is not None
+        conc = [k for k in (self.assessments[0] if self.assessments else {}) if k.startswith("C_")]
         w = min(max([10] + [len(a["label"]) for a in self.assessments]), 60)
         whens = [_when(a["time_h"]) + ("" if a.get("end_h") is None else f"-{_when(a['end_h'])}")
                  for a in self.assessments]
         tw = max([10] + [len(x) for x in whens])
         head = f"{'assessment':<{w}} {'time':>{tw}} {'MOR %':>7} {'KOR %':>7} {'DOR %':>7}"
+        if unc:
+            head += f"  {'MOR 95% CI' if self.uncertainty.get('level') else 'MOR range':>11}"
         if pop:
             head += f"  {'MOR 5-95 %':>13} {'P(MOR>=90)':>10}"
+        for k in conc:
+            head += f" {CONCENTRATION_HEADERS.get(k, k):>9}"
         lines += ["", head, "-" * len(head)]
         for a, when in zip(self.assessments, whens):
             row = (f"{a['label'][:w]:<{w}} {when:>{tw}} {format_value(a['MOR']):>7} {format_value(a['KOR']):>7} "
                    f"{format_value(a['DOR']):>7}")
+            if unc:
+                row += f"  {format_value(a['MOR_ci_lo']):>5}-{format_value(a['MOR_ci_hi']):<5}"
             if pop:
                 row += f"  {format_value(a['MOR_p05']):>6}-{format_value(a['MOR_p95']):<6} {format_value(a['MOR_prob_ge_90'], 2):>10}"
+            for k in conc:
+                row += f" {_conc(a[k]):>9}"
             lines.append(row)
         s = self.summaries
         lines += [
@@ -124,9 +148,31 @@ class SimulationResult:
             f"residual blockade at {s['residual_at_h']:.4g} h: MOR {format_value(s['residual']['MOR'])} %, "
             f"KOR {format_value(s['residual']['KOR'])} %, DOR {format_value(s['residual']['DOR'])} %",
         ]
+        if conc:
+            lines.append("concentrations: plasma, typical subject (ng/mL)")
+        if unc:
+            lines.append(f"parameter uncertainty: n = {self.uncertainty['n']} draws, seed = {self.uncertainty['seed']} "
+                         + ("(95 % interval of the typical subject)" if self.uncertainty.get("level") else
+                            f"(min-max of the typical subject over {self.uncertainty['n']} draws: fewer than "
+                            f"{MIN_DRAWS_FOR_95} are too few for a 95 % interval)"))
         if pop:
             lines.append(f"population: n = {self.population.n}, seed = {self.population.seed}")
         return "\n".join(lines)
+
+
+#: Fewest parameter draws for a 2.5–97.5 % interval (one draw beyond each end); fewer give the min–max.
+MIN_DRAWS_FOR_95 = 40
+
+#: Column headers of the plasma concentrations in the text summary.
+CONCENTRATION_HEADERS = {"C_naltrexone_ng_ml": "NTX ng/mL", "C_6b_naltrexol_ng_ml": "NOL ng/mL",
+                         "C_naloxone_ng_ml": "NLX ng/mL"}
+
+
+def _conc(v) -> str:
+    """A concentration with 3 significant digits (``n/a`` for None/NaN)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.3g}" if abs(v) >= 0.001 or v == 0 else f"{v:.1e}"
 
 
 def _when(hours: float) -> str:
@@ -168,8 +214,10 @@ def timecourse_grid(model, schedule, assessment_times: Sequence[float], extra_en
 
     Includes every dose, infusion end and assessment time exactly.
     """
+    from occupancy.simulation.summaries import search_span_h
+
     start = schedule.first_dose_h
-    end = schedule.last_dose_end_h + 5.0 * model.time_scale_h
+    end = schedule.last_dose_end_h + search_span_h(model, 5.0)  # at most a year: bounded even for a slow override
     if assessment_times:
         end = max(end, start + 1.05 * (max(assessment_times) - start))
     if extra_end_h is not None:
@@ -186,7 +234,7 @@ def timecourse_grid(model, schedule, assessment_times: Sequence[float], extra_en
 def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = None, *, n: int | None = None,
              seed: int = 1, variability=None, threshold: float | None = None, residual_at_h: float | None = None,
              progress: bool = False, timecourse_points: int = 1000,
-             population_timecourse: bool = True) -> SimulationResult:
+             population_timecourse: bool = True, uncertainty: tuple[int, int] | None = None) -> SimulationResult:
     """Simulate a scenario, or a model + schedule + assessments.
 
     Parameters
@@ -211,6 +259,11 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
         Points of the uniform part of the time-course grid.
     population_timecourse : bool
         Also compute population percentile bands on the time-course grid (for CSV/plots).
+    uncertainty : (n, seed), optional
+        Parameter uncertainty of the typical subject (``pkpd`` models): ``n`` seeded draws of the fitted
+        parameters (:meth:`~occupancy.models.pkpd_base.PKPDModel.parameter_draws`) give ``MOR_ci_lo`` and
+        ``MOR_ci_hi`` (2.5th/97.5th percentiles) at each assessment and on the time-course grid.  Default: the
+        scenario's ``[uncertainty]``.
 
     Returns
     -------
@@ -229,10 +282,16 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
             variability = sc.variability() if variability is None else variability
         threshold = sc.summary.threshold if threshold is None else threshold
         residual_at_h = sc.summary.residual_at_h if residual_at_h is None else residual_at_h
+        if uncertainty is None and getattr(sc, "uncertainty", None) is not None:
+            uncertainty = (sc.uncertainty.n, sc.uncertainty.seed)
     else:
         model = scenario_or_model
         if schedule is None:
             raise InputError("simulate: a schedule is needed with a model")
+    if getattr(schedule, "weight_kg", None) is not None and hasattr(model, "weight_kg") and hasattr(model, "with_"):
+        # the model's weight_kg is only the default for a schedule without one: carry the subject's weight, so the
+        # result (JSON model.parameters, report) shows the weight actually used (the blockade is the same)
+        model = model.with_(weight_kg=float(schedule.weight_kg))
     threshold = 10.0 if threshold is None else float(threshold)
     items = []
     for i, a in enumerate(assessments or []):
@@ -262,6 +321,16 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
                 values[r][i] = float(_window_mean(v, g))
     else:
         values = model.blockade_all(schedule, times) if items else {r: np.array([]) for r in RECEPTORS}
+    conc_values = _assessment_concentrations(model, schedule, items)
+    draws = None
+    if uncertainty is not None:
+        if not hasattr(model, "parameter_draws"):
+            raise InputError(f"uncertainty: the {model.name} model has no parameter-uncertainty estimate (use the "
+                             "pkpd model)")
+        n_unc, seed_unc = int(uncertainty[0]), uncertainty[1]
+        if n_unc < 2:
+            raise InputError(f"uncertainty.n: must be >= 2 (got {n_unc})")
+        draws = model.parameter_draws(n_unc, seed_unc)
     population = None
     if n is not None:
         from occupancy.simulation.population import simulate_population, subject_window_summary
@@ -286,6 +355,8 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
                 rec[f"{r}_p50"] = float(population.p50[r][i])
                 rec[f"{r}_p95"] = float(population.p95[r][i])
                 rec[f"{r}_prob_ge_90"] = float(population.prob_ge_90[r][i])
+        for key, v in conc_values.items():
+            rec[key] = float(v[i])
         if math.isnan(rec["MOR"]):
             warnings.append(f"assessment {a.label!r} at {a.time_h:g} h is outside the {model.name} model's range "
                             f"(more than {getattr(model, 'window_h', 8):g} h after any dose); use the washout model")
@@ -305,6 +376,20 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
     grid = timecourse_grid(model, schedule, marks, residual_at_h, timecourse_points)
     curves = model.blockade_all(schedule, grid)
     arrays = {"time_h": grid, **curves}
+    if hasattr(model, "concentrations"):
+        arrays.update(model.concentrations(schedule, grid))
+    unc_info = None
+    if draws is not None:
+        lo_a, hi_a, lo_g, hi_g = _uncertainty_band(draws, schedule, items, grid)
+        for i, rec in enumerate(records):
+            rec["MOR_ci_lo"], rec["MOR_ci_hi"] = float(lo_a[i]), float(hi_a[i])
+        arrays["MOR_ci_lo"], arrays["MOR_ci_hi"] = lo_g, hi_g
+        unc_info = {"n": len(draws), "seed": uncertainty[1], "level": 0.95 if len(draws) >= MIN_DRAWS_FOR_95 else None,
+                    "method": "typical subject with n parameter sets resampled from the calibration's bootstrap "
+                              "refits (each used equally often); "
+                              + ("2.5th and 97.5th percentiles of MOR" if len(draws) >= MIN_DRAWS_FOR_95 else
+                                 f"minimum and maximum of MOR (fewer than {MIN_DRAWS_FOR_95} draws)"),
+                    "hysteresis": getattr(model, "hysteresis", None)}
     if population is not None and population_timecourse:
         from occupancy.simulation.population import simulate_population
 
@@ -315,4 +400,40 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
             arrays[f"{r}_p95"] = band.p95[r]
             arrays[f"{r}_prob_ge_90"] = band.prob_ge_90[r]
     return SimulationResult(model=model, schedule=schedule, assessments=tuple(records), summaries=summaries,
-                            population=population, timecourse_arrays=arrays, warnings=tuple(warnings))
+                            population=population, timecourse_arrays=arrays, warnings=tuple(warnings),
+                            uncertainty=unc_info)
+
+
+def _assessment_concentrations(model, schedule, items) -> dict:
+    """The typical subject's plasma concentrations at each assessment (a window's mean); {} for models without."""
+    if not hasattr(model, "concentrations") or not items:
+        return {}
+    grids = [a.grid() for a in items]
+    allt = np.concatenate(grids)
+    conc = model.concentrations(schedule, allt)
+    out = {k: np.empty(len(items)) for k in conc}
+    pos = 0
+    for i, g in enumerate(grids):
+        for k, v in conc.items():
+            out[k][i] = float(_window_mean(v[pos:pos + g.size], g))
+        pos += g.size
+    return out
+
+
+def _uncertainty_band(models, schedule, items, grid):
+    """2.5th/97.5th percentiles of MOR over parameter draws: at the assessments (window means) and on ``grid``."""
+    grids = [a.grid() for a in items]
+    allt = np.concatenate(grids + [grid]) if grids else np.asarray(grid, dtype=float)
+    at = np.empty((len(models), len(items)))
+    on_grid = np.empty((len(models), len(grid)))
+    for d, m in enumerate(models):
+        v = m.blockade(schedule, allt, "MOR")
+        pos = 0
+        for i, g in enumerate(grids):
+            at[d, i] = float(_window_mean(v[pos:pos + g.size], g))
+            pos += g.size
+        on_grid[d] = v[pos:]
+    q = [2.5, 97.5] if len(models) >= MIN_DRAWS_FOR_95 else [0.0, 100.0]  # few draws: their min and max
+    lo_a, hi_a = np.percentile(at, q, axis=0) if len(items) else (np.array([]), np.array([]))
+    lo_g, hi_g = np.percentile(on_grid, q, axis=0)
+    return lo_a, hi_a, lo_g, hi_g

@@ -21,9 +21,21 @@ def blockade_at(model, schedule, times_h) -> dict[str, np.ndarray]:
     return model.blockade_all(schedule, np.atleast_1d(np.asarray(times_h, dtype=float)))
 
 
+#: The longest search after the last dose (h): one year.  40 model time scales reach far below any useful threshold
+#: for the fitted models; a slow override (e.g. a pkpd ``koff_per_h`` of 1e−4 /h, a 290-day half-time) would make
+#: that decades and the binding-kinetics step grid (1-h steps) enormous.  Blockade still above a threshold one
+#: year after the last dose is reported as not falling below it (``inf``).
+MAX_SEARCH_H = 8760.0
+
+
+def search_span_h(model, scales: float = 40.0) -> float:
+    """``scales`` model time scales, at most :data:`MAX_SEARCH_H` (the span searched after the last dose)."""
+    return min(scales * model.time_scale_h, MAX_SEARCH_H)
+
+
 def _horizon_h(model, schedule) -> float:
-    """A time after the last dose by which every model has decayed far below any useful threshold."""
-    return schedule.last_dose_end_h + 40.0 * model.time_scale_h
+    """A time after the last dose by which every model has decayed far below any useful threshold (at most a year)."""
+    return schedule.last_dose_end_h + search_span_h(model)
 
 
 def _grid(model, start: float, end: float, schedule) -> np.ndarray:
@@ -76,7 +88,7 @@ def time_above(model, schedule, threshold: float = 90.0, start_h: float | None =
     ----------
     start_h, end_h : float, optional
         Window; default from the first dose until the blockade has washed out (40 model time scales
-        after the last dose).
+        after the last dose, at most one year).
     """
     receptor = check_receptor(receptor)
     start = schedule.first_dose_h if start_h is None else float(start_h)
@@ -107,11 +119,12 @@ def time_until_below(model, schedule, threshold: float, after_h: float | None = 
     """Time (h after ``after_h``) until blockade falls below ``threshold`` % and stays below.
 
     ``after_h`` defaults to the last dose (start of the last administration).  Returns 0 when the
-    blockade is already below and stays below, and ``inf`` if it never falls below within 40 time scales.
+    blockade is already below and stays below, and ``inf`` if it never falls below within 40 time scales
+    (at most :data:`MAX_SEARCH_H`, one year).
     """
     receptor = check_receptor(receptor)
     after = schedule.last_dose_h if after_h is None else float(after_h)
-    end = max(after, schedule.last_dose_end_h) + 40.0 * model.time_scale_h
+    end = max(after, schedule.last_dose_end_h) + search_span_h(model)
     ta = time_above(model, schedule, threshold, start_h=after, end_h=end, receptor=receptor)
     if not ta.intervals:
         return 0.0

@@ -117,9 +117,20 @@ def _reanalyse(data: dict | None, source: str, progress: bool, path: Path | None
     scenario = None if data is None else scenario_from_dict(data, source, schema=ReanalysisScenario)
     settings = settings_from_scenario(scenario, progress=progress)
     result = reanalyse(scenario_data_path(scenario, path), settings)
-    ann = settings.annotation
-    params = (("model", ann.model),) + tuple((k, f"{v:g}") for k, v in sorted(ann.model_params.items()))
-    return TaskResult("reanalyse", result, params)
+    return TaskResult("reanalyse", result, annotation_parameters(settings.annotation))
+
+
+def annotation_parameters(ann) -> tuple[tuple[str, str], ...]:
+    """Report provenance rows of an annotation's model: its name and the parameters in use (overrides and, for
+    pkpd, the hysteresis variant)."""
+    model = ann.build_model()
+    rows = [("model", ann.model)]
+    if hasattr(model, "hysteresis"):
+        rows.append(("hysteresis", str(model.hysteresis)))
+    for k, v in sorted(ann.model_params.items()):
+        if k != "hysteresis":
+            rows.append((k, f"{v:g}" if isinstance(v, (int, float)) else str(v)))
+    return tuple(rows)
 
 
 _RUNNERS = {"simulate": _simulate, "plan": _plan, "reanalyse": _reanalyse}

@@ -35,24 +35,54 @@ SOURCES = {
 }
 
 
-#: Per model: the earliest time after a dose (h) with stable PET blockade data, and what its rise is fitted to.
-#: Before that time the model's blockade is an extrapolation.  A model not listed gets a generic caveat.
+#: Per (drug, model): the earliest time after a dose (h) with stable PET blockade data, and what the model's rise is
+#: fitted to.  Before that time the model's blockade is an extrapolation.  A model not listed gets a generic caveat.
 EARLY_DATA = {
-    "washout": (2.0, "the rise is fitted only to the plasma tmax (~1 h); there are no PET data before ~1 h and "
-                     "stable PET data only from 2 h after the dose"),
-    "bateman": (35.0 / 60.0, "planoxone's rise (tmax 25 min) is not fitted to early data; the naloxone PET scans "
-                             "behind its ED50 were taken 35–65 min after injection"),
+    ("naltrexone", "pkpd"): (2.0, "the rise follows the absorption rate ka, fitted to the plasma tmax (0.8–1.1 h), "
+                                  "and the slow effect compartment (ke0 fitted to PET at unknown times within 8 h, "
+                                  "taken as the 1–8 h mean, and to the 48–168 h washout); there are no PET data "
+                                  "before ~1 h and stable PET data only from 2 h after the dose"),
+    ("naltrexone", "washout"): (2.0, "the rise is fitted only to the plasma tmax (~1 h); there are no PET data before "
+                                     "~1 h and stable PET data only from 2 h after the dose"),
+    ("naloxone", "pkpd"): (35.0 / 60.0, "the rise follows Dowling 2008's IV plasma kinetics and the effect "
+                                        "compartment, whose ke0 is fitted to PET scans taken 35–65 min after "
+                                        "injection and to Kim 1997's receptor-clearance half-time (scans from 5 min "
+                                        "to 8 h); no dose–occupancy scan is earlier than 35 min"),
+    ("naloxone", "bateman"): (35.0 / 60.0, "planoxone's rise (tmax 25 min) is not fitted to early data; the naloxone "
+                                           "PET scans behind its ED50 were taken 35–65 min after injection"),
 }
-#: Backwards-compatible view of :data:`EARLY_DATA`: model → earliest validated time (h).
-PET_VALIDATED_FROM_H = {name: hours for name, (hours, _) in EARLY_DATA.items()}
+#: Backwards-compatible view of :data:`EARLY_DATA`: (drug, model) → earliest validated time (h).
+PET_VALIDATED_FROM_H = {key: hours for key, (hours, _) in EARLY_DATA.items()}
 
 
-def min_delay_caveat(model_name: str, early: Sequence[tuple[str, float]] = (), *, time_course: bool = True) -> str:
+def early_data(model_name: str, drug: str | None = None) -> tuple[float, str] | None:
+    """``(earliest validated time (h), what the rise is fitted to)`` of a model, or None when not documented.
+
+    ``drug`` None: the first drug (naltrexone, then naloxone) that has a model of that name.
+    """
+    from occupancy.models import DRUGS
+
+    for d in (drug,) if drug is not None else DRUGS:
+        if (d, model_name) in EARLY_DATA:
+            return EARLY_DATA[(d, model_name)]
+    return None
+
+
+def validated_from_h(model_name: str, drug: str | None = None) -> float | None:
+    """The earliest time after a dose (h) with stable PET data for this model (None when not documented)."""
+    entry = early_data(model_name, drug)
+    return None if entry is None else entry[0]
+
+
+def min_delay_caveat(model_name: str, early: Sequence[tuple[str, float]] = (), *, time_course: bool = True,
+                     drug: str | None = None, infusion: bool = False) -> str:
     """Plain-language limits of the computed minimum delay for ``model_name`` (printed next to the number).
 
     ``early`` lists the user's assessments (label, hours after the last dose) that fall before the model's
-    validated time; the caveat names them instead of giving generic advice.  ``time_course`` is False for
-    a model without a time course (the delay is then not informative).
+    validated time; the caveat names them instead of giving generic advice.  With ``infusion`` (the last dose is
+    an infusion) the hours count from the *end* of the infusion, and a negative value is an assessment during it.
+    ``time_course`` is False for a model without a time course (the delay is then not informative).  ``drug``
+    picks the entry of a model name both drugs have (``pkpd``; default naltrexone).
     """
     def format_time_h(hours: float) -> str:
         return f"{hours:g} h" if hours >= 1 else f"{hours * 60:.3g} min"
@@ -60,11 +90,25 @@ def min_delay_caveat(model_name: str, early: Sequence[tuple[str, float]] = (), *
     if not time_course:
         return (f"not informative: the {model_name} model has no time course (the same blockade at any time within "
                 "its window after a dose); plantrexone recommends waiting 1–2 h")
-    if model_name not in EARLY_DATA:
+    entry = early_data(model_name, drug)
+    if entry is None:
         return f"model estimate of the {model_name} model"
-    hours, basis = EARLY_DATA[model_name]
+    hours, basis = entry
     text = f"model estimate, not validated before {format_time_h(hours)}: {basis}"
-    if early:
+    if early and infusion:
+        after = [(label, t) for label, t in early if t >= 0]
+        during = [label for label, t in early if t < 0]
+        parts = []
+        if after:
+            named = ", ".join(f"'{label}' at {format_time_h(t)}" for label, t in after)
+            parts.append(f"your {named} after the end of the last infusion {'is' if len(after) == 1 else 'are'} "
+                         f"before {format_time_h(hours)}")
+        if during:
+            named = ", ".join(f"'{label}'" for label in during)
+            parts.append(f"your {named} {'is' if len(during) == 1 else 'are'} during the last infusion, before it "
+                         "ends")
+        text += "; " + " and ".join(parts) + ", so the blockade shown there is a model extrapolation"
+    elif early:
         named = ", ".join(f"'{label}' at {format_time_h(t)}" for label, t in early)
         text += (f"; your {named} after the last dose "
                  f"{'is' if len(early) == 1 else 'are'} before {format_time_h(hours)}, so the blockade shown there is "

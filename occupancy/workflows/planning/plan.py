@@ -127,7 +127,9 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
             raise InputError(f"assessments: '{label}' at {t:g} h: the {model.name} model gives no blockade there "
                              f"({t - schedule.last_dose_h:g} h after the last dose, outside its range); assess "
                              "within its range or choose a model with a time course")
-    late = schedule.last_dose_end_h + 5.0 * model.time_scale_h
+    from occupancy.simulation.summaries import search_span_h
+
+    late = schedule.last_dose_end_h + search_span_h(model, 5.0)
     time_course = not np.isnan(np.asarray(model.blockade(schedule, [late]), dtype=float)).any()
 
     pop = VirtualPopulation(model, n, seed, variability)
@@ -272,19 +274,28 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
     tagged = _warnings(model.name, design, kind, assessments, schedule, min_delay, min_isi, res95, cond_rows,
                        primary, pw, pw_att, target, n_planned, n_req_att_bal if kind == "within" else n_req_att)
     warnings = [text for _, text in tagged]
-    from occupancy.workflows.planning.design import PET_VALIDATED_FROM_H
+    from occupancy.workflows.planning.design import validated_from_h
 
-    validated_h = PET_VALIDATED_FROM_H.get(model.name)
+    validated_h = validated_from_h(model.name, model.drug)
     last_dose = schedule.last_dose_h
-    early = [(label, t - last_dose) for label, t in assessments
-             if validated_h is not None and t >= last_dose and t - last_dose < validated_h]
-    note = min_delay_caveat(model.name, early, time_course=model.name != "emax")
-    assumptions = _assumptions(design, kind)
+    # counted from the end of the last dose: an infusion's validated time starts when it ends (a negative value is
+    # an assessment during the infusion)
+    last_end = max(last_dose, schedule.last_dose_end_h)
+    early = [(label, t - last_end) for label, t in assessments
+             if validated_h is not None and t >= last_dose and t - last_end < validated_h]
+    note = min_delay_caveat(model.name, early, time_course=model.name != "emax", drug=model.drug,
+                            infusion=last_end > last_dose)
+    assumptions = _assumptions(design, kind, model)
+    sds = ", ".join(f"{name} {sd:.3g}" for name, sd in pop.variability.log_sds.items())
+    assumptions = tuple(assumptions) + ((f"Between-subject variability (log-normal, median at the model's value), log-SDs: {sds}; "
+                        "it gives the percentiles and P(MOR >= 90 %), and is set in [population] (<name>_log_sd).",
+                        pop.variability.source or "documented defaults of the model"),)
     design_dict = design.model_dump()
     return PlanResult(
         scenario_name=scenario_name, source=str(source), drug=model.drug, model_name=model.name,
         model_parameters=dict(model.parameters()), kind=kind, design=design_dict, population_n=pop.n,
         population_seed=seed if isinstance(seed, int) else str(seed),
+        population_variability=pop.variability.to_dict(),
         doses=tuple((float(d.time_h), float("nan") if amounts is None else float(mg))
                     for d, mg in zip(schedule.doses, amounts or [None] * len(schedule.doses))),
         isi_days=None if isi_h is None else float(design.isi_days), orders=tuple(order_names),
@@ -355,7 +366,20 @@ def _warnings(model_name, design, kind, assessments, schedule, min_delay, min_is
     return out
 
 
-def _assumptions(design, kind) -> tuple[tuple[str, str], ...]:
+def _delay_basis(model) -> str:
+    """What the model's early rise rests on and from when it is validated (empty when not documented)."""
+    from occupancy.workflows.planning.design import early_data
+
+    entry = early_data(model.name, model.drug)
+    if entry is None:
+        return ""
+    hours, basis = entry
+    when = f"{hours:g} h" if hours >= 1 else f"{hours * 60:.3g} min"
+    return (f" The {model.drug} {model.name} model: {basis}, so a delay below {when} is a model extrapolation, "
+            "not a validated recommendation.")
+
+
+def _assumptions(design, kind, model) -> tuple[tuple[str, str], ...]:
     items = [
         ("The behavioural effect is proportional to the drug − placebo contrast in mean MOR blockade at the "
          "primary assessment: g_eff = g × contrast / 100 (full, residual-free blockade gives g).",
@@ -363,9 +387,7 @@ def _assumptions(design, kind) -> tuple[tuple[str, str], ...]:
         (f"Expected effect g = {design.effect:g} (Hedges' g used as Cohen's d).", SOURCES["review"]),
         ("Minimum delay: first time after the last dose at which P(MOR >= "
          f"{design.delay_threshold_pct:g} %) >= {design.delay_probability:g} across virtual subjects "
-         "(model time course, 1-min grid + bisection); plantrexone recommends 1–2 h. The naltrexone washout "
-         "model's rise is fitted only to the plasma tmax (no PET data before ~1 h, stable PET data only from "
-         "2 h), so a delay below 2 h is a model extrapolation, not a validated recommendation.",
+         "(model time course, 1-min grid + bisection); plantrexone recommends 1–2 h." + _delay_basis(model),
          SOURCES["plantrexone"] + "; " + SOURCES["rabiner"]),
         (f"Minimum intersession interval: residual MOR blockade left by one drug session at the next session's "
          f"first assessment <= {design.residual_threshold_pct:g} % for the 95th-percentile person (conservative: "

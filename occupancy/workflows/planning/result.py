@@ -161,6 +161,8 @@ class PlanResult:
     power_curve: PowerCurve = field(repr=False)
     assumptions: tuple[tuple[str, str], ...] = ()
     warnings: tuple[str, ...] = ()
+    #: The between-subject log-SDs used and their source (:meth:`Variability.to_dict`).
+    population_variability: dict = field(default_factory=dict)
     warning_topics: tuple[str, ...] = ()
 
     # -- derived views ---------------------------------------------------------------------------------
@@ -199,7 +201,8 @@ class PlanResult:
             "model_parameters": {k: _jsonable(v) for k, v in self.model_parameters.items()},
             "kind": self.kind,
             "design": {k: _jsonable(v) for k, v in self.design.items()},
-            "population": {"n": self.population_n, "seed": self.population_seed},
+            "population": {"n": self.population_n, "seed": self.population_seed,
+                           "variability": dict(self.population_variability)},
             "doses": [{"time_h": t, "amount_mg": a} for t, a in self.doses],
             "isi_days": self.isi_days,
             "orders": list(self.orders),

@@ -29,7 +29,7 @@ class VirtualPopulation:
         self.model = model
         self.n = int(n)
         self.seed = seed
-        self.variability = default_variability(model.drug) if variability is None else variability
+        self.variability = default_variability(model) if variability is None else variability
         self.scales = self.variability.draw(self.n, seed)
 
     def values(self, schedule, times_h, receptor: str = "MOR") -> np.ndarray:

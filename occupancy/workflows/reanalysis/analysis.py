@@ -29,10 +29,14 @@ Pipeline (:func:`reanalyse`)
    aggregate per study (the bundled review) every cluster is one estimate and CR2 is the HC2-type
    small-sample correction ``e_i²/(1 − h_ii)`` of the working model's weighted regression.
 
-5. **Sensitivity** of the adjusted estimate: the model (``washout`` vs ``emax``), the blockade half-life
-   (72 / 108 h, Lee 1988), the window summary (start / end instead of the mean), and Monte Carlo draws of
-   the population parameters (each draw applies one virtual subject's ED50, half-life and absorption to all
-   participants; seeded; tqdm progress bar on stderr).
+5. **Sensitivity** of the adjusted estimate, one choice at a time: the model (``pkpd`` with its other
+   hysteresis variant, ``washout``, ``emax``), the blockade half-life (72 / 108 h, Lee 1988; only for a base
+   model with a half-life, ``washout``), the window summary (start / end instead of the mean); the **parameter
+   uncertainty** of a ``pkpd`` base model (the outcomes re-annotated with ``uncertainty_draws`` typical-
+   subject parameter sets drawn from the calibration's bootstrap, same population and seed; the sensitivity
+   table's last row gives the median adjusted estimate and the 2.5–97.5 % spread over the draws); and Monte
+   Carlo draws of the population parameters (each draw applies one virtual subject's multipliers — pkpd:
+   clearance, absorption, affinity, ke0 — to all participants; seeded; tqdm progress bars on stderr).
 6. **Small-study and power checks** (:mod:`meta.small_study`, :mod:`meta.power`): trim-and-fill on the study
    aggregates (review: 0 missing, SE 2) and each study's power to detect g = −0.20 at α = .05 from its SE
    (review: median 0.15).
@@ -60,7 +64,9 @@ from occupancy.annotation.literature import (
     validate_outcome_table,
 )
 from occupancy.errors import InputError
-from occupancy.workflows.reanalysis.result import ReanalysisResult, coefficient_dict
+from occupancy.workflows.reanalysis.result import (
+    CI_INTERVAL, DRAWS_INTERVAL, MIN_DRAWS_FOR_95, ReanalysisResult, coefficient_dict, draws_interval, draws_range_label,
+)
 from occupancy.workflows.reanalysis.settings import ReanalysisSettings
 
 Z = 1.959963984540054
@@ -323,8 +329,9 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
         (random-effects on the 8 study aggregates, all 17 outcomes annotated).
     settings : ReanalysisSettings, optional
     on_progress : callable, optional
-        Called as ``on_progress(done, total)`` after each Monte Carlo draw (the long step), e.g. by the web
-        app's progress bar; an exception it raises stops the reanalysis (how the app cancels a stale run).
+        Called as ``on_progress(done, total)`` after each parameter-uncertainty draw and each Monte Carlo draw
+        (the long steps; ``total`` counts both), e.g. by the web app's progress bar; an exception it raises
+        stops the reanalysis (how the app cancels a stale run).
 
     Returns
     -------
@@ -386,15 +393,21 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
                        "assumes": "g linear in the MOR contrast; prediction at a full contrast (extrapolation)"},
     }
 
-    # 3. sensitivity (one at a time) and Monte Carlo draws
-    sensitivity = _sensitivity(mode, table, units, fitter, settings, rescaled, regression)
-    mc = _monte_carlo(mode, table, units, fitter, settings, on_progress)
-    for name, what, base in (("rescaled", "rescaled estimate", np.isfinite(rescaled["estimate"])),
-                             ("regression", "regression prediction", regression is not None)):
-        missing = mc.get(f"{name}_not_estimable", 0)
-        if missing and base:  # (when the base estimate is not estimable either, its warning says why)
-            warnings.append(f"{missing} of {mc['n']} Monte Carlo draws gave no {what} (not estimable with that "
-                            "draw's contrasts) and are left out of its spread")
+    # 3. parameter uncertainty (pkpd), sensitivity (one at a time) and Monte Carlo draws
+    drawn, reason = uncertainty_models(settings)
+    if reason:
+        warnings.append(reason)
+    progress = _Progress(len(drawn) + (int(settings.draws) if settings.draws >= 2 else 0), on_progress)
+    uncertainty = _parameter_uncertainty(mode, table, units, fitter, settings, drawn, progress)
+    sensitivity = _sensitivity(mode, table, units, fitter, settings, rescaled, regression, uncertainty)
+    mc = _monte_carlo(mode, table, units, fitter, settings, progress)
+    for spread, kind in ((mc, "Monte Carlo draws"), (uncertainty, "parameter-uncertainty draws")):
+        for name, what, base in (("rescaled", "rescaled estimate", np.isfinite(rescaled["estimate"])),
+                                 ("regression", "regression prediction", regression is not None)):
+            missing = spread.get(f"{name}_not_estimable", 0)
+            if missing and base:  # (when the base estimate is not estimable either, its warning says why)
+                warnings.append(f"{missing} of {spread['n']} {kind} gave no {what} (not estimable with that "
+                                "draw's contrasts) and are left out of its spread")
 
     # 4. small-study and power checks on the study aggregates
     from meta.small_study import trim_and_fill
@@ -420,6 +433,7 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
         mode=mode, settings=settings, annotation=annotation, units=units, pooled=pooled, regressions=regressions,
         adjusted=adjusted, rescaled_fit=rescaled_fit, sensitivity=sensitivity, mc=mc, trimfill=trimfill,
         power=power, power_units=agg, warnings=tuple(dict.fromkeys(warnings)), robust=robust,
+        uncertainty=uncertainty,
     )
 
 
@@ -467,12 +481,30 @@ def _has_half_life(model_name: str) -> bool:
     return "half_life_h" in {f.name for f in fields(model_class("naltrexone", model_name))}
 
 
+def _variant_settings(base: AnnotationSettings, model: str, params: dict) -> AnnotationSettings:
+    """``base`` with another model: its ``[population]`` variability is kept when it fits the new model's
+    multipliers (washout ↔ emax), otherwise the new model's documented variability is used."""
+    ann = replace(base, model=model, model_params=params, variability=None)
+    var = base.variability
+    if var is not None and set(var.names) == set(ann.build_model().variability_scales):
+        ann = replace(ann, variability=var)
+    return ann
+
+
 def _variants(settings: ReanalysisSettings) -> list[tuple[str, AnnotationSettings]]:
+    """The one-at-a-time variants: models (pkpd per hysteresis variant, washout, emax), half-lives (a base model
+    with a blockade half-life), window ends."""
     base = settings.annotation
+    base_hysteresis = getattr(base.build_model(), "hysteresis", None)
     out = []
     for m in settings.sensitivity_models:
-        if m != base.model:
-            out.append((f"model = {m}", replace(base, model=m, model_params={})))
+        if m == "pkpd":
+            for h in settings.sensitivity_hysteresis:
+                if base.model == "pkpd" and h == base_hysteresis:
+                    continue
+                out.append((f"model = pkpd ({h})", _variant_settings(base, "pkpd", {"hysteresis": h})))
+        elif m != base.model:
+            out.append((f"model = {m}", _variant_settings(base, m, {})))
     if _has_half_life(base.model):
         for h in settings.sensitivity_half_lives_h:
             params = dict(base.model_params)
@@ -489,15 +521,42 @@ def _sensitivity_row(label: str, ann: AnnotationSettings, rescaled: dict, regres
     model = ann.build_model()
     half_life = model.parameters().get("half_life_h")
     reg = regression or NOT_ESTIMABLE
-    return {"variant": label, "model": model.name, "half_life_h": half_life if half_life is not None else float("nan"),
+    return {"variant": label, "model": model.name, "hysteresis": getattr(model, "hysteresis", ""),
+            "half_life_h": half_life if half_life is not None else float("nan"),
             "window": ann.window_point, "rescaled": rescaled["estimate"], "rescaled_ci_lb": rescaled["ci_lb"],
             "rescaled_ci_ub": rescaled["ci_ub"], "regression": reg["estimate"], "regression_ci_lb": reg["ci_lb"],
-            "regression_ci_ub": reg["ci_ub"], "contrast_min": float(np.nanmin(contrast)),
-            "contrast_mean": float(np.nanmean(contrast))}
+            "regression_ci_ub": reg["ci_ub"], "interval": CI_INTERVAL, "contrast_min": _nan_stat(np.nanmin, contrast),
+            "contrast_mean": _nan_stat(np.nanmean, contrast)}
 
 
-def _sensitivity(mode, table, units, fitter, settings, rescaled, regression) -> pd.DataFrame:
-    """One row per variant with both adjusted estimates, the model, half-life and window it used."""
+def _nan_stat(func, values) -> float:
+    """``func`` over the finite values, or NaN when there are none (no RuntimeWarning)."""
+    values = np.asarray(values, float)
+    return float(func(values)) if np.isfinite(values).any() else float("nan")
+
+
+def _uncertainty_row(settings: ReanalysisSettings, unc: dict) -> dict:
+    """The sensitivity row of the parameter uncertainty: the median over the draws and their 2.5–97.5 % spread
+    (the min–max range below 40 draws; ``interval`` says which)."""
+    ann = settings.annotation
+    model = ann.build_model()
+
+    def q(name, key):
+        return unc.get(f"{name}_{key}", float("nan"))
+
+    return {"variant": f"pkpd parameter uncertainty ({unc['n']} draws)", "model": model.name,
+            "hysteresis": getattr(model, "hysteresis", ""), "half_life_h": float("nan"), "window": ann.window_point,
+            "rescaled": q("rescaled", "median"), "rescaled_ci_lb": q("rescaled", "lo"),
+            "rescaled_ci_ub": q("rescaled", "hi"), "regression": q("regression", "median"),
+            "regression_ci_lb": q("regression", "lo"), "regression_ci_ub": q("regression", "hi"),
+            "interval": unc.get("rescaled_interval", DRAWS_INTERVAL),
+            "contrast_min": _nan_stat(np.nanmin, unc["contrast_min"]),
+            "contrast_mean": _nan_stat(np.nanmedian, unc["contrast_mean"])}
+
+
+def _sensitivity(mode, table, units, fitter, settings, rescaled, regression, uncertainty=None) -> pd.DataFrame:
+    """One row per variant with both adjusted estimates, the model, half-life and window it used; the parameter
+    uncertainty (when computed) is the last row, with the spread over its draws as the interval."""
     rows = [_sensitivity_row("base", settings.annotation, rescaled, regression, units["MOR_contrast"].to_numpy(float))]
     yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
     variants = _variants(settings)
@@ -511,10 +570,99 @@ def _sensitivity(mode, table, units, fitter, settings, rescaled, regression) -> 
         c = _unit_contrasts(mode, ann, units)
         r, _, reg, _, _, _, _, _ = _adjusted(fitter, yi, vi, c, settings.full_contrast, settings.min_contrast)
         rows.append(_sensitivity_row(label, ann_settings, r, reg, c))
+    if uncertainty and uncertainty.get("n"):
+        rows.append(_uncertainty_row(settings, uncertainty))
     return pd.DataFrame(rows)
 
 
-def _monte_carlo(mode, table, units, fitter, settings, on_progress=None) -> dict:
+class _Progress:
+    """Reports ``on_progress(done, total)`` over the draws of several steps (Monte Carlo and parameter draws)."""
+
+    def __init__(self, total: int, on_progress):
+        self.total, self.done, self.on_progress = total, 0, on_progress
+
+    def step(self) -> None:
+        self.done += 1
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total)
+
+
+def uncertainty_models(settings: ReanalysisSettings) -> tuple[list, str | None]:
+    """The base model's parameter draws for the uncertainty sensitivity, or ``([], reason)`` when there are none.
+
+    ``reason`` is None when the draws were switched off (``uncertainty_draws = 0``) or the model has no
+    parameter-uncertainty estimate (``washout``, ``emax``: nothing to say); otherwise it says why the draws
+    cannot be made (a warning).
+    """
+    k = int(settings.uncertainty_draws)
+    if k < 2:
+        return [], None
+    model = settings.annotation.build_model()
+    if not hasattr(model, "parameter_draws"):
+        return [], None
+    try:
+        return model.parameter_draws(k, settings.uncertainty_seed), None
+    except InputError as exc:
+        return [], f"parameter uncertainty not computed: {exc}"
+
+
+def _parameter_uncertainty(mode, table, units, fitter, settings, models, progress: _Progress) -> dict:
+    """Re-annotate with each drawn typical-subject model (same population and seed) and re-estimate.
+
+    The spread of the adjusted estimates over the draws is the part of their uncertainty that comes from the
+    pkpd fit's parameter uncertainty (the bootstrap of the calibration), separate from the between-subject
+    Monte Carlo draws.
+    """
+    k = len(models)
+    if not k:
+        return {"n": 0}
+    yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
+    rescaled, regression = np.full(k, np.nan), np.full(k, np.nan)
+    c_min, c_mean = np.full(k, np.nan), np.full(k, np.nan)
+    iterator = enumerate(models)
+    bar = None
+    if settings.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(iterator, total=k, desc="parameter draws", unit="draw", file=sys.stderr, leave=False)
+        iterator = bar
+    for i, model in iterator:
+        ann = annotate_outcomes(table, settings.annotation, keep_draws=False, model=model)
+        c = _unit_contrasts(mode, ann, units)
+        c_min[i], c_mean[i] = _nan_stat(np.nanmin, c), _nan_stat(np.nanmean, c)
+        r, _, reg, _, _, _, _, _ = _adjusted(fitter, yi, vi, c, settings.full_contrast, settings.min_contrast)
+        rescaled[i] = r["estimate"]
+        regression[i] = reg["estimate"] if reg else np.nan
+        progress.step()
+    if bar is not None:
+        bar.close()
+    out = {"n": k, "seed": settings.uncertainty_seed, "rescaled": rescaled, "regression": regression,
+           "contrast_min": c_min, "contrast_mean": c_mean}
+    _summarise_draws(out, k)
+    return out
+
+
+def _summarise_draws(out: dict, n: int) -> None:
+    """Add ``<name>_p025/_median/_p975/_sd`` and ``<name>_not_estimable`` for ``rescaled`` and ``regression``,
+    and the interval to report: ``<name>_lo``/``_hi`` with ``<name>_range_label`` — the 2.5th–97.5th percentiles
+    ("95 % range") from :data:`~occupancy.workflows.reanalysis.result.MIN_DRAWS_FOR_95` finite draws, else the
+    plain min–max ("range of the k draws"; two draws' percentiles would only interpolate between them)."""
+    for name in ("rescaled", "regression"):
+        arr = out[name]
+        finite = arr[np.isfinite(arr)]
+        out[f"{name}_not_estimable"] = int(n - finite.size)
+        if finite.size:
+            q = np.quantile(finite, [0.025, 0.5, 0.975])
+            wide = finite.size >= MIN_DRAWS_FOR_95
+            out.update({f"{name}_p025": q[0], f"{name}_median": q[1], f"{name}_p975": q[2],
+                        f"{name}_sd": float(finite.std(ddof=1)) if finite.size > 1 else 0.0,
+                        f"{name}_lo": q[0] if wide else float(finite.min()),
+                        f"{name}_hi": q[2] if wide else float(finite.max()),
+                        f"{name}_range_label": draws_range_label(int(finite.size)),
+                        f"{name}_interval": draws_interval(int(finite.size))})
+
+
+def _monte_carlo(mode, table, units, fitter, settings, progress: _Progress) -> dict:
     n = int(settings.draws)
     if n < 2:
         return {"n": 0}
@@ -534,16 +682,9 @@ def _monte_carlo(mode, table, units, fitter, settings, on_progress=None) -> dict
         r, _, reg, _, _, _, _, _ = _adjusted(fitter, yi, vi, contrasts, settings.full_contrast, settings.min_contrast)
         rescaled[i] = r["estimate"]
         regression[i] = reg["estimate"] if reg else np.nan
-        if on_progress is not None:
-            on_progress(i + 1, n)
+        progress.step()
     if bar is not None:
         bar.close()
     out = {"n": n, "seed": settings.draws_seed, "rescaled": rescaled, "regression": regression}
-    for name, arr in (("rescaled", rescaled), ("regression", regression)):
-        finite = arr[np.isfinite(arr)]
-        out[f"{name}_not_estimable"] = int(n - finite.size)
-        if finite.size:
-            q = np.quantile(finite, [0.025, 0.5, 0.975])
-            out.update({f"{name}_p025": q[0], f"{name}_median": q[1], f"{name}_p975": q[2],
-                        f"{name}_sd": float(finite.std(ddof=1)) if finite.size > 1 else 0.0})
+    _summarise_draws(out, n)
     return out

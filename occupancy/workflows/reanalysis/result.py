@@ -16,6 +16,28 @@ import pandas as pd
 from occupancy.annotation.annotate import Annotation
 from occupancy.workflows.reanalysis.settings import ReanalysisSettings
 
+#: ``interval`` of a sensitivity row: the variant's own 95 % CI, or the spread over parameter draws.
+CI_INTERVAL = "95 % CI"
+DRAWS_INTERVAL = "2.5–97.5 % of the draws"
+#: Fewest draws whose 2.5th and 97.5th percentiles are reported as a "95 % range" (each tail then has at least
+#: one draw beyond it); with fewer the interval is the plain range (min to max) of the draws, labelled so.
+MIN_DRAWS_FOR_95 = 40
+
+
+def draws_range_label(n: int) -> str:
+    """How the interval over ``n`` draws is labelled: ``"95 % range"`` or ``"range of the n draws"``."""
+    return "95 % range" if n >= MIN_DRAWS_FOR_95 else f"range of the {n} draws"
+
+
+def draws_interval(n: int) -> str:
+    """The ``interval`` of a sensitivity row summarising ``n`` draws (:data:`DRAWS_INTERVAL` from 40 draws)."""
+    return DRAWS_INTERVAL if n >= MIN_DRAWS_FOR_95 else f"min–max of the {n} draws"
+
+
+def is_draws_interval(label) -> bool:
+    """True for a sensitivity row's interval over draws (not a variant's own 95 % CI)."""
+    return isinstance(label, str) and label != CI_INTERVAL
+
 #: Most analysed units drawn in a forest plot (one text line each); with more the plot is left out (warning).
 MAX_PLOTTED_UNITS = 1000
 
@@ -30,11 +52,21 @@ GENERAL_ASSUMPTIONS: tuple[tuple[str, str], ...] = (
      "no effect at zero contrast and no KOR/DOR contribution.", "modelling assumption"),
     ("Regression-adjusted estimate: g is linear in the MOR contrast; the prediction at 100 pp extrapolates "
      "beyond the observed contrasts.", "modelling assumption"),
-    ("Monte Carlo sensitivity: each draw applies one virtual subject's ED50, half-life and absorption "
-     "(log-normal between-subject spreads of occupancy.simulation.population) to every participant, so the spread "
-     "reflects uncertainty about the typical participant's pharmacology, not sampling noise.",
-     "occupancy.simulation.population.default_variability"),
+    ("Monte Carlo sensitivity: each draw applies one virtual subject's between-subject multipliers (log-normal "
+     "spreads of the model's parameters, e.g. clearance, absorption, affinity and ke0 for pkpd) to every "
+     "participant, so the spread reflects uncertainty about the typical participant's pharmacology, not sampling "
+     "noise.", "occupancy.simulation.population.default_variability"),
 )
+
+#: The parameter-uncertainty assumption (only when the parameter draws were made: a pkpd base model).
+UNCERTAINTY_ASSUMPTION = (
+    "Parameter uncertainty (pkpd): the outcomes are re-annotated with typical-subject parameter sets drawn from "
+    "the multivariate log-normal of the calibration's parametric bootstrap (clipped to the fit's bounds; held and "
+    "overridden parameters fixed), with the same virtual population; the sensitivity table's last row gives the "
+    "median adjusted estimate and the 2.5–97.5 % spread over the draws (below 40 draws their min–max range). It is "
+    "uncertainty of the model's fit, "
+    "separate from between-subject variability.",
+    "occupancy.models.pkpd_base.PKPDModel.parameter_draws; calibration record 'uncertainty'")
 
 #: Assumptions about the bundled review's tables (only when the bundled review is the data).
 REVIEW_ASSUMPTIONS: tuple[tuple[str, str], ...] = (
@@ -58,7 +90,8 @@ def assumptions_for(mode: str, settings: ReanalysisSettings) -> tuple[tuple[str,
     doc = (type(model).__doc__ or "").strip().splitlines()
     first = (f"Blockade is simulated for oral naltrexone with the {model.name} model ({params}).",
              f"occupancy.models ({doc[0] if doc else model.name})")
-    return (first,) + GENERAL_ASSUMPTIONS + (REVIEW_ASSUMPTIONS if mode == "study" else ())
+    extra = (UNCERTAINTY_ASSUMPTION,) if settings.uncertainty_draws >= 2 and hasattr(model, "parameter_draws") else ()
+    return (first,) + GENERAL_ASSUMPTIONS + extra + (REVIEW_ASSUMPTIONS if mode == "study" else ())
 
 
 #: Backwards-compatible name: the assumptions of the bundled review's reanalysis with the default settings.
@@ -105,9 +138,16 @@ class ReanalysisResult:
     rescaled_fit : fit
         The model pooled on the rescaled effects.
     sensitivity : DataFrame
-        One row per variant (base, models, half-lives, window ends) with both adjusted estimates.
+        One row per variant (base, models, half-lives, window ends) with both adjusted estimates and their
+        95 % CIs (``interval`` = "95 % CI"); with a pkpd base model a last row gives the parameter uncertainty
+        (median over the draws and their 2.5–97.5 % spread, ``interval`` = "2.5–97.5 % of the draws"; below 40 draws
+        their min–max range, ``interval`` = "min–max of the k draws").
     mc : dict
         Monte Carlo draws: arrays ``rescaled`` and ``regression`` and their summaries.
+    uncertainty : dict
+        Parameter-uncertainty draws of a pkpd base model (``{"n": 0}`` when none): ``n``, ``seed``, arrays
+        ``rescaled``, ``regression``, ``contrast_min``, ``contrast_mean`` and their summaries
+        (``rescaled_p025``, ``rescaled_median``, ``rescaled_p975``, ...).
     trimfill : TrimFillResult or None
         ``None`` (with a warning) when trim-and-fill cannot be run on the aggregates (e.g. < 3 studies).
     power : ndarray
@@ -134,6 +174,7 @@ class ReanalysisResult:
     power_units: pd.DataFrame
     warnings: tuple[str, ...] = ()
     robust: Mapping[str, Any] = field(default_factory=dict)
+    uncertainty: Mapping[str, Any] = field(default_factory=lambda: {"n": 0})
 
     @property
     def median_power(self) -> float:
@@ -148,6 +189,14 @@ class ReanalysisResult:
             return None
         c = next(c for c in fit.coefficients if c.name == "MOR_contrast")
         return {"estimate": c.estimate, "se": c.se, "z": c.z, "p": c.p, "ci_lb": c.ci_lb, "ci_ub": c.ci_ub}
+
+    def sensitivity_variants(self) -> pd.DataFrame:
+        """The sensitivity rows of single analyses (base and one-at-a-time variants), without the
+        parameter-uncertainty summary row."""
+        s = self.sensitivity
+        if "interval" not in s.columns:
+            return s
+        return s[s["interval"] == CI_INTERVAL]
 
     def pooled_dict(self) -> dict:
         """``{estimate, se, z, p, ci_lb, ci_ub}`` of the primary model's intercept."""
@@ -195,6 +244,7 @@ class ReanalysisResult:
                       zip(self.power_units["study_id"], self.power_units["sei"], self.power)],
             "sensitivity": self.sensitivity.to_dict("records"),
             "monte_carlo": {k: v for k, v in self.mc.items() if not isinstance(v, np.ndarray)},
+            "parameter_uncertainty": {k: v for k, v in self.uncertainty.items() if not isinstance(v, np.ndarray)},
             "study_contrasts": self.units[["study_id", "MOR_contrast"]].to_dict("records")
             if self.mode == "study" else self.annotation.study_contrasts().to_dict("records"),
             "outcomes": self.annotation.outcome_records() if outcomes else None,
@@ -237,14 +287,21 @@ class ReanalysisResult:
             lines.append(f"  trim-and-fill       k0 = {self.trimfill.k0} (SE {format_number(self.trimfill.se_k0, '.2f')}), "
                          f"g = {format_estimate_ci(trimfill_dict(self.trimfill))}")
         lines.append(f"  median power (g = {self.settings.power_effect:g}): {self.median_power:.3f}")
-        if len(self.sensitivity):
-            values = self.sensitivity["rescaled"].to_numpy(float)
+        single = self.sensitivity_variants()
+        if len(single):
+            values = single["rescaled"].to_numpy(float)
             if np.isfinite(values).any():
-                lines.append(f"  sensitivity (rescaled) over {len(self.sensitivity)} variants: {np.nanmin(values):.4f} to "
+                lines.append(f"  sensitivity (rescaled) over {len(single)} variants: {np.nanmin(values):.4f} to "
                              f"{np.nanmax(values):.4f}")
+        u = self.uncertainty
+        if u.get("n") and "rescaled_median" in u:
+            lines.append(f"  parameter uncertainty ({u['n']} pkpd parameter draws, rescaled): median "
+                         f"{u['rescaled_median']:.4f}, {u['rescaled_range_label']} {u['rescaled_lo']:.4f} to "
+                         f"{u['rescaled_hi']:.4f}")
         if self.mc.get("n") and "rescaled_median" in self.mc:
             lines.append(f"  Monte Carlo ({self.mc['n']} draws, rescaled): median {self.mc['rescaled_median']:.4f}, "
-                         f"95 % range {self.mc['rescaled_p025']:.4f} to {self.mc['rescaled_p975']:.4f}")
+                         f"{self.mc['rescaled_range_label']} {self.mc['rescaled_lo']:.4f} to "
+                         f"{self.mc['rescaled_hi']:.4f}")
         lines.append("")
         lines.append(self.annotation.summary())
         return "\n".join(lines)

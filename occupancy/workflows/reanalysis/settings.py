@@ -30,6 +30,14 @@ from occupancy.simulation.scenario import (
 MAX_WINDOW_H = 720.0
 #: Most Monte Carlo draws (each draw refits the models).
 MAX_DRAWS = 10_000
+#: Most parameter-uncertainty draws of the pkpd model (each draw re-annotates every outcome).
+MAX_UNCERTAINTY_DRAWS = 1_000
+#: Default parameter-uncertainty draws (20 annotations of the bundled review take ~5 s with 1000 subjects).
+DEFAULT_UNCERTAINTY_DRAWS = 20
+#: Models of the one-at-a-time sensitivity (the base model is left out of its own variants).
+SENSITIVITY_MODELS = ("pkpd", "washout", "emax")
+#: Hysteresis variants of the pkpd model in the sensitivity (the base variant is left out).
+SENSITIVITY_HYSTERESIS = ("effect_compartment", "binding_kinetics")
 
 
 class ReanalysisSection(FiniteFields, BaseModel):
@@ -46,13 +54,17 @@ class ReanalysisSection(FiniteFields, BaseModel):
     min_contrast: float = Field(default=5.0, ge=0, le=100)
     power_effect: float = Field(default=-0.20, ge=-5, le=5)
     aggregate_rho: float = Field(default=0.5, ge=0, lt=1)
-    sensitivity_models: list[Literal["washout", "emax"]] = Field(default_factory=lambda: ["washout", "emax"],
-                                                                 max_length=10)
+    sensitivity_models: list[Literal["pkpd", "washout", "emax"]] = Field(
+        default_factory=lambda: list(SENSITIVITY_MODELS), max_length=10)
+    sensitivity_hysteresis: list[Literal["effect_compartment", "binding_kinetics"]] = Field(
+        default_factory=lambda: list(SENSITIVITY_HYSTERESIS), max_length=2)
     sensitivity_half_lives_h: list[Annotated[float, Field(ge=1, le=1000)]] = Field(
         default_factory=lambda: [72.0, 108.0], max_length=10)
     sensitivity_windows: list[Literal["start", "end"]] = Field(default_factory=lambda: ["start", "end"], max_length=2)
     draws: int = Field(default=200, ge=0, le=MAX_DRAWS)
     draws_seed: int = Field(default=2, ge=0, le=MAX_SEED)
+    uncertainty_draws: int = Field(default=DEFAULT_UNCERTAINTY_DRAWS, ge=0, le=MAX_UNCERTAINTY_DRAWS)
+    uncertainty_seed: int = Field(default=3, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
     def _check(self):
@@ -63,6 +75,8 @@ class ReanalysisSection(FiniteFields, BaseModel):
             raise ValueError("reanalysis.power_effect: must not be 0 (give the effect to detect, e.g. -0.2)")
         if self.draws == 1:
             raise ValueError("reanalysis.draws: must be 0 (none) or >= 2 (got 1)")
+        if self.uncertainty_draws == 1:
+            raise ValueError("reanalysis.uncertainty_draws: must be 0 (none) or >= 2 (got 1)")
         return self
 
 
@@ -77,16 +91,20 @@ class ReanalysisScenario(Scenario):
         [drug]
         name = "naltrexone"
         [model]
-        name = "washout"          # or "emax"
-        half_life_h = 72          # optional overrides
+        name = "pkpd"             # the default; or "washout", "emax"
+        hysteresis = "effect_compartment"   # pkpd: or "binding_kinetics"
         [population]
         n = 1000
         seed = 1
         [reanalysis]
         data = "my_outcomes.csv"  # optional; relative to this file; default: the bundled review
         default_window_h = [1.0, 24.0]
-        sensitivity_half_lives_h = [72, 108]
+        sensitivity_models = ["pkpd", "washout", "emax"]
         draws = 200
+        uncertainty_draws = 20    # pkpd: annotations with parameter sets drawn from the fit's uncertainty
+
+    ``[uncertainty]`` is not used: the reanalysis's parameter uncertainty is ``[reanalysis]
+    uncertainty_draws`` / ``uncertainty_seed``.
     """
 
     task: Literal["reanalyse"] = "reanalyse"
@@ -99,7 +117,8 @@ class ReanalysisScenario(Scenario):
     def _consistent(self):  # replaces Scenario's dose/assessment checks
         from dataclasses import fields as dc_fields
 
-        from occupancy.models import model_class
+        from occupancy.models import MODELS, model_class
+        from occupancy.simulation.scenario import check_model_section
 
         if self.drug.name != "naltrexone":
             raise ValueError("drug.name: the reanalysis simulates oral naltrexone (got "
@@ -108,15 +127,20 @@ class ReanalysisScenario(Scenario):
             raise ValueError("doses: not used by a reanalysis (schedules come from the outcome table)")
         if self.assessments:
             raise ValueError("assessments: not used by a reanalysis (windows come from the outcome table)")
+        if self.uncertainty is not None:
+            raise ValueError("uncertainty: not used by a reanalysis (the parameter uncertainty of the pkpd model is "
+                             "[reanalysis] uncertainty_draws and uncertainty_seed)")
         name = self.model.name
-        if name is not None and name.strip().lower() not in ("washout", "emax"):
-            raise ValueError(f"model.name: unknown model {name!r} for naltrexone (choose washout or emax)")
+        if name is not None and name.strip().lower() not in MODELS["naltrexone"]:
+            raise ValueError(f"model.name: unknown model {name!r} for naltrexone "
+                             f"(choose {' or '.join(MODELS['naltrexone'])})")
         cls = model_class("naltrexone", name)
         allowed = {f.name for f in dc_fields(cls)}
         for key in self.model.overrides():
             if key not in allowed:
                 raise ValueError(f"model.{key}: not a parameter of the {cls.name} model "
                                  f"(parameters: {', '.join(sorted(allowed))})")
+        check_model_section("naltrexone", self.model, self.population)
         return self
 
 
@@ -155,10 +179,19 @@ class ReanalysisSettings:
         Effect (g) for the per-study power (review: −0.20).
     aggregate_rho : float
         Within-study correlation for aggregating outcome-level data (trim-and-fill, power).
-    sensitivity_models, sensitivity_half_lives_h, sensitivity_windows :
-        The one-at-a-time variants of the sensitivity analysis.
+    sensitivity_models : tuple of str
+        Models of the one-at-a-time sensitivity (``pkpd``, ``washout``, ``emax``; the base model is skipped).
+    sensitivity_hysteresis : tuple of str
+        Hysteresis variants of ``pkpd`` in the sensitivity (``effect_compartment``, ``binding_kinetics``; the
+        base variant is skipped).
+    sensitivity_half_lives_h, sensitivity_windows :
+        Blockade half-lives (only for a base model that has one: ``washout``) and window ends.
     draws, draws_seed : int
         Monte Carlo draws of the population parameters (0 = none) and their seed.
+    uncertainty_draws, uncertainty_seed : int
+        Parameter uncertainty of a ``pkpd`` base model: the outcomes are re-annotated with this many typical-
+        subject parameter sets drawn from the calibration's bootstrap
+        (:meth:`~occupancy.models.pkpd_base.PKPDModel.parameter_draws`; 0 = none), seeded.
     progress : bool
         Show a tqdm progress bar (stderr) for the draws.
     """
@@ -168,11 +201,14 @@ class ReanalysisSettings:
     min_contrast: float = 5.0
     power_effect: float = -0.20
     aggregate_rho: float = 0.5
-    sensitivity_models: tuple[str, ...] = ("washout", "emax")
+    sensitivity_models: tuple[str, ...] = SENSITIVITY_MODELS
+    sensitivity_hysteresis: tuple[str, ...] = SENSITIVITY_HYSTERESIS
     sensitivity_half_lives_h: tuple[float, ...] = (72.0, 108.0)
     sensitivity_windows: tuple[str, ...] = ("start", "end")
     draws: int = 200
     draws_seed: int = 2
+    uncertainty_draws: int = DEFAULT_UNCERTAINTY_DRAWS
+    uncertainty_seed: int = 3
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -180,7 +216,12 @@ class ReanalysisSettings:
             raise InputError(f"reanalysis.full_contrast: must be in (0, 100] (got {self.full_contrast})")
         if self.draws < 0 or self.draws == 1 or self.draws > MAX_DRAWS:
             raise InputError(f"reanalysis.draws: must be 0 (none) or from 2 to {MAX_DRAWS} (got {self.draws})")
+        if (int(self.uncertainty_draws) != self.uncertainty_draws or self.uncertainty_draws < 0
+                or self.uncertainty_draws == 1 or self.uncertainty_draws > MAX_UNCERTAINTY_DRAWS):
+            raise InputError(f"reanalysis.uncertainty_draws: must be 0 (none) or from 2 to {MAX_UNCERTAINTY_DRAWS} "
+                             f"(got {self.uncertainty_draws})")
         object.__setattr__(self, "sensitivity_models", tuple(self.sensitivity_models))
+        object.__setattr__(self, "sensitivity_hysteresis", tuple(self.sensitivity_hysteresis))
         object.__setattr__(self, "sensitivity_half_lives_h", tuple(float(h) for h in self.sensitivity_half_lives_h))
         object.__setattr__(self, "sensitivity_windows", tuple(self.sensitivity_windows))
 
@@ -189,24 +230,42 @@ class ReanalysisSettings:
         return {"annotation": self.annotation.to_dict(), "full_contrast": self.full_contrast,
                 "min_contrast": self.min_contrast, "power_effect": self.power_effect,
                 "aggregate_rho": self.aggregate_rho, "sensitivity_models": list(self.sensitivity_models),
+                "sensitivity_hysteresis": list(self.sensitivity_hysteresis),
                 "sensitivity_half_lives_h": list(self.sensitivity_half_lives_h),
                 "sensitivity_windows": list(self.sensitivity_windows), "draws": self.draws,
-                "draws_seed": self.draws_seed}
+                "draws_seed": self.draws_seed, "uncertainty_draws": self.uncertainty_draws,
+                "uncertainty_seed": self.uncertainty_seed}
 
 
 def settings_from_scenario(scenario: ReanalysisScenario | None = None, *, model: str | None = None,
-                           half_life_h: float | None = None, n: int | None = None, seed: int | None = None,
-                           draws: int | None = None, window_point: str | None = None,
-                           progress: bool = False) -> ReanalysisSettings:
-    """Settings from a scenario (or the defaults), with command-line overrides applied on top."""
+                           hysteresis: str | None = None, half_life_h: float | None = None, n: int | None = None,
+                           seed: int | None = None, draws: int | None = None, uncertainty_draws: int | None = None,
+                           window_point: str | None = None, progress: bool = False) -> ReanalysisSettings:
+    """Settings from a scenario (or the defaults), with command-line overrides applied on top.
+
+    A ``model`` (or a pkpd ``hysteresis``) other than the scenario's drops the scenario's ``[model]`` overrides
+    and ``[population]`` log-SDs (they belong to its model); the new model's fitted parameters and documented
+    variability are used.
+    """
+    from occupancy.models import DEFAULT_MODEL
+
     sc = ReanalysisScenario() if scenario is None else scenario
     r = sc.reanalysis
     params = sc.model.overrides()
-    name = (sc.model.name or "washout").strip().lower()
+    name = (sc.model.name or DEFAULT_MODEL["naltrexone"]).strip().lower()
+    same_model = True
     if model is not None:
         if model != name:
-            params = {}
+            params, same_model = {}, False
         name = model
+    if hysteresis is not None:
+        if name != "pkpd":
+            raise InputError(f"--hysteresis: only for the pkpd model (the model is {name})")
+        from occupancy.models import model_class
+
+        current = params.get("hysteresis") or model_class("naltrexone", "pkpd").default_hysteresis()
+        if hysteresis != current:
+            params, same_model = {"hysteresis": hysteresis}, False
     if half_life_h is not None:
         from dataclasses import fields as dc_fields
 
@@ -214,11 +273,11 @@ def settings_from_scenario(scenario: ReanalysisScenario | None = None, *, model:
 
         cls = model_class("naltrexone", name)
         if "half_life_h" not in {f.name for f in dc_fields(cls)}:
-            raise InputError(f"--half-life: the {cls.name} model has no half-life (choose a model with a time "
-                             "course)")
+            raise InputError(f"--half-life: the {cls.name} model has no half-life parameter (the blockade half-life "
+                             "is a parameter of the washout model: --model washout)")
         params["half_life_h"] = float(half_life_h)
     pop = sc.population
-    variability = sc.variability() if pop is not None else None
+    variability = sc.variability() if (pop is not None and same_model) else None
     ann = AnnotationSettings(
         model=name, model_params=params,
         n=int(n) if n is not None else (pop.n if pop is not None else 0),
@@ -229,6 +288,9 @@ def settings_from_scenario(scenario: ReanalysisScenario | None = None, *, model:
     return ReanalysisSettings(
         annotation=ann, full_contrast=r.full_contrast, min_contrast=r.min_contrast, power_effect=r.power_effect,
         aggregate_rho=r.aggregate_rho, sensitivity_models=tuple(r.sensitivity_models),
+        sensitivity_hysteresis=tuple(r.sensitivity_hysteresis),
         sensitivity_half_lives_h=tuple(r.sensitivity_half_lives_h), sensitivity_windows=tuple(r.sensitivity_windows),
-        draws=int(draws) if draws is not None else r.draws, draws_seed=r.draws_seed, progress=progress,
+        draws=int(draws) if draws is not None else r.draws, draws_seed=r.draws_seed,
+        uncertainty_draws=int(uncertainty_draws) if uncertainty_draws is not None else r.uncertainty_draws,
+        uncertainty_seed=r.uncertainty_seed, progress=progress,
     )

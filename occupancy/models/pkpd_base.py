@@ -1,0 +1,441 @@
+"""Shared machinery of the mechanistic ``pkpd`` models: fitted defaults, body weight, doses, evaluation.
+
+A ``pkpd`` model (:class:`~occupancy.models.pkpd_naltrexone.NaltrexonePKPD`,
+:class:`~occupancy.models.pkpd_naloxone.NaloxonePKPD`) is a frozen dataclass whose fields are its parameters;
+its module holds the equations and their sources.  This base class provides everything they share:
+
+* **Fitted defaults.**  A parameter left at ``None`` takes the value fitted for the model's hysteresis
+  variant in the calibration record (``occupancy/data/pkpd_<drug>_calibration.json``, written by
+  ``blockade calibrate --refit --write``); each variant has its own fit, so
+  ``NaltrexonePKPD(hysteresis="binding_kinetics")`` uses the binding-kinetics parameters.  The record also
+  holds the between-subject variability and the parameter uncertainty (:meth:`PKPDModel.parameter_draws`).
+* **Body weight** (an assumption, not a fitted covariate): clearances scale with ``(W/70)^0.75`` and volumes
+  with ``W/70`` (allometric scaling: Holford 1996, Clin Pharmacokinet 30:329; Anderson & Holford 2008, Annu
+  Rev Pharmacol Toxicol 48:303).  ``W`` is the schedule's ``weight_kg`` when set, else the model's (70 kg).
+* **Evaluation** (:meth:`PKPDModel.concentrations`, :meth:`PKPDModel.blockade_all`,
+  :meth:`PKPDModel.blockade_blocks`): the effect-compartment variant is a sum of exponentials evaluated in
+  closed form (:mod:`occupancy.models.linear_kinetics`); the binding-kinetics variant is integrated by the
+  exact exponential integrator of :mod:`occupancy.models.binding` driven by the closed-form plasma
+  concentrations.  Both are vectorised over virtual subjects (``(n, 1)`` scale arrays), chunked over time
+  with bounded memory, with no ODE solver and no per-subject loop.
+
+A subclass provides ``_conc_modes``, ``_effect_modes`` and ``_binding_setup`` (its modal forms and binding
+constants) and the class attributes ``CALIBRATION_FILE`` and ``KINETIC`` (the variants' kinetic constants).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import fields, replace
+
+import numpy as np
+
+from occupancy.errors import InputError
+from occupancy.models import binding, linear_kinetics as lk
+from occupancy.models.base import RECEPTORS, BlockadeModel, as_times, check_receptor
+
+#: The hysteresis variants of every ``pkpd`` model.
+HYSTERESIS = ("effect_compartment", "binding_kinetics")
+#: Kinetic constant of each variant (the other variant's constant is unused).
+KINETIC = {"effect_compartment": "ke0_per_h", "binding_kinetics": "koff_per_h"}
+#: Reference body weight (kg): the parameters are those of a 70-kg subject.
+REFERENCE_WEIGHT_KG = 70.0
+#: Allometric exponents (assumption, not fitted): clearances ∝ W^0.75, volumes ∝ W^1 (Holford 1996).
+CLEARANCE_EXPONENT = 0.75
+VOLUME_EXPONENT = 1.0
+
+#: Physical range ``(lower, upper)`` of each numeric ``pkpd`` parameter (both drugs), inclusive.  Far wider than
+#: any plausible value: every fitted value, every bootstrap replicate, every profile point and the optimizer
+#: bounds of the calibration (``occupancy/calibration/pkpd/problems.py``, recorded under ``optimizer.bounds`` in
+#: ``occupancy/data/pkpd_*_calibration.json``) lie inside, so refits and profiles keep working.  The bounds keep
+#: the arithmetic away from underflow and overflow (a 1e−300 clearance, an absorption half-time of seconds on a
+#: one-year grid) and the binding-kinetics step grid bounded.  Used by :meth:`PKPDModel._fill_defaults` (Python
+#: API) and by the ``[model]`` section's field constraints (scenario files, README reference).
+PARAMETER_RANGES = {
+    # absorption half-time 25 s to 69 h (fitted 2.2–3.7 /h, i.e. tmax ~1 h; optimizer 0.3–20 /h)
+    "ka_per_h": (0.01, 100.0),
+    # CL/F (naltrexone, fitted ~750 L/h, optimizer 100–5000) and naloxone CL (91 L/h): 1 L/h is below any
+    # renal clearance, 10 000 L/h far above hepatic blood flow divided by the lowest F considered
+    "cl_l_per_h": (1.0, 10_000.0),
+    # fast disposition half-life 3 min to 100 h (fitted ~2.9 h, optimizer 1–12 h)
+    "t_half_alpha_h": (0.05, 100.0),
+    # terminal half-life up to ~6 weeks (held at 96 h, Lee 1988; profiled 24–240 h); it must also exceed
+    # t_half_alpha_h (checked by the model)
+    "t_half_beta_h": (0.05, 1000.0),
+    # share of the AUC in the terminal phase (fitted 1e−5–0.015, optimizer 1e−5–0.6); 1 would be a
+    # one-compartment model with the terminal half-life only
+    "terminal_auc_fraction": (1e-6, 0.99),
+    # systemic availability 0.1 %–100 % (held 5 %; profiled 1–30 %)
+    "f_systemic": (0.001, 1.0),
+    # 6β-naltrexol half-life 6 min to 200 h (fitted ~13 h, reported 8–13 h; optimizer 3–30 h)
+    "t_half_nol_h": (0.1, 200.0),
+    # apparent 6β-naltrexol volume V_NOL/fm 1 L to 100 000 L (fitted ~410 L; optimizer 50–5000 L)
+    "v_nol_l": (1.0, 100_000.0),
+    # in vivo MOR K: 1e−4 ng/mL (sub-picomolar) to 10 µg/mL; fitted 0.04–0.7 ng/mL; optimizer bounds
+    # 1e−4–100 (naltrexone) and 1e−4–10 000 ng/mL (naloxone)
+    "k_mor_ng_ml": (1e-4, 10_000.0),
+    # K_NOL/K_NTX: 0.01 (6β-naltrexol 100× more potent) to 1e6 (inactive); derived ≈ 423, profiled 3–1e6
+    "nol_potency_ratio": (0.01, 1e6),
+    # effect-site half-life 2.5 s to ~9.5 months (fitted 0.025 /h naltrexone, 1.1 /h naloxone; optimizer
+    # bounds 1e−4–10 and 1e−3–1000 /h)
+    "ke0_per_h": (1e-4, 1000.0),
+    # receptor off-rate, same span (fitted 0.0068 /h naltrexone — Lee 1988's 72–108 h blockade half-time —
+    # and 0.38 /h naloxone; optimizer bounds 1e−4–10 and 1e−3–1000 /h).  At 1e−4 /h the blockade half-time is
+    # ~290 days; the summaries search at most one year after the last dose, so the run stays in seconds.
+    "koff_per_h": (1e-4, 1000.0),
+    # naloxone compartment volumes and inter-compartmental clearances (Dowling 2008: V1 2.87, V2 1.49,
+    # V3 33.6 L; Q2 5.66, Q3 29.8 L/h): 10 mL to 10 000 L and 0.01 to 10 000 L/h
+    "v1_l": (0.01, 10_000.0),
+    "v2_l": (0.01, 10_000.0),
+    "v3_l": (0.01, 10_000.0),
+    "q2_l_per_h": (0.01, 10_000.0),
+    "q3_l_per_h": (0.01, 10_000.0),
+}
+
+
+def parameter_range_text(name: str) -> str:
+    """``"[lo, hi]"`` of a ``pkpd`` parameter, for messages."""
+    lo, hi = PARAMETER_RANGES[name]
+    return f"[{lo:g}, {hi:g}]"
+
+
+@functools.lru_cache(maxsize=8)
+def load_record(path: str) -> dict:
+    """A calibration record (JSON), cached; :class:`RuntimeError` naming the command that writes it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError as exc:  # pragma: no cover - only before the first `blockade calibrate --write`
+        raise RuntimeError(f"{path} is missing; run `blockade calibrate --refit --write` to create it") from exc
+
+
+def weight_factors(weight_kg: float) -> tuple[float, float]:
+    """``(clearance factor, volume factor) = ((W/70)^0.75, (W/70)^1)`` (allometric assumption)."""
+    r = weight_kg / REFERENCE_WEIGHT_KG
+    return r**CLEARANCE_EXPONENT, r**VOLUME_EXPONENT
+
+
+def effective_weight(schedule, model_weight_kg: float) -> float:
+    """The subject's weight: ``schedule.weight_kg`` when set, else the model's ``weight_kg``."""
+    w = getattr(schedule, "weight_kg", None)
+    w = model_weight_kg if w is None else float(w)
+    if not (math.isfinite(w) and w > 0):
+        raise InputError(f"subject.weight_kg: must be > 0 (got {w})")
+    return w
+
+
+def dose_arrays(schedule, weight_kg: float):
+    """Dose starts (h), durations (h) and amounts (mg) of ``schedule`` (mg/kg doses × ``weight_kg``)."""
+    starts, durs, mg = [], [], []
+    for d in schedule.doses:
+        starts.append(float(d.time_h))
+        durs.append(float(d.duration_min) / 60.0)
+        mg.append(float(d.amount_mg) if d.amount_mg is not None else float(d.amount_mg_per_kg) * weight_kg)
+    return np.array(starts), np.array(durs), mg
+
+
+def _zero_residue_at_start(out, t, starts, amounts, W) -> None:
+    """Set rounding residue at times up to the first dose to exact 0 (in place; ``out`` is ``(n, k, T)``).
+
+    Before the first dose every output is 0 (exactly, by construction).  At the first dose time an output either
+    jumps (an IV bolus: plasma concentration dose/V1) or is 0 analytically (oral dose, metabolite, infusion start,
+    effect site), where the modal sum leaves ~1e−16 × Σ|terms|.  Values below 1e−12 × that scale are that residue.
+    """
+    if not starts.size:
+        return
+    n0 = int(np.searchsorted(t, float(starts.min()), side="right")) if np.all(np.diff(t) >= 0) else None
+    cols = slice(0, n0) if n0 is not None else (t <= float(starts.min()))
+    amount = max(float(np.max(np.abs(a))) for a in amounts)
+    scale = np.abs(np.asarray(W)).sum(axis=-1) * amount  # (n or 1, k)
+    block = out[:, :, cols]
+    block[np.abs(block) <= 1e-12 * scale[..., None]] = 0.0
+    out[:, :, cols] = block
+
+
+class PKPDModel(BlockadeModel):
+    """Base class of the ``pkpd`` models (see the module docstring)."""
+
+    name = "pkpd"
+    #: Path of the calibration record (set by each subclass).
+    CALIBRATION_FILE = None
+    #: Names of the parameters that are text (the others are numbers).
+    text_parameters = ("hysteresis",)
+
+    # ------------------------------------------------------------------ fitted defaults
+    @classmethod
+    def record(cls) -> dict:
+        """The calibration record of this model (fitted parameters, residuals, variability, uncertainty)."""
+        return load_record(str(cls.CALIBRATION_FILE))
+
+    @classmethod
+    def default_hysteresis(cls) -> str:
+        """The variant with the better fit (the record's ``default_hysteresis``)."""
+        return cls.record()["default_hysteresis"]
+
+    @classmethod
+    def fitted_parameters(cls, hysteresis: str | None = None) -> dict:
+        """The fitted (and held) parameters of a variant, plus the other variant's kinetic constant."""
+        rec = cls.record()
+        hyst = hysteresis or rec["default_hysteresis"]
+        out = {}
+        for h in HYSTERESIS:  # the other variant's kinetic constant (unused, but a valid number)
+            if h != hyst and h in rec["variants"]:
+                out[KINETIC[h]] = rec["variants"][h]["parameters"][KINETIC[h]]
+        out.update(rec["variants"][hyst]["parameters"])
+        return out
+
+    def _fill_defaults(self) -> None:
+        """Replace ``None`` fields by the fitted values of the model's variant, then check every value."""
+        if self.hysteresis is None:
+            object.__setattr__(self, "hysteresis", self.default_hysteresis())
+        if self.hysteresis not in HYSTERESIS:
+            raise InputError(f"model.hysteresis: must be 'effect_compartment' or 'binding_kinetics' "
+                             f"(got {self.hysteresis!r})")
+        fitted = self.fitted_parameters(self.hysteresis)
+        for f in fields(self):
+            if getattr(self, f.name) is None:
+                if f.name not in fitted:  # pragma: no cover - the record lists every fitted field
+                    raise RuntimeError(f"{self.CALIBRATION_FILE}: no value for {f.name}")
+                object.__setattr__(self, f.name, float(fitted[f.name]))
+        for f in fields(self):
+            if f.name in self.text_parameters:
+                continue
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise InputError(f"model.{f.name}: must be a finite number > 0 (got {v!r})")
+            if f.name in PARAMETER_RANGES:
+                lo, hi = PARAMETER_RANGES[f.name]
+                if not lo <= v <= hi:
+                    raise InputError(f"model.{f.name}: must be in {parameter_range_text(f.name)} "
+                                     f"(physical range of the pkpd models; got {v!r})")
+            object.__setattr__(self, f.name, float(v))
+        self._check_receptor_order()
+
+    def _check_receptor_order(self) -> None:
+        """``1 <= kor_ratio <= dor_ratio`` (the receptor order MOR >= KOR >= DOR assumes it); the message names
+        the ratio that was changed from the model's default (``dor_ratio`` when both were)."""
+        kor, dor = self.kor_ratio, self.dor_ratio
+        why = "the receptor order MOR >= KOR >= DOR assumes it"
+        if kor < 1:
+            raise InputError(f"model.kor_ratio: must be >= 1 (got {kor:g}): {why}")
+        if dor < kor:
+            defaults = {f.name: f.default for f in fields(self)}
+            if dor == defaults.get("dor_ratio") and kor != defaults.get("kor_ratio"):
+                raise InputError(f"model.kor_ratio: must be <= dor_ratio = {dor:g} (got {kor:g}): {why}")
+            raise InputError(f"model.dor_ratio: must be >= kor_ratio = {kor:g} (got {dor:g}): {why}")
+
+    @property
+    def kinetic_parameter(self) -> str:
+        """``ke0_per_h`` (effect compartment) or ``koff_per_h`` (binding kinetics)."""
+        return KINETIC[self.hysteresis]
+
+    @property
+    def unused_parameter(self) -> str:
+        """The other variant's kinetic constant (not used by this model)."""
+        return KINETIC["binding_kinetics" if self.hysteresis == "effect_compartment" else "effect_compartment"]
+
+    def with_(self, **changes):
+        """A copy with some parameters changed."""
+        return replace(self, **changes)
+
+    def parameters(self) -> dict:
+        """The parameters in use (the other variant's kinetic constant left out), JSON-ready."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != self.unused_parameter}
+
+    def overrides(self) -> dict:
+        """Parameters that differ from this variant's fitted values (what a scenario changed)."""
+        fitted = self.fitted_parameters(self.hysteresis)
+        return {k: getattr(self, k) for k in fitted if hasattr(self, k) and k != self.unused_parameter
+                and not math.isclose(getattr(self, k), float(fitted[k]), rel_tol=1e-12, abs_tol=0.0)}
+
+    # ------------------------------------------------------------------ variability and uncertainty
+    @property
+    def variability_scales(self) -> tuple:
+        """Between-subject multipliers of this model (keyword ``<name>_scale``), in draw order."""
+        kin = self.kinetic_parameter.replace("_per_h", "")
+        return tuple(self.VARIABILITY_BASE) + (kin,)
+
+    def stored_variability(self) -> dict:
+        """The log-SDs derived for this variant (from the record): ``{name: log-SD}``, plus ``source``."""
+        v = self.record()["variants"][self.hysteresis]["variability"]
+        out = {n: float(v[f"{n}_log_sd"]) for n in self.variability_scales}
+        return {"log_sds": out, "source": v.get("source", ""), "derivation": v.get("derivation", {})}
+
+    def parameter_draws(self, n: int, seed) -> list:
+        """``n`` typical-subject models drawn from the fit's parameter uncertainty (seeded).
+
+        The draws are the calibration's parametric-bootstrap refits themselves (``record["uncertainty"]
+        ["replicates"]``, the converged ones): each replicate used ``n // R`` times and ``n % R`` more chosen
+        without replacement (``numpy.random.default_rng(seed)``), so the draws follow the bootstrap as closely as
+        ``n`` allows.  Held parameters, parameters this
+        model overrides and the body weight stay at this model's values.  This is parameter *uncertainty* about
+        the typical subject, not between-subject variability.
+
+        Notes
+        -----
+        Resampling the replicates rather than a normal approximation keeps the bootstrap's shape: parameters the
+        data do not pin (the terminal-phase share has a bootstrap log-SD above 4) have skewed, bounded
+        distributions that a multivariate normal on the log scale would misstate.  With ``n`` equal to the number
+        of replicates the 2.5th–97.5th percentiles are the bootstrap percentile interval of the record
+        (Efron & Tibshirani 1993, ch. 13).
+
+        Raises
+        ------
+        InputError
+            When the record has no bootstrap for this variant (it is run for the default variant only).
+        """
+        rec = self.record()
+        unc = rec.get("uncertainty") or {}
+        if unc.get("variant") != self.hysteresis:
+            raise InputError(f"uncertainty: parameter uncertainty of the {self.drug} pkpd model was estimated "
+                             f"(bootstrap) for hysteresis = {unc.get('variant')!r} only, not for "
+                             f"{self.hysteresis!r}")
+        names = list(unc["parameter_names"])
+        replicates = [r["values"] for r in unc["replicates"] if r.get("success", True)]
+        rng = np.random.default_rng(seed)
+        full, rest = divmod(int(n), len(replicates))  # every replicate equally often, the rest without replacement
+        idx = np.concatenate([rng.permutation(len(replicates)) for _ in range(full)]
+                             + [rng.choice(len(replicates), size=rest, replace=False)])
+        held = set(self.overrides())
+        out = []
+        for i in idx:
+            values = {p: float(replicates[i][p]) for p in names if p not in held}
+            out.append(replace(self, **values))
+        return out
+
+    # ------------------------------------------------------------------ evaluation helpers
+    def _check_scales(self, scales: dict) -> dict:
+        allowed = {f"{s}_scale" for s in self.ALL_SCALES}
+        unknown = set(scales) - allowed - {"dose_scale"}
+        if unknown:
+            raise TypeError(f"unknown scale keyword(s) for the {self.drug} pkpd model: {sorted(unknown)}")
+        unused = self.unused_parameter.replace("_per_h", "_scale")
+        if np.any(np.asarray(scales.get(unused, 1.0)) != 1.0):
+            raise ValueError(f"{unused} does not apply to hysteresis={self.hysteresis!r}")
+        return {k: scales.get(k, 1.0) for k in (*sorted(allowed), "dose_scale")}
+
+    def _doses(self, schedule, dose_scale):
+        w = effective_weight(schedule, self.weight_kg)
+        starts, durs, mg = dose_arrays(schedule, w)
+        ds = np.asarray(dose_scale, dtype=float)
+        amounts = [a * ds for a in mg] if ds.ndim else [a * float(ds) for a in mg]
+        return w, starts, durs, amounts
+
+    # ------------------------------------------------------------------ public API
+    def concentrations(self, schedule, times_h, **scales) -> dict:
+        """Plasma concentrations (ng/mL) per ligand (``C_<substance>_ng_ml``): ``(T,)`` or ``(n, T)``."""
+        s = self._check_scales(scales)
+        t = as_times(times_h)
+        w, starts, durs, amounts = self._doses(schedule, s["dose_scale"])
+        lam, W, names = self._conc_modes(w, s)
+        out = lk.superpose(t, starts, durs, amounts, lam, W)
+        np.maximum(out, 0.0, out=out)  # rounding guard: a sum of exponentials that is 0 at a dose time may be −1e−16
+        _zero_residue_at_start(out, t, starts, amounts, W)
+        pop = lk.is_population(*s.values())
+        return {k: (out[:, i, :] if pop else out[0, i, :]) for i, k in enumerate(names)}
+
+    def blockade_blocks(self, schedule, times_h, receptors=RECEPTORS, block_elements=2_000_000,
+                        reuse_buffers=False, **scales):
+        """Yield ``(slice, {receptor: (n, k) percent})`` over consecutive blocks of sorted ``times_h``.
+
+        About ``block_elements`` subject × time values per receptor are held at once; the binding-kinetics
+        state is carried from block to block (cost linear in the grid length).  With ``reuse_buffers=True``
+        the yielded arrays are overwritten by the next block (for consumers that summarise each block at once,
+        e.g. :func:`occupancy.simulation.population.simulate_population`).
+        """
+        receptors = tuple(check_receptor(r) for r in receptors)
+        s = self._check_scales(scales)
+        t = as_times(times_h)
+        if t.size > 1 and np.any(np.diff(t) < 0):
+            raise ValueError("blockade_blocks needs sorted times")
+        w, starts, durs, amounts = self._doses(schedule, s["dose_scale"])
+        if self.hysteresis == "effect_compartment":
+            lam, WX = self._effect_modes(w, receptors, s)
+            sup = lk.Superposition(starts, durs, amounts, lam, WX)
+            step = max(1, int(block_elements // max(1, sup.n)))
+            width = min(step, max(t.size, 1))
+            # receptor-major buffers: each receptor's (n, k) block is contiguous for the consumer
+            out_rm = np.empty((sup.k, sup.n, width)) if reuse_buffers else None
+            work = np.empty((sup.n, sup.m, width)) if reuse_buffers else None
+            tmp = np.empty((sup.k, sup.n, width)) if reuse_buffers else None
+            # up to the first dose the effect sites are empty (Ce is continuous and starts at 0): X = 0 exactly there,
+            # not the ~1e−15 rounding residue of a sum of exponentials that cancels at the dose time
+            n_start = int(np.searchsorted(t, float(starts.min()), side="right")) if starts.size else 0
+            for i0 in range(0, t.size, step):
+                sl = slice(i0, min(t.size, i0 + step))
+                w_ = sl.stop - sl.start
+                x_rm = out_rm[:, :, :w_] if reuse_buffers else np.empty((sup.k, sup.n, w_))
+                sup(t[sl], out=x_rm.transpose(1, 0, 2), work=work)
+                np.maximum(x_rm, 0.0, out=x_rm)  # rounding guard (X ≥ 0 exactly; ±1e−16·|terms| at a dose time)
+                if i0 < n_start:
+                    x_rm[:, :, :n_start - i0] = 0.0
+                d = tmp[:, :, :w_] if reuse_buffers else np.empty_like(x_rm)
+                np.add(x_rm, 1.0, out=d)
+                np.divide(x_rm, d, out=x_rm)
+                x_rm *= 100.0  # occupancy = 100·X/(1+X) < 100
+                yield sl, {r: x_rm[i] for i, r in enumerate(receptors)}
+            return
+        lam, W, _names = self._conc_modes(w, s)
+        sup = lk.Superposition(starts, durs, amounts, lam, W)
+        kon, koff = self._binding_setup(w, receptors, s)
+        n = max(sup.n, kon.shape[2], koff.shape[2])
+        durs = np.where(durs > lk.MIN_INFUSION_H, durs, 0.0)
+        events = np.concatenate([starts, (starts + durs)[durs > 0]])
+        # first step after a dose event: at most 1/20 of the fastest PK time constant (naloxone's 0.9-min
+        # distribution phase needs ~0.1-min steps; naltrexone keeps the default 0.25 min)
+        fastest = float(np.max(-np.asarray(lam)))
+        nodes, out_idx = binding.step_grid(t, events, h_min=min(binding.H_MIN_H, binding.FAST_FRACTION / fastest))
+        mid = 0.5 * (nodes[:-1] + nodes[1:])
+        work = np.empty((sup.n, sup.m, max(1, int(block_elements // max(1, n * kon.shape[0])))))
+        cbuf = np.empty((sup.n, sup.k, work.shape[2]))
+
+        def conc_mid(i0, i1):  # reused buffers: the integrator consumes each chunk before asking for the next
+            return sup(mid[i0:i1], out=cbuf, work=work)
+
+        want = np.zeros(nodes.size, dtype=bool)
+        want[out_idx[out_idx >= 0]] = True
+        n_before = int(np.sum(out_idx < 0))
+        if n_before:
+            yield slice(0, n_before), {r: np.zeros((n, n_before)) for r in receptors}
+        _u, counts = np.unique(out_idx[n_before:], return_counts=True)
+        pos, k_done = n_before, 0
+        for block in binding.integrate_blocks(nodes, conc_mid, np.broadcast_to(kon, (kon.shape[0], kon.shape[1], n)),
+                                              np.broadcast_to(koff, (koff.shape[0], 1, n)), want, n,
+                                              block_elements=block_elements):
+            k = block.shape[2]
+            reps = counts[k_done:k_done + k]
+            if np.any(reps != 1):
+                block = np.repeat(block, reps, axis=2)
+            np.clip(block, 0.0, 1.0, out=block)  # rounding guard
+            block *= 100.0
+            sl = slice(pos, pos + block.shape[2])
+            pos, k_done = sl.stop, k_done + k
+            yield sl, {r: block[:, i, :] for i, r in enumerate(receptors)}
+
+    def blockade_all(self, schedule, times_h, receptors=RECEPTORS, **scales) -> dict:
+        """Percent occupancy per receptor on ``times_h`` (any order): ``(T,)`` each, or ``(n, T)``."""
+        receptors = tuple(check_receptor(r) for r in receptors)
+        t = as_times(times_h)
+        order = np.argsort(t, kind="stable")
+        pop = lk.is_population(*scales.values())
+        parts = {r: [] for r in receptors}
+        for _sl, block in self.blockade_blocks(schedule, t[order], receptors, block_elements=50_000_000, **scales):
+            for r in receptors:
+                parts[r].append(block[r])
+        out = {}
+        for r in receptors:
+            if not parts[r]:
+                v = np.zeros((1, 0))
+            else:
+                v = np.concatenate(parts[r], axis=1) if len(parts[r]) > 1 else np.ascontiguousarray(parts[r][0])
+            res = np.empty_like(v)
+            res[:, order] = v
+            out[r] = res if pop else res[0]
+        return out
+
+    def blockade(self, schedule, times_h, receptor="MOR", **scales):
+        """Percent occupancy of one receptor: ``(T,)`` or ``(n, T)``."""
+        receptor = check_receptor(receptor)
+        return self.blockade_all(schedule, times_h, (receptor,), **scales)[receptor]
