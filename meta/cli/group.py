@@ -20,7 +20,8 @@ class Interrupted(click.ClickException):
     prog = "meta"
 
     def show(self, file=None) -> None:  # noqa: D102 - click API
-        click.echo(f"{self.prog}: interrupted: {self.format_message()}", err=True, file=file or sys.stderr)
+        # a newline first: Ctrl-C may land in the middle of a progress bar's line (or after the terminal's "^C")
+        click.echo(f"\n{self.prog}: interrupted: {self.format_message()}", err=True, file=file or sys.stderr)
 
 
 class UserError(click.ClickException):
