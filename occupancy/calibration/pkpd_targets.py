@@ -76,6 +76,8 @@ from occupancy.calibration.sources import (
     SIGMA_PET,
     WEERTS_DOR,
     WEERTS_MOR,
+    target_residual,
+    target_text,
 )
 from occupancy.dosing.schedule import Dose, Schedule
 
@@ -111,34 +113,15 @@ class Target:
 
     @property
     def observed(self) -> str:
-        if self.kind == "point":
-            return f"{self.lower:g}"
-        if self.kind == "min":
-            return f">= {self.lower:g}"
-        if self.kind == "max":
-            return f"<= {self.upper:g}"
-        return f"{self.lower:g}-{self.upper:g}"
+        return target_text(self.kind, self.lower, self.upper)
 
     def residual(self, value: float, lower=None, upper=None) -> float:
         """Residual in the target's unit (log units when ``log``); 0 inside an inequality.
 
         ``lower``/``upper`` override the bounds (used by the parametric bootstrap).
         """
-        lo = self.lower if lower is None else lower
-        hi = self.upper if upper is None else upper
-        if value is None or not np.isfinite(value):
-            return float("nan")
-        if self.log:
-            if value <= 0:
-                return float("nan")
-            value, lo, hi = math.log(value), (math.log(lo) if lo else None), (math.log(hi) if hi else None)
-        if self.kind == "point":
-            return value - lo
-        if lo is not None and value < lo:
-            return value - lo
-        if hi is not None and value > hi:
-            return value - hi
-        return 0.0
+        return target_residual(self.kind, value, self.lower if lower is None else lower,
+                               self.upper if upper is None else upper, self.log)
 
     def z(self, value: float, lower=None, upper=None) -> float:
         return self.weight * self.residual(value, lower, upper) / self.scale

@@ -120,3 +120,41 @@ AUC_TARGET = float(np.mean([m for m, _, _ in NTX_AUC]))
 SIGMA_NLX_PET, SIGMA_NLX_PET_DF = pooled_within_group_sd(
     [[o for _, d2, o in NALOXONE_PET if d2 == d] for d in dict.fromkeys(d for _, d, _ in NALOXONE_PET)])
 SIGMA_LOG_KIM = math.sqrt(math.log1p((KIM_1997_HALF_TIME_H[1] / KIM_1997_HALF_TIME_H[0]) ** 2))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# How a target is read: shared by the washout and pkpd calibrations.
+# ---------------------------------------------------------------------------------------------------------
+
+def target_text(kind: str, lower: float | None, upper: float | None) -> str:
+    """A target as text: ``"92"`` (point), ``">= 90"``, ``"<= 5"`` or ``"70-80"`` (interval)."""
+    if kind == "point":
+        return f"{lower:g}"
+    if kind == "min":
+        return f">= {lower:g}"
+    if kind == "max":
+        return f"<= {upper:g}"
+    return f"{lower:g}-{upper:g}"
+
+
+def target_residual(kind: str, value: float | None, lower: float | None, upper: float | None,
+                    log: bool = False) -> float:
+    """Residual of ``value`` against a target, in its unit (log units when ``log``).
+
+    A point target gives ``value − lower``; an inequality or interval is a hinge: 0 inside, the distance to the
+    violated bound outside.  NaN when the value is missing, not finite, or not positive on a log scale.
+    """
+    if value is None or not np.isfinite(value):
+        return float("nan")
+    lo, hi = lower, upper
+    if log:
+        if value <= 0:
+            return float("nan")
+        value, lo, hi = math.log(value), (math.log(lo) if lo else None), (math.log(hi) if hi else None)
+    if kind == "point":
+        return value - lo
+    if lo is not None and value < lo:
+        return value - lo
+    if hi is not None and value > hi:
+        return value - hi
+    return 0.0

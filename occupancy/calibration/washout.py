@@ -42,7 +42,6 @@ Conflicts (kept, weighted, and flagged in the report rather than hidden): see :d
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -59,6 +58,8 @@ from occupancy.calibration.sources import (
     SIGMA_PET_DF,
     SIGMA_TMAX_H,
     TMAX_TARGET_H,
+    target_residual,
+    target_text,
 )
 from occupancy.dosing.schedule import Schedule
 
@@ -91,28 +92,12 @@ class Target:
 
     @property
     def observed(self) -> str:
-        """The target as text, e.g. ``"≥ 90"`` or ``"70–80"``."""
-        if self.kind == "point":
-            return f"{self.lower:g}"
-        if self.kind == "min":
-            return f">= {self.lower:g}"
-        if self.kind == "max":
-            return f"<= {self.upper:g}"
-        return f"{self.lower:g}-{self.upper:g}"
+        """The target as text, e.g. ``">= 90"`` or ``"70-80"``."""
+        return target_text(self.kind, self.lower, self.upper)
 
     def residual(self, value: float) -> float:
         """Unweighted residual in the target's unit (log units when ``log``); 0 inside an inequality."""
-        f = math.log if self.log else (lambda x: x)
-        v = f(value)
-        lo = f(self.lower) if self.lower is not None else None
-        hi = f(self.upper) if self.upper is not None else None
-        if self.kind == "point":
-            return v - lo
-        if lo is not None and v < lo:
-            return v - lo
-        if hi is not None and v > hi:
-            return v - hi
-        return 0.0
+        return target_residual(self.kind, value, self.lower, self.upper, self.log)
 
     def standardized(self, value: float) -> float:
         """``weight · residual / scale`` — what the optimiser squares."""

@@ -64,7 +64,7 @@ def ka_from_tmax(tmax: float, k: float) -> float:
     return -lambert_w_minus1(-x * math.exp(-x)) / tmax
 
 
-def _as_column(x) -> np.ndarray:
+def as_column(x) -> np.ndarray:
     """Scalars → shape (1, 1); (n, 1) or (n,) → (n, 1)."""
     a = np.asarray(x, dtype=float)
     if a.ndim == 0:
@@ -129,9 +129,9 @@ def superpose_depot_multi(times, starts, durations, amount_sets: list, ka, k) ->
     and DOR, whose amplitudes differ only through the receptor's ED50).
     """
     times = np.asarray(times, dtype=float).ravel()
-    ka = _as_column(ka)
-    k = _as_column(k)
-    sets = [[_as_column(a) for a in amounts] for amounts in amount_sets]
+    ka = as_column(ka)
+    k = as_column(k)
+    sets = [[as_column(a) for a in amounts] for amounts in amount_sets]
     n = param_rows(ka, k, *[a for amounts in sets for a in amounts])
     # Guard the removable singularity ka == k (only reachable with extreme population draws).
     ka = np.where(np.abs(ka - k) < 1e-9 * k, k * (1.0 + 1e-6), ka)

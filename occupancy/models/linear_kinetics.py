@@ -34,39 +34,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from occupancy.models.kinetics import as_column, param_rows
+
 #: Relative separation enforced between a filter rate and an existing mode (removable singularity guard).
 COINCIDENCE_REL = 1e-7
 #: Infusions shorter than this (h, = 3.6 µs) are given as boluses (their rate amount/duration would overflow).
 MIN_INFUSION_H = 1e-9
-
-
-def as_column(x) -> np.ndarray:
-    """Scalars → shape (1, 1); (n,) or (n, 1) → (n, 1)."""
-    a = np.asarray(x, dtype=float)
-    if a.ndim == 0:
-        return a.reshape(1, 1)
-    if a.ndim == 1:
-        return a.reshape(-1, 1)
-    if a.ndim == 2 and a.shape[1] == 1:
-        return a
-    raise ValueError(f"subject parameters must be scalars or (n, 1) arrays, got shape {a.shape}")
-
-
-def n_rows(*params) -> int:
-    """Number of subject rows implied by scalar / (n, 1) parameters (1 when all are scalars)."""
-    rows = 1
-    for p in params:
-        a = np.asarray(p)
-        if a.ndim >= 1 and a.shape[0] != 1:
-            if rows not in (1, a.shape[0]):
-                raise ValueError("subject parameter arrays have different lengths")
-            rows = a.shape[0]
-    return rows
-
-
-def is_population(*params) -> bool:
-    """True when any parameter is an array (results then keep a subject axis)."""
-    return any(np.ndim(p) >= 1 for p in params)
 
 
 def two_compartment_modes(k10, k12, k21):
@@ -84,7 +57,7 @@ def two_compartment_modes(k10, k12, k21):
     beta = k10 * k21 / alpha  # αβ = k10·k21; avoids cancellation in ½(s − root) when β ≪ α
     a = (alpha - k21) / (alpha - beta)
     b = (k21 - beta) / (alpha - beta)
-    n = n_rows(alpha, a)
+    n = param_rows(alpha, a)
     lam = np.concatenate(np.broadcast_arrays(-alpha, -beta), axis=1).reshape(n, 2)
     coef = np.concatenate(np.broadcast_arrays(a, b), axis=1).reshape(n, 2)
     return lam, coef
@@ -102,7 +75,7 @@ def mammillary_modes(cl, v1, q, v):
     cl, v1 = as_column(cl), as_column(v1)
     q = [as_column(x) for x in q]
     v = [as_column(x) for x in v]
-    n = n_rows(cl, v1, *q, *v)
+    n = param_rows(cl, v1, *q, *v)
     m = 1 + len(q)
     K = np.zeros((n, m, m))
     k10 = np.broadcast_to(cl / v1, (n, 1))[:, 0]
@@ -138,7 +111,7 @@ def first_order_filter(lam, W, k):
     """
     lam = np.asarray(lam, dtype=float)
     k = as_column(k)
-    n = n_rows(lam, k)
+    n = param_rows(lam, k)
     lam = np.broadcast_to(lam, (n, lam.shape[-1]))
     k = np.broadcast_to(k, (n, 1))
     close = np.abs(lam + k) < COINCIDENCE_REL * k
@@ -167,7 +140,7 @@ def dose_events(starts_h, durations_h, amounts):
     starts = np.asarray(starts_h, dtype=float).ravel()
     durs = np.asarray(durations_h, dtype=float).ravel()
     amounts = [as_column(a) for a in amounts]
-    n = n_rows(*amounts)
+    n = param_rows(*amounts)
     durs = np.where(durs > MIN_INFUSION_H, durs, 0.0)
     inf = durs > 0
     boundaries = np.unique(np.concatenate([starts, starts[inf] + durs[inf]]))

@@ -35,6 +35,7 @@ import numpy as np
 from occupancy.errors import InputError
 from occupancy.models import binding, linear_kinetics as lk
 from occupancy.models.base import RECEPTORS, BlockadeModel, as_times, check_receptor
+from occupancy.models.kinetics import is_population
 
 #: The hysteresis variants of every ``pkpd`` model.
 HYSTERESIS = ("effect_compartment", "binding_kinetics")
@@ -333,7 +334,7 @@ class PKPDModel(BlockadeModel):
         out = lk.superpose(t, starts, durs, amounts, lam, W)
         np.maximum(out, 0.0, out=out)  # rounding guard: a sum of exponentials that is 0 at a dose time may be −1e−16
         _zero_residue_at_start(out, t, starts, amounts, W)
-        pop = lk.is_population(*s.values())
+        pop = is_population(*s.values())
         return {k: (out[:, i, :] if pop else out[0, i, :]) for i, k in enumerate(names)}
 
     def blockade_blocks(self, schedule, times_h, receptors=RECEPTORS, block_elements=2_000_000,
@@ -419,7 +420,7 @@ class PKPDModel(BlockadeModel):
         receptors = tuple(check_receptor(r) for r in receptors)
         t = as_times(times_h)
         order = np.argsort(t, kind="stable")
-        pop = lk.is_population(*scales.values())
+        pop = is_population(*scales.values())
         parts = {r: [] for r in receptors}
         for _sl, block in self.blockade_blocks(schedule, t[order], receptors, block_elements=50_000_000, **scales):
             for r in receptors:

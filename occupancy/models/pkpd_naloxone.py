@@ -73,6 +73,7 @@ from typing import ClassVar
 import numpy as np
 
 from occupancy.models import linear_kinetics as lk
+from occupancy.models.kinetics import as_column, param_rows
 from occupancy.models.base import RECEPTORS
 from occupancy.models.pkpd_base import PKPDModel, weight_factors
 
@@ -140,15 +141,15 @@ class NaloxonePKPD(PKPDModel):
         """Modal form of C (ng/mL) per mg into the central compartment: ``lam`` (n, 3), ``W`` (n, 1, 3)."""
         fc, fv = weight_factors(weight_kg)
         v1 = self.v1_l * fv
-        lam, coef = lk.mammillary_modes(self.cl_l_per_h * fc * lk.as_column(cl_scale), v1,
+        lam, coef = lk.mammillary_modes(self.cl_l_per_h * fc * as_column(cl_scale), v1,
                                         [self.q2_l_per_h * fc, self.q3_l_per_h * fc],
                                         [self.v2_l * fv, self.v3_l * fv])
         return lam, (1000.0 / v1 * coef)[:, None, :]
 
     def _inverse_k(self, receptors, affinity_scale):
         K = self.dissociation_constants(affinity_scale)
-        cols = [lk.as_column(1.0 / np.asarray(K[r], dtype=float)) for r in receptors]
-        n = lk.n_rows(*cols)
+        cols = [as_column(1.0 / np.asarray(K[r], dtype=float)) for r in receptors]
+        n = param_rows(*cols)
         return np.stack([np.broadcast_to(c, (n, 1)) for c in cols], axis=1)  # (n, R, 1)
 
     # ------------------------------------------------------------------ hooks for PKPDModel
@@ -158,7 +159,7 @@ class NaloxonePKPD(PKPDModel):
 
     def _effect_modes(self, weight_kg, receptors, s):
         lam, W = self.pk_modes(weight_kg, s["cl_scale"])
-        lam4, We = lk.first_order_filter(lam, W, self.ke0_per_h * lk.as_column(s["ke0_scale"]))
+        lam4, We = lk.first_order_filter(lam, W, self.ke0_per_h * as_column(s["ke0_scale"]))
         inv = self._inverse_k(receptors, s["affinity_scale"])
         n = max(lam4.shape[0], inv.shape[0])
         WX = np.broadcast_to(inv, (n,) + inv.shape[1:]) * np.broadcast_to(We, (n,) + We.shape[1:])
@@ -166,7 +167,7 @@ class NaloxonePKPD(PKPDModel):
 
     def _binding_setup(self, weight_kg, receptors, s):
         inv = self._inverse_k(receptors, s["affinity_scale"])  # (n1, R, 1)
-        koff = self.koff_per_h * lk.as_column(s["koff_scale"])[:, 0]
+        koff = self.koff_per_h * as_column(s["koff_scale"])[:, 0]
         n = max(inv.shape[0], koff.shape[0])
         inv = np.broadcast_to(inv, (n,) + inv.shape[1:])
         koff = np.broadcast_to(koff, (n,))

@@ -123,6 +123,7 @@ from typing import ClassVar
 import numpy as np
 
 from occupancy.models import linear_kinetics as lk
+from occupancy.models.kinetics import as_column, is_population, param_rows
 from occupancy.models.base import RECEPTORS
 from occupancy.models.pkpd_base import HYSTERESIS, PKPDModel, weight_factors
 
@@ -214,14 +215,14 @@ class NaltrexonePKPD(PKPDModel):
         # cl_scale multiplies every apparent NTX clearance and volume (CL/F, Q/F, Vc/F, Vp/F): a subject's
         # relative oral availability of the parent, so AUC and Cmax scale by 1/cl_scale and the NTX
         # half-lives and 6β-naltrexol formation do not change.
-        cs = lk.as_column(cl_scale)
+        cs = as_column(cl_scale)
         cl = self.cl_l_per_h * fc * cs
         vc = mc["vc_l"] * fv * cs
         q = mc["q_l_per_h"] * fc * cs
         vp = mc["vp_l"] * fv * cs
         k10, k12, k21 = cl / vc, q / vc, q / vp
         lam_d, coef = lk.two_compartment_modes(k10, k12, k21)  # x1 per unit central input
-        ka = self.ka_per_h * lk.as_column(ka_scale)
+        ka = self.ka_per_h * as_column(ka_scale)
         lam, x1 = lk.first_order_filter(lam_d, coef, ka)  # oral: modes (−α, −β, −ka)
         n = lam.shape[0]
         k10b = np.broadcast_to(k10, (n, 1))
@@ -241,9 +242,9 @@ class NaltrexonePKPD(PKPDModel):
         K = self.dissociation_constants(affinity_scale)
         cols = []
         for r in receptors:
-            kn = lk.as_column(K["naltrexone"][r])
-            km = lk.as_column(K["6b-naltrexol"][r])
-            n = lk.n_rows(kn, km)
+            kn = as_column(K["naltrexone"][r])
+            km = as_column(K["6b-naltrexol"][r])
+            n = param_rows(kn, km)
             cols.append(np.concatenate([np.broadcast_to(1.0 / kn, (n, 1)), np.broadcast_to(1.0 / km, (n, 1))],
                                        axis=1))
         return np.stack(cols, axis=1)
@@ -251,7 +252,7 @@ class NaltrexonePKPD(PKPDModel):
     def effect_modes(self, weight_kg, receptors, cl_scale=1.0, ka_scale=1.0, affinity_scale=1.0, ke0_scale=1.0):
         """Modal form of the receptor drives ``X_r`` per mg: ``lam`` (n, 5), ``W`` (n, R, 5) (effect compartment)."""
         lam, W = self.pk_modes(weight_kg, cl_scale, ka_scale)
-        lam5, We = lk.first_order_filter(lam, W, self.ke0_per_h * lk.as_column(ke0_scale))
+        lam5, We = lk.first_order_filter(lam, W, self.ke0_per_h * as_column(ke0_scale))
         rw = self._receptor_weights(receptors, affinity_scale)  # (n', R, 2)
         n = max(We.shape[0], rw.shape[0])
         We = np.broadcast_to(We, (n,) + We.shape[1:])
@@ -270,7 +271,7 @@ class NaltrexonePKPD(PKPDModel):
     def _binding_setup(self, weight_kg, receptors, s):
         """``kon = koff/K`` (L=2, R, n) and ``koff`` (2, 1, n): one off-rate for both ligands."""
         rw = self._receptor_weights(receptors, s["affinity_scale"])  # (n1, R, 2) = 1/K
-        koff = self.koff_per_h * lk.as_column(s["koff_scale"])[:, 0]  # (n2,)
+        koff = self.koff_per_h * as_column(s["koff_scale"])[:, 0]  # (n2,)
         n = max(rw.shape[0], koff.shape[0])
         rw = np.broadcast_to(rw, (n,) + rw.shape[1:])
         koff = np.broadcast_to(koff, (n,))
@@ -285,9 +286,9 @@ class NaltrexonePKPD(PKPDModel):
         t = as_times(times_h)
         w, starts, durs, amounts = self._doses(schedule, s["dose_scale"])
         lam, W = self.pk_modes(w, s["cl_scale"], s["ka_scale"])
-        lam5, We = lk.first_order_filter(lam, W, self.ke0_per_h * lk.as_column(s["ke0_scale"]))
+        lam5, We = lk.first_order_filter(lam, W, self.ke0_per_h * as_column(s["ke0_scale"]))
         out = lk.superpose(t, starts, durs, amounts, lam5, We)
-        pop = lk.is_population(*s.values())
+        pop = is_population(*s.values())
         res = {"Ce_naltrexone_ng_ml": out[:, 0, :], "Ce_6b_naltrexol_ng_ml": out[:, 1, :]}
         return res if pop else {k: v[0] for k, v in res.items()}
 
