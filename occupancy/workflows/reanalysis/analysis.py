@@ -413,8 +413,6 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     from meta.small_study import trim_and_fill
 
     agg = _aggregate_units(mode, units, settings.aggregate_rho)
-    from meta.errors import ConvergenceError, MetaInputError
-
     try:
         trimfill = trim_and_fill(agg["yi"].to_numpy(float), agg["vi"].to_numpy(float), estimator="L0",
                                  method="REML")
@@ -560,12 +558,8 @@ def _sensitivity(mode, table, units, fitter, settings, rescaled, regression, unc
     rows = [_sensitivity_row("base", settings.annotation, rescaled, regression, units["MOR_contrast"].to_numpy(float))]
     yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
     variants = _variants(settings)
-    iterator = variants
-    if settings.progress and variants:
-        from tqdm import tqdm
-
-        iterator = tqdm(variants, desc="sensitivity variants", unit="variant", file=sys.stderr, leave=False)
-    for label, ann_settings in iterator:
+    for label, ann_settings in _with_bar(variants, len(variants), "sensitivity variants", "variant",
+                                         settings.progress and bool(variants)):
         ann = annotate_outcomes(table, ann_settings, keep_draws=False)
         c = _unit_contrasts(mode, ann, units)
         r, _, reg, _, _, _, _, _ = _adjusted(fitter, yi, vi, c, settings.full_contrast, settings.min_contrast)
@@ -573,6 +567,15 @@ def _sensitivity(mode, table, units, fitter, settings, rescaled, regression, unc
     if uncertainty and uncertainty.get("n"):
         rows.append(_uncertainty_row(settings, uncertainty))
     return pd.DataFrame(rows)
+
+
+def _with_bar(iterable, total: int, desc: str, unit: str, on: bool):
+    """``iterable``, shown as a progress bar on stderr when ``on`` (tqdm closes the bar when the loop ends)."""
+    if not on:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
 
 class _Progress:
@@ -619,14 +622,7 @@ def _parameter_uncertainty(mode, table, units, fitter, settings, models, progres
     yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
     rescaled, regression = np.full(k, np.nan), np.full(k, np.nan)
     c_min, c_mean = np.full(k, np.nan), np.full(k, np.nan)
-    iterator = enumerate(models)
-    bar = None
-    if settings.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(iterator, total=k, desc="parameter draws", unit="draw", file=sys.stderr, leave=False)
-        iterator = bar
-    for i, model in iterator:
+    for i, model in _with_bar(enumerate(models), k, "parameter draws", "draw", settings.progress):
         ann = annotate_outcomes(table, settings.annotation, keep_draws=False, model=model)
         c = _unit_contrasts(mode, ann, units)
         c_min[i], c_mean[i] = _nan_stat(np.nanmin, c), _nan_stat(np.nanmean, c)
@@ -634,8 +630,6 @@ def _parameter_uncertainty(mode, table, units, fitter, settings, models, progres
         rescaled[i] = r["estimate"]
         regression[i] = reg["estimate"] if reg else np.nan
         progress.step()
-    if bar is not None:
-        bar.close()
     out = {"n": k, "seed": settings.uncertainty_seed, "rescaled": rescaled, "regression": regression,
            "contrast_min": c_min, "contrast_mean": c_mean}
     _summarise_draws(out, k)
@@ -670,21 +664,12 @@ def _monte_carlo(mode, table, units, fitter, settings, progress: _Progress) -> d
     yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
     rescaled = np.full(n, np.nan)
     regression = np.full(n, np.nan)
-    iterator = range(n)
-    bar = None
-    if settings.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(iterator, total=n, desc="Monte Carlo draws", unit="draw", file=sys.stderr, leave=False)
-        iterator = bar
-    for i in iterator:
+    for i in _with_bar(range(n), n, "Monte Carlo draws", "draw", settings.progress):
         contrasts = _draw_unit_contrasts(mode, ann, units, i)
         r, _, reg, _, _, _, _, _ = _adjusted(fitter, yi, vi, contrasts, settings.full_contrast, settings.min_contrast)
         rescaled[i] = r["estimate"]
         regression[i] = reg["estimate"] if reg else np.nan
         progress.step()
-    if bar is not None:
-        bar.close()
     out = {"n": n, "seed": settings.draws_seed, "rescaled": rescaled, "regression": regression}
     _summarise_draws(out, n)
     return out
