@@ -12,9 +12,10 @@ from click.testing import CliRunner
 from occupancy.calibration import pkpd as cal
 from occupancy.calibration import pkpd_targets as T
 from occupancy.cli import main
+from occupancy.models.pkpd_base import HYSTERESIS
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("effect_compartment", "binding_kinetics")
+VARIANTS = HYSTERESIS
 
 
 def run(args):

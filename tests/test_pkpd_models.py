@@ -18,10 +18,11 @@ import pytest
 from occupancy.calibration import pkpd_targets as T
 from occupancy.dosing.schedule import Dose, Schedule
 from occupancy.models import get_model
+from occupancy.models.pkpd_base import HYSTERESIS
 from occupancy.models.pkpd_naloxone import DOWLING, dowling_pairings
 
 RECEPTORS = ("MOR", "KOR", "DOR")
-VARIANTS = ("effect_compartment", "binding_kinetics")
+VARIANTS = HYSTERESIS
 
 
 def record(drug):

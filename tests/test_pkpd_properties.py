@@ -8,15 +8,14 @@ compared with an absolute 1e-9 (pp or ng/mL).
 """
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from occupancy.dosing.schedule import Dose, Schedule
-from occupancy.models import get_model
+from occupancy.models.pkpd_base import HYSTERESIS
 
 RECEPTORS = ("MOR", "KOR", "DOR")
-VARIANTS = ("effect_compartment", "binding_kinetics")
+VARIANTS = HYSTERESIS
 T_GRID = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 6.0, 12.0, 24.0, 49.0, 72.0, 120.0, 200.0, 360.0, 500.0])
 NLX_GRID = np.array([0.0, 0.02, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0])
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -25,16 +24,6 @@ ntx_doses = st.lists(st.tuples(st.floats(0.0, 150.0), st.floats(0.5, 200.0)), mi
 # naloxone: (start h, mg, infusion minutes or 0)
 nlx_doses = st.lists(st.tuples(st.floats(0.0, 4.0), st.floats(0.01, 10.0),
                                st.one_of(st.just(0.0), st.floats(1.0, 120.0))), min_size=1, max_size=3)
-
-
-@pytest.fixture(scope="module", params=VARIANTS)
-def ntx(request):
-    return get_model("naltrexone", "pkpd", hysteresis=request.param)
-
-
-@pytest.fixture(scope="module", params=VARIANTS)
-def nlx(request):
-    return get_model("naloxone", "pkpd", hysteresis=request.param)
 
 
 def oral(pairs, weight=None):

@@ -12,10 +12,11 @@ import pytest
 
 from occupancy.dosing.schedule import Dose, Schedule
 from occupancy.models import get_model
+from occupancy.models.pkpd_base import HYSTERESIS
 from tests.pkpd_reference import naloxone_reference, naltrexone_reference
 
 RECEPTORS = ("MOR", "KOR", "DOR")
-VARIANTS = ("effect_compartment", "binding_kinetics")
+VARIANTS = HYSTERESIS
 NTX_SCHEDULES = {
     "single 50 mg": Schedule.single(50.0),
     "single 2 mg": Schedule.single(2.0),
@@ -25,16 +26,6 @@ NTX_SCHEDULES = {
     "single 500 mg, 110 kg": Schedule((Dose(0.0, amount_mg=500.0),), weight_kg=110.0),
 }
 SPARSE = np.array([0.05, 0.25, 0.5, 1.0, 2.0, 3.0, 8.0, 24.0, 49.0, 74.0, 120.0, 168.0, 360.0])
-
-
-@pytest.fixture(scope="module", params=VARIANTS)
-def ntx(request):
-    return get_model("naltrexone", "pkpd", hysteresis=request.param)
-
-
-@pytest.fixture(scope="module", params=VARIANTS)
-def nlx(request):
-    return get_model("naloxone", "pkpd", hysteresis=request.param)
 
 
 def _max_error(got, ref):
