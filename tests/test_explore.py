@@ -194,3 +194,28 @@ def test_quick_form_on_a_plan_scenario(tmp_path):
     data = json.loads(r.stdout)
     assert data["n_designs"] == 8 and data["n_draws"] == 3
     assert all(d["design"]["dose_mg"] == 150 for d in data["designs"])
+
+
+def test_structure_draws_are_used_when_the_model_has_them_and_weighted(tmp_path, monkeypatch):
+    """INTERFACES.md: once a model has ``structure_draws`` the search uses it, each draw weighted by its
+    structure's weight / draws.  Structure "weak" (1/100 of the systemic availability: no blockade) has weight
+    0.25, so a design that passes with the fitted model holds with probability 0.75."""
+    from dataclasses import replace
+
+    from occupancy.models.pkpd_naltrexone import NaltrexonePKPD
+    from occupancy.workflows.explore.space import load_explore_scenario
+    from occupancy.workflows.explore.search import prepare, run_chunks
+
+    def structure_draws(self, n, seed):
+        same = [self] * n
+        return [("weak", 0.25, [replace(self, k_mor_ng_ml=self.k_mor_ng_ml * 1000)] * n), ("fitted", 0.75, same)]
+
+    monkeypatch.setattr(NaltrexonePKPD, "structure_draws", structure_draws, raising=False)
+    path = _small(tmp_path)
+    plan = prepare(load_explore_scenario(path))
+    assert [(d.structure, d.weight * len(d.models)) for d in plan.context.draw_sets] == [("weak", 0.25),
+                                                                                          ("fitted", 0.75)]
+    table, _ = run_chunks(plan, workers=0, progress=False)
+    fitted = np.asarray(table.column("prob_mor_ge_90_at_task").to_pylist())
+    p = np.asarray(table.column("p_blockade_at_task").to_pylist())
+    assert np.all(p[fitted >= 0.95] == 0.75) and np.all(p[fitted < 0.95] == 0.0) and (fitted >= 0.95).any()

@@ -24,6 +24,7 @@ N changes only the power.  Nothing here is random: the draws and the population 
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -277,6 +278,25 @@ def objectives(ctx: SearchContext, grid: DesignGrid) -> dict[str, np.ndarray]:
     return out
 
 
+#: Per context (one search), the population statistics of the last few doses: consecutive chunks of one
+#: worker usually share a dose (the grid varies N, ISI and delay fastest), so they reuse them.
+_STATS_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CACHED_DOSES = 4
+
+
+def dose_stats(ctx: SearchContext, dose: float) -> list:
+    """Mean, P(>= 90 %) and 95th percentile at ``ctx.times`` for the fitted model and every draw, for one dose
+    (cached: the same numbers whichever chunk asks, computed once per process)."""
+    cache = _STATS_CACHE.setdefault(ctx, {})
+    if dose not in cache:
+        schedule = schedule_at(ctx.schedule, dose if ctx.vary_dose else None)
+        models = [(ctx.nominal, ctx.nominal_scales)] + [(m, d.scales) for d in ctx.draw_sets for m in d.models]
+        while len(cache) >= _CACHED_DOSES:
+            cache.pop(next(iter(cache)))
+        cache[dose] = [population_stats(model, schedule, ctx.times, scales) for model, scales in models]
+    return cache[dose]
+
+
 def evaluate_chunk(ctx: SearchContext, grid: DesignGrid, design_ids: np.ndarray) -> dict[str, np.ndarray]:
     """The result columns of the designs ``grid`` (ids ``design_ids``): inputs, criteria (fitted model and
     median over draws), the probability that each constraint holds, ``feasible``, objectives.
@@ -293,9 +313,7 @@ def evaluate_chunk(ctx: SearchContext, grid: DesignGrid, design_ids: np.ndarray)
     contrast = np.empty((k, n_designs))
     for dose in np.unique(grid.dose_mg):
         rows = np.nonzero(grid.dose_mg == dose)[0]
-        schedule = schedule_at(ctx.schedule, dose if ctx.vary_dose else None)
-        for i, (model, scales) in enumerate(models):
-            stats = population_stats(model, schedule, ctx.times, scales)
+        for i, stats in enumerate(dose_stats(ctx, float(dose))):
             prob90[i, rows], residual[i, rows], contrast[i, rows] = _group_values(stats, ctx.times, last_h, grid, rows)
     power = _power(ctx.effect, ctx.correlation, ctx.alpha, contrast, grid)
     values = {"prob_mor_ge_90_at_task": prob90, "residual_p95_at_next_session_pct": residual,
