@@ -213,7 +213,7 @@ def test_structure_draws_are_used_when_the_model_has_them_and_weighted(tmp_path,
     monkeypatch.setattr(NaltrexonePKPD, "structure_draws", structure_draws, raising=False)
     path = _small(tmp_path)
     plan = prepare(load_explore_scenario(path))
-    assert [(d.structure, d.weight * len(d.models)) for d in plan.context.draw_sets] == [("weak", 0.25),
+    assert [(d.structure, d.weight) for d in plan.context.draw_sets] == [("weak", 0.25),
                                                                                           ("fitted", 0.75)]
     table, _ = run_chunks(plan, workers=0, progress=False)
     fitted = np.asarray(table.column("prob_mor_ge_90_at_task").to_pylist())

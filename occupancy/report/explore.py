@@ -19,7 +19,8 @@ _OBJECTIVE_LABEL = {"participant_days": "participant-days", "participants": "par
 
 def pareto_figure(result: ExploreResult, ax=None):
     """Power for the attenuated effect (median over the model draws) against the objective, every design; the
-    Pareto front (no design cheaper *and* more powerful) joined, the feasible designs filled, the best ringed."""
+    Pareto front of the designs that meet the non-power constraints (none of them is cheaper *and* more
+    powerful) joined, the feasible designs filled, the best ringed."""
     from occupancy.report.plan_figures import _pyplot
 
     plt = _pyplot()
@@ -30,8 +31,12 @@ def pareto_figure(result: ExploreResult, ax=None):
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.scatter(cost[~feasible], power[~feasible], s=10, facecolors="none", edgecolors="#95a5a6", lw=0.6,
-               label="fails a constraint")
+    eligible = result.eligible()
+    ax.scatter(cost[~eligible], power[~eligible], s=8, facecolors="none", edgecolors="#d5d8dc", lw=0.5,
+               label="fails blockade or residual")
+    weak = eligible & ~feasible
+    ax.scatter(cost[weak], power[weak], s=10, facecolors="none", edgecolors="#7f8c8d", lw=0.7,
+               label="fails power only")
     ax.scatter(cost[feasible], power[feasible], s=14, color="#1f4e9c", label="feasible")
     front = result.pareto()
     front = front[np.argsort(cost[front], kind="stable")]
@@ -91,7 +96,8 @@ def explore_report_sections(result: ExploreResult) -> list:
     fig = pareto_figure(result)
     try:
         figures = (ReportFigure("Power against cost", figure_to_svg(fig),
-                                "Every design of the grid; red: the Pareto front; filled: feasible."),)
+                                "Every design of the grid; red: the Pareto front among the designs that meet the blockade and residual "
+                                "constraints; filled: feasible (every constraint)."),)
     finally:
         _pyplot().close(fig)
     frame = result.to_frame().iloc[ranked[:50]]

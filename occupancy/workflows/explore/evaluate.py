@@ -53,8 +53,8 @@ def structure_draws(model, n: int, seed):
 
 @dataclass(frozen=True, eq=False)
 class DrawSet:
-    """The draws of one model structure: ``models``, each with weight ``weight`` (structure weight / count),
-    and the virtual population's multipliers for that structure (``scales``)."""
+    """The draws of one model structure: ``models`` (equally likely), the structure's ``weight`` (the weights of
+    all structures sum to 1) and the virtual population's multipliers for that structure (``scales``)."""
 
     structure: str
     weight: float
@@ -89,11 +89,28 @@ class SearchContext:
     def n_draws(self) -> int:
         return sum(len(d.models) for d in self.draw_sets)
 
+    def probability(self, holds: np.ndarray) -> np.ndarray:
+        """Weighted share of the draws (rows of ``holds``) in which something holds, per design (column):
+        ``Σ_structures weight × (draws that hold / draws)``.
+
+        Counting within a structure first keeps the probability exact (1 when every draw holds, not 1 + 4e−16),
+        and each column is summed on its own, so the value does not depend on the other designs of the chunk.
+        """
+        if not self.draw_sets:
+            return holds[0].astype(float)
+        out = np.zeros(holds.shape[1])
+        start = 0
+        for d in self.draw_sets:
+            k = len(d.models)
+            out = out + d.weight * (holds[start:start + k].sum(axis=0) / k)
+            start += k
+        return out
+
     def draw_weights(self) -> np.ndarray:
         """Weight of every draw (sums to 1); one weight 1 for the fitted model without draws."""
         if not self.draw_sets:
             return np.ones(1)
-        return np.concatenate([np.full(len(d.models), d.weight) for d in self.draw_sets])
+        return np.concatenate([np.full(len(d.models), d.weight / len(d.models)) for d in self.draw_sets])
 
 
 def build_context(scenario, values: dict, *, draws: int | None = None) -> SearchContext:
@@ -123,7 +140,7 @@ def build_context(scenario, values: dict, *, draws: int | None = None) -> Search
             models = tuple(models)
             if not models or weight <= 0:
                 continue
-            sets.append(DrawSet(str(structure), float(weight) / len(models), models,
+            sets.append(DrawSet(str(structure), float(weight), models,
                                 variability(models[0]).draw(n, seed)))
     return SearchContext(times=search_times(scenario.schedule(), values), schedule=scenario.schedule(), vary_dose=ex.dose_mg is not None, nominal=model,
                          nominal_scales=nominal_scales, draw_sets=tuple(sets), effect=float(design.effect),
@@ -339,11 +356,11 @@ def evaluate_chunk(ctx: SearchContext, grid: DesignGrid, design_ids: np.ndarray)
             holds = np.isnan(v) | (v <= threshold)  # a between design has no next session
         else:
             holds = v >= threshold
-        p = (weights[:, None] * holds).sum(axis=0)  # row by row: the same sum in any chunk
+        p = ctx.probability(holds)
         out[f"p_{name}"] = p
         feasible &= p >= ctx.level - 1e-12
         all_hold &= holds
-    out["p_all_constraints"] = (weights[:, None] * all_hold).sum(axis=0)
+    out["p_all_constraints"] = ctx.probability(all_hold)
     out["feasible"] = feasible
     out.update(objectives(ctx, grid))
     return out

@@ -70,9 +70,22 @@ class ExploreResult:
         order = rank_order(self.columns, self.objective)
         return order[np.asarray(self.columns["feasible"], dtype=bool)[order]]
 
+    def eligible(self) -> np.ndarray:
+        """Designs that meet every constraint other than power with the stated probability (all of them when
+        no such constraint is set): the ones whose power is worth trading against cost."""
+        ok = np.ones(self.n_designs, dtype=bool)
+        for k in self.constraints:
+            if k != "power_attenuated":
+                ok &= np.asarray(self.columns[f"p_{k}"], dtype=float) >= self.level - 1e-12
+        return ok
+
     def pareto(self) -> np.ndarray:
-        """Row indices on the Pareto front of power (median over draws) against the objective."""
-        return np.nonzero(pareto_mask(self.columns[self.objective], self.columns["power_attenuated_median"]))[0]
+        """Row indices on the Pareto front of power (median over draws) against the objective, among the
+        :meth:`eligible` designs (no eligible design is cheaper and at least as powerful)."""
+        rows = np.nonzero(self.eligible())[0]
+        keep = pareto_mask(np.asarray(self.columns[self.objective])[rows],
+                           np.asarray(self.columns["power_attenuated_median"])[rows])
+        return rows[keep]
 
     def design(self, row: int) -> dict[str, Any]:
         """One design in the JSON shape: inputs, probabilities, objectives, criteria."""

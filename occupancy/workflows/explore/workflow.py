@@ -44,7 +44,7 @@ def explore_study(scenario: ExploreScenario, *, source: str | Path = "", plan: S
                                  progress=progress, on_chunk=on_chunk)
     columns = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
     ctx = plan.context
-    structures = tuple((d.structure, d.weight * len(d.models)) for d in ctx.draw_sets)
+    structures = tuple((d.structure, d.weight) for d in ctx.draw_sets)
     result = ExploreResult(scenario_name=Path(source).stem if source else "explore", source=str(source),
                            n_designs=len(plan.grid), n_draws=ctx.n_draws, structures=structures,
                            constraints=dict(ctx.constraints), level=ctx.level,
