@@ -35,6 +35,8 @@ def main(argv=None) -> None:
     parser.add_argument("--plan-sample", type=int, default=5)
     args = parser.parse_args(argv)
 
+    import scipy.stats  # noqa: F401  (imported before timing: both searches need it, it takes seconds to import)
+
     scenario = load_explore_scenario(args.scenario, {"draws": args.draws})
     t0 = time.perf_counter()
     plan = prepare(scenario, force=True)

@@ -127,7 +127,14 @@ def build_context(scenario, values: dict, *, draws: int | None = None) -> Search
     seed = pop.seed if pop is not None else DEFAULT_POPULATION_SEED
 
     def variability(m):
-        return scenario_variability(m, pop) if pop is not None else default_variability(m)
+        if pop is None:
+            return default_variability(m)
+        if m is model:
+            return scenario_variability(m, pop)
+        # another structure (e.g. binding kinetics: koff instead of ke0) takes the [population] log-SDs it has
+        base = default_variability(m)
+        given = {k: v for k, v in pop.log_sd_overrides().items() if k[: -len("_log_sd")] in base.log_sds}
+        return base.with_overrides(given)
 
     nominal_scales = variability(model).draw(n, seed)
     k = ex.draws if draws is None else int(draws)
