@@ -219,3 +219,13 @@ def test_structure_draws_are_used_when_the_model_has_them_and_weighted(tmp_path,
     fitted = np.asarray(table.column("prob_mor_ge_90_at_task").to_pylist())
     p = np.asarray(table.column("p_blockade_at_task").to_pylist())
     assert np.all(p[fitted >= 0.95] == 0.75) and np.all(p[fitted < 0.95] == 0.0) and (fitted >= 0.95).any()
+
+
+def test_every_explore_key_is_documented():
+    from occupancy.workflows.explore.space import ConstraintsSection, ExploreSection
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "how-to" / "explore.md").read_text(encoding="utf-8")
+    for model in (ExploreSection, ConstraintsSection):
+        for key in model.model_fields:
+            assert f"`{key}`" in doc, key
+    assert "--scheduler tcp://" in doc and "DASK_SCHEDULER_ADDRESS" in doc
