@@ -229,3 +229,31 @@ def test_every_explore_key_is_documented():
         for key in model.model_fields:
             assert f"`{key}`" in doc, key
     assert "--scheduler tcp://" in doc and "DASK_SCHEDULER_ADDRESS" in doc
+
+
+def test_ctrl_c_keeps_finished_chunks_beside_the_output_and_resume_finishes_the_same_file(tmp_path, monkeypatch):
+    from occupancy.workflows.explore import search
+
+    monkeypatch.chdir(tmp_path)
+    path = _small(tmp_path)
+    fresh = CliRunner().invoke(main, ["explore", str(path), "--out", "fresh", "--quiet", "--workers", "0"])
+    assert fresh.exit_code == 0, fresh.stderr
+    real, calls = search.evaluate_chunk, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(search, "evaluate_chunk", interrupted)
+    stopped = CliRunner().invoke(main, ["explore", str(path), "--out", "out", "--workers", "0"])
+    assert stopped.exit_code != 0 and "--resume" in stopped.stderr
+    assert not (tmp_path / "out").exists()
+    assert len(list((tmp_path / ".out.explore-chunks").glob("chunk-*.parquet"))) == 2
+    monkeypatch.setattr(search, "evaluate_chunk", real)
+    resumed = CliRunner().invoke(main, ["explore", str(path), "--out", "out", "--resume", "--workers", "0"])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "2 of 8 chunks were already done" in resumed.stderr
+    assert (tmp_path / "out" / "designs.parquet").read_bytes() == (tmp_path / "fresh" / "designs.parquet").read_bytes()
+    assert not (tmp_path / ".out.explore-chunks").exists()

@@ -292,11 +292,10 @@ def objectives(ctx: SearchContext, grid: DesignGrid) -> dict[str, np.ndarray]:
     drug_sessions = np.where(within, n, (n + 1) // 2)
     tablets = np.full(len(grid), np.nan)
     if ctx.drug == "naltrexone":
-        per_session = {}
-        for dose in np.unique(grid.dose_mg):
-            amounts = schedule_at(ctx.schedule, dose if ctx.vary_dose else None).amounts_mg()
-            per_session[dose] = tablets_per_session(amounts, ctx.tablet_mg)
-        tablets = np.array([per_session[d] for d in grid.dose_mg], dtype=float) * drug_sessions
+        doses, which = np.unique(grid.dose_mg, return_inverse=True)
+        per_session = np.array([tablets_per_session(schedule_at(ctx.schedule, d if ctx.vary_dose else None)
+                                                    .amounts_mg(), ctx.tablet_mg) for d in doses], dtype=float)
+        tablets = per_session[which.ravel()] * drug_sessions
     out["tablets"] = tablets
     out["cost"] = tablets * ctx.price_per_tablet if ctx.price_per_tablet is not None else np.full(len(grid), np.nan)
     return out
