@@ -122,12 +122,16 @@ def test_between_and_three_session_designs_equal_blockade_plan(tmp_path):
             assert p.contrast_pp < 90  # the 10-day ISI leaves residual blockade in the placebo sessions
 
 
-def test_a_local_cluster_and_any_chunking_give_byte_identical_parquet(tmp_path):
+def test_a_dask_cluster_and_any_chunking_give_byte_identical_parquet(tmp_path):
     path = _small(tmp_path)
     _, (one, _) = _search(path, workers=0)
     _, (rechunked, _) = _search(path, workers=0, chunk_size=7)
-    _, (cluster, n) = _search(path, workers=2)  # two worker processes, one thread each
-    assert n > 1
+    from dask.distributed import LocalCluster
+
+    # an existing cluster (the --scheduler path) with two worker processes, one thread each
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as existing:
+        plan, (cluster, n) = _search(path, scheduler=existing.scheduler_address)
+        assert n == plan.n_chunks > 1
     reference = _bytes(one, tmp_path, "a.parquet")
     assert _bytes(rechunked, tmp_path, "b.parquet") == reference
     assert _bytes(cluster, tmp_path, "c.parquet") == reference

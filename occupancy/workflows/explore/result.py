@@ -12,6 +12,7 @@ from occupancy.workflows.explore.evaluate import CRITERIA
 from occupancy.workflows.explore.space import CONSTRAINT_TEXT, CONSTRAINTS
 
 OBJECTIVE_COLUMNS = ("participant_days", "participants", "tablets", "cost")
+_SHORT = {"blockade_at_task": "blockade", "residual_at_next_session": "residual", "power_attenuated": "power"}
 
 
 def _num(value):
@@ -135,14 +136,14 @@ class ExploreResult:
         lines.append(f"Feasible designs: {rows.size}; ranked by {self.objective.replace('_', '-')}.")
         if rows.size:
             head = f"  {'#':>3} {'kind':<7} {'dose':>6} {'delay':>6} {'ISI':>5} {'sess':>4} {'N':>5} " \
-                   f"{'pt-days':>8} {'tablets':>7} " + " ".join(f"{'P(' + k[:12] + ')':>16}" for k in self.constraints)
+                   f"{'pt-days':>8} {'tablets':>7} " + " ".join(f"{'P(' + _SHORT[k] + ')':>12}" for k in self.constraints)
             lines.append(head)
             for rank, r in enumerate(rows[:top], 1):
                 d = self.design(int(r))
                 inp, obj = d["design"], d["objectives"]
                 isi = "-" if inp["isi_days"] is None else f"{inp['isi_days']:g}"
                 tabs = "-" if obj["tablets"] is None else f"{obj['tablets']:.0f}"
-                probs = " ".join(f"{d['probabilities'][k]:>16.3f}" for k in self.constraints)
+                probs = " ".join(f"{d['probabilities'][k]:>12.3f}" for k in self.constraints)
                 lines.append(f"  {rank:>3} {inp['kind']:<7} {inp['dose_mg']:>6g} {inp['delay_h']:>6g} {isi:>5} "
                              f"{inp['sessions']:>4} {inp['participants']:>5} {obj['participant_days']:>8.0f} {tabs:>7} "
                              + probs)
