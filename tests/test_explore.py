@@ -261,3 +261,15 @@ def test_ctrl_c_keeps_finished_chunks_beside_the_output_and_resume_finishes_the_
     assert "2 of 8 chunks were already done" in resumed.stderr
     assert (tmp_path / "out" / "designs.parquet").read_bytes() == (tmp_path / "fresh" / "designs.parquet").read_bytes()
     assert not (tmp_path / ".out.explore-chunks").exists()
+
+
+def test_pareto_front_keeps_exactly_the_undominated_designs():
+    from occupancy.workflows.explore.result import pareto_mask
+
+    rng = np.random.default_rng(5)
+    cost = rng.integers(1, 30, 200).astype(float)
+    power = rng.uniform(0, 1, 200)
+    keep = pareto_mask(cost, power)
+    dominated = np.array([np.any((cost <= cost[i]) & (power >= power[i]) & ((cost < cost[i]) | (power > power[i])))
+                          for i in range(cost.size)])
+    assert keep.any() and np.array_equal(keep, ~dominated)
