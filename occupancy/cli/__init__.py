@@ -11,6 +11,7 @@ from occupancy.cli import (  # noqa: E402,F401  (imported for their registration
     app_commands,
     calibrate_commands,
     examples_commands,
+    explore_commands,
     plan_commands,
     reanalyse_commands,
     run_commands,

@@ -36,6 +36,7 @@ def main() -> None:
     blockade run                       bundled default: reanalysis of the review + a planning example
     blockade simulate SCENARIO.toml    blockade time course for a naltrexone or naloxone schedule
     blockade plan SCENARIO.toml        study-design planner (timing, washout, power, tablets)
+    blockade explore SCENARIO.toml     design search under model uncertainty (local or Dask cluster)
     blockade reanalyse [DATA.csv]      blockade-annotated reanalysis of the naltrexone literature
     blockade meta ...                  metafor-exact meta-analysis tools
     blockade app                       the same as a web page (pip install ".[app]")
