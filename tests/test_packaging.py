@@ -63,6 +63,7 @@ def test_project_urls_and_citation_name_the_same_repository():
     assert {"Homepage", "Documentation", "Repository", "Issues", "Changelog"} <= set(urls)
     cff = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
     assert f'repository-code: "{urls["Repository"]}"' in cff
+    assert f"git clone {urls['Repository']}.git" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_citation_file_is_valid():
