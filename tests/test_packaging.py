@@ -142,3 +142,19 @@ def test_the_installed_layout_reads_its_own_copy(wheel, tmp_path):
     assert lines[1] == str(site / "occupancy" / "_scenarios" / "single_dose_50mg.toml")
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (ROOT / "scenarios").iterdir()
                                                             if p.is_file())
+
+
+def test_the_sdist_carries_scenarios_so_a_wheel_built_from_it_does_too(wheel):
+    """pip install from PyPI's sdist builds the wheel from it: scenarios/ must be in the sdist."""
+    import tarfile
+
+    src = wheel.parent.parent / "src"
+    done = subprocess.run([sys.executable, "-c", "import sys; from setuptools import build_meta as b; "
+                           "print(b.build_sdist(sys.argv[1]))", str(wheel.parent.parent / "sdist")], cwd=src,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (sdist,) = (wheel.parent.parent / "sdist").glob("opioid_blockade-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    shipped = {f"scenarios/{p.name}" for p in (ROOT / "scenarios").iterdir() if p.is_file()}
+    assert shipped <= names and "LICENSE" in names
