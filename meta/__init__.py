@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from meta.lazy_exports import lazy_exports
 
-__version__ = "0.1.0"
+from meta.version import __version__
 
 #: public name → defining module (imported on first access)
 _EXPORTS: dict[str, str] = {
@@ -76,7 +76,7 @@ _SUBMODULES = (
     "aggregate", "cluster_robust", "confint", "diagnostics", "effect_measures", "effect_sizes", "errors",
     "heterogeneity", "hypothesis_tests", "inference", "model_matrix", "multilevel", "nested_covariance", "plots",
     "power", "prediction", "profile_likelihood", "small_study", "tau2_estimators", "univariate", "validation",
-    "variance_components", "atomic_write", "lazy_exports", "cli",
+    "variance_components", "atomic_write", "lazy_exports", "cli", "version",
 )
 
 __all__ = sorted([*_EXPORTS, *_RENAMED])

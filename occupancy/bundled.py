@@ -1,4 +1,9 @@
-"""The files that ship with blockade: example scenarios and datasets (``occupancy/examples/``).
+"""The files that ship with blockade: example scenarios and datasets (the top-level ``scenarios/`` folder).
+
+``scenarios/`` is their one copy in the source tree.  The wheel carries it as ``occupancy/_scenarios/``
+(pyproject.toml maps the package ``occupancy._scenarios`` onto the folder ``scenarios``), so an installed
+package reads that copy and a source checkout or editable install reads ``scenarios/`` itself
+(:func:`examples_dir`).
 
 ``blockade examples [--out DIR]`` copies them into a folder (:func:`write_examples`), and every command that
 reads a scenario also accepts a bundled scenario's name without the folder or the ``.toml`` suffix
@@ -14,14 +19,33 @@ from pathlib import Path
 
 from occupancy.errors import InputError
 
-_PACKAGE_FOLDER = "examples"
+#: Where the wheel puts ``scenarios/`` inside the ``occupancy`` package.
+_PACKAGE_FOLDER = "_scenarios"
+#: The folder in a source checkout, beside ``occupancy/``.
+_SOURCE_FOLDER = "scenarios"
 #: The planning example of ``blockade run`` without a scenario.
 DEFAULT_PLAN = "plan_crossover_15d.toml"
 
 
 def examples_dir() -> Path:
-    """The folder of bundled example files (a real folder of the installed package)."""
-    return Path(str(resources.files("occupancy").joinpath(_PACKAGE_FOLDER)))
+    """The folder of bundled example files: ``occupancy/_scenarios`` when installed, else ``scenarios/``.
+
+    Notes
+    -----
+    An installed wheel has ``occupancy/_scenarios`` (package data built from ``scenarios/``); a source
+    checkout (``PYTHONPATH``) or an editable install imports ``occupancy`` from the checkout, where the
+    folder is ``scenarios/`` beside it.  The installed copy is preferred so that an installed package
+    never reads a folder that merely happens to sit next to ``site-packages/occupancy``.
+    """
+    package = Path(str(resources.files("occupancy")))
+    installed = package / _PACKAGE_FOLDER
+    if installed.is_dir():
+        return installed
+    source = package.parent / _SOURCE_FOLDER
+    if source.is_dir() and (package.parent / "pyproject.toml").is_file():
+        return source
+    raise InputError(f"{installed}: the bundled scenarios are missing (reinstall the package: "
+                     "pip install opioid-blockade)")
 
 
 def example_files() -> list[Path]:

@@ -1,4 +1,8 @@
-"""Markdown blocks of the README generated from the committed pkpd calibration records."""
+"""Markdown blocks of docs/explanation/calibration.md generated from the committed pkpd calibration records.
+
+Run ``python tests/readme_blocks.py`` after a refit and paste each block over the old one;
+tests/test_docs.py keeps the page equal to these.
+"""
 import json
 from pathlib import Path
 

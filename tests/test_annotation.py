@@ -20,7 +20,7 @@ from occupancy.annotation.literature import (
     validate_outcome_table,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "occupancy" / "examples" / "my_outcomes.csv"
+DATA = Path(__file__).resolve().parents[1] / "scenarios" / "my_outcomes.csv"
 REVIEW = Path(__file__).resolve().parents[2] / "shared" / "reference" / "loseth2024_systematic_review.txt"
 
 

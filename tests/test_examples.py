@@ -1,4 +1,4 @@
-"""``blockade examples`` and bundled scenario names: the README's files come from the package, not the checkout."""
+"""``blockade examples`` and bundled scenario names: the files come from scenarios/ (installed: occupancy/_scenarios)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from occupancy.errors import InputError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_top_level_scenarios_folder_is_gone_and_the_package_has_them():
-    assert not (ROOT / "scenarios").exists()  # one copy only: occupancy/examples (package data)
+def test_the_top_level_scenarios_folder_is_the_one_copy_the_package_reads():
+    """In a source checkout the bundled files are ``scenarios/`` itself; no other copy sits in the tree."""
+    assert examples_dir() == ROOT / "scenarios"
+    assert not (ROOT / "occupancy" / "examples").exists() and not (ROOT / "occupancy" / "_scenarios").exists()
     names = {p.name for p in example_files()}
     assert {"single_dose_50mg.toml", "plan_crossover_15d.toml", "my_outcomes.csv", "my_reanalysis.toml",
             "konstantopoulos2011.csv", "assink2016.csv", "ABOUT.md"} <= names
@@ -25,11 +27,32 @@ def test_the_top_level_scenarios_folder_is_gone_and_the_package_has_them():
 
 
 def test_package_data_covers_every_example_file():
+    """The wheel maps ``scenarios/`` to ``occupancy._scenarios`` and takes every kind of file in it."""
     import tomllib
 
-    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["occupancy"]
-    suffixes = {p.split("*")[-1] for p in patterns if p.startswith("examples/")}
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["package-dir"]["occupancy._scenarios"] == "scenarios"
+    assert "occupancy._scenarios" in setuptools["packages"]
+    patterns = setuptools["package-data"]["occupancy._scenarios"]
+    suffixes = {p.split("*")[-1] for p in patterns}
     assert {p.suffix for p in example_files()} <= suffixes
+
+
+def test_an_installed_copy_is_preferred_to_a_folder_beside_the_package(tmp_path, monkeypatch):
+    """Installed layout (site-packages/occupancy/_scenarios) wins; a stray site-packages/scenarios is not read."""
+    import occupancy.bundled as bundled
+
+    package = tmp_path / "site-packages" / "occupancy"
+    (package / "_scenarios").mkdir(parents=True)
+    (package / "_scenarios" / "only_here.toml").write_text("x")
+    (tmp_path / "site-packages" / "scenarios").mkdir()
+    monkeypatch.setattr(bundled.resources, "files", lambda name: package)
+    assert bundled.examples_dir() == package / "_scenarios"
+    assert bundled.scenario_names() == ["only_here"]
+    (package / "_scenarios" / "only_here.toml").unlink()
+    (package / "_scenarios").rmdir()
+    with pytest.raises(InputError, match="bundled scenarios are missing"):
+        bundled.examples_dir()  # no pyproject.toml beside it: not a checkout, so not read
 
 
 def test_examples_writes_every_file_once_and_never_overwrites(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "occupancy" / "examples" / "my_outcomes.csv"
+EXAMPLE = ROOT / "scenarios" / "my_outcomes.csv"
 
 
 def _run(*args):

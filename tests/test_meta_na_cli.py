@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from occupancy.cli import main
 
-KONSTANTOPOULOS = Path(__file__).resolve().parents[1] / "occupancy" / "examples" / "konstantopoulos2011.csv"
+KONSTANTOPOULOS = Path(__file__).resolve().parents[1] / "scenarios" / "konstantopoulos2011.csv"
 
 
 @pytest.fixture

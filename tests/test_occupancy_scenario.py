@@ -16,7 +16,7 @@ SHIPPED = ["single_dose_50mg.toml", "inagaki_titration_crossover_10d.toml", "cro
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_scenarios_simulate(name):
-    sc = load_scenario(ROOT / "occupancy" / "examples" / name)
+    sc = load_scenario(ROOT / "scenarios" / name)
     result = simulate(sc)
     assert len(result.assessments) == len(sc.assessments) >= 2
     for a in result.assessments:
@@ -26,7 +26,7 @@ def test_shipped_scenarios_simulate(name):
 
 
 def test_inagaki_titration_schedule_and_residual():
-    sc = load_scenario(ROOT / "occupancy" / "examples" / "inagaki_titration_crossover_10d.toml")
+    sc = load_scenario(ROOT / "scenarios" / "inagaki_titration_crossover_10d.toml")
     sched = sc.schedule()
     assert [d.amount_mg for d in sched.doses] == [25, 25, 50, 50]
     result = simulate(sc)
@@ -38,7 +38,7 @@ def test_inagaki_titration_schedule_and_residual():
 
 
 def test_naloxone_infusion_rate_converted_to_total():
-    sc = load_scenario(ROOT / "occupancy" / "examples" / "naloxone_bolus_infusion.toml")
+    sc = load_scenario(ROOT / "scenarios" / "naloxone_bolus_infusion.toml")
     infusion = sc.schedule().doses[1]
     assert infusion.amount_mg_per_kg == pytest.approx(0.1) and infusion.duration_min == 60.0
 

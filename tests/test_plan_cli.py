@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from occupancy.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ROOT / "occupancy" / "examples"
+SCENARIOS = ROOT / "scenarios"
 CROSSOVER_7D = (SCENARIOS / "plan_crossover_7d.toml").read_text(encoding="utf-8")
 
 SMALL = CROSSOVER_7D.replace("n = 1000", "n = 200")

@@ -22,7 +22,7 @@ from occupancy.models import get_model
 from occupancy.dosing.schedule import Schedule
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ROOT / "occupancy" / "examples"
+SCENARIOS = ROOT / "scenarios"
 
 smp = pytest.importorskip("statsmodels.stats.power")
 

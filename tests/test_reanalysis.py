@@ -22,7 +22,7 @@ from occupancy.workflows.reanalysis.settings import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = Path(__file__).resolve().parents[1] / "occupancy" / "examples" / "my_outcomes.csv"
+EXAMPLE = Path(__file__).resolve().parents[1] / "scenarios" / "my_outcomes.csv"
 
 
 @pytest.fixture(scope="module")
@@ -257,14 +257,14 @@ def test_report_section_renders(bundled):
 # ------------------------------------------------------------------------------------- scenarios
 @pytest.mark.parametrize("name", ["reanalysis_default.toml", "reanalysis_half_life_108.toml", "reanalysis_emax.toml"])
 def test_shipped_scenarios_load(name):
-    scenario = load_reanalysis_scenario(ROOT / "occupancy" / "examples" / name)
+    scenario = load_reanalysis_scenario(ROOT / "scenarios" / name)
     settings = settings_from_scenario(scenario)
     assert settings.annotation.model == {"reanalysis_default.toml": "pkpd", "reanalysis_half_life_108.toml": "washout",
                                          "reanalysis_emax.toml": "emax"}[name]
 
 
 def test_scenario_overrides_and_flags():
-    sc = load_reanalysis_scenario(ROOT / "occupancy" / "examples" / "reanalysis_half_life_108.toml")
+    sc = load_reanalysis_scenario(ROOT / "scenarios" / "reanalysis_half_life_108.toml")
     s = settings_from_scenario(sc)
     assert s.annotation.model_params == {"half_life_h": 108.0}
     s2 = settings_from_scenario(sc, half_life_h=72, n=0, draws=0)

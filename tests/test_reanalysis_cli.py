@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from occupancy.cli import main
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "occupancy" / "examples" / "my_outcomes.csv"
+EXAMPLE = Path(__file__).resolve().parents[1] / "scenarios" / "my_outcomes.csv"
 FAST = ["--n", "100", "--draws", "0"]
 
 
@@ -123,7 +123,7 @@ def test_reanalyse_model_hysteresis_and_uncertainty_flags():
 
 def test_reanalyse_scenario(tmp_path):
     root = Path(__file__).resolve().parents[1]
-    result = _run(["reanalyse", "--scenario", str(root / "occupancy" / "examples" / "reanalysis_half_life_108.toml"), "--json",
+    result = _run(["reanalyse", "--scenario", str(root / "scenarios" / "reanalysis_half_life_108.toml"), "--json",
                    "--quiet", *FAST])
     data = json.loads(result.stdout)
     assert data["settings"]["annotation"]["model_params"] == {"half_life_h": 108.0}

@@ -125,7 +125,7 @@ def test_robust_block_in_results_json_summary_and_report(bundled):
 
 
 def test_outcome_level_clusters_are_studies():
-    example = Path(__file__).resolve().parents[1] / "occupancy" / "examples" / "my_outcomes.csv"
+    example = Path(__file__).resolve().parents[1] / "scenarios" / "my_outcomes.csv"
     r = reanalyse(example, ReanalysisSettings(draws=0, progress=False))
     assert r.mode == "outcome"
     rob = r.robust["pooled"]

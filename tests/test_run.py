@@ -11,7 +11,7 @@ from occupancy.workflows.run import scenario_task
 from tests.browser import find_chromium, non_blank_fraction, render_page
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = sorted((ROOT / "occupancy" / "examples").glob("*.toml"))
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
 
 
 def _run(args):
@@ -54,7 +54,7 @@ def test_bundled_default_reanalysis_and_plan(tmp_path):
 
 
 def test_quiet_silences_progress_and_default_shows_it(tmp_path):
-    scenario = ROOT / "occupancy" / "examples" / "reanalysis_default.toml"
+    scenario = ROOT / "scenarios" / "reanalysis_default.toml"
     loud = CliRunner().invoke(main, ["run", str(scenario), "--out", str(tmp_path / "a")])
     assert loud.exit_code == 0
     assert "wrote" in loud.stderr
@@ -64,8 +64,8 @@ def test_quiet_silences_progress_and_default_shows_it(tmp_path):
 
 def test_rerun_replaces_folder_and_bad_input_keeps_it(tmp_path):
     out = tmp_path / "out"
-    assert _run([str(ROOT / "occupancy" / "examples" / "single_dose_50mg.toml"), "--out", str(out), "--quiet"]).exit_code == 0
-    assert _run([str(ROOT / "occupancy" / "examples" / "crossover_7d.toml"), "--out", str(out), "--quiet"]).exit_code == 0
+    assert _run([str(ROOT / "scenarios" / "single_dose_50mg.toml"), "--out", str(out), "--quiet"]).exit_code == 0
+    assert _run([str(ROOT / "scenarios" / "crossover_7d.toml"), "--out", str(out), "--quiet"]).exit_code == 0
     assert (out / "report.html").is_file() and (out / ".blockade-output").is_file()
     before = sorted(p.name for p in out.iterdir())
     bad = tmp_path / "bad.toml"
@@ -122,7 +122,7 @@ def test_default_report_renders_in_headless_chromium(tmp_path):
 def test_reanalysis_scenario_with_users_own_csv(tmp_path):
     import shutil
 
-    shutil.copy(ROOT / "occupancy" / "examples" / "my_outcomes.csv", tmp_path / "outcomes.csv")
+    shutil.copy(ROOT / "scenarios" / "my_outcomes.csv", tmp_path / "outcomes.csv")
     scenario = tmp_path / "mine.toml"
     scenario.write_text('task = "reanalyse"\n[drug]\nname = "naltrexone"\n[reanalysis]\n'
                         'data = "outcomes.csv"\ndraws = 0\n')
@@ -142,7 +142,7 @@ def test_reanalysis_scenario_with_users_own_csv(tmp_path):
 def test_report_tables_fit_the_page_width(tmp_path):
     """No table of the reanalysis report is wider than the page (the annotation table used to overflow)."""
     out = tmp_path / "res"
-    assert _run([str(ROOT / "occupancy" / "examples" / "my_reanalysis.toml"), "--out", str(out), "--quiet"]).exit_code == 0
+    assert _run([str(ROOT / "scenarios" / "my_reanalysis.toml"), "--out", str(out), "--quiet"]).exit_code == 0
     page = (out / "report.html").read_text(encoding="utf-8")
     probe = ("<script>document.body.setAttribute('data-overflow', Array.from(document.querySelectorAll('table'))"
              ".filter(t => t.getBoundingClientRect().width > document.querySelector('main').clientWidth + 1)"

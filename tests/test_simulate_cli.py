@@ -55,7 +55,7 @@ def test_quick_form_weight_scales_the_pkpd_model():
 
 
 def test_scenario_json_with_population():
-    r = run(["simulate", str(ROOT / "occupancy" / "examples" / "single_dose_50mg.toml"), "--json", "--quiet"])
+    r = run(["simulate", str(ROOT / "scenarios" / "single_dose_50mg.toml"), "--json", "--quiet"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     for a in data["assessments"]:
@@ -103,7 +103,7 @@ def test_model_and_half_life_overrides():
 
 def test_out_writes_csv_png_svg(tmp_path):
     out = tmp_path / "res"
-    r = run(["simulate", str(ROOT / "occupancy" / "examples" / "naloxone_bolus_infusion.toml"), "--out", str(out), "--quiet"])
+    r = run(["simulate", str(ROOT / "scenarios" / "naloxone_bolus_infusion.toml"), "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
     assert sorted(os.listdir(out)) == [".blockade-output", "report.html", "simulation.json", "timecourse.csv",
                                        "timecourse.png", "timecourse.svg"]
@@ -200,7 +200,7 @@ BAD_FILES = [
 
 @pytest.mark.parametrize("old,new,fragment", BAD_FILES)
 def test_bad_scenario_files_exit_2_nothing_written(tmp_path, old, new, fragment):
-    text = (ROOT / "occupancy" / "examples" / "single_dose_50mg.toml").read_text()
+    text = (ROOT / "scenarios" / "single_dose_50mg.toml").read_text()
     assert old in text
     path = tmp_path / "bad.toml"
     path.write_text(text.replace(old, new, 1))
@@ -368,7 +368,7 @@ def test_summary_times_below_one_hour_are_in_minutes():
 
 def test_out_never_deletes_a_folder_that_is_not_a_blockade_output(tmp_path, monkeypatch):
     """`--out .` or `--out my_notes/` used to replace the folder as a whole, deleting the user's files."""
-    scenario = ROOT / "occupancy" / "examples" / "single_dose_50mg.toml"
+    scenario = ROOT / "scenarios" / "single_dose_50mg.toml"
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data.csv").write_text("precious\n")
     notes = tmp_path / "notes"
@@ -394,7 +394,7 @@ def test_out_never_deletes_a_folder_that_is_not_a_blockade_output(tmp_path, monk
 def test_a_plan_or_reanalysis_scenario_points_to_its_command():
     for name, command in (("plan_crossover_7d.toml", "blockade plan"),
                           ("reanalysis_default.toml", "blockade reanalyse --scenario")):
-        r = run(["simulate", str(ROOT / "occupancy" / "examples" / name)])
+        r = run(["simulate", str(ROOT / "scenarios" / name)])
         assert r.exit_code == 2 and r.stdout == "", r.output
         assert len(r.stderr.strip().splitlines()) == 1 and f"`{command} " in r.stderr and "task:" in r.stderr
 
@@ -557,7 +557,7 @@ def test_reanalysis_interval_over_few_draws_is_labelled_a_range():
 def test_few_uncertainty_draws_give_a_min_max_range_not_a_95_interval(tmp_path):
     from occupancy.simulation.simulate import MIN_DRAWS_FOR_95
 
-    text = (ROOT / "occupancy" / "examples" / "single_dose_50mg.toml").read_text(encoding="utf-8")
+    text = (ROOT / "scenarios" / "single_dose_50mg.toml").read_text(encoding="utf-8")
     few = tmp_path / "few.toml"
     few.write_text(text.replace("[uncertainty]             # optional: 95 % interval of the typical subject over "
                                 "parameter uncertainty\nn = 200", "[uncertainty]\nn = 5"), encoding="utf-8")

@@ -255,7 +255,7 @@ def reanalyse_panel(form: ReanalyseForm):
 
     sidebar = ui.sidebar(
         widget(form.source_input()),
-        ui.input_file("outcomes_upload", "Outcome CSV (one row per outcome; see the README)", accept=[".csv"],
+        ui.input_file("outcomes_upload", "Outcome CSV (one row per outcome; columns in the documentation)", accept=[".csv"],
                       button_label="Upload CSV…"),
         *_model_block(form, "", lambda _d: form.model_input(), lambda _d, m: form.parameter_inputs(m),
                       lambda _d: model_names("naltrexone")),

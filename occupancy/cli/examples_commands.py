@@ -12,7 +12,7 @@ from occupancy.cli.group import main
               help="Folder to write the files into (created if needed). Existing files with other content are "
                    "never overwritten.")
 def examples_command(out_dir: str) -> None:
-    """Write the bundled example scenarios and datasets (the files the README's commands use) into a folder.
+    """Write the bundled example scenarios and datasets (the files the documentation's commands use) into a folder.
 
     \b
     Every command that reads a scenario also takes a bundled scenario's name without a path:

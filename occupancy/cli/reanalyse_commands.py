@@ -94,7 +94,8 @@ def annotate_command(data, scenario_path, model, hysteresis, half_life_h, n, see
     """Annotate each outcome with MOR/KOR/DOR blockade in the drug and placebo conditions.
 
     DATA is an outcome CSV (columns: study_id, design, dose_mg, assess_min_h, assess_max_h; isi_days for
-    within designs; see README "Reanalyse data"); without DATA the review's 17 bundled outcomes are used.
+    within designs; see the docs, "Reanalyse your own meta-analysis"); without DATA the review's 17
+    bundled outcomes are used.
     """
     from occupancy.annotation.annotate import annotate
 
