@@ -103,7 +103,8 @@ class SimulationResult:
             "model": {"name": self.model.name, "parameters": self.model.parameters()},
             "weight_kg": self.weight_kg,
             "doses": [{"time_h": d.time_h, "amount_mg": d.amount_mg, "amount_mg_per_kg": d.amount_mg_per_kg,
-                       "duration_min": d.duration_min} for d in self.schedule.doses],
+                       "duration_min": d.duration_min, **({"route": d.route} if d.route else {})}
+                      for d in self.schedule.doses],
             "assessments": list(self.assessments),
             "summaries": self.summaries,
             "population": pop,
