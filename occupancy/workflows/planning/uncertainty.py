@@ -4,17 +4,19 @@ For every typical-subject model of the ensemble (:func:`occupancy.simulation.mod
 planner's own definitions are re-applied with the same virtual population (same seed, common random numbers,
 so the spread is the model's and not Monte Carlo noise):
 
-* ``min_delay_h`` — first delay after the last dose with P(MOR ≥ threshold) ≥ probability
-  (:func:`~occupancy.workflows.planning.searches.find_min_delay`, on a :data:`DELAY_STEP_H` grid + bisection);
-* ``min_isi_days`` — the 95th-percentile residual search
-  (:func:`~occupancy.workflows.planning.searches.find_min_isi`, :data:`ISI_STEP_DAYS` grid + bisection;
-  within-subject designs with a time course only);
+* ``min_delay_h`` — first delay after the last dose with P(MOR ≥ threshold) ≥ probability (the definition of
+  :func:`~occupancy.workflows.planning.searches.find_min_delay`, on a :data:`DELAY_STEP_H` grid with the
+  crossing linearly interpolated);
+* ``min_isi_days`` — the 95th-percentile residual criterion of
+  :func:`~occupancy.workflows.planning.searches.find_min_isi` (:data:`ISI_STEP_DAYS` grid, crossing linearly
+  interpolated; within-subject designs with a time course only);
 * ``prob_mor_ge_90_at_primary`` — P(MOR ≥ 90 %) at the primary assessment, pooled over the drug sessions;
 * ``power_attenuated`` — power of the planned N with ``g_eff = g × contrast / 100`` (the drug − placebo MOR
   contrast at the primary assessment under that draw).
 
-Only the times a criterion needs are evaluated, on coarser grids than the plan's own (the bisections reach
-the same tolerances), with a population of at most :data:`MAX_SUBJECTS_PER_DRAW` subjects per draw, so the
+Only the times a criterion needs are evaluated, each search in one model evaluation (a binding-kinetics
+structure integrates from the first dose at every call, so a bisection would repeat the integration) on
+coarser grids than the plan's own, with a population of at most :data:`MAX_SUBJECTS_PER_DRAW` subjects per draw, so the
 default plan stays within seconds.
 """
 
@@ -27,7 +29,7 @@ import numpy as np
 from occupancy.simulation.model_uncertainty import ensemble, progress_bar, uncertain
 from occupancy.workflows.planning.design import DRUG, PLACEBO
 from occupancy.workflows.planning.power import paired_dz, power_between, power_within
-from occupancy.workflows.planning.searches import VirtualPopulation, find_min_delay, find_min_isi
+from occupancy.workflows.planning.searches import VirtualPopulation
 
 #: Draws of the model ensemble when the scenario has no ``[uncertainty]`` section (``blockade plan
 #: --model-draws``): 40 is the fewest with one draw beyond each end of a 2.5–97.5 % interval.
@@ -36,7 +38,7 @@ DEFAULT_PLAN_MODEL_DRAWS = 40
 MAX_SUBJECTS_PER_DRAW = 500
 #: Grids of the per-draw searches (then bisection to the plan's tolerances).
 DELAY_STEP_H = 5.0 / 60.0
-ISI_STEP_DAYS = 0.25
+ISI_STEP_DAYS = 0.1
 #: What counts as "depends on the model" in the words (per headline number).
 TOLERANCE = {"min_delay_h": 0.25, "min_isi_days": 1.0, "prob_mor_ge_90_at_primary": 0.05, "power_attenuated": 0.05}
 LABELS = {"min_delay_h": ("minimum delay", " h", 2), "min_isi_days": ("minimum intersession interval", " days", 1),
@@ -62,16 +64,11 @@ def plan_model_uncertainty(model, schedule, design, *, kind: str, sources, prima
         if si not in variabilities:
             variabilities[si] = _variability_for(m, variability)
         pop = VirtualPopulation(m, n_sub, pop_seed, variabilities[si])
-        delay, _p, _u = find_min_delay(pop, schedule, threshold_pct=design.delay_threshold_pct,
-                                       probability=design.delay_probability, horizon_h=design.max_delay_h,
-                                       step_h=DELAY_STEP_H)
-        values["min_delay_h"].append(delay)
-        isi = None
+        values["min_delay_h"].append(_min_delay(pop, schedule, design))
+        isi = math.nan
         if kind == "within" and time_course:
-            isi = find_min_isi(pop, schedule, offset_h=first_assess_h, threshold_pct=design.residual_threshold_pct,
-                               q=95.0, min_days=session_len_h / 24.0, horizon_days=design.max_isi_days,
-                               step_days=ISI_STEP_DAYS)
-        values["min_isi_days"].append(isi if kind == "within" and time_course else math.nan)
+            isi = _min_isi(pop, schedule, design, first_assess_h, session_len_h / 24.0)
+        values["min_isi_days"].append(isi)
         mean_by = {}
         prob_drug = []
         for oi, cond, sched, start in sources:
@@ -96,6 +93,43 @@ def plan_model_uncertainty(model, schedule, design, *, kind: str, sources, prima
         out[key] = uncertain(label, unit, values[key], ens, digits)
     out["_ensemble"] = ens
     return out
+
+
+def _first_crossing(grid, values, target, rising: bool):
+    """First grid interval where ``values`` reach ``target`` (rising) or fall to it for good (falling), linearly
+    interpolated; ``None`` when never (rising) or still above at the end (falling); ``grid[0]`` when from the start."""
+    if rising:
+        ok = values >= target
+        if not ok.any():
+            return None
+        i = int(np.argmax(ok))
+    else:
+        above = values > target
+        if above[-1]:
+            return None
+        if not above.any():
+            return float(grid[0])
+        i = int(np.nonzero(above)[0][-1]) + 1
+    if i == 0:
+        return float(grid[0])
+    g0, g1, v0, v1 = grid[i - 1], grid[i], values[i - 1], values[i]
+    return float(g0 + (target - v0) / (v1 - v0) * (g1 - g0)) if v1 != v0 else float(g1)
+
+
+def _min_delay(pop, schedule, design):
+    """The plan's minimum delay for one draw: P(MOR ≥ threshold) on a :data:`DELAY_STEP_H` grid after the last dose,
+    its first crossing of the probability linearly interpolated (one model evaluation; no bisection)."""
+    grid = np.arange(0.0, design.max_delay_h + DELAY_STEP_H / 2, DELAY_STEP_H)
+    p = pop.prob_ge(schedule, schedule.last_dose_h + grid, design.delay_threshold_pct)
+    return _first_crossing(grid, p, design.delay_probability, rising=True)
+
+
+def _min_isi(pop, schedule, design, offset_h, min_days):
+    """The plan's minimum ISI for one draw: the 95th-percentile residual on an :data:`ISI_STEP_DAYS` grid, the last
+    fall to the threshold linearly interpolated (one model evaluation; no bisection)."""
+    grid = np.arange(min_days, design.max_isi_days + ISI_STEP_DAYS / 2, ISI_STEP_DAYS)
+    r = pop.percentile(schedule, grid * 24.0 + offset_h, 95.0)
+    return _first_crossing(grid, r, design.residual_threshold_pct, rising=False)
 
 
 def _contrast(kind: str, mean_by: dict) -> float:
