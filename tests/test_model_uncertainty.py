@@ -117,3 +117,28 @@ def test_plan_reports_in_words_when_the_answer_depends_on_the_structure(scenario
 
     section = plan_report_section(r)
     assert any("not reached under 1 of 2 admissible structures" in k.reading for k in section.key_numbers)
+
+
+def test_simulate_band_pools_structures_and_reports_their_spread(monkeypatch):
+    from occupancy.dosing.schedule import Schedule
+    from occupancy.report.simulation import simulation_report_section
+    from occupancy.simulation.simulate import Assessment, simulate
+
+    m = get_model("naltrexone", "pkpd")
+    s = Schedule.single(50.0)
+    items = [Assessment("1h", 1.0), Assessment("48h", 48.0)]
+    one = simulate(m, s, items, uncertainty=(8, 1))
+    draws = m.parameter_draws(8, 1)
+    mor = np.array([[d.blockade(s, [1.0, 48.0])[k] for k in range(2)] for d in draws])
+    assert one.assessments[0]["MOR_ci_lo"] == pytest.approx(mor[:, 0].min(), rel=1e-12)  # < 40 draws: min-max
+    med = float(np.median(mor[:, 1]))
+    assert one.assessments[1]["MOR_across_structures"] == pytest.approx([med, med], rel=1e-12)
+    monkeypatch.setattr(NaltrexonePKPD, "structure_draws", _fake_structures(0.5, potent=True), raising=False)
+    two = simulate(m, s, items, uncertainty=(4, 1))
+    lo, hi = two.assessments[0]["MOR_across_structures"]
+    assert hi - lo > 5.0 and two.uncertainty["structures"][1]["name"] == "binding_kinetics"
+    # the pooled band (2 draws of each structure, weights 1/2) spans both structures
+    assert two.assessments[0]["MOR_ci_lo"] < 80.0 < 95.0 < two.assessments[0]["MOR_ci_hi"]
+    assert "depends on the model structure" in two.summary()
+    section = simulation_report_section(two)
+    assert any("depends on the model structure" in k.reading for k in section.key_numbers)

@@ -99,13 +99,18 @@ def _quick_scenario(drug, doses, assess, weight, route=None):
                                                 "(default 10).")
 @click.option("--residual-at", "residual_at", type=str,
               help="Time for the residual-blockade check (default last dose + 15 d / 18.3 h).")
+@click.option("--model-draws", "model_draws", type=int,
+              help="Model uncertainty (pkpd): the typical subject's MOR interval over this many posterior draws "
+                   "pooled over the admissible structures (MOR_ci_lo/MOR_ci_hi, MOR_across_structures), 2 to "
+                   "10000 (40 or more for a 95 % interval); overrides [uncertainty] n; default: [uncertainty], "
+                   "else none.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
               help="Folder for report.html, timecourse.csv, timecourse.png, timecourse.svg and simulation.json "
                    "(replaced as a whole; only a folder blockade wrote is replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
 def simulate_command(scenario, drug, doses, route, assess, weight, model_name, hysteresis, half_life, n, seed, threshold,
-                     residual_at, out_dir, as_json, quiet):
+                     residual_at, model_draws, out_dir, as_json, quiet):
     """Blockade time course of a naltrexone or naloxone schedule.
 
     \b
@@ -180,6 +185,12 @@ def simulate_command(scenario, drug, doses, route, assess, weight, model_name, h
     check_population(n, seed)
     if threshold is not None:
         check_value(SummarySection, "threshold", threshold, "--threshold")
+    uncertainty = None
+    if model_draws is not None:
+        from occupancy.simulation.scenario import UncertaintySection
+
+        check_value(UncertaintySection, "n", model_draws, "--model-draws")
+        uncertainty = (model_draws, sc.uncertainty.seed if sc.uncertainty is not None else 1)
     pop_n = n if n is not None else (sc.population.n if sc.population else None)
     pop_seed = seed if seed is not None else (sc.population.seed if sc.population else 1)
     from occupancy.cli.output import output_folder
@@ -188,7 +199,7 @@ def simulate_command(scenario, drug, doses, route, assess, weight, model_name, h
         result = simulate(sc, n=pop_n, seed=pop_seed, threshold=threshold, residual_at_h=residual_at_h,
                           progress=not quiet and not as_json and sys.stderr.isatty(),
                           variability=sc.variability() if sc.population is not None else None,
-                          population_timecourse=bool(out_dir))
+                          population_timecourse=bool(out_dir), uncertainty=uncertainty)
         if out is not None:
             from occupancy.report.run_folder import write_report
             from occupancy.report.simulation import simulation_report_section, write_simulation_outputs
