@@ -162,3 +162,27 @@ def test_reanalysis_reports_contrasts_and_estimates_across_structures(monkeypatc
         c["lo"] <= c["median"] <= c["hi"] for c in u["unit_contrasts"] if c["median"] is not None)
     assert "the mean MOR contrast depends on the model structure" in r.summary()
     json.dumps(u)  # JSON-ready
+
+
+def test_annotate_adds_the_contrasts_model_uncertainty(monkeypatch):
+    from occupancy.annotation.annotate import MODEL_UNCERTAINTY_COLUMNS, AnnotationSettings, annotate
+
+    settings = AnnotationSettings(n=50)
+    base = annotate(None, settings, keep_draws=False)
+    assert not set(MODEL_UNCERTAINTY_COLUMNS) & set(base.table.columns)
+    one = annotate(None, settings, keep_draws=False, model_draws=3, model_seed=1)
+    # independent: the contrasts re-annotated with each parameter draw
+    from occupancy.annotation.annotate import annotate_outcomes
+    from occupancy.annotation.literature import load_outcomes
+
+    table = load_outcomes(None, default_window_h=settings.default_window_h)
+    draws = settings.build_model().parameter_draws(3, 1)
+    c = np.array([annotate_outcomes(table, settings, keep_draws=False, model=m).table["MOR_contrast"] for m in draws])
+    np.testing.assert_allclose(one.table["MOR_contrast_model_lo"], np.nanmin(c, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(one.table["MOR_contrast_model_hi"], np.nanmax(c, axis=0), rtol=1e-12)
+    assert "MOR_contrast_model_lo" in one.outcome_records()[0] and one.to_dict()["model_uncertainty"]["draws"] == 3
+    monkeypatch.setattr(NaltrexonePKPD, "structure_draws", _fake_structures(0.5, potent=True), raising=False)
+    two = annotate(None, settings, keep_draws=False, model_draws=2, model_seed=1)
+    spread = two.table["MOR_contrast_structures_max"] - two.table["MOR_contrast_structures_min"]
+    assert (spread > 2.0).any()
+    assert "depends on the model structure" in two.summary()
