@@ -108,7 +108,7 @@ def simulation_report_section(result: SimulationResult, title: str = "Simulation
         assumptions.append(Assumption(
             f"Population of {result.population.n} virtual subjects (seed {result.population.seed}); log-normal "
             f"between-subject spreads (log-SD): {v.describe()}.", v.source or "model default"))
-    if unc.get("structures"):
+    if result.structure_lines():
         assumptions.append(Assumption(
             "Model uncertainty: " + "; ".join(result.structure_lines()) + f" ({unc.get('n')} draws, seed "
             f"{unc.get('seed')}, pooled by weight).", "docs/how-to/model-uncertainty.md"))

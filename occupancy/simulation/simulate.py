@@ -115,7 +115,7 @@ class SimulationResult:
     def structure_lines(self) -> list[str]:
         """Plain words on the admissible structures behind the interval (empty without ``[uncertainty]``)."""
         structures = (self.uncertainty or {}).get("structures") or []
-        if not structures:
+        if len(structures) < 2:  # one structure: the parameter-uncertainty line says it all
             return []
         names = ", ".join(f"{s['name']} (weight {s['weight']:.2f})" for s in structures)
         lines = [f"model structures: {len(structures)} admissible: {names}"]
