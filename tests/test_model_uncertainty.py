@@ -186,3 +186,19 @@ def test_annotate_adds_the_contrasts_model_uncertainty(monkeypatch):
     spread = two.table["MOR_contrast_structures_max"] - two.table["MOR_contrast_structures_min"]
     assert (spread > 2.0).any()
     assert "depends on the model structure" in two.summary()
+
+
+def test_plan_cli_model_draws_option_and_between_design():
+    from click.testing import CliRunner
+
+    from occupancy.cli import main
+
+    runner = CliRunner()
+    ok = runner.invoke(main, ["plan", "plan_between_50mg", "--json", "--quiet", "--model-draws", "2"])
+    assert ok.exit_code == 0, ok.output
+    d = json.loads(ok.stdout)["model_uncertainty"]
+    assert set(d) == HEADLINES and all(set(u) == U_KEYS for u in d.values())
+    assert d["min_isi_days"] == {"median": None, "lo": None, "hi": None, "across_structures": [None, None]}
+    assert d["power_attenuated"]["lo"] <= d["power_attenuated"]["hi"]
+    bad = runner.invoke(main, ["plan", "plan_between_50mg", "--model-draws", "1"])
+    assert bad.exit_code == 2 and "--model-draws" in bad.output and "Traceback" not in bad.output
