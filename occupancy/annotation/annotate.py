@@ -71,6 +71,14 @@ ANNOTATION_COLUMNS: tuple[str, ...] = tuple(
     [f"{r}_{cond}_{s}" for r in RECEPTORS for cond in ("drug", "placebo") for s in _STATS]
     + [f"{r}_{x}" for r in RECEPTORS for x in ("drug", "placebo", "contrast")]
 )
+#: Columns added by :func:`annotate_model_uncertainty` (``--model-draws``): the MOR contrast's median and
+#: interval over the model ensemble (2.5–97.5 % from 40 pooled draws, else min–max) and the smallest and largest
+#: per-structure median.
+MODEL_UNCERTAINTY_COLUMNS: tuple[str, ...] = ("MOR_contrast_model_median", "MOR_contrast_model_lo",
+                                              "MOR_contrast_model_hi", "MOR_contrast_structures_min",
+                                              "MOR_contrast_structures_max")
+#: Fewest pooled draws for a 2.5–97.5 % interval (fewer: min–max), as in simulate and the reanalysis.
+MIN_DRAWS_FOR_95 = 40
 
 
 @dataclass(frozen=True)
@@ -186,6 +194,8 @@ class Annotation:
     draws_by_design: np.ndarray | None = field(default=None, repr=False)
     design_index: np.ndarray | None = field(default=None, repr=False)
     source: str = "outcomes"
+    #: The model ensemble behind :data:`MODEL_UNCERTAINTY_COLUMNS` (draws, seed, structures), or None.
+    model_uncertainty: dict | None = None
 
     @property
     def mor_contrast_draws(self) -> np.ndarray | None:
@@ -213,6 +223,7 @@ class Annotation:
         """:meth:`outcome_records` in lists of at most ``size`` records (bounded memory for long tables)."""
         keep = ["study_id", "outcome", "design", "isi_days", "crossover_order", "schedule_label", "window_h",
                 "window_defaulted", "residual_fraction", *ANNOTATION_COLUMNS]
+        keep += [c for c in MODEL_UNCERTAINTY_COLUMNS if c in self.table.columns]
         if "yi" in self.table.columns:
             keep += ["yi", "vi"]
         for a in range(0, len(self.table), size):
@@ -228,6 +239,9 @@ class Annotation:
         from occupancy.json_stream import write_json
 
         payload = {"settings": self.settings.to_dict(), "warnings": list(self.warnings), "outcomes": None}
+        if self.model_uncertainty is not None:
+            payload = {"settings": payload["settings"], "model_uncertainty": self.model_uncertainty,
+                       "warnings": payload["warnings"], "outcomes": None}
         write_json(payload, handle, {"outcomes": self.iter_outcome_records})
 
     def study_contrasts(self, receptor: str = "MOR") -> pd.DataFrame:
@@ -239,8 +253,30 @@ class Annotation:
 
     def to_dict(self) -> dict:
         """JSON-ready: settings, warnings and the outcome records."""
-        return {"settings": self.settings.to_dict(), "warnings": list(self.warnings),
-                "outcomes": self.outcome_records()}
+        out = {"settings": self.settings.to_dict(), "warnings": list(self.warnings),
+               "outcomes": self.outcome_records()}
+        if self.model_uncertainty is not None:
+            out["model_uncertainty"] = self.model_uncertainty
+        return out
+
+    def model_uncertainty_lines(self) -> list[str]:
+        """Plain words on the MOR contrasts' model uncertainty (empty when it was not computed)."""
+        mu = self.model_uncertainty
+        if mu is None or "MOR_contrast_model_lo" not in self.table.columns:
+            return []
+        t = self.table
+        width = (t["MOR_contrast_model_hi"] - t["MOR_contrast_model_lo"]).to_numpy(float)
+        spread = (t["MOR_contrast_structures_max"] - t["MOR_contrast_structures_min"]).to_numpy(float)
+        s = len(mu["structures"])
+        names = ", ".join(f"{x['name']} (weight {x['weight']:.2f})" for x in mu["structures"])
+        lines = [f"model uncertainty of the MOR contrast ({mu['draws']} draws of {s} admissible structure"
+                 f"{'s' if s != 1 else ''}: {names}; {mu['interval']}): widest {np.nanmax(width):.1f} pp, "
+                 f"median width {np.nanmedian(width):.1f} pp over the outcomes"]
+        depends = int(np.sum(spread > 2.0))
+        if s > 1 and depends:
+            lines.append(f"the MOR contrast depends on the model structure for {depends} of {len(t)} outcomes "
+                         f"(the structures' medians differ by up to {np.nanmax(spread):.1f} pp)")
+        return lines
 
     def summary(self) -> str:
         """A short text table of the MOR annotation."""
@@ -251,6 +287,7 @@ class Annotation:
                          f"{_cell(rec.MOR_placebo)}{_cell(rec.MOR_contrast)}")
         if len(self) > SUMMARY_ROWS:
             lines.append(f"... {len(self) - SUMMARY_ROWS} more outcomes (all of them: --out FILE.csv or --json)")
+        lines += self.model_uncertainty_lines()
         for w in self.warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines)
@@ -655,11 +692,55 @@ def _finish_segments(r, means, segs, owner, is_placebo, fractions, values, draws
                     draws_u[:, u] = drug - f[i] * m[:, i]
 
 
+def annotate_model_uncertainty(table: OutcomeTable, annotation: Annotation, settings: AnnotationSettings,
+                               n_draws: int, seed=1, progress: bool = False) -> Annotation:
+    """``annotation`` with the MOR contrasts' model uncertainty (:data:`MODEL_UNCERTAINTY_COLUMNS`).
+
+    The outcomes are re-annotated with every typical-subject model of the ensemble (posterior draws of every
+    admissible structure, pooled by weight: :func:`occupancy.simulation.model_uncertainty.ensemble`), the same
+    virtual population and seed.  A model without parameter uncertainty returns ``annotation`` unchanged with a
+    warning.
+    """
+    from dataclasses import replace as _replace
+
+    from occupancy.simulation.model_uncertainty import ensemble, progress_bar
+
+    model = settings.build_model()
+    if not hasattr(model, "parameter_draws") and not hasattr(model, "structure_draws"):
+        return _replace(annotation, warnings=annotation.warnings + (
+            f"model uncertainty not computed: the {settings.model} model has no parameter-uncertainty estimate "
+            "(use the pkpd model)",))
+    try:
+        ens = ensemble(model, n_draws, seed)
+    except InputError as exc:
+        return _replace(annotation, warnings=annotation.warnings + (f"model uncertainty not computed: {exc}",))
+    k = len(annotation.table)
+    c = np.full((len(ens.members), k), np.nan)
+    for i, (_si, m) in progress_bar(enumerate(ens.members), len(ens.members), "model uncertainty", progress):
+        c[i] = annotate_outcomes(table, settings, keep_draws=False, model=m).table["MOR_contrast"].to_numpy(float)
+    pooled = np.asarray(ens.pooled, dtype=bool)
+    of = np.array([si for si, _m in ens.members])
+    wide = int(pooled.sum()) >= MIN_DRAWS_FOR_95
+    with np.errstate(all="ignore"):
+        import warnings as _w
+
+        with _w.catch_warnings():
+            _w.simplefilter("ignore", RuntimeWarning)  # an outcome the model leaves undefined is NaN in every draw
+            lo, med, hi = np.nanpercentile(c[pooled], [2.5, 50.0, 97.5] if wide else [0.0, 50.0, 100.0], axis=0)
+            meds = np.array([np.nanmedian(c[of == si], axis=0) for si in range(len(ens.structures))])
+    out = annotation.table.copy()
+    out["MOR_contrast_model_median"], out["MOR_contrast_model_lo"], out["MOR_contrast_model_hi"] = med, lo, hi
+    out["MOR_contrast_structures_min"], out["MOR_contrast_structures_max"] = meds.min(axis=0), meds.max(axis=0)
+    info = {**ens.to_dict(), "interval": "2.5–97.5 %" if wide else "min–max (fewer than 40 draws)"}
+    return _replace(annotation, table=out, model_uncertainty=info)
+
+
 def annotate(data=None, settings: AnnotationSettings | None = None, *, keep_draws: bool = True,
-             progress: bool = False) -> Annotation:
+             progress: bool = False, model_draws: int = 0, model_seed=1) -> Annotation:
     """Annotate a CSV path, a DataFrame, an :class:`OutcomeTable`, or (``None``) the bundled outcomes.
 
-    ``keep_draws`` and ``progress`` as in :func:`annotate_outcomes`.
+    ``keep_draws`` and ``progress`` as in :func:`annotate_outcomes`; ``model_draws`` ≥ 2 adds the MOR contrasts'
+    model uncertainty (:func:`annotate_model_uncertainty`).
     """
     from occupancy.annotation.literature import load_outcomes, validate_outcome_table
 
@@ -670,4 +751,7 @@ def annotate(data=None, settings: AnnotationSettings | None = None, *, keep_draw
         table = validate_outcome_table(data, source="outcomes", default_window_h=settings.default_window_h)
     else:
         table = load_outcomes(data, default_window_h=settings.default_window_h)
-    return annotate_outcomes(table, settings, keep_draws=keep_draws, progress=progress)
+    ann = annotate_outcomes(table, settings, keep_draws=keep_draws, progress=progress)
+    if model_draws and model_draws >= 2:
+        ann = annotate_model_uncertainty(table, ann, settings, int(model_draws), model_seed, progress)
+    return ann

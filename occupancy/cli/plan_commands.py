@@ -19,8 +19,13 @@ from occupancy.cli.group import main
                    "into DIR (built in a temporary folder and swapped in only when complete; only a folder blockade "
                    "wrote is replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON on stdout.")
-@click.option("--quiet", is_flag=True, help="Nothing on stderr (no warnings, no list of files written).")
-def plan_command(scenario: str, out_dir: str | None, as_json: bool, quiet: bool) -> None:
+@click.option("--model-draws", "model_draws", type=int, default=None,
+              help="Model uncertainty (pkpd): posterior draws pooled over the admissible structures behind the "
+                   "model_uncertainty ranges of the minimum delay, ISI, P(MOR >= 90 %) and attenuated power; "
+                   "0 = off, else 2 to 10000 (default: [uncertainty] n, else 40).")
+@click.option("--quiet", is_flag=True, help="Nothing on stderr (no progress bar, no warnings, no list of files "
+                                            "written).")
+def plan_command(scenario: str, out_dir: str | None, as_json: bool, model_draws: int | None, quiet: bool) -> None:
     """Plan a naltrexone/naloxone study from SCENARIO.toml (a simulate scenario plus [design]).
 
     \b
@@ -37,10 +42,17 @@ def plan_command(scenario: str, out_dir: str | None, as_json: bool, quiet: bool)
 
     from occupancy.cli.output import output_folder
 
+    import sys
+
+    if model_draws is not None and model_draws != 0:
+        from occupancy.simulation.scenario import UncertaintySection, check_value
+
+        check_value(UncertaintySection, "n", model_draws, "--model-draws")
     parsed = load_plan_scenario(scenario)
     written = ()
     with output_folder(out_dir, "plan", quiet) as out:
-        result = plan_study(parsed, source=scenario)
+        result = plan_study(parsed, source=scenario, model_draws=model_draws,
+                            progress=not quiet and sys.stderr.isatty())
         if out is not None:
             from pathlib import Path
 

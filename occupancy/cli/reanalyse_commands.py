@@ -88,9 +88,13 @@ def _warn(messages, quiet: bool) -> None:
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=str),
               help="Write the annotated table to this CSV file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the annotation as JSON on stdout.")
-@click.option("--quiet", is_flag=True, help="No warnings on stderr.")
+@click.option("--model-draws", "model_draws", type=int, default=None,
+              help="Model uncertainty (pkpd): re-annotate with this many posterior draws pooled over the admissible "
+                   "structures and add MOR_contrast_model_median/_lo/_hi and MOR_contrast_structures_min/_max "
+                   "(2 to 10000; 40 or more for a 95 % interval; default: none).")
+@click.option("--quiet", is_flag=True, help="No warnings and no progress bar on stderr.")
 def annotate_command(data, scenario_path, model, hysteresis, half_life_h, n, seed, window_point, out_file, as_json,
-                     quiet):
+                     model_draws, quiet):
     """Annotate each outcome with MOR/KOR/DOR blockade in the drug and placebo conditions.
 
     DATA is an outcome CSV (columns: study_id, design, dose_mg, assess_min_h, assess_max_h; isi_days for
@@ -104,7 +108,12 @@ def annotate_command(data, scenario_path, model, hysteresis, half_life_h, n, see
     settings, scenario_data = _settings(scenario_path, model, hysteresis, half_life_h, n, seed, window_point)
     source = data if data is not None else scenario_data
     check_output_file(out_file, inputs=(source,))
-    result = annotate(source, settings.annotation, keep_draws=False, progress=not quiet and not as_json)
+    if model_draws is not None:
+        from occupancy.simulation.scenario import UncertaintySection, check_value
+
+        check_value(UncertaintySection, "n", model_draws, "--model-draws")
+    result = annotate(source, settings.annotation, keep_draws=False, progress=not quiet and not as_json,
+                      model_draws=model_draws or 0, model_seed=settings.uncertainty_seed)
     csv_text = result.table.to_csv(index=False, float_format="%.6g") if out_file else None
     _warn(result.warnings, quiet)
     if out_file:

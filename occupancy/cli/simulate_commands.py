@@ -27,7 +27,7 @@ def _echo_warning(text: str, quiet: bool) -> None:
         click.echo(f"blockade: warning: {text}", err=True)
 
 
-def _quick_scenario(drug, doses, assess, weight):
+def _quick_scenario(drug, doses, assess, weight, route=None):
     from occupancy.dosing.quantities import parse_dose, parse_times_h
     from occupancy.simulation.scenario import scenario_from_dict
 
@@ -37,6 +37,8 @@ def _quick_scenario(drug, doses, assess, weight):
     dose_rows = []
     for d in parsed:
         row = {"time_h": d.time_h, "duration_min": d.duration_min}
+        if route is not None:
+            row["route"] = route
         if d.amount_mg is not None:
             row["amount_mg"] = d.amount_mg
         else:
@@ -76,6 +78,9 @@ def _quick_scenario(drug, doses, assess, weight):
 @click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--drug", type=str, help="Quick form: naltrexone or naloxone.")
 @click.option("--dose", "doses", multiple=True, help=_DOSE_HELP)
+@click.option("--route", type=click.Choice(["iv", "intranasal", "intramuscular"]),
+              help="Quick form, naloxone (pkpd model): the route of every --dose: iv (default), intranasal or "
+                   "intramuscular (Dowling 2008's absorption and bioavailability). Naltrexone is oral only.")
 @click.option("--assess", multiple=True,
               help="Assessment times, comma-separated (2h,49h,15d), or windows START-END (10min-70min, the mean "
                    "over the window); repeatable.")
@@ -94,13 +99,18 @@ def _quick_scenario(drug, doses, assess, weight):
                                                 "(default 10).")
 @click.option("--residual-at", "residual_at", type=str,
               help="Time for the residual-blockade check (default last dose + 15 d / 18.3 h).")
+@click.option("--model-draws", "model_draws", type=int,
+              help="Model uncertainty (pkpd): the typical subject's MOR interval over this many posterior draws "
+                   "pooled over the admissible structures (MOR_ci_lo/MOR_ci_hi, MOR_across_structures), 2 to "
+                   "10000 (40 or more for a 95 % interval); overrides [uncertainty] n; default: [uncertainty], "
+                   "else none.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
               help="Folder for report.html, timecourse.csv, timecourse.png, timecourse.svg and simulation.json "
                    "(replaced as a whole; only a folder blockade wrote is replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no warnings on stderr.")
-def simulate_command(scenario, drug, doses, assess, weight, model_name, hysteresis, half_life, n, seed, threshold,
-                     residual_at, out_dir, as_json, quiet):
+def simulate_command(scenario, drug, doses, route, assess, weight, model_name, hysteresis, half_life, n, seed, threshold,
+                     residual_at, model_draws, out_dir, as_json, quiet):
     """Blockade time course of a naltrexone or naloxone schedule.
 
     \b
@@ -109,6 +119,7 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, hysteres
     Quick form without a file:
       blockade simulate --drug naltrexone --dose 50mg@0h --assess 2h,49h,15d
       blockade simulate --drug naloxone --weight 70 --dose 0.01mg/kg@0h --dose 0.1mg/kg/h@0h+60min --assess 30min
+      blockade simulate --drug naloxone --dose 4mg@0h --route intranasal --assess 30min,2h
     Population (5/50/95th percentiles and P(MOR >= 90 %) at each assessment):
       blockade simulate --drug naltrexone --dose 50mg@0h --assess 2h,49h --n 1000 --seed 1
     """
@@ -118,8 +129,10 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, hysteres
 
     from pathlib import Path
 
-    if scenario and (drug or doses or assess or weight is not None):
-        raise InputError("give either a SCENARIO file or --drug/--dose/--assess/--weight, not both")
+    if scenario and (drug or doses or assess or weight is not None or route is not None):
+        raise InputError("give either a SCENARIO file or --drug/--dose/--route/--assess/--weight, not both")
+    if route is not None and not doses:
+        raise InputError("--route: give it with --dose (the quick form); in a scenario file set route per dose")
     if scenario:
         from occupancy.bundled import resolve_scenario
         from occupancy.simulation.scenario import read_scenario_toml
@@ -134,7 +147,7 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, hysteres
                              f"`{other[task]} {given}` or `blockade run {given}`")
         sc = scenario_from_dict(data, Path(scenario).name)
     elif doses:
-        sc = _quick_scenario(drug, doses, assess, weight)
+        sc = _quick_scenario(drug, doses, assess, weight, route)
         scenario_text = "# command line\nblockade " + " ".join(sys.argv[1:])
     else:
         raise InputError("simulate: give a SCENARIO.toml file or --drug and at least one --dose")
@@ -172,6 +185,12 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, hysteres
     check_population(n, seed)
     if threshold is not None:
         check_value(SummarySection, "threshold", threshold, "--threshold")
+    uncertainty = None
+    if model_draws is not None:
+        from occupancy.simulation.scenario import UncertaintySection
+
+        check_value(UncertaintySection, "n", model_draws, "--model-draws")
+        uncertainty = (model_draws, sc.uncertainty.seed if sc.uncertainty is not None else 1)
     pop_n = n if n is not None else (sc.population.n if sc.population else None)
     pop_seed = seed if seed is not None else (sc.population.seed if sc.population else 1)
     from occupancy.cli.output import output_folder
@@ -180,7 +199,7 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, hysteres
         result = simulate(sc, n=pop_n, seed=pop_seed, threshold=threshold, residual_at_h=residual_at_h,
                           progress=not quiet and not as_json and sys.stderr.isatty(),
                           variability=sc.variability() if sc.population is not None else None,
-                          population_timecourse=bool(out_dir))
+                          population_timecourse=bool(out_dir), uncertainty=uncertainty)
         if out is not None:
             from occupancy.report.run_folder import write_report
             from occupancy.report.simulation import simulation_report_section, write_simulation_outputs

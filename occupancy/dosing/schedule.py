@@ -14,6 +14,11 @@ from typing import Iterable, Sequence
 
 from occupancy.errors import InputError
 
+#: Routes a dose may name (``None``: the drug's usual route).
+ROUTES = ("iv", "intranasal", "intramuscular")
+#: Routes with first-order absorption (a bolus into a depot; never an infusion).
+ABSORBED_ROUTES = ("intranasal", "intramuscular")
+
 
 @dataclass(frozen=True)
 class Dose:
@@ -29,12 +34,21 @@ class Dose:
         Total amount in mg per kg body weight (exactly one of the two amounts is given).
     duration_min : float
         Infusion duration in minutes; 0 for a bolus or an oral tablet.
+    route : str, optional
+        ``None`` (the drug's usual route: oral naltrexone, IV naloxone), ``"iv"``, ``"intranasal"`` or
+        ``"intramuscular"`` (naloxone with the ``pkpd`` model; see :data:`ROUTES`).
+
+    Notes
+    -----
+    The route is part of the dose because one schedule may mix routes (an IV bolus with an intramuscular
+    depot, Dowling 2008); each route has its own absorption (``pkpd_naloxone.ROUTES``).
     """
 
     time_h: float
     amount_mg: float | None = None
     amount_mg_per_kg: float | None = None
     duration_min: float = 0.0
+    route: str | None = None
 
     def __post_init__(self) -> None:
         if (self.amount_mg is None) == (self.amount_mg_per_kg is None):
@@ -46,6 +60,10 @@ class Dose:
             raise InputError(f"dose: time_h must be finite (got {self.time_h})")
         if not math.isfinite(self.duration_min) or self.duration_min < 0:
             raise InputError(f"dose: duration_min must be >= 0 (got {self.duration_min})")
+        if self.route is not None and self.route not in ROUTES:
+            raise InputError(f"dose: route must be one of {', '.join(ROUTES)} (got {self.route!r})")
+        if self.route in ABSORBED_ROUTES and self.duration_min > 0:
+            raise InputError(f"dose: an {self.route} dose cannot be an infusion (duration_min must be 0)")
 
     @classmethod
     def from_rate(
@@ -103,6 +121,8 @@ class Dose:
         text = f"{amount} @ {self.time_h:g} h"
         if self.is_infusion:
             text += f" over {self.duration_min:g} min"
+        if self.route is not None:
+            text += f" {self.route}"
         return text
 
 

@@ -137,6 +137,45 @@ def dose_arrays(schedule, weight_kg: float):
     return np.array(starts), np.array(durs), mg
 
 
+def dose_routes(schedule) -> list:
+    """The route of each dose of ``schedule`` (``None``: the drug's usual route; ``"iv"`` is read as ``None``)."""
+    out = []
+    for d in schedule.doses:
+        r = getattr(d, "route", None)
+        out.append(None if r in (None, "iv") else r)
+    return out
+
+
+class RouteSuperposition:
+    """Doses given by several routes: one :class:`~occupancy.models.linear_kinetics.Superposition` per route,
+    summed (exact: the system is linear, so the response to all doses is the sum of the responses to each
+    route's doses).  Same interface as ``Superposition`` (``n``, ``k``, ``m``, ``W``, call with times)."""
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.n = max(p.n for p in parts)
+        self.k = parts[0].k
+        self.m = max(p.m for p in parts)
+        self.lam = np.concatenate([np.broadcast_to(p.lam, (self.n, p.m)) for p in parts], axis=1)
+        self.W = np.concatenate([np.broadcast_to(p.W, (self.n, self.k, p.m)) for p in parts], axis=2)
+
+    def __call__(self, times_h, out=None, work=None):
+        times = np.asarray(times_h, dtype=float).ravel()
+        T = times.size
+        if out is None:
+            out = np.zeros((self.n, self.k, T))
+        else:
+            out = out[:, :, :T]
+        tmp = np.empty((self.n, self.k, T))
+        for i, p in enumerate(self.parts):
+            w = work[:, :p.m, :] if work is not None and work.shape[1] >= p.m and work.shape[0] == p.n else None
+            if i == 0:
+                p(times, out=out, work=w)
+            else:
+                out += p(times, out=tmp, work=w)
+        return out
+
+
 def _zero_residue_at_start(out, t, starts, amounts, W) -> None:
     """Set rounding residue at times up to the first dose to exact 0 (in place; ``out`` is ``(n, k, T)``).
 
@@ -324,16 +363,52 @@ class PKPDModel(BlockadeModel):
         amounts = [a * ds for a in mg] if ds.ndim else [a * float(ds) for a in mg]
         return w, starts, durs, amounts
 
+    #: True for a model whose doses may name a route (``Dose.route``); see :meth:`_superposition`.
+    supports_routes = False
+
+    def _superposition(self, schedule, starts, durs, amounts, modes):
+        """The dose history as an exact superposition; ``modes(route)`` gives ``(lam, W)`` of a route.
+
+        Doses of the drug's usual route (``route`` ``None``/``"iv"``) use ``modes(None)``; a model with
+        ``supports_routes`` also takes ``"intranasal"``/``"intramuscular"`` doses, each route with its own
+        modal form (absorption depot and bioavailability), summed by :class:`RouteSuperposition`.
+        """
+        routes = dose_routes(schedule)
+        kinds = list(dict.fromkeys(routes))
+        if kinds != [None] and not self.supports_routes:
+            bad = next(r for r in routes if r is not None)
+            raise InputError(f"dose route: the {self.drug} {self.name} model takes no route (got {bad!r}); "
+                             f"{self.drug} is given by its usual route only")
+        if kinds == [None]:
+            lam, W = modes(None)
+            return lk.Superposition(starts, durs, amounts, lam, W)
+        parts = []
+        for kind in kinds:
+            sel = [i for i, r in enumerate(routes) if r == kind]
+            lam, W = modes(kind)
+            parts.append(lk.Superposition(starts[sel], durs[sel], [amounts[i] for i in sel], lam, W))
+        return RouteSuperposition(parts)
+
+    def _route_conc_modes(self, w, s, route):
+        """``_conc_modes`` of one route (``None``: the usual route, the only one of a model without routes)."""
+        return self._conc_modes(w, s) if route is None else self._conc_modes(w, s, route=route)
+
+    def _route_effect_modes(self, w, receptors, s, route):
+        """``_effect_modes`` of one route (see :meth:`_route_conc_modes`)."""
+        return self._effect_modes(w, receptors, s) if route is None else self._effect_modes(w, receptors, s,
+                                                                                            route=route)
+
     # ------------------------------------------------------------------ public API
     def concentrations(self, schedule, times_h, **scales) -> dict:
         """Plasma concentrations (ng/mL) per ligand (``C_<substance>_ng_ml``): ``(T,)`` or ``(n, T)``."""
         s = self._check_scales(scales)
         t = as_times(times_h)
         w, starts, durs, amounts = self._doses(schedule, s["dose_scale"])
-        lam, W, names = self._conc_modes(w, s)
-        out = lk.superpose(t, starts, durs, amounts, lam, W)
+        names = self._conc_modes(w, s)[2]
+        sup = self._superposition(schedule, starts, durs, amounts, lambda r: self._route_conc_modes(w, s, r)[:2])
+        out = sup(t)
         np.maximum(out, 0.0, out=out)  # rounding guard: a sum of exponentials that is 0 at a dose time may be −1e−16
-        _zero_residue_at_start(out, t, starts, amounts, W)
+        _zero_residue_at_start(out, t, starts, amounts, sup.W)
         pop = is_population(*s.values())
         return {k: (out[:, i, :] if pop else out[0, i, :]) for i, k in enumerate(names)}
 
@@ -353,8 +428,8 @@ class PKPDModel(BlockadeModel):
             raise ValueError("blockade_blocks needs sorted times")
         w, starts, durs, amounts = self._doses(schedule, s["dose_scale"])
         if self.hysteresis == "effect_compartment":
-            lam, WX = self._effect_modes(w, receptors, s)
-            sup = lk.Superposition(starts, durs, amounts, lam, WX)
+            sup = self._superposition(schedule, starts, durs, amounts,
+                                      lambda r: self._route_effect_modes(w, receptors, s, r))
             step = max(1, int(block_elements // max(1, sup.n)))
             width = min(step, max(t.size, 1))
             # receptor-major buffers: each receptor's (n, k) block is contiguous for the consumer
@@ -378,8 +453,8 @@ class PKPDModel(BlockadeModel):
                 x_rm *= 100.0  # occupancy = 100·X/(1+X) < 100
                 yield sl, {r: x_rm[i] for i, r in enumerate(receptors)}
             return
-        lam, W, _names = self._conc_modes(w, s)
-        sup = lk.Superposition(starts, durs, amounts, lam, W)
+        sup = self._superposition(schedule, starts, durs, amounts, lambda r: self._route_conc_modes(w, s, r)[:2])
+        lam = sup.lam
         kon, koff = self._binding_setup(w, receptors, s)
         n = max(sup.n, kon.shape[2], koff.shape[2])
         durs = np.where(durs > lk.MIN_INFUSION_H, durs, 0.0)

@@ -27,7 +27,8 @@ central ``A1``, peripherals ``A2``, ``A3`` (mg); effect site ``Ce`` or bound fra
 $ODE
 ----
 Mammillary three-compartment model, IV input into the central compartment (a bolus, or a zero-order
-infusion when ``duration_min > 0``)::
+infusion when ``duration_min > 0``), or for an ``"intranasal"``/``"intramuscular"`` dose a depot
+``dAd/dt = −ka·Ad`` (bolus F·D) feeding the central compartment (Dowling 2008; :data:`ROUTES`)::
 
     dA1/dt = input − (CL + Q2 + Q3)/V1·A1 + Q2/V2·A2 + Q3/V3·A3
     dA2/dt = Q2/V1·A1 − Q2/V2·A2,     dA3/dt = Q3/V1·A1 − Q3/V3·A3,     C = 1000·A1/V1   (ng/mL)
@@ -52,7 +53,8 @@ Body weight W (assumption): clearances ∝ (W/70)^0.75, volumes ∝ W/70.  Doses
 $TABLE
 ------
 ``C_naloxone_ng_ml``; ``MOR``, ``KOR``, ``DOR`` in percent.  Between-subject multipliers: ``cl_scale``
-(CL), ``affinity_scale`` (every K), ``ke0_scale``/``koff_scale``; ``ka_scale`` is accepted and ignored (IV).
+(CL), ``affinity_scale`` (every K), ``ke0_scale``/``koff_scale``; ``ka_scale`` multiplies the absorption rate of
+intranasal/intramuscular doses (no variability is drawn for it; IV doses ignore it).
 
 $SOURCES
 --------
@@ -77,11 +79,44 @@ from occupancy.models.kinetics import as_column, param_rows
 from occupancy.models.base import RECEPTORS
 from occupancy.models.pkpd_base import PKPDModel, weight_factors
 
-__all__ = ["NaloxonePKPD", "DOWLING", "dowling_pairings", "CALIBRATION_FILE"]
+__all__ = ["NaloxonePKPD", "DOWLING", "ROUTES", "absorption_modes", "dowling_pairings", "CALIBRATION_FILE"]
 
 CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "data" / "pkpd_naloxone_calibration.json"
 #: Dowling 2008 (70 kg): CL, V1, V2, V3 and the two intercompartmental clearances (pairing: see docstring).
 DOWLING = {"cl_l_per_h": 91.0, "v1_l": 2.87, "v2_l": 1.49, "v3_l": 33.6, "q_values_l_per_h": (5.66, 29.8)}
+
+#: Extravascular routes (Dowling 2008, Ther Drug Monit 30:490, abstract; pkpd_sources.md §6): first-order
+#: absorption rate ``ka_per_h`` into the central compartment of the same three-compartment model and the
+#: bioavailability ``f`` relative to IV (= absolute, the IV arm being the reference).  Dowling's abstract
+#: gives "Ka (intramuscular), 0.65; and Ka (intranasal), 1.52" without a unit; the model's time unit is the
+#: hour (CL 91 L/hr), and per hour the model's peak times are 6.8 min (IM) and 5.1 min (IN) against the
+#: reported median tmax of 12 and 6–9 min, whereas per minute they would be 1.5 and 0.9 min — so 1/h.
+#: F: 36 % IM and 4 % IN (Dowling's relative bioavailability; their intranasal product was the 0.4 mg/mL
+#: injection solution given into the nose).  Purpose-made nasal products report much higher F (e.g.
+#: Gufford 2017, Clin Transl Sci 10:380: 41 % IN, 55 % IM, 2 mg); the values here are Dowling's because the
+#: absorption rates, the disposition and F come from one fit of one data set.  See
+#: docs/how-to/model-uncertainty.md ("Naloxone routes").
+ROUTES = {
+    "intramuscular": {"ka_per_h": 0.65, "f": 0.36, "source": "Dowling 2008 (0.8 mg IM, 6 men)"},
+    "intranasal": {"ka_per_h": 1.52, "f": 0.04, "source": "Dowling 2008 (0.8 and 2 mg IN, 6 men)"},
+}
+
+
+def absorption_modes(lam, W, ka_per_h, f):
+    """Modal form after a first-order absorption depot: ``f · (ka/(s + ka)) · G(s)`` (exact convolution).
+
+    ``lam`` (n, m), ``W`` (n, k, m) is the IV impulse response (per mg into the central compartment); the
+    result has one more mode, ``−ka``, and is the response per mg given by the route (bioavailability ``f``):
+    ``dA_depot/dt = −ka·A_depot`` (bolus ``f·D``), input ``ka·A_depot`` into the central compartment
+    (Gibaldi & Perrier, Pharmacokinetics, 2nd ed., ch. 1–3; Dowling 2008's structural model).
+    :func:`occupancy.models.linear_kinetics.first_order_filter` gives the convolution in closed form.
+
+    Notes
+    -----
+    ``f`` multiplies every weight, so the AUC (and every concentration) scales exactly with it.
+    """
+    lam_a, W_a = lk.first_order_filter(lam, W, ka_per_h)
+    return lam_a, W_a * f
 
 
 def dowling_pairings() -> list[dict]:
@@ -126,6 +161,8 @@ class NaloxonePKPD(PKPDModel):
     name: ClassVar[str] = "pkpd"
     CALIBRATION_FILE: ClassVar[Path] = CALIBRATION_FILE
     ALL_SCALES: ClassVar[tuple] = ("cl", "ka", "affinity", "ke0", "koff")
+    #: Doses may be "iv" (default), "intranasal" or "intramuscular" (:data:`ROUTES`).
+    supports_routes: ClassVar[bool] = True
     VARIABILITY_BASE: ClassVar[tuple] = ("cl", "affinity")
 
     def __post_init__(self) -> None:
@@ -137,14 +174,20 @@ class NaloxonePKPD(PKPDModel):
         ratio = {"MOR": 1.0, "KOR": self.kor_ratio, "DOR": self.dor_ratio}
         return {r: self.k_mor_ng_ml * ratio[r] * s for r in RECEPTORS}
 
-    def pk_modes(self, weight_kg: float, cl_scale=1.0):
-        """Modal form of C (ng/mL) per mg into the central compartment: ``lam`` (n, 3), ``W`` (n, 1, 3)."""
+    def pk_modes(self, weight_kg: float, cl_scale=1.0, route=None, ka_scale=1.0):
+        """Modal form of C (ng/mL) per mg given: ``lam`` (n, 3), ``W`` (n, 1, 3) for IV (``route`` None/"iv");
+        one more mode (``−ka``) for ``"intranasal"``/``"intramuscular"`` (:func:`absorption_modes`, :data:`ROUTES`;
+        ``ka_scale`` multiplies ka)."""
         fc, fv = weight_factors(weight_kg)
         v1 = self.v1_l * fv
         lam, coef = lk.mammillary_modes(self.cl_l_per_h * fc * as_column(cl_scale), v1,
                                         [self.q2_l_per_h * fc, self.q3_l_per_h * fc],
                                         [self.v2_l * fv, self.v3_l * fv])
-        return lam, (1000.0 / v1 * coef)[:, None, :]
+        W = (1000.0 / v1 * coef)[:, None, :]
+        if route in (None, "iv"):
+            return lam, W
+        r = ROUTES[route]
+        return absorption_modes(lam, W, r["ka_per_h"] * as_column(ka_scale), r["f"])
 
     def _inverse_k(self, receptors, affinity_scale):
         K = self.dissociation_constants(affinity_scale)
@@ -153,12 +196,12 @@ class NaloxonePKPD(PKPDModel):
         return np.stack([np.broadcast_to(c, (n, 1)) for c in cols], axis=1)  # (n, R, 1)
 
     # ------------------------------------------------------------------ hooks for PKPDModel
-    def _conc_modes(self, weight_kg, s):
-        lam, W = self.pk_modes(weight_kg, s["cl_scale"])
+    def _conc_modes(self, weight_kg, s, route=None):
+        lam, W = self.pk_modes(weight_kg, s["cl_scale"], route, s["ka_scale"])
         return lam, W, ("C_naloxone_ng_ml",)
 
-    def _effect_modes(self, weight_kg, receptors, s):
-        lam, W = self.pk_modes(weight_kg, s["cl_scale"])
+    def _effect_modes(self, weight_kg, receptors, s, route=None):
+        lam, W = self.pk_modes(weight_kg, s["cl_scale"], route, s["ka_scale"])
         lam4, We = lk.first_order_filter(lam, W, self.ke0_per_h * as_column(s["ke0_scale"]))
         inv = self._inverse_k(receptors, s["affinity_scale"])
         n = max(lam4.shape[0], inv.shape[0])

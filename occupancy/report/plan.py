@@ -37,8 +37,13 @@ def plan_report_section(result: PlanResult, title: str | None = None):
     from occupancy.report.html import (Assumption, KeyNumber, ReportFigure, ReportSection, ReportTable,
                                   figure_to_svg, plain_percent)
 
+    words = result.model_uncertainty_sentences()
+    unc_topic = {"delay": "min_delay_h", "isi": "min_isi_days", "power": "power_attenuated"}
+
     def flagged(reading: str, topic: str) -> str:
-        """The reading followed by the warnings that qualify this number."""
+        """The reading, its model uncertainty in words, then the warnings that qualify this number."""
+        unc = words.get(unc_topic.get(topic, ""))
+        reading += f" Model uncertainty: {unc}." if unc else ""
         return reading + "".join(f" ⚠ Warning: {w}." for w in result.warnings_about(topic))
 
     def pct(value: float) -> str:  # one decimal, as in `blockade plan`'s text output
@@ -47,11 +52,13 @@ def plan_report_section(result: PlanResult, title: str | None = None):
     keys = []
     drug_rows = dict(result.conditions)[DRUG]
     for a in drug_rows:
+        p90 = words.get("prob_mor_ge_90_at_primary") if a.label == result.primary_assessment else None
         keys.append(KeyNumber(
             f"MOR blockade at '{a.label}' ({a.time_h:g} h)", f"{pct(a.MOR)} [{a.MOR_p05:.1f}–{a.MOR_p95:.1f}]",
             flagged(f"Mean MOR blockade at the {a.time_h:g} h {a.label} in the drug condition: {pct(a.MOR)}; 5–95th "
                     f"percentile of the virtual population {a.MOR_p05:.1f}–{a.MOR_p95:.1f} %; "
-                    f"{a.MOR_prob_ge_90:.0%} of people reach 90 %.", "model")))
+                    f"{a.MOR_prob_ge_90:.0%} of people reach 90 %."
+                    + (f" Model uncertainty of that share: {p90}." if p90 else ""), "model")))
     placebo = result.residual_placebo()
     if result.kind == "within" and placebo is not None:
         keys.append(KeyNumber(
@@ -110,6 +117,9 @@ def plan_report_section(result: PlanResult, title: str | None = None):
              f"({', '.join(f'{a:g} mg at {t:g} h' for t, a in result.doses)} per drug session"
              + (f", sessions every {result.isi_days:g} days" if result.isi_days is not None else "")
              + f"), {result.model_name} model, {result.population_n} virtual subjects.")
+    if result.model_uncertainty_note:
+        intro += (f" Model uncertainty: {result.model_uncertainty_note} (each headline number re-computed per draw; "
+                  "see docs/how-to/model-uncertainty.md).")
     assumptions = [Assumption(text, src) for text, src in result.assumptions]
     assumptions += [Assumption(w, "warning (also next to the number it qualifies)") for w in result.warnings]
     return ReportSection(

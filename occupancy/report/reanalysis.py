@@ -15,6 +15,7 @@ from occupancy.workflows.reanalysis.result import (
     MAX_PLOTTED_UNITS,
     ReanalysisResult,
     assumptions_for,
+    model_uncertainty_words,
     format_estimate_ci,
     format_heterogeneity,
     format_number,
@@ -301,7 +302,7 @@ def reanalysis_report_section(result: ReanalysisResult):
                               f"{u['rescaled_lo']:.3f} to {u['rescaled_hi']:.3f}",
                               f"{_draws_span(u)} of the estimates over {u['n']} typical-subject parameter sets drawn "
                               f"from the calibration's bootstrap (median {u['rescaled_median']:.3f}; same virtual "
-                              "population)."))
+                              "population)." + "".join(f" {w[0].upper()}{w[1:]}." for w in model_uncertainty_words(u))))
     if result.mc.get("n") and "rescaled_p025" in result.mc:
         keys.append(KeyNumber("Monte Carlo spread (rescaled)",
                               f"{result.mc['rescaled_lo']:.3f} to {result.mc['rescaled_hi']:.3f}",

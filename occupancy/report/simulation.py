@@ -55,6 +55,10 @@ def _reading(a: dict, interval: str = "95 % interval") -> str:
     if a.get("MOR_ci_lo") is not None:
         text += (f" ({interval} over parameter uncertainty {format_value(a['MOR_ci_lo'])}–"
                  f"{format_value(a['MOR_ci_hi'])} %: how sure the calibration is about the typical participant)")
+        across = a.get("MOR_across_structures")
+        if across is not None and across[1] - across[0] >= 1.0:
+            text += (f"; it depends on the model structure: the admissible structures' medians range from "
+                     f"{format_value(across[0])} to {format_value(across[1])} %")
     if a.get("MOR_p05") is not None:
         text += (f"; 5–95th percentile of the virtual population {format_value(a['MOR_p05'])}–"
                  f"{format_value(a['MOR_p95'])} % (95 % of people above {format_value(a['MOR_p05'])} %); "
@@ -104,6 +108,10 @@ def simulation_report_section(result: SimulationResult, title: str = "Simulation
         assumptions.append(Assumption(
             f"Population of {result.population.n} virtual subjects (seed {result.population.seed}); log-normal "
             f"between-subject spreads (log-SD): {v.describe()}.", v.source or "model default"))
+    if result.structure_lines():
+        assumptions.append(Assumption(
+            "Model uncertainty: " + "; ".join(result.structure_lines()) + f" ({unc.get('n')} draws, seed "
+            f"{unc.get('seed')}, pooled by weight).", "docs/how-to/model-uncertainty.md"))
     assumptions += [Assumption(w, "warning") for w in result.warnings]
     return ReportSection(
         title=title, intro=result.schedule.describe(), key_numbers=tuple(keys),

@@ -184,6 +184,9 @@ class DoseSection(FiniteFields, BaseModel):
     rate_mg_per_min: Optional[float] = Field(default=None, gt=0, le=MAX_DOSE_MG / 10)
     rate_mg_per_kg_per_min: Optional[float] = Field(default=None, gt=0, le=MAX_DOSE_MG_PER_KG / 10)
     duration_min: float = Field(default=0.0, ge=0, le=10_080)
+    #: naloxone (pkpd model): "iv" (default), "intranasal" or "intramuscular" (Dowling 2008's first-order
+    #: absorption and bioavailability; docs/how-to/model-uncertainty.md).  Naltrexone is oral only.
+    route: Optional[Literal["iv", "intranasal", "intramuscular"]] = None
 
     @model_validator(mode="after")
     def _one_amount(self):
@@ -195,6 +198,8 @@ class DoseSection(FiniteFields, BaseModel):
             )
         if given[0] in _RATE_FIELDS and self.duration_min <= 0:
             raise ValueError(f"{given[0]} needs duration_min > 0")
+        if self.route in ("intranasal", "intramuscular") and self.duration_min > 0:
+            raise ValueError(f"route: an {self.route} dose cannot be an infusion (duration_min must be 0)")
         dose = self.to_dose()
         if dose.amount_mg is not None and dose.amount_mg > MAX_DOSE_MG:
             raise ValueError(f"{given[0]}: the total of {dose.amount_mg:g} mg exceeds {MAX_DOSE_MG:g} mg")
@@ -222,10 +227,11 @@ class DoseSection(FiniteFields, BaseModel):
         }
         for v in mg.values():
             if v is not None:
-                return Dose(time_h=self.time_h, amount_mg=v, duration_min=self.duration_min)
+                return Dose(time_h=self.time_h, amount_mg=v, duration_min=self.duration_min, route=self.route)
         for v in per_kg.values():
             if v is not None:
-                return Dose(time_h=self.time_h, amount_mg_per_kg=v, duration_min=self.duration_min)
+                return Dose(time_h=self.time_h, amount_mg_per_kg=v, duration_min=self.duration_min,
+                            route=self.route)
         raise AssertionError("unreachable: validated above")
 
     @property
@@ -347,6 +353,12 @@ class Scenario(FiniteFields, BaseModel):
                                  f"with the {cls.name} model (its ED50 is per kg)")
             if drug == "naltrexone" and d.duration_min > 0:
                 raise ValueError(f"doses[{i}].duration_min: oral naltrexone doses cannot be infusions")
+            if drug == "naltrexone" and d.route is not None:
+                raise ValueError(f"doses[{i}].route: naltrexone is oral only (route applies to naloxone doses; "
+                                 f"got {d.route!r})")
+            if d.route not in (None, "iv") and not getattr(cls, "supports_routes", False):
+                raise ValueError(f"doses[{i}].route: the {cls.name} model is IV only; {d.route} naloxone needs "
+                                 f"the pkpd model")
         first = min(d.time_h for d in self.doses)
         for i, a in enumerate(self.assessments):
             if a.time_h < first:

@@ -103,13 +103,29 @@ class SimulationResult:
             "model": {"name": self.model.name, "parameters": self.model.parameters()},
             "weight_kg": self.weight_kg,
             "doses": [{"time_h": d.time_h, "amount_mg": d.amount_mg, "amount_mg_per_kg": d.amount_mg_per_kg,
-                       "duration_min": d.duration_min} for d in self.schedule.doses],
+                       "duration_min": d.duration_min, **({"route": d.route} if d.route else {})}
+                      for d in self.schedule.doses],
             "assessments": list(self.assessments),
             "summaries": self.summaries,
             "population": pop,
             "uncertainty": self.uncertainty,
             "warnings": list(self.warnings),
         })
+
+    def structure_lines(self) -> list[str]:
+        """Plain words on the admissible structures behind the interval (empty without ``[uncertainty]``)."""
+        structures = (self.uncertainty or {}).get("structures") or []
+        if len(structures) < 2:  # one structure: the parameter-uncertainty line says it all
+            return []
+        names = ", ".join(f"{s['name']} (weight {s['weight']:.2f})" for s in structures)
+        lines = [f"model structures: {len(structures)} admissible: {names}"]
+        if len(structures) > 1:
+            for a in self.assessments:
+                lo, hi = a.get("MOR_across_structures", (None, None))
+                if lo is not None and hi - lo >= 1.0:
+                    lines.append(f"  '{a['label']}' depends on the model structure: median MOR {format_value(lo)} "
+                                 f"to {format_value(hi)} % across the {len(structures)} structures")
+        return lines
 
     def summary(self) -> str:
         """A short text report (the ``blockade simulate`` console output)."""
@@ -155,6 +171,7 @@ class SimulationResult:
                          + ("(95 % interval of the typical subject)" if self.uncertainty.get("level") else
                             f"(min-max of the typical subject over {self.uncertainty['n']} draws: fewer than "
                             f"{MIN_DRAWS_FOR_95} are too few for a 95 % interval)"))
+            lines += self.structure_lines()
         if pop:
             lines.append(f"population: n = {self.population.n}, seed = {self.population.seed}")
         return "\n".join(lines)
@@ -330,7 +347,9 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
         n_unc, seed_unc = int(uncertainty[0]), uncertainty[1]
         if n_unc < 2:
             raise InputError(f"uncertainty.n: must be >= 2 (got {n_unc})")
-        draws = model.parameter_draws(n_unc, seed_unc)
+        from occupancy.simulation.model_uncertainty import ensemble
+
+        draws = ensemble(model, n_unc, seed_unc)  # posterior draws of every admissible structure, weighted
     population = None
     if n is not None:
         from occupancy.simulation.population import simulate_population, subject_window_summary
@@ -380,16 +399,21 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
         arrays.update(model.concentrations(schedule, grid))
     unc_info = None
     if draws is not None:
-        lo_a, hi_a, lo_g, hi_g = _uncertainty_band(draws, schedule, items, grid)
+        lo_a, hi_a, lo_g, hi_g, across = _uncertainty_band(draws, schedule, items, grid, progress)
         for i, rec in enumerate(records):
             rec["MOR_ci_lo"], rec["MOR_ci_hi"] = float(lo_a[i]), float(hi_a[i])
+            rec["MOR_across_structures"] = [float(across[0][i]), float(across[1][i])]
         arrays["MOR_ci_lo"], arrays["MOR_ci_hi"] = lo_g, hi_g
-        unc_info = {"n": len(draws), "seed": uncertainty[1], "level": 0.95 if len(draws) >= MIN_DRAWS_FOR_95 else None,
-                    "method": "typical subject with n parameter sets resampled from the calibration's bootstrap "
-                              "refits (each used equally often); "
-                              + ("2.5th and 97.5th percentiles of MOR" if len(draws) >= MIN_DRAWS_FOR_95 else
-                                 f"minimum and maximum of MOR (fewer than {MIN_DRAWS_FOR_95} draws)"),
-                    "hysteresis": getattr(model, "hysteresis", None)}
+        n_pool = draws.n_pooled
+        unc_info = {"n": n_pool, "seed": uncertainty[1], "level": 0.95 if n_pool >= MIN_DRAWS_FOR_95 else None,
+                    "method": "typical subject with n parameter sets drawn from the calibration's parameter "
+                              "uncertainty of every admissible structure, pooled by the structures' weights "
+                              "(occupancy.simulation.model_uncertainty); "
+                              + ("2.5th and 97.5th percentiles of MOR" if n_pool >= MIN_DRAWS_FOR_95 else
+                                 f"minimum and maximum of MOR (fewer than {MIN_DRAWS_FOR_95} draws)")
+                              + "; MOR_across_structures: smallest and largest of the structures' median MOR",
+                    "hysteresis": getattr(model, "hysteresis", None),
+                    "structures": draws.to_dict()["structures"]}
     if population is not None and population_timecourse:
         from occupancy.simulation.population import simulate_population
 
@@ -420,20 +444,29 @@ def _assessment_concentrations(model, schedule, items) -> dict:
     return out
 
 
-def _uncertainty_band(models, schedule, items, grid):
-    """2.5th/97.5th percentiles of MOR over parameter draws: at the assessments (window means) and on ``grid``."""
+def _uncertainty_band(ens, schedule, items, grid, progress=False):
+    """2.5th/97.5th percentiles of MOR over the pooled draws of an
+    :class:`~occupancy.simulation.model_uncertainty.Ensemble`: at the assessments (window means) and on ``grid``;
+    and the smallest and largest per-structure median at the assessments (the spread across structures)."""
+    from occupancy.simulation.model_uncertainty import progress_bar
+
+    models = [m for _s, m in ens.members]
     grids = [a.grid() for a in items]
     allt = np.concatenate(grids + [grid]) if grids else np.asarray(grid, dtype=float)
     at = np.empty((len(models), len(items)))
     on_grid = np.empty((len(models), len(grid)))
-    for d, m in enumerate(models):
+    for d, m in progress_bar(enumerate(models), len(models), "model uncertainty", progress):
         v = m.blockade(schedule, allt, "MOR")
         pos = 0
         for i, g in enumerate(grids):
             at[d, i] = float(_window_mean(v[pos:pos + g.size], g))
             pos += g.size
         on_grid[d] = v[pos:]
-    q = [2.5, 97.5] if len(models) >= MIN_DRAWS_FOR_95 else [0.0, 100.0]  # few draws: their min and max
-    lo_a, hi_a = np.percentile(at, q, axis=0) if len(items) else (np.array([]), np.array([]))
-    lo_g, hi_g = np.percentile(on_grid, q, axis=0)
-    return lo_a, hi_a, lo_g, hi_g
+    pooled = np.asarray(ens.pooled, dtype=bool)
+    q = [2.5, 97.5] if pooled.sum() >= MIN_DRAWS_FOR_95 else [0.0, 100.0]  # few draws: their min and max
+    lo_a, hi_a = np.percentile(at[pooled], q, axis=0) if len(items) else (np.array([]), np.array([]))
+    lo_g, hi_g = np.percentile(on_grid[pooled], q, axis=0)
+    of = np.array([si for si, _m in ens.members])
+    meds = np.array([np.median(at[of == si], axis=0) for si in range(len(ens.structures))]).reshape(
+        len(ens.structures), len(items))
+    return lo_a, hi_a, lo_g, hi_g, (meds.min(axis=0), meds.max(axis=0))

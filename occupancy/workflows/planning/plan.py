@@ -82,7 +82,8 @@ def _timeline_grid(drug_starts: Sequence[float], end_h: float) -> np.ndarray:
 
 def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], design: DesignSection, *,
                 n: int = DEFAULT_POPULATION_N, seed=DEFAULT_POPULATION_SEED, variability=None,
-                scenario_name: str = "plan", source: str = "") -> PlanResult:
+                scenario_name: str = "plan", source: str = "", model_draws: int | None = None,
+                model_seed=1, progress: bool = False) -> PlanResult:
     """Run the planning workflow on already-built parts (see :func:`plan_study` for a scenario).
 
     Parameters
@@ -98,6 +99,13 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         The virtual population (``variability`` defaults to the engine's data-derived spreads).
     scenario_name, source
         Shown in outputs.
+    model_draws, model_seed
+        Model uncertainty (``pkpd`` models): the headline numbers re-computed for ``model_draws`` seeded
+        typical-subject models drawn from the posterior of every admissible structure, weighted
+        (:mod:`occupancy.workflows.planning.uncertainty`); ``None`` takes
+        :data:`~occupancy.workflows.planning.uncertainty.DEFAULT_PLAN_MODEL_DRAWS`, 0 switches it off.
+    progress
+        A progress bar on stderr over the draws.
     """
     problem = design.problem()
     if problem:
@@ -247,6 +255,14 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
 
     curve = _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att)
 
+    # -- model uncertainty: posterior draws × admissible structures --------------------------------------
+    model_unc, unc_note = _model_uncertainty(
+        model, schedule, design, kind=kind, sources=[(oi, cond, sched, start)
+                                                     for (oi, _si, cond, start, sched, _r) in sessions_raw],
+        primary_t=dict(assessments)[primary], first_assess_h=first_assess_h, session_len_h=session_len_h,
+        time_course=time_course, groups=groups, n_planned=n_planned, model_draws=model_draws, model_seed=model_seed,
+        pop_n=pop.n, pop_seed=seed, variability=variability, progress=progress)
+
     # -- naltrexone, tablets, cost --------------------------------------------------------------------
     drug_sessions_total = int(groups[0]) if kind == "between" else int(n_planned * design.drug_sessions)
     try:
@@ -309,7 +325,25 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         n_required_balanced=n_req_bal, n_required_attenuated_balanced=n_req_att_bal, total_mg=total_mg,
         drug_sessions_total=drug_sessions_total, tablets_per_session=tabs_session, tablets=tabs,
         tablets_pooled=tabs_pooled, cost=cost, timeline=tuple(timeline), power_curve=curve,
-        assumptions=assumptions, warnings=tuple(warnings), warning_topics=tuple(t for t, _ in tagged))
+        assumptions=assumptions, warnings=tuple(warnings), warning_topics=tuple(t for t, _ in tagged),
+        model_uncertainty=model_unc, model_uncertainty_note=unc_note)
+
+
+def _model_uncertainty(model, schedule, design, *, model_draws, model_seed, **kw):
+    """``(dict of Uncertain, note)``; ``(None, why not)`` for a model without parameter uncertainty or 0 draws."""
+    from occupancy.workflows.planning.uncertainty import DEFAULT_PLAN_MODEL_DRAWS, plan_model_uncertainty
+
+    n_draws = DEFAULT_PLAN_MODEL_DRAWS if model_draws is None else int(model_draws)
+    if n_draws == 0:
+        return None, "not computed (0 draws)"
+    if not hasattr(model, "parameter_draws") and not hasattr(model, "structure_draws"):
+        return None, (f"not available: the {model.name} model has no posterior or parameter-"
+                      "uncertainty estimate (use the pkpd model)")
+    try:
+        unc = plan_model_uncertainty(model, schedule, design, n_draws=n_draws, seed=model_seed, **kw)
+    except InputError as exc:  # e.g. no parameter uncertainty for this hysteresis variant
+        return None, f"not available: {exc}"
+    return unc, unc["_ensemble"].describe()
 
 
 def _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att) -> PowerCurve:
@@ -403,22 +437,27 @@ def _assumptions(design, kind, model) -> tuple[tuple[str, str], ...]:
     return tuple(items)
 
 
-def plan_study(scenario: PlanScenario, *, source: str | Path = "") -> PlanResult:
+def plan_study(scenario: PlanScenario, *, source: str | Path = "", model_draws: int | None = None,
+               model_seed: int = 1, progress: bool = False) -> PlanResult:
     """Plan the study described by a validated :class:`PlanScenario` (see :func:`load_plan_scenario`).
 
     Without a ``[population]`` section the planner uses 1000 virtual subjects with seed 1 (the
-    probabilities behind the minimum delay need a population).
+    probabilities behind the minimum delay need a population).  ``model_draws`` (``--model-draws``) overrides
+    the ``[uncertainty]`` section's ``n`` (the model-uncertainty draws; default
+    :data:`~occupancy.workflows.planning.uncertainty.DEFAULT_PLAN_MODEL_DRAWS`).
     """
     pop = scenario.population
     n = pop.n if pop is not None else DEFAULT_POPULATION_N
     seed = pop.seed if pop is not None else DEFAULT_POPULATION_SEED
     variability = scenario.variability() if pop is not None else None
     name = Path(source).stem if source else "plan"
+    if model_draws is None and scenario.uncertainty is not None:
+        model_draws, model_seed = scenario.uncertainty.n, scenario.uncertainty.seed
     try:
         return plan_design(scenario.build_model(), scenario.schedule(),
                            [(a.label, a.time_h) for a in scenario.assessments], scenario.design,
                            n=n, seed=seed, variability=variability, scenario_name=name,
-                           source=str(source))
+                           source=str(source), model_draws=model_draws, model_seed=model_seed, progress=progress)
     except InputError as exc:
         prefix = f"{Path(source).name}: " if source else ""
         if prefix and str(exc).startswith(prefix):

@@ -164,6 +164,10 @@ class PlanResult:
     #: The between-subject log-SDs used and their source (:meth:`Variability.to_dict`).
     population_variability: dict = field(default_factory=dict)
     warning_topics: tuple[str, ...] = ()
+    #: Model uncertainty of the headline numbers: ``{name: Uncertain}`` (see
+    #: :mod:`occupancy.workflows.planning.uncertainty`), None when not computed; the note says over what (or why not).
+    model_uncertainty: dict | None = field(default=None, repr=False, compare=False)
+    model_uncertainty_note: str = ""
 
     # -- derived views ---------------------------------------------------------------------------------
 
@@ -244,8 +248,22 @@ class PlanResult:
             "cost": _jsonable(self.cost),
             "assumptions": [{"text": t, "source": s} for t, s in self.assumptions],
             "warnings": list(self.warnings),
+            "model_uncertainty": self.model_uncertainty_json(),
         }
         return out
+
+    def model_uncertainty_json(self) -> dict | None:
+        """``{"min_delay_h": U, "min_isi_days": U, "prob_mor_ge_90_at_primary": U, "power_attenuated": U}``,
+        ``U = {"median", "lo", "hi", "across_structures": [min, max]}`` (None: not computed)."""
+        from occupancy.workflows.planning.uncertainty import to_json
+
+        return to_json(self.model_uncertainty)
+
+    def model_uncertainty_sentences(self) -> dict:
+        """Plain words per headline number (the text summary and the HTML report)."""
+        from occupancy.workflows.planning.uncertainty import sentences
+
+        return sentences(self.model_uncertainty)
 
     def to_frame(self):
         """One row per order × session × assessment (pandas DataFrame)."""
@@ -368,7 +386,10 @@ def _summary_text(r: PlanResult) -> str:
              else f"{r.min_delay_h:.2f} h")
     lines.append(f"Minimum delay after the last dose for P(MOR >= {thr:g} %) >= {prob:g}: {delay}")
     lines.append(f"  caveat: {r.min_delay_note}")
+    words = r.model_uncertainty_sentences()
     lines.extend(f"  warning: {w}" for w in r.warnings_about("delay"))
+    if "min_delay_h" in words:
+        lines.append(f"  model uncertainty: {words['min_delay_h']}")
     if r.kind == "within" and r.warnings_about("model") and r.min_isi_days is None:
         lines.append("Minimum intersession interval: not computed (the model has no time course)")
     elif r.kind == "within":
@@ -377,11 +398,18 @@ def _summary_text(r: PlanResult) -> str:
                      f"for the 95th-percentile person): {format_optional(r.min_isi_days, '.1f', horizon)} days "
                      f"(median person: {format_optional(r.min_isi_days_median, '.1f', horizon)} days)")
         lines.extend(f"  warning: {w}" for w in r.warnings_about("isi"))
+        if "min_isi_days" in words:
+            lines.append(f"  model uncertainty: {words['min_isi_days']}")
     lines.append("")
     lines.append(f"Planned N = {r.n_planned} ({r.n_planned_source}; groups/orders {list(r.group_sizes)}): "
                  f"power {r.power:.3f} without, {r.power_attenuated:.3f} with the blockade attenuation")
     lines.append(f"N for {r.design.get('power', 0.8):g} power: {required_n_text(r)}")
     lines.extend(f"  warning: {w}" for w in r.warnings_about("power"))
+    if "power_attenuated" in words:
+        lines.append(f"  model uncertainty of the attenuated power: {words['power_attenuated']}")
+    if "prob_mor_ge_90_at_primary" in words:
+        lines.append(f"  model uncertainty of P(MOR >= 90 %) at '{r.primary_assessment}' (drug sessions): "
+                     f"{words['prob_mor_ge_90_at_primary']}")
     if r.tablets is not None:
         cost = "" if r.cost is None else f", cost {r.cost:.2f} {r.design.get('currency', '')}".rstrip()
         lines.append(f"Naltrexone: {r.total_mg:g} mg over {r.drug_sessions_total} drug sessions; "
@@ -389,4 +417,6 @@ def _summary_text(r: PlanResult) -> str:
                      f"(plantrexone's pooled count: {r.tablets_pooled}){cost}")
     elif r.total_mg is not None:
         lines.append(f"Total drug: {r.total_mg:g} mg over {r.drug_sessions_total} drug sessions")
+    if r.model_uncertainty_note:
+        lines.append(f"Model uncertainty: {r.model_uncertainty_note}")
     return "\n".join(lines)

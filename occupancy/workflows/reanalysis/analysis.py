@@ -394,11 +394,12 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     }
 
     # 3. parameter uncertainty (pkpd), sensitivity (one at a time) and Monte Carlo draws
-    drawn, reason = uncertainty_models(settings)
+    ens, reason = uncertainty_ensemble(settings)
     if reason:
         warnings.append(reason)
-    progress = _Progress(len(drawn) + (int(settings.draws) if settings.draws >= 2 else 0), on_progress)
-    uncertainty = _parameter_uncertainty(mode, table, units, fitter, settings, drawn, progress)
+    n_members = len(ens.members) if ens is not None else 0
+    progress = _Progress(n_members + (int(settings.draws) if settings.draws >= 2 else 0), on_progress)
+    uncertainty = _parameter_uncertainty(mode, table, units, fitter, settings, ens, progress)
     sensitivity = _sensitivity(mode, table, units, fitter, settings, rescaled, regression, uncertainty)
     mc = _monte_carlo(mode, table, units, fitter, settings, progress)
     for spread, kind in ((mc, "Monte Carlo draws"), (uncertainty, "parameter-uncertainty draws")):
@@ -593,46 +594,100 @@ class _Progress:
 def uncertainty_models(settings: ReanalysisSettings) -> tuple[list, str | None]:
     """The base model's parameter draws for the uncertainty sensitivity, or ``([], reason)`` when there are none.
 
-    ``reason`` is None when the draws were switched off (``uncertainty_draws = 0``) or the model has no
-    parameter-uncertainty estimate (``washout``, ``emax``: nothing to say); otherwise it says why the draws
-    cannot be made (a warning).
+    The draws are the model ensemble of :func:`occupancy.simulation.model_uncertainty.ensemble`: posterior
+    draws of every admissible structure (one structure, the bootstrap of the fit, until the Bayesian
+    calibration provides ``structure_draws``); the list is the ensemble's members, and the ensemble itself is
+    returned by :func:`uncertainty_ensemble`.  ``reason`` is None when the draws were switched off
+    (``uncertainty_draws = 0``) or the model has no parameter-uncertainty estimate (``washout``, ``emax``:
+    nothing to say); otherwise it says why the draws cannot be made (a warning).
     """
+    ens, reason = uncertainty_ensemble(settings)
+    return ([m for _s, m in ens.members] if ens is not None else []), reason
+
+
+def uncertainty_ensemble(settings: ReanalysisSettings):
+    """``(Ensemble or None, reason)``: the weighted structures × posterior draws of the base model."""
+    from occupancy.simulation.model_uncertainty import ensemble
+
     k = int(settings.uncertainty_draws)
     if k < 2:
-        return [], None
+        return None, None
     model = settings.annotation.build_model()
-    if not hasattr(model, "parameter_draws"):
-        return [], None
+    if not hasattr(model, "parameter_draws") and not hasattr(model, "structure_draws"):
+        return None, None
     try:
-        return model.parameter_draws(k, settings.uncertainty_seed), None
+        return ensemble(model, k, settings.uncertainty_seed), None
     except InputError as exc:
-        return [], f"parameter uncertainty not computed: {exc}"
+        return None, f"parameter uncertainty not computed: {exc}"
 
 
-def _parameter_uncertainty(mode, table, units, fitter, settings, models, progress: _Progress) -> dict:
+def _parameter_uncertainty(mode, table, units, fitter, settings, ens, progress: _Progress) -> dict:
     """Re-annotate with each drawn typical-subject model (same population and seed) and re-estimate.
 
     The spread of the adjusted estimates over the draws is the part of their uncertainty that comes from the
-    pkpd fit's parameter uncertainty (the bootstrap of the calibration), separate from the between-subject
-    Monte Carlo draws.
+    pkpd model: its parameters (posterior draws; the bootstrap of the calibration until the Bayesian fit lands)
+    and its structure (the admissible structures, pooled by weight), separate from the between-subject Monte
+    Carlo draws.  Besides the adjusted estimates, the contrast meta-regression's slope and every unit's MOR
+    contrast get their range; ``structures`` gives each structure's medians and ``*_across_structures`` their
+    smallest and largest.
     """
-    k = len(models)
-    if not k:
+    if ens is None or not ens.members:
         return {"n": 0}
+    members = ens.members
+    k = len(members)
     yi, vi = units["yi"].to_numpy(float), units["vi"].to_numpy(float)
-    rescaled, regression = np.full(k, np.nan), np.full(k, np.nan)
+    rescaled, regression, slope = np.full(k, np.nan), np.full(k, np.nan), np.full(k, np.nan)
     c_min, c_mean = np.full(k, np.nan), np.full(k, np.nan)
-    for i, model in _with_bar(enumerate(models), k, "parameter draws", "draw", settings.progress):
+    contrasts = np.full((k, len(units)), np.nan)
+    for i, (_si, model) in _with_bar(enumerate(members), k, "parameter draws", "draw", settings.progress):
         ann = annotate_outcomes(table, settings.annotation, keep_draws=False, model=model)
         c = _unit_contrasts(mode, ann, units)
+        contrasts[i] = c
         c_min[i], c_mean[i] = _nan_stat(np.nanmin, c), _nan_stat(np.nanmean, c)
-        r, _, reg, _, _, _, _, _ = _adjusted(fitter, yi, vi, c, settings.full_contrast, settings.min_contrast)
+        r, _, reg, reg_fit, _, _, _, _ = _adjusted(fitter, yi, vi, c, settings.full_contrast, settings.min_contrast)
         rescaled[i] = r["estimate"]
         regression[i] = reg["estimate"] if reg else np.nan
+        slope[i] = coefficient_dict(reg_fit.coefficients[1])["estimate"] if reg_fit is not None else np.nan
         progress.step()
-    out = {"n": k, "seed": settings.uncertainty_seed, "rescaled": rescaled, "regression": regression,
-           "contrast_min": c_min, "contrast_mean": c_mean}
-    _summarise_draws(out, k)
+    pooled = np.asarray(ens.pooled, dtype=bool)
+    of = np.array([si for si, _m in members])
+    n_pool = int(pooled.sum())
+    out = {"n": n_pool, "seed": settings.uncertainty_seed, "rescaled": rescaled[pooled],
+           "regression": regression[pooled], "slope": slope[pooled], "contrast_min": c_min[pooled],
+           "contrast_mean": c_mean[pooled]}
+    _summarise_draws(out, n_pool)
+    structures = []
+    for si, (name, weight, n_s, n_eval) in enumerate(ens.structures):
+        sel = of == si
+        structures.append({"name": name, "weight": weight, "draws_pooled": n_s, "draws_evaluated": n_eval,
+                           **{f"{key}_median": _nan_stat(np.nanmedian, arr[sel])
+                              for key, arr in (("rescaled", rescaled), ("regression", regression),
+                                               ("slope", slope), ("contrast_mean", c_mean))}})
+    out["structures"] = structures
+    for key in ("rescaled", "regression", "slope", "contrast_mean"):
+        meds = [s[f"{key}_median"] for s in structures if np.isfinite(s[f"{key}_median"])]
+        out[f"{key}_across_structures"] = [min(meds), max(meds)] if meds else [None, None]
+    for key, arr in (("slope", slope[pooled]), ("contrast_mean", c_mean[pooled])):
+        finite = arr[np.isfinite(arr)]
+        if finite.size:  # the rule of _summarise_draws: 2.5–97.5 % from MIN_DRAWS_FOR_95 draws, else min–max
+            q = np.quantile(finite, [0.025, 0.5, 0.975])
+            wide = finite.size >= MIN_DRAWS_FOR_95
+            out.update({f"{key}_median": float(q[1]), f"{key}_lo": float(q[0] if wide else finite.min()),
+                        f"{key}_hi": float(q[2] if wide else finite.max()),
+                        f"{key}_range_label": draws_range_label(int(finite.size))})
+    ids = units["study_id"].astype(str).tolist() if "study_id" in units else [str(i) for i in range(len(units))]
+    unit_rows = []
+    for j, sid in enumerate(ids):
+        col = contrasts[pooled, j]
+        finite = col[np.isfinite(col)]
+        meds = [_nan_stat(np.nanmedian, contrasts[of == si, j]) for si in range(len(structures))]
+        meds = [m for m in meds if np.isfinite(m)]
+        unit_rows.append({"study_id": sid,
+                          "median": float(np.median(finite)) if finite.size else None,
+                          "lo": float(np.quantile(finite, 0.025)) if finite.size else None,
+                          "hi": float(np.quantile(finite, 0.975)) if finite.size else None,
+                          "across_structures": [min(meds), max(meds)] if meds else [None, None]})
+    out["unit_contrasts"] = unit_rows
     return out
 
 

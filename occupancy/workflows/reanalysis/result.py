@@ -298,6 +298,7 @@ class ReanalysisResult:
             lines.append(f"  parameter uncertainty ({u['n']} pkpd parameter draws, rescaled): median "
                          f"{u['rescaled_median']:.4f}, {u['rescaled_range_label']} {u['rescaled_lo']:.4f} to "
                          f"{u['rescaled_hi']:.4f}")
+        lines += [f"  {text}" for text in model_uncertainty_words(u)]
         if self.mc.get("n") and "rescaled_median" in self.mc:
             lines.append(f"  Monte Carlo ({self.mc['n']} draws, rescaled): median {self.mc['rescaled_median']:.4f}, "
                          f"{self.mc['rescaled_range_label']} {self.mc['rescaled_lo']:.4f} to "
@@ -305,6 +306,36 @@ class ReanalysisResult:
         lines.append("")
         lines.append(self.annotation.summary())
         return "\n".join(lines)
+
+
+def model_uncertainty_words(u: Mapping[str, Any]) -> list[str]:
+    """Plain words on the model uncertainty of the reanalysis (structures, contrasts, slope), for the text and
+    the report: which admissible structures, and whether an answer depends on the structure."""
+    if not u.get("n") or not u.get("structures"):
+        return []
+    st = u["structures"]
+    s = len(st)
+    names = ", ".join(f"{x['name']} (weight {x['weight']:.2f})" for x in st)
+    out = [f"model uncertainty over {u['n']} draws of {s} admissible structure{'s' if s != 1 else ''}: {names}"]
+    if "contrast_mean_median" in u:
+        out.append(f"mean MOR contrast {u['contrast_mean_median']:.1f} pp (model uncertainty, "
+                   f"{u['contrast_mean_range_label']} {u['contrast_mean_lo']:.1f} to {u['contrast_mean_hi']:.1f} pp)")
+    if "slope_median" in u:
+        out.append(f"meta-regression slope on the MOR contrast {u['slope_median']:.5f} per pp (model uncertainty, "
+                   f"{u['slope_range_label']} {u['slope_lo']:.5f} to {u['slope_hi']:.5f})")
+    if s > 1:
+        for key, what, tol, fmt in (("rescaled", "rescaled estimate", 0.01, ".3f"),
+                                    ("regression", "regression prediction", 0.01, ".3f"),
+                                    ("contrast_mean", "mean MOR contrast", 2.0, ".1f")):
+            lo, hi = u.get(f"{key}_across_structures", [None, None])
+            missing = [x["name"] for x in st if not np.isfinite(x.get(f"{key}_median", np.nan))]
+            if missing:
+                out.append(f"the {what} is not estimable under {len(missing)} of {s} admissible structures "
+                           f"({', '.join(missing)})")
+            if lo is not None and hi - lo > tol:
+                out.append(f"the {what} depends on the model structure: the structures' medians range from "
+                           f"{lo:{fmt}} to {hi:{fmt}}")
+    return out
 
 
 def coefficient_dict(c) -> dict:
