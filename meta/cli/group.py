@@ -92,6 +92,17 @@ class OneLineErrorGroup(click.Group):
         error.prog = _root_prog(ctx)
         return error
 
+    def resolve_command(self, ctx: click.Context, args):  # noqa: D102 - click API
+        """As click's, with a did-you-mean suggestion (difflib) for a misspelt command name."""
+        import difflib
+
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1, cutoff=0.6)
+            if close:
+                ctx.fail(f"No such command {name!r}. Did you mean {close[0]!r}?")
+        return super().resolve_command(ctx, args)
+
     def make_context(self, info_name, args, parent=None, **extra):  # noqa: D102 - click API
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
