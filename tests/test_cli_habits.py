@@ -141,3 +141,44 @@ def test_plan_quick_form_equals_the_equivalent_toml(tmp_path):
 def test_plan_quick_form_errors(args, message):
     r = run(["plan", *args])
     assert r.exit_code == 2 and message in r.output and r.output.count("\n") == 1, r.output
+
+
+# -- progress bars only on a terminal ---------------------------------------------------------------------
+
+def test_progress_bar_only_when_stderr_is_a_terminal(capsys, monkeypatch):
+    import sys
+
+    from occupancy.workflows.reanalysis.analysis import _with_bar
+
+    list(_with_bar(range(3), 3, "Monte Carlo draws", "draw", on=True))
+    assert "Monte Carlo draws" not in capsys.readouterr().err  # captured stderr is not a terminal
+    monkeypatch.setattr(type(sys.stderr), "isatty", lambda self: True, raising=False)
+    list(_with_bar(range(3), 3, "Monte Carlo draws", "draw", on=True))
+    assert "Monte Carlo draws" in capsys.readouterr().err
+    list(_with_bar(range(3), 3, "Monte Carlo draws", "draw", on=False))  # --quiet
+    assert capsys.readouterr().err == ""
+
+
+def test_reanalyse_prints_no_bar_into_a_pipe():
+    r = CliRunner().invoke(main, ["reanalyse", "--n", "0", "--draws", "3"])
+    assert r.exit_code == 0 and "Monte Carlo draws" not in r.stderr and "\r" not in r.stderr
+
+
+# -- exit codes ----------------------------------------------------------------------------------------------
+
+def test_exit_code_table_in_help_and_docs_matches_the_code():
+    import re
+
+    from meta.cli.group import Interrupted, UserError
+    from occupancy.cli.group import EXIT_CODES
+
+    codes = [c for c, _ in EXIT_CODES]
+    doc = (ROOT / "docs" / "reference" / "exit-codes.md").read_text(encoding="utf-8")
+    assert [int(c) for c in re.findall(r"^\| (\d+) \|", doc, flags=re.M)] == codes
+    help_text = run(["--help"]).output
+    assert "Exit codes:" in help_text
+    for code, text in EXIT_CODES:
+        assert re.search(rf"^\s+{code}\s+{re.escape(text)}", help_text, flags=re.M), code
+    assert UserError.exit_code == 2 and Interrupted.exit_code == 130
+    assert run(["simulate", "--drug", "naltrexone", "--dose", "-5mg@0h"]).exit_code == 2
+    assert run(["--version"]).exit_code == 0

@@ -92,7 +92,7 @@ def test_reanalyse_outcome_level_csv():
     assert "sigma2" in data["pooled"]
 
 
-def test_reanalyse_progress_bar_unless_quiet():
+def test_reanalyse_progress_bar_unless_quiet(stderr_is_terminal):
     loud = _run(["reanalyse", "--n", "0", "--draws", "3"])
     assert "Monte Carlo draws" in loud.stderr
     quiet = _run(["reanalyse", "--n", "0", "--draws", "3", "--quiet"])

@@ -427,7 +427,8 @@ def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None =
 
         from tqdm import tqdm
 
-        bar = tqdm(total=U, desc="annotating outcomes", unit="design", file=sys.stderr, leave=False)
+        bar = tqdm(total=U, desc="annotating outcomes", unit="design", file=sys.stderr, leave=False,
+                   disable=None)  # disable=None: no bar unless stderr is a terminal
     for members in groups.values():
         schedule = unique[members[0]][0].schedule()
         grids, owner, is_placebo = [], [], []

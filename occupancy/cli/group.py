@@ -27,7 +27,18 @@ class BlockadeGroup(OneLineErrorGroup):
         return super().user_error_types() + (InputError,)
 
 
-@click.group(cls=BlockadeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+#: The exit-code table at the end of ``blockade --help``; docs/reference/exit-codes.md says the same (a test checks).
+EXIT_CODES = (
+    (0, "success (also --help and --version)"),
+    (1, "internal error: a bug in blockade (with a traceback); please report it"),
+    (2, "bad input or usage: one line on stderr names the file, field, row or option; nothing is written"),
+    (130, "interrupted by Ctrl-C; no output is written or replaced"),
+)
+
+_EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES)
+
+
+@click.group(cls=BlockadeGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(__version__, prog_name="blockade")
 def main() -> None:
     """Opioid-receptor blockade simulator and multilevel meta-analysis for opioid-antagonist research.
