@@ -182,3 +182,53 @@ def test_exit_code_table_in_help_and_docs_matches_the_code():
     assert UserError.exit_code == 2 and Interrupted.exit_code == 130
     assert run(["simulate", "--drug", "naltrexone", "--dose", "-5mg@0h"]).exit_code == 2
     assert run(["--version"]).exit_code == 0
+
+
+# -- meta: yi/vi columns by default, --sei ----------------------------------------------------------------
+
+@pytest.fixture
+def effect_files(tmp_path):
+    y = [-0.31, -0.12, -0.25, 0.05, -0.2, -0.4]
+    v = [0.02, 0.035, 0.015, 0.05, 0.03, 0.025]
+    rows = list(zip(y, v))
+    (tmp_path / "yivi.csv").write_text("study,yi,vi\n" + "".join(f"s{i},{a},{b}\n" for i, (a, b) in enumerate(rows)))
+    (tmp_path / "sei.csv").write_text("study,yi,sei\n" + "".join(f"s{i},{a},{b ** 0.5!r}\n"
+                                                                  for i, (a, b) in enumerate(rows)))
+    (tmp_path / "other.csv").write_text("study,g,se\n" + "".join(f"s{i},{a},{b ** 0.5!r}\n"
+                                                                 for i, (a, b) in enumerate(rows)))
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", [["pool"], ["bias"]])
+def test_meta_defaults_to_yi_vi_and_takes_sei(effect_files, command):
+    default = run(["meta", *command, effect_files / "yivi.csv", "--json"])
+    named = run(["meta", *command, effect_files / "yivi.csv", "--yi", "yi", "--vi", "vi", "--json"])
+    sei = run(["meta", *command, effect_files / "sei.csv", "--json"])
+    other = run(["meta", *command, effect_files / "other.csv", "--yi", "g", "--sei", "se", "--json"])
+    for r in (default, named, sei, other):
+        assert r.exit_code == 0, r.output
+    assert default.stdout == named.stdout
+    a, b, c = json.loads(default.stdout), json.loads(sei.stdout), json.loads(other.stdout)
+
+    def close(x, y):
+        if isinstance(x, dict):
+            return x.keys() == y.keys() and all(close(x[k], y[k]) for k in x)
+        if isinstance(x, list):
+            return len(x) == len(y) and all(close(p, q) for p, q in zip(x, y))
+        if isinstance(x, float) and isinstance(y, float):
+            return x == pytest.approx(y, rel=1e-9, abs=1e-12)
+        return x == y or {x, y} <= {"vi", "sei", "se"}  # the variance column's name may appear
+
+    # standard errors squared are the variances (up to the last bit of the CSV round trip)
+    assert close(a, b)
+    assert c.keys() == b.keys()
+
+
+def test_meta_column_errors_name_the_options(effect_files):
+    r = run(["meta", "pool", effect_files / "other.csv"])
+    assert r.exit_code == 2 and "--yi: give the column of effect sizes" in r.output and "g, se" in r.output
+    r = run(["meta", "pool", effect_files / "yivi.csv", "--vi", "vi", "--sei", "vi"])
+    assert r.exit_code == 2 and "--vi and --sei" in r.output
+    r = run(["meta", "study-power", effect_files / "sei.csv", "--effect", "0.2", "--json"])
+    named = run(["meta", "study-power", effect_files / "sei.csv", "--effect", "0.2", "--se", "sei", "--json"])
+    assert r.exit_code == 0 and r.stdout == named.stdout
