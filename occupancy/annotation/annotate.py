@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from meta.display import ResultDisplay
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -164,7 +165,7 @@ class AnnotationSettings:
 
 
 @dataclass(frozen=True)
-class Annotation:
+class Annotation(ResultDisplay):
     """An annotated outcome table.
 
     Attributes
@@ -241,6 +242,16 @@ class Annotation:
         """JSON-ready: settings, warnings and the outcome records."""
         return {"settings": self.settings.to_dict(), "warnings": list(self.warnings),
                 "outcomes": self.outcome_records()}
+
+    def key_numbers(self) -> list[tuple[str, str]]:
+        """Outcomes, the settings, and the range and mean of the MOR drug–placebo contrast."""
+        c = self.table["MOR_contrast"].astype(float) if "MOR_contrast" in self.table.columns else None
+        out = [("outcomes", str(len(self))), ("settings", self.settings.describe())]
+        if c is not None and c.notna().any():
+            out.append(("MOR contrast", f"mean {c.mean():.1f} pp, range {c.min():.1f}–{c.max():.1f} pp"))
+        if self.warnings:
+            out.append(("warnings", str(len(self.warnings))))
+        return out
 
     def summary(self) -> str:
         """A short text table of the MOR annotation."""
