@@ -232,3 +232,13 @@ def test_meta_column_errors_name_the_options(effect_files):
     r = run(["meta", "study-power", effect_files / "sei.csv", "--effect", "0.2", "--json"])
     named = run(["meta", "study-power", effect_files / "sei.csv", "--effect", "0.2", "--se", "sei", "--json"])
     assert r.exit_code == 0 and r.stdout == named.stdout
+
+
+def test_toml_amounts_take_mass_units():
+    sc = scenario_from_dict({**_BASE, "doses": [{"time_h": 0.0, "amount_mg": "0.05g"}]})
+    assert sc.doses[0].amount_mg == pytest.approx(50.0)
+    sc = scenario_from_dict({"drug": {"name": "naloxone"}, "subject": {"weight_kg": 70},
+                             "doses": [{"time_h": 0.0, "amount_ug": "0.4mg"}]})
+    assert sc.doses[0].amount_ug == pytest.approx(400.0)
+    with pytest.raises(InputError, match=r"doses\[0\]\.amount_mg: must be a number \(got '50'\); a text needs"):
+        scenario_from_dict({**_BASE, "doses": [{"time_h": 0.0, "amount_mg": "50"}]}, "x.toml")

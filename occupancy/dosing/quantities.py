@@ -255,6 +255,25 @@ def parse_dose(text: str, *, what: str = "--dose", clock_origin: tuple[int, floa
     return Dose(time_h=time_h, amount_mg=total, duration_min=duration_min)
 
 
+_MASS_RE = re.compile(rf"^\s*({_NUMBER})\s*([a-zA-Zµμ]+)\s*$")
+
+
+def parse_mass_mg(text: str, *, what: str = "amount") -> float:
+    """A mass with its unit (``"50mg"``, ``"400ug"``, ``"0.4 g"``; ``µg`` and ``mcg`` are ``ug``) in mg.
+
+    The amount units of :func:`parse_dose`, for scenario fields such as ``amount_mg = "400ug"``.
+    """
+    match = _MASS_RE.match(str(text))
+    unit = match.group(2) if match else ""
+    key = unit if unit in _MASS_UNITS_MG else unit.lower()
+    if not match or key not in _MASS_UNITS_MG:
+        raise InputError(f"{what}: cannot read {text!r} as an amount (use e.g. 50mg, 400ug, 0.4g)")
+    value = float(match.group(1))
+    if not math.isfinite(value):
+        raise InputError(f"{what}: {text!r} is not a finite number")
+    return value * _MASS_UNITS_MG[key]
+
+
 def format_time_h(hours: float) -> str:
     """Format hours compactly for labels: ``"90min"``, ``"2h"``, ``"15d"``."""
     if hours != 0 and abs(hours) < 1:

@@ -123,13 +123,34 @@ def time_text_to_unit(text: str, name: str):
     return hours / time_field_unit_h(name)
 
 
+#: Amount fields by the end of their name and mg per unit: they also take a text with a mass unit (``"400ug"``).
+_MASS_SUFFIX_MG = (("_mg", 1.0), ("_ug", 1e-3))
+
+
+def mass_text_to_unit(text: str, name: str):
+    """An amount text (``"400ug"``, ``"0.05g"``) as a number in the unit of field ``name`` (``_mg`` or ``_ug``)."""
+    from occupancy.dosing.quantities import parse_mass_mg
+
+    per_unit = next(mg for suffix, mg in _MASS_SUFFIX_MG if name.endswith(suffix))
+    try:
+        return parse_mass_mg(text, what="\0") / per_unit
+    except InputError:
+        raise ValueError(f"must be a number (got {text!r}); a text needs a mass unit, e.g. \"50mg\" or "
+                         "\"400ug\"") from None
+
+
 class FiniteFields:
     @field_validator("*", mode="before")
     @classmethod
-    def _time_units(cls, value, info):
-        """A time field given as text with units (``isi_days = "7d"``) becomes a number in the field's unit."""
-        if isinstance(value, str) and info.field_name and time_field_unit_h(info.field_name) is not None:
+    def _units(cls, value, info):
+        """A time or amount field given as text with units (``isi_days = "7d"``, ``amount_mg = "400ug"``) becomes
+        a number in the field's own unit, read by the command line's parsers."""
+        if not isinstance(value, str) or not info.field_name:
+            return value
+        if time_field_unit_h(info.field_name) is not None:
             return time_text_to_unit(value, info.field_name)
+        if "_per_" not in info.field_name and info.field_name.endswith(tuple(s for s, _ in _MASS_SUFFIX_MG)):
+            return mass_text_to_unit(value, info.field_name)
         return value
 
     @field_validator("*", mode="after")
