@@ -384,7 +384,10 @@ def _summary_text(r: PlanResult) -> str:
         lines.append(f"Crossover: {len(r.sessions) // max(len(r.orders), 1)} sessions every {r.isi_days:g} days, "
                      f"orders: {', '.join(r.orders)}")
     lines.append("")
-    lines.append("Blockade at each assessment (MOR mean; 5–95th percentile; P(MOR >= 90 %)):")
+    lines.append("Blockade at each assessment (MOR mean over the virtual population; 5–95th percentile; "
+                 "P(MOR >= 90 %)):")
+    lines.append("  (blockade simulate shows the typical subject with median parameters instead; the population mean "
+                 "differs because blockade is non-linear in the parameters)")
     width = max([14] + [len(a.label) for s in r.sessions for a in s.assessments])
     for s in r.sessions:
         head = f"  {s.order} · session {s.session} ({s.condition})"
