@@ -242,3 +242,14 @@ def test_toml_amounts_take_mass_units():
     assert sc.doses[0].amount_ug == pytest.approx(400.0)
     with pytest.raises(InputError, match=r"doses\[0\]\.amount_mg: must be a number \(got '50'\); a text needs"):
         scenario_from_dict({**_BASE, "doses": [{"time_h": 0.0, "amount_mg": "50"}]}, "x.toml")
+
+
+def test_meta_help_has_the_same_exit_codes():
+    import subprocess
+    import sys
+
+    from occupancy.cli.group import EXIT_CODES
+
+    out = subprocess.run([sys.executable, "-m", "meta", "--help"], capture_output=True, text=True, cwd=ROOT,
+                         check=True).stdout
+    assert "Exit codes:" in out and all(f"  {code:<4} " in out for code, _ in EXIT_CODES)

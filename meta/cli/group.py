@@ -146,6 +146,22 @@ class OneLineErrorGroup(click.Group):
                                    ctx) from None
 
 
-@click.group("meta", cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def exit_codes(prog: str) -> tuple[tuple[int, str], ...]:
+    """The exit statuses of ``prog`` (``blockade`` or ``meta``); docs/reference/exit-codes.md lists the same."""
+    return (
+        (0, "success (also --help and --version)"),
+        (1, f"internal error: a bug in {prog} (with a traceback); please report it"),
+        (2, "bad input or usage: one line on stderr names the file, field, row or option; nothing is written"),
+        (Interrupted.exit_code, "interrupted by Ctrl-C; no output is written or replaced"),
+    )
+
+
+def exit_codes_epilog(prog: str) -> str:
+    """The exit-code table as a ``--help`` epilog (click keeps the lines after ``\\b`` as they are)."""
+    return "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in exit_codes(prog))
+
+
+@click.group("meta", cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=exit_codes_epilog("meta"))
 def meta_group() -> None:
     """Meta-analysis tools that agree with metafor 3.8 (pool, effect sizes, bias, power, plots)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from meta.cli.group import OneLineErrorGroup, UserError
+from meta.cli.group import OneLineErrorGroup, UserError, exit_codes, exit_codes_epilog
 from occupancy.version import __version__
 
 __all__ = ["BlockadeGroup", "UserError", "main"]
@@ -28,14 +28,9 @@ class BlockadeGroup(OneLineErrorGroup):
 
 
 #: The exit-code table at the end of ``blockade --help``; docs/reference/exit-codes.md says the same (a test checks).
-EXIT_CODES = (
-    (0, "success (also --help and --version)"),
-    (1, "internal error: a bug in blockade (with a traceback); please report it"),
-    (2, "bad input or usage: one line on stderr names the file, field, row or option; nothing is written"),
-    (130, "interrupted by Ctrl-C; no output is written or replaced"),
-)
+EXIT_CODES = exit_codes("blockade")
 
-_EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES)
+_EPILOG = exit_codes_epilog("blockade")
 
 
 @click.group(cls=BlockadeGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
