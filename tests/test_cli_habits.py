@@ -57,6 +57,9 @@ def test_simulate_clock_times_equal_hours():
     a, b = json.loads(clock.stdout), json.loads(hours.stdout)
     assert [x["time_h"] for x in a["assessments"]] == [1.5, 169.5]
     assert [x["MOR"] for x in a["assessments"]] == [x["MOR"] for x in b["assessments"]]
+    r = run(["simulate", "--drug", "naltrexone", "--dose", "50mg@09:00", "--assess", "10:30", "--residual-at",
+             "d16 09:00", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["summaries"]["residual_at_h"] == 360.0
 
 
 # -- units in scenario files -------------------------------------------------------------------------------

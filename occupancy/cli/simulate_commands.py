@@ -149,7 +149,10 @@ def simulate_command(scenario, drug, doses, assess, weight, model_name, hysteres
     from occupancy.cli.options import check_population
     from occupancy.simulation.scenario import SummarySection, check_value
 
-    residual_at_h = parse_time_h(residual_at, what="--residual-at") if residual_at else None
+    from occupancy.dosing.quantities import dose_clock
+
+    origin = dose_clock(doses[0]) if doses else None  # clock times count from the first --dose's clock time
+    residual_at_h = parse_time_h(residual_at, what="--residual-at", clock_origin=origin) if residual_at else None
     if residual_at_h is not None:
         check_value(SummarySection, "residual_at_h", residual_at_h, "--residual-at (h)")
         if residual_at_h < sc.schedule().first_dose_h:
