@@ -256,3 +256,15 @@ def test_meta_help_has_the_same_exit_codes():
     out = subprocess.run([sys.executable, "-m", "meta", "--help"], capture_output=True, text=True, cwd=ROOT,
                          check=True).stdout
     assert "Exit codes:" in out and all(f"  {code:<4} " in out for code, _ in EXIT_CODES)
+
+
+def test_plan_quick_form_report_holds_the_equivalent_toml(tmp_path):
+    out = tmp_path / "plan"
+    r = run(["plan", "--drug", "naltrexone", "--dose", "50mg@09:00", "--assess", "10:30", "--design", "between",
+             "--participants", "100", "--out", out, "--quiet"])
+    assert r.exit_code == 0, r.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    scenario = page[page.index("<pre>") + 5:page.index("</pre>")]
+    assert scenario.startswith("# blockade plan --drug naltrexone") and "[design]" in scenario
+    assert 'kind = &#34;between&#34;' in scenario or 'kind = "between"' in scenario
+    assert json.loads((out / "plan.json").read_text())["primary_assessment"] == "10:30"

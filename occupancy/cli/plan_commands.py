@@ -113,21 +113,23 @@ def plan_command(scenario: str | None, drug, doses, assess, design, isi, partici
                          "--assess --design ...; see 'blockade plan --help')")
     scenario_text = None
     if quick:
-        import sys
+        import shlex
 
         from occupancy.simulation.scenario_toml import toml_dumps
 
         data = quick_plan_data(drug, doses, assess, design, isi, participants, effect, weight)
         parsed = _quick_plan_scenario(data)
-        scenario_text = "# blockade " + " ".join(sys.argv[1:]) + "\n" + toml_dumps(data)
+        given = [("--drug", drug), *(("--dose", d) for d in doses), *(("--assess", a) for a in assess),
+                 ("--design", design), ("--isi", isi), ("--participants", participants), ("--effect", effect),
+                 ("--weight", weight)]
+        command = " ".join(f"{o} {shlex.quote(str(v))}" for o, v in given if v is not None)
+        scenario_text = f"# blockade plan {command}\n# is the same as this scenario file:\n" + toml_dumps(data)
     else:
         parsed = load_plan_scenario(scenario)
     written = ()
     with output_folder(out_dir, "plan", quiet) as out:
         result = plan_study(parsed, source=scenario or "")
         if out is not None:
-            from pathlib import Path
-
             from occupancy.bundled import resolve_scenario
             from occupancy.report.plan import plan_report_section, write_plan_outputs
             from occupancy.report.run_folder import write_report
