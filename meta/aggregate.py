@@ -18,6 +18,7 @@ Meta-Analysis*, chapter 24 (multiple outcomes within a study).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from meta.display import ResultDisplay
 from typing import Sequence
 
 import numpy as np
@@ -29,7 +30,7 @@ __all__ = ["AggregateResult", "aggregate_estimates"]
 
 
 @dataclass(frozen=True)
-class AggregateResult:
+class AggregateResult(ResultDisplay):
     """One aggregated estimate per cluster, clusters in order of first appearance (as metafor).
 
     Attributes

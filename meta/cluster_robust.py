@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from meta.display import ResultDisplay
 from typing import Any, Sequence
 
 import numpy as np
@@ -53,7 +54,7 @@ _EIG_TOL = 1e-12  # clubSandwich matrix_power(): eigenvalues <= 1e-12 are droppe
 
 # ----------------------------------------------------------------------------------------------- results
 @dataclass(frozen=True)
-class RobustWaldTest:
+class RobustWaldTest(ResultDisplay):
     """Cluster-robust Wald test of ``C β = 0`` (rows of ``C``; ``btt`` for coefficient subsets).
 
     ``F`` is ``b'C'(CVC')⁻¹Cb/q`` on ``(q, df2)`` df for CR1; for CR2 the HTZ statistic ``delta·Q/q`` on
@@ -74,6 +75,13 @@ class RobustWaldTest:
                 "btt": None if self.btt is None else list(self.btt),
                 "C": None if self.C is None else [list(r) for r in self.C]}
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row: vcov, F, df1, df2, p (and the coefficients tested)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"vcov": self.vcov, "F": self.F, "df1": self.df1, "df2": self.df2, "p": self.p,
+                              "btt": None if self.btt is None else ",".join(map(str, self.btt))}])
+
     def summary(self) -> str:
         what = f"coefficient(s) {', '.join(str(b) for b in self.btt)}" if self.btt else f"{self.df1} contrast(s)"
         return (f"Cluster-robust ({self.vcov}) test of {what}: F(df1 = {self.df1}, df2 = {self.df2:.4g}) = "
@@ -81,7 +89,7 @@ class RobustWaldTest:
 
 
 @dataclass(frozen=True, eq=False)
-class RobustResult:
+class RobustResult(ResultDisplay):
     """A model with cluster-robust standard errors, tests and CIs (metafor ``robust.rma`` object).
 
     Attributes

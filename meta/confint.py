@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from meta.display import ResultDisplay
 
 import numpy as np
 from scipy import optimize, stats
@@ -38,7 +39,7 @@ _LOG2PI = math.log(2 * math.pi)
 
 
 @dataclass(frozen=True)
-class Tau2CI:
+class Tau2CI(ResultDisplay):
     """Estimate and CI of τ², τ, I² (percent) and H² (metafor ``confint.rma.uni``'s ``random`` block)."""
 
     type: str

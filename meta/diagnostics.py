@@ -32,6 +32,7 @@ Following metafor (``leave1out.rma.uni``, ``influence.rma.uni``, ``cooks.distanc
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from meta.display import ResultDisplay
 from typing import Any, Sequence
 
 import numpy as np
@@ -241,7 +242,7 @@ def _refits(result, cluster) -> tuple[str, list, list[np.ndarray], _Refits]:
 
 # --------------------------------------------------------------------------------------------------- results
 @dataclass(frozen=True, eq=False)
-class LeaveOneOut:
+class LeaveOneOut(ResultDisplay):
     """Per deleted unit: coefficients, tests, CIs, variance components, QE, I² and H² of the refit.
 
     Arrays have one row per unit (``labels``: 1-based data rows for outcomes, cluster ids for clusters, sorted)
@@ -292,7 +293,7 @@ class LeaveOneOut:
 
 
 @dataclass(frozen=True, eq=False)
-class StudentizedResiduals:
+class StudentizedResiduals(ResultDisplay):
     """metafor ``rstudent``: deleted residuals, their SEs and ``z = resid/se`` per outcome (data order).
 
     For cluster deletion also ``X2`` (and ``k`` per cluster, ``cluster_labels``, sorted by id): the
@@ -311,6 +312,19 @@ class StudentizedResiduals:
         return pd.DataFrame({"resid": self.resid, "se": self.se, "z": self.z},
                             index=pd.RangeIndex(1, self.resid.size + 1, name="row"))
 
+    def key_numbers(self) -> list[tuple[str, str]]:
+        """How many residuals, the largest |z| and where, and how many exceed 1.96."""
+        z = np.abs(np.asarray(self.z, dtype=float))
+        if not z.size or np.isnan(z).all():
+            return [("residuals", str(z.size))]
+        i = int(np.nanargmax(z))
+        return [("residuals", f"{z.size} ({self.unit})"), ("largest |z|", f"{z[i]:.3g} (row {i + 1})"),
+                ("|z| > 1.96", str(int(np.sum(z > 1.96))))]
+
+    def summary(self, digits: int = 4) -> str:
+        """A table of the studentised deleted residuals (metafor ``rstudent``)."""
+        return self.to_frame().round(digits).to_string()
+
     def to_dict(self) -> dict:
         return {"resid": self.resid.tolist(), "se": self.se.tolist(), "z": self.z.tolist(), "unit": self.unit,
                 "cluster_labels": None if self.cluster_labels is None else list(self.cluster_labels),
@@ -319,7 +333,7 @@ class StudentizedResiduals:
 
 
 @dataclass(frozen=True, eq=False)
-class InfluenceResult:
+class InfluenceResult(ResultDisplay):
     """Cook's distances, studentised residuals and leave-one-out refits from one set of refits."""
 
     unit: str

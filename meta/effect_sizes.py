@@ -27,6 +27,7 @@ experiments involving paired comparisons. *J Educ Stat* 18, 271–279.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from meta.display import ResultDisplay
 
 import numpy as np
 from scipy import special, stats
@@ -49,7 +50,7 @@ _Z975 = float(stats.norm.ppf(0.975))
 
 
 @dataclass(frozen=True)
-class EffectSizes:
+class EffectSizes(ResultDisplay):
     """Effect-size estimates ``yi`` and their sampling variances ``vi`` (metafor's ``escalc`` columns).
 
     Attributes

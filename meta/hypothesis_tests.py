@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from meta.display import ResultDisplay
 from typing import Any, Sequence
 
 import numpy as np
@@ -89,7 +90,7 @@ def _row_df(result, C: np.ndarray) -> np.ndarray | None:
 
 # ------------------------------------------------------------------------------------------------ Wald
 @dataclass(frozen=True, eq=False)
-class WaldTest:
+class WaldTest(ResultDisplay):
     """Wald test of coefficients (``btt``) or of linear combinations (``X``), metafor ``anova(fit, ...)``.
 
     Attributes
@@ -294,7 +295,7 @@ def wald_test(result, btt: int | str | Sequence[int | str] | None = None, *, X=N
 
 # ------------------------------------------------------------------------------------------------ LRT
 @dataclass(frozen=True, eq=False)
-class LRTComparison:
+class LRTComparison(ResultDisplay):
     """Likelihood-ratio test of a reduced against a full model (metafor ``anova(full, reduced)``).
 
     ``fit_full``/``fit_reduced`` hold ``logLik, deviance, AIC, BIC, AICc`` of the likelihood compared (REML

@@ -34,6 +34,7 @@ implies ``test="t"``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from meta.display import ResultDisplay
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -54,7 +55,7 @@ _LOG2PI = float(np.log(2.0 * np.pi))
 # result
 # ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class MultilevelResult:
+class MultilevelResult(ResultDisplay):
     """A fitted multilevel model (field names shared with the univariate result, ``sigma2`` for ``tau2``)."""
 
     k: int
@@ -194,6 +195,15 @@ class MultilevelResult:
             "n_iter": self.n_iter,
             "optimizer_message": self.optimizer_message,
         }
+
+    def key_numbers(self) -> list[tuple[str, str]]:
+        """k, the pooled estimate (or first coefficient) with CI and p, and σ² per level (notebook display)."""
+        from meta.display import coefficient_numbers, format_number
+
+        out = [("k", str(self.k)), ("method", self.method)]
+        out += coefficient_numbers(self.coefficients, getattr(self, "level", None))
+        out.append(("σ²", ", ".join(f"{n} {format_number(v)}" for n, v in zip(self.level_names, self.sigma2))))
+        return out
 
     def summary(self, digits: int = 4) -> str:
         """A metafor-like printed summary (``print.rma.mv``) with multilevel I² added."""

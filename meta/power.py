@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from meta.display import ResultDisplay
 from typing import Sequence
 
 import numpy as np
@@ -47,7 +48,7 @@ __all__ = [
 
 # ------------------------------------------------------------------------------ per-study power
 @dataclass(frozen=True)
-class StudyPowerResult:
+class StudyPowerResult(ResultDisplay):
     """Per-study power to detect ``effect`` and its median (metameta ``mapower_se``)."""
 
     power: np.ndarray
@@ -120,7 +121,7 @@ def study_power(se: Sequence[float], effect: float, alpha: float = 0.05) -> Stud
 
 # -------------------------------------------------------------------------- meta-analytic power
 @dataclass(frozen=True)
-class MetaPowerResult:
+class MetaPowerResult(ResultDisplay):
     """Power of the pooled test (metapower ``mpower``).
 
     Attributes

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from meta.display import ResultDisplay
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ __all__ = ["PredictionResult", "predict"]
 
 
 @dataclass(frozen=True, eq=False)
-class PredictionResult:
+class PredictionResult(ResultDisplay):
     """Predicted values with CIs and prediction intervals, one entry per prediction row.
 
     Attributes

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from meta.display import ResultDisplay
 from typing import Any, Sequence
 
 import numpy as np
@@ -49,7 +50,7 @@ def _nan_to_none(x):
 
 # ------------------------------------------------------------------------------------------ Egger
 @dataclass(frozen=True)
-class EggerResult:
+class EggerResult(ResultDisplay):
     """Regression test for funnel-plot asymmetry (metafor ``regtest``).
 
     Attributes
@@ -266,7 +267,7 @@ def egger_test(
 
 # ----------------------------------------------------------------------------------- PET / PEESE
 @dataclass(frozen=True)
-class PetPeeseResult:
+class PetPeeseResult(ResultDisplay):
     """PET and PEESE limit estimates and the conditional PET-PEESE choice (Stanley & Doucouliagos 2014).
 
     ``estimate`` is PEESE's intercept when PET's intercept differs from 0 (two-sided p < ``alpha``), else
@@ -329,7 +330,7 @@ def pet_peese(
 
 # --------------------------------------------------------------------------------- trim and fill
 @dataclass(frozen=True)
-class TrimFillResult:
+class TrimFillResult(ResultDisplay):
     """Trim-and-fill result (metafor ``trimfill.rma.uni``).
 
     Attributes

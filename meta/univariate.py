@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from meta.display import ResultDisplay
 from typing import Sequence
 
 import numpy as np
@@ -125,7 +126,7 @@ def _ll_profile(y, v, X, tau2, method):
 
 # ------------------------------------------------------------------------------------- results
 @dataclass(frozen=True)
-class UnivariateResult:
+class UnivariateResult(ResultDisplay):
     """A fitted univariate random-effects (or equal-effects) model, field names shared with the multilevel result.
 
     Attributes
@@ -269,6 +270,16 @@ class UnivariateResult:
             "pred_interval": [f(self.pred_interval[0]), f(self.pred_interval[1])],
             "converged": self.converged, "s2w": f(self.s2w), "omitted_rows": list(self.omitted_rows),
         }
+
+    def key_numbers(self) -> list[tuple[str, str]]:
+        """k, the pooled estimate (or first coefficient) with CI and p, tau² and I² (notebook display)."""
+        from meta.display import coefficient_numbers, format_number
+
+        out = [("k", str(self.k)), ("method", self.method)]
+        out += coefficient_numbers(self.coefficients, getattr(self, "level", None))
+        if self.method != "FE":
+            out += [("tau²", format_number(self.tau2)), ("I²", f"{self.I2:.1f} %")]
+        return out
 
     def summary(self) -> str:
         """A printed summary laid out like metafor's ``print.rma.uni``."""

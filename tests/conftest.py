@@ -16,3 +16,17 @@ def ntx(request):
 def nlx(request):
     """The naloxone pkpd model, each hysteresis variant with its own fitted parameters."""
     return get_model("naloxone", "pkpd", hysteresis=request.param)
+
+
+@pytest.fixture
+def stderr_is_terminal(monkeypatch):
+    """Make captured stderr (pytest's capsys and click's CliRunner) claim to be a terminal.
+
+    Progress bars show only on a terminal (tqdm ``disable=None``); tests that check a bar appears use this.
+    """
+    import sys
+
+    import click.testing
+
+    monkeypatch.setattr(click.testing._NamedTextIOWrapper, "isatty", lambda self: True, raising=False)
+    monkeypatch.setattr(type(sys.stderr), "isatty", lambda self: True, raising=False)

@@ -69,7 +69,7 @@ def test_plot_writes_requested_format(data_csv, tmp_path, kind, extra, suffix):
         (["funnel", "{csv}", "--yi", "g", "--vi", "var", "--method", "XX"], "--method 'XX'"),
         (["trimfill", "{csv}", "--yi", "g", "--vi", "var", "--estimator", "Q9"], "--estimator 'Q9'"),
         (["funnel", "{missing}", "--yi", "g", "--vi", "var"], "not found"),
-        (["funnel", "{csv}", "--yi", "g"], "--vi COL are required"),
+        (["funnel", "{csv}", "--yi", "g"], "--vi or --sei: give the column"),  # no vi/sei column to default to
         (["funnel", "{csv}", "--yi", "g", "--vi", "var", "--levels", "study,esid", "--method", "DL"], "REML or ML"),
     ],
 )

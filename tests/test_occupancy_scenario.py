@@ -82,7 +82,7 @@ BAD = [
     (GOOD.replace("[drug]", "colour = 1\n[drug]"), "scenario.toml: colour: unknown key"),
     (GOOD.replace("amount_mg = 50.0", "amount_mg_per_kg = 0.5"), "scenario.toml: doses[0].amount_mg_per_kg: a per-kg"),
     ("[drug\nname=", "scenario.toml: malformed TOML"),
-    (GOOD.replace("[drug]\nname", "[drug]\nnom"), "scenario.toml: drug.name: required key missing"),
+    (GOOD.replace("[drug]\nname", "[drug]\nnom"), "scenario.toml: drug.nom: unknown key"),  # the misspelling first
     (GOOD.replace('"naltrexone"', '"naloxone"').replace('"washout"', '"bateman"'),
      "scenario.toml: doses[0].amount_mg: naloxone doses in mg need [subject] weight_kg"),
 ]

@@ -51,7 +51,7 @@ def test_point_fit_reproduces_the_committed_naltrexone_default(ntx_record):
     _assert_same_fit(refit["variants"][default], ntx_record["variants"][default], rel=1e-3)
 
 
-def test_calibrate_point_stage_reproduces_the_committed_naloxone_record(nlx_record, capsys):
+def test_calibrate_point_stage_reproduces_the_committed_naloxone_record(nlx_record, capsys, stderr_is_terminal):
     rec = cal.calibrate("naloxone", full=False, progress=True)
     assert "naloxone" in capsys.readouterr().err  # the tqdm bar names the step on stderr
     assert rec["default_hysteresis"] == nlx_record["default_hysteresis"]

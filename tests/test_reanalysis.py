@@ -180,7 +180,7 @@ def test_monte_carlo_seeded_and_spread(bundled):
     assert np.array_equal(again.mc["rescaled"], mc["rescaled"])
 
 
-def test_progress_bar_on_stderr(capsys):
+def test_progress_bar_on_stderr(capsys, stderr_is_terminal):
     reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(n=0), draws=5, progress=True,
                                           sensitivity_models=(), sensitivity_half_lives_h=(), sensitivity_windows=(),
                                           uncertainty_draws=3))

@@ -32,10 +32,11 @@ def test_annotate_bundled_json():
     assert data["settings"]["variability"]["ke0_log_sd"] >= 0  # pkpd's own between-subject multipliers
 
 
-def test_annotate_warns_on_defaulted_windows_unless_quiet():
+def test_annotate_notes_defaulted_windows_once_under_the_table():
+    # notes about the bundled rows are shown once with the table, not as warnings on stderr (issue 20)
     loud = _run(["annotate", "--n", "0"])
     assert loud.exit_code == 0
-    assert loud.stderr.count("no assessment window") == 3
+    assert loud.stdout.count("no assessment window") == 3 and "no assessment window" not in loud.stderr
     assert "MOR drug" in loud.stdout
     quiet = _run(["annotate", "--n", "0", "--quiet"])
     assert quiet.stderr == ""
@@ -92,7 +93,7 @@ def test_reanalyse_outcome_level_csv():
     assert "sigma2" in data["pooled"]
 
 
-def test_reanalyse_progress_bar_unless_quiet():
+def test_reanalyse_progress_bar_unless_quiet(stderr_is_terminal):
     loud = _run(["reanalyse", "--n", "0", "--draws", "3"])
     assert "Monte Carlo draws" in loud.stderr
     quiet = _run(["reanalyse", "--n", "0", "--draws", "3", "--quiet"])
@@ -184,3 +185,14 @@ def test_annotation_only_table_rejected_by_reanalyse(tmp_path):
     assert _run(["annotate", str(path), "--quiet", "--n", "0"]).exit_code == 0
     res = _run(["reanalyse", str(path), "--quiet", "--n", "0", "--draws", "0"])
     assert res.exit_code == 2 and "needs effect sizes" in res.stderr
+
+
+def test_bundled_data_notes_are_in_the_report_data_section_not_on_stderr(tmp_path):
+    out = tmp_path / "r"
+    r = _run(["reanalyse", "--n", "0", "--draws", "0", "--uncertainty-draws", "0", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "no assessment window" not in r.stderr and "no assessment window" not in r.stdout
+    page = (out / "report.html").read_text(encoding="utf-8")
+    data = page[page.index('id="data"'):page.index('id="assumptions"')]
+    assert data.count("no assessment window") == 3 and page.count("no assessment window") == 3
+    assert json.loads((out / "results.json").read_text())["warnings"]  # still in the machine-readable result

@@ -53,7 +53,7 @@ def test_bundled_default_reanalysis_and_plan(tmp_path):
     assert "Pooled effect" in page and "Minimum intersession interval" in page
 
 
-def test_quiet_silences_progress_and_default_shows_it(tmp_path):
+def test_quiet_silences_progress_and_default_shows_it(tmp_path, stderr_is_terminal):
     scenario = ROOT / "scenarios" / "reanalysis_default.toml"
     loud = CliRunner().invoke(main, ["run", str(scenario), "--out", str(tmp_path / "a")])
     assert loud.exit_code == 0

@@ -69,8 +69,10 @@ def bias_dict(egger, tf, agg, rho) -> dict:
 
 @meta_group.command("bias")
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--yi", required=True, help="Column with the effect sizes.")
-@click.option("--vi", required=True, help="Column with the sampling variances.")
+@click.option("--yi", default=None, help="Column with the effect sizes (default: the column 'yi').")
+@click.option("--vi", default=None, help="Column with the sampling variances (default: the column 'vi').")
+@click.option("--sei", default=None, help="Column with standard errors instead of --vi (default: 'sei' when there is "
+                                          "no 'vi').")
 @click.option("--levels", help="Nested cluster columns, outer to inner (e.g. study,esid): multilevel Egger test "
                                "and trim-and-fill on aggregates of the outer level.")
 @click.option("--rho", type=float, default=DEFAULT_RHO, show_default=True,
@@ -86,7 +88,7 @@ def bias_dict(egger, tf, agg, rho) -> dict:
                                       "(omit) or stop (fail), as meta pool.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @names_data_file
-def bias_command(data, yi, vi, levels, rho, estimator, method, egger_model, na_action, as_json):
+def bias_command(data, yi, vi, sei, levels, rho, estimator, method, egger_model, na_action, as_json):
     """Small-study effects: Egger-type regression test and trim-and-fill (metafor regtest / trimfill)."""
     from meta.errors import MetaInputError
     from meta.cli.input import level_ids, load_effects, split_levels
@@ -94,7 +96,11 @@ def bias_command(data, yi, vi, levels, rho, estimator, method, egger_model, na_a
     method = method.upper()
     if not -1 < rho < 1:
         raise MetaInputError(f"--rho must lie in (-1, 1) (got {rho})")
-    df, y, v = load_effects(data, yi, vi, na=na_action.lower(), also=split_levels(levels) if levels else ())
+    from meta.cli.input import effect_columns, read_csv
+
+    yi, vi, is_sei = effect_columns(read_csv(data).columns, yi, vi, sei)
+    df, y, v = load_effects(data, yi, vi, na=na_action.lower(), also=split_levels(levels) if levels else (),
+                            sei=is_sei)
     lv = level_ids(df, levels, source=data) if levels else None
     from meta.cli.input import numerical_guard, require_finite
 

@@ -92,6 +92,17 @@ class OneLineErrorGroup(click.Group):
         error.prog = _root_prog(ctx)
         return error
 
+    def resolve_command(self, ctx: click.Context, args):  # noqa: D102 - click API
+        """As click's, with a did-you-mean suggestion (difflib) for a misspelt command name."""
+        import difflib
+
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1, cutoff=0.6)
+            if close:
+                ctx.fail(f"No such command {name!r}. Did you mean {close[0]!r}?")
+        return super().resolve_command(ctx, args)
+
     def make_context(self, info_name, args, parent=None, **extra):  # noqa: D102 - click API
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
@@ -135,6 +146,22 @@ class OneLineErrorGroup(click.Group):
                                    ctx) from None
 
 
-@click.group("meta", cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def exit_codes(prog: str) -> tuple[tuple[int, str], ...]:
+    """The exit statuses of ``prog`` (``blockade`` or ``meta``); docs/reference/exit-codes.md lists the same."""
+    return (
+        (0, "success (also --help and --version)"),
+        (1, f"internal error: a bug in {prog} (with a traceback); please report it"),
+        (2, "bad input or usage: one line on stderr names the file, field, row or option; nothing is written"),
+        (Interrupted.exit_code, "interrupted by Ctrl-C; no output is written or replaced"),
+    )
+
+
+def exit_codes_epilog(prog: str) -> str:
+    """The exit-code table as a ``--help`` epilog (click keeps the lines after ``\\b`` as they are)."""
+    return "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in exit_codes(prog))
+
+
+@click.group("meta", cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=exit_codes_epilog("meta"))
 def meta_group() -> None:
     """Meta-analysis tools that agree with metafor 3.8 (pool, effect sizes, bias, power, plots)."""

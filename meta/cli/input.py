@@ -133,7 +133,58 @@ def numeric_column(df, name: str, *, option: str | None = None, source: str | No
     return num
 
 
-def load_effects(data: str, yi: str, vi: str, *, min_k: int = 2, na: str | None = None, also=()):
+def effect_columns(columns, yi: str | None, vi: str | None, sei: str | None = None) -> tuple[str, str, bool]:
+    """The estimate and variance columns a command uses: ``(yi column, vi or sei column, is_sei)``.
+
+    ``--yi`` defaults to a column named ``yi`` (what ``meta effect-size`` writes, metafor's name), the variances
+    to a column ``vi`` or else ``sei`` (standard errors, squared into variances as metafor's ``sei=``).  Giving
+    both ``--vi`` and ``--sei`` is an error, and so is a missing default, with the columns the file has.
+
+    Notes
+    -----
+    Why defaults: the file written by ``meta effect-size`` (and most metafor-style data) already names its
+    columns yi and vi, so ``meta pool data.csv`` should just work; any other naming still works with the options.
+    """
+    from meta.errors import MetaInputError
+
+    columns = [str(c) for c in columns]
+    listing = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
+    if vi is not None and sei is not None:
+        raise MetaInputError("--vi and --sei: give one of them (sampling variances or standard errors)")
+    if yi is None:
+        if "yi" not in columns:
+            raise MetaInputError(f"--yi: give the column of effect sizes (there is no column 'yi'; columns: {listing})")
+        yi = "yi"
+    if vi is None and sei is None:
+        if "vi" in columns:
+            vi = "vi"
+        elif "sei" in columns:
+            sei = "sei"
+        else:
+            raise MetaInputError("--vi or --sei: give the column of sampling variances or of standard errors "
+                                 f"(there is no column 'vi' or 'sei'; columns: {listing})")
+    return (yi, sei, True) if sei is not None else (yi, vi, False)
+
+
+def variance_column(df, name: str, is_sei: bool, *, source: str, allow_missing: bool = True):
+    """Sampling variances from column ``name``: as they are (``--vi``) or squared standard errors (``--sei``)."""
+    import numpy as np
+
+    from meta.errors import MetaInputError
+    from meta.validation import format_rows
+
+    values = numeric_column(df, name, option="--sei" if is_sei else "--vi", source=source,
+                            allow_missing=allow_missing)
+    if not is_sei:
+        return values
+    bad = values <= 0
+    if bad.any():
+        raise MetaInputError(f"column {name!r}: standard errors must be > 0; row(s) {format_rows(bad)}")
+    return np.square(values)
+
+
+def load_effects(data: str, yi: str, vi: str, *, min_k: int = 2, na: str | None = None, also=(),
+                 sei: bool = False):
     """Read ``data`` and return its table with the checked effect sizes and sampling variances.
 
     Parameters
@@ -151,6 +202,8 @@ def load_effects(data: str, yi: str, vi: str, *, min_k: int = 2, na: str | None 
     also : sequence of str
         Further columns a row needs (cluster levels, labels, moderator variables); absent ones are ignored
         here and reported by the caller.
+    sei : bool, optional
+        ``vi`` names a column of standard errors (``--sei``), squared into sampling variances.
 
     Returns
     -------
@@ -174,7 +227,7 @@ def load_effects(data: str, yi: str, vi: str, *, min_k: int = 2, na: str | None 
 
     df = read_csv(data)
     y = numeric_column(df, yi, option="--yi", source=data)
-    v = numeric_column(df, vi, option="--vi", source=data)
+    v = variance_column(df, vi, sei, source=data)
     if na is None:
         y, v = check_effect_sizes(y, v, yi_name=yi, vi_name=vi, min_k=min_k)
         check_effect_ranges(data, yi, vi, y, v)

@@ -37,8 +37,10 @@ def _fit(df, y, v, yi: str, vi: str, levels: list[str] | None, mods: str | None,
 @meta_group.command("plot")
 @click.argument("kind", metavar="forest|funnel|contour|trimfill|bubble")
 @click.argument("data", metavar="DATA.csv")
-@click.option("--yi", "yi_col", metavar="COL", help="Column of effect-size estimates.")
-@click.option("--vi", "vi_col", metavar="COL", help="Column of sampling variances.")
+@click.option("--yi", "yi_col", metavar="COL", help="Column of effect-size estimates (default: the column 'yi').")
+@click.option("--vi", "vi_col", metavar="COL", help="Column of sampling variances (default: the column 'vi').")
+@click.option("--sei", "sei_col", metavar="COL",
+              help="Column of standard errors instead of --vi (default: 'sei' when there is no 'vi').")
 @click.option("--levels", metavar="OUTER,INNER", help="Nested random-intercept levels, outer to inner (multilevel model).")
 @click.option("--mods", metavar="FORMULA", help='Moderator formula, e.g. "~ blockade + design".')
 @click.option("--moderator", metavar="COL", help="Moderator on the x axis of a bubble plot (added to --mods if absent).")
@@ -53,8 +55,8 @@ def _fit(df, y, v, yi: str, vi: str, levels: list[str] | None, mods: str | None,
               show_default=True, help="Rows with a missing estimate, variance, level id, label or moderator: leave "
                                       "out with a warning (omit) or stop (fail), as meta pool.")
 @names_data_file
-def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col, method, estimator, rho, out_path,
-                 na_action):
+def plot_command(kind, data, yi_col, vi_col, sei_col, levels, mods, moderator, label_col, method, estimator, rho,
+                 out_path, na_action):
     """Draw a forest, funnel, contour-enhanced funnel, trim-and-fill funnel or bubble plot of DATA.csv.
 
     \b
@@ -77,8 +79,9 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
     from meta.atomic_write import check_output_file
 
     check_output_file(out_path, "--out", inputs=(data,))
-    if not yi_col or not vi_col:
-        raise UserError("--yi COL and --vi COL are required")
+    from meta.cli.input import effect_columns, read_csv
+
+    yi_col, vi_col, is_sei = effect_columns(read_csv(data).columns, yi_col, vi_col, sei_col)
     method = method.upper()
     if method not in _METHODS:
         raise UserError(f"--method {method!r}: choose one of {', '.join(_METHODS)}")
@@ -102,7 +105,7 @@ def plot_command(kind, data, yi_col, vi_col, levels, mods, moderator, label_col,
     from meta.model_matrix import moderator_variables
 
     needed = [*(level_cols or ()), label_col, moderator, *(moderator_variables(mods) if mods else ())]
-    df, yi, vi = load_effects(data, yi_col, vi_col, na=na_action.lower(), also=needed)
+    df, yi, vi = load_effects(data, yi_col, vi_col, na=na_action.lower(), also=needed, sei=is_sei)
     if kind == "forest" and len(df) > MAX_FOREST_ROWS:
         raise UserError(f"{data}: {len(df)} rows are too many for a readable forest plot (at most {MAX_FOREST_ROWS}); "
                         "plot a subset of the rows, or use a funnel plot")

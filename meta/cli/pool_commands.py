@@ -83,8 +83,11 @@ UNIVARIATE_METHODS = ("REML", "ML", "DL", "FE", "PM", "SJ", "HE", "EB", "HS")
 
 @meta_group.command("pool")
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--yi", "yi_col", required=True, help="Column of effect sizes.")
-@click.option("--vi", "vi_col", required=True, help="Column of sampling variances.")
+@click.option("--yi", "yi_col", default=None, help="Column of effect sizes (default: the column 'yi').")
+@click.option("--vi", "vi_col", default=None, help="Column of sampling variances (default: the column 'vi').")
+@click.option("--sei", "sei_col", default=None,
+              help="Column of standard errors instead of --vi (squared into variances, metafor's sei=; default: the "
+                   "column 'sei' when there is no 'vi').")
 @click.option("--levels", default=None, help="Nested random-intercept levels, outer to inner (e.g. study,esid).")
 @click.option("--mods", default=None, help='Moderator formula, e.g. "~ pubstatus" or "~ x + g".')
 @click.option("--method", type=click.Choice(UNIVARIATE_METHODS, case_sensitive=False), default="REML",
@@ -113,8 +116,8 @@ UNIVARIATE_METHODS = ("REML", "ML", "DL", "FE", "PM", "SJ", "HE", "EB", "HS")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object instead of the summary (I2 in percent, as metafor).")
 @names_data_file
-def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_level, profile, robust_col, vcov, btt,
-                 newmods, na_action, ci_tau2, as_json) -> None:
+def pool_command(data, yi_col, vi_col, sei_col, levels, mods, method, test, dfs, conf_level, profile, robust_col,
+                 vcov, btt, newmods, na_action, ci_tau2, as_json) -> None:
     """Pool effect sizes: univariate random-effects model, or nested multilevel model with --levels.
 
     I^2 (per level and total) is reported in percent, as metafor does.
@@ -127,7 +130,8 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
     from meta.cli import pool_inference as inf
     from meta.cli.group import collected_warnings
     from meta.cli.input import (
-        check_effect_ranges, level_ids, numerical_guard, numeric_column, read_csv, require_finite,
+        check_effect_ranges, effect_columns, level_ids, numerical_guard, numeric_column, read_csv, require_finite,
+        variance_column,
     )
     from meta.errors import MetaInputError
 
@@ -163,8 +167,9 @@ def pool_command(data, yi_col, vi_col, levels, mods, method, test, dfs, conf_lev
     new_frame = inf.read_newmods(newmods) if newmods else None
 
     df = read_csv(data)
+    yi_col, vi_col, is_sei = effect_columns(df.columns, yi_col, vi_col, sei_col)
     yi = numeric_column(df, yi_col, option="--yi", source=data)
-    vi = numeric_column(df, vi_col, option="--vi", source=data)
+    vi = variance_column(df, vi_col, is_sei, source=data)
     if len(df) < 2:
         raise MetaInputError(f"need at least 2 estimates (got {len(df)})")
     check_effect_ranges(data, yi_col, vi_col, yi, vi)

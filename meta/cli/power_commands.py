@@ -94,8 +94,8 @@ def power_command(effect, study_size, k, i2, es_type, con_table, test_type, alph
 
 @meta_group.command("study-power")
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--se", "se_col", help="Column with standard errors.")
-@click.option("--vi", "vi_col", help="Column with sampling variances (instead of --se).")
+@click.option("--se", "--sei", "se_col", help="Column with standard errors (default: 'sei' when the file has no 'vi').")
+@click.option("--vi", "vi_col", help="Column with sampling variances (instead of --se; default: the column 'vi').")
 @click.option("--ci-lb", "lb_col", help="Column with lower 95% CI limits (with --ci-ub; metameta mapower_ul).")
 @click.option("--ci-ub", "ub_col", help="Column with upper 95% CI limits.")
 @click.option("--id", "id_col", help="Column with study ids (default: study_id, study or id if present, "
@@ -117,13 +117,21 @@ def study_power_command(data, se_col, vi_col, lb_col, ub_col, id_col, effect, al
     from meta.cli.input import numeric_column, read_csv, require_columns
 
     given = sum(x is not None for x in (se_col, vi_col)) + (lb_col is not None or ub_col is not None)
-    if given != 1:
+    if given > 1:
         raise MetaInputError("give exactly one of --se, --vi or --ci-lb/--ci-ub")
     if not (math.isfinite(effect) and effect != 0 and abs(effect) <= 10):
         raise MetaInputError(f"--effect: must be non-zero with |delta| at most 10 (got {effect:g})")
     if not (math.isfinite(alpha) and 0 < alpha <= 0.5):
         raise MetaInputError(f"--alpha: must be above 0 and at most 0.5 (got {alpha:g})")
     df = read_csv(data)
+    if given == 0:  # the conventional columns, as meta pool: vi, else sei
+        if "vi" in df.columns:
+            vi_col = "vi"
+        elif "sei" in df.columns:
+            se_col = "sei"
+        else:
+            raise MetaInputError("give exactly one of --se, --vi or --ci-lb/--ci-ub (the file has no column 'vi' "
+                                 "or 'sei')")
     if id_col is not None:
         require_columns(df, {"--id": id_col}, source=data)
     else:

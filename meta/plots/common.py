@@ -172,3 +172,82 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
             fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
 
     return write_atomic(path, draw, binary=True)
+
+
+#: Where :func:`place_labels` tries a label, relative to its point (points; first that fits wins).
+_LABEL_OFFSETS = [(5, 4), (5, -11), (-5, 4), (-5, -11), (0, 12), (0, -19), (10, 14), (10, -21), (-10, 14),
+                  (-10, -21), (14, -4), (-14, -4), (6, 24), (6, -31), (-6, 24), (-6, -31), (24, 10), (-24, 10),
+                  (24, -17), (-24, -17), (0, 36), (0, -43), (30, 30), (30, -37), (-30, 30), (-30, -37)]
+
+
+def place_labels(ax, xs, ys, texts, *, fontsize: float = 7, color: str = "0.25", marker_px: float = 6.0) -> list:
+    """Label points without overlaps: each label takes the first free spot around its point.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Its figure's layout is finished first (drawn once) and then frozen, so positions measured here stay true.
+    xs, ys, texts : sequences
+        Data coordinates and label texts.
+    fontsize, color : label style.
+    marker_px : float
+        Half-size (pixels) of the box kept free around every point, so labels do not cover the markers.
+
+    Returns
+    -------
+    list of matplotlib.text.Annotation
+        The labels drawn; one placed far from its point gets a thin leader line.
+
+    Notes
+    -----
+    A greedy search over :data:`_LABEL_OFFSETS` in display coordinates (points first sorted from top to bottom),
+    checked against the labels already placed, the markers and the axes: simple, deterministic and enough for
+    the few dozen labels a report shows (more are not labelled).  Without a free spot the last candidate is kept.
+    """
+    from matplotlib.transforms import Bbox
+
+    fig = ax.figure
+    if not hasattr(fig.canvas, "get_renderer"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    fig.draw_without_rendering()  # finish the (constrained) layout, then keep it: label positions stay valid
+    fig.set_layout_engine("none")
+    renderer = fig.canvas.get_renderer()
+    xy = np.column_stack([np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)])
+    px = ax.transData.transform(xy)
+    markers = [Bbox.from_extents(x - marker_px, y - marker_px, x + marker_px, y + marker_px) for x, y in px]
+    for collection in ax.collections:  # scatter bubbles: keep their whole area free
+        offsets, sizes = collection.get_offsets(), collection.get_sizes()
+        if len(offsets) == 0 or len(sizes) == 0:
+            continue
+        centres = collection.get_offset_transform().transform(offsets)
+        radii = np.sqrt(np.resize(sizes, len(centres))) / 2.0 * fig.dpi / 72.0
+        markers += [Bbox.from_extents(x - r, y - r, x + r, y + r) for (x, y), r in zip(centres, radii)]
+    frame = ax.get_window_extent(renderer)
+    placed: list = []
+    labels = []
+    for i in sorted(range(len(texts)), key=lambda j: -px[j][1]):
+        chosen = None
+        for dx, dy in _LABEL_OFFSETS:
+            label = ax.annotate(str(texts[i]), tuple(xy[i]), xytext=(dx, dy), textcoords="offset points",
+                                fontsize=fontsize, color=color, ha="left" if dx >= 0 else "right", va="bottom")
+            box = label.get_window_extent(renderer).expanded(1.04, 1.12)
+            inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1)
+            free = not any(box.overlaps(b) for b in placed) and not any(box.overlaps(m) for m in markers)
+            if inside and free:
+                chosen = (label, box, dx, dy)
+                break
+            label.remove()
+        if chosen is None:  # keep the last candidate rather than dropping the label
+            dx, dy = _LABEL_OFFSETS[-1]
+            label = ax.annotate(str(texts[i]), tuple(xy[i]), xytext=(dx, dy), textcoords="offset points",
+                                fontsize=fontsize, color=color, ha="left", va="bottom")
+            chosen = (label, label.get_window_extent(renderer), dx, dy)
+        label, box, dx, dy = chosen
+        if math.hypot(dx, dy) > 12:  # far from its point: a thin leader line says whose label it is
+            ax.annotate("", tuple(xy[i]), xytext=(dx, dy + (0 if dy > 0 else 7)), textcoords="offset points",
+                        arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
+        placed.append(box)
+        labels.append(label)
+    return labels

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from meta.display import ResultDisplay
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -172,7 +173,7 @@ class AnnotationSettings:
 
 
 @dataclass(frozen=True)
-class Annotation:
+class Annotation(ResultDisplay):
     """An annotated outcome table.
 
     Attributes
@@ -277,6 +278,16 @@ class Annotation:
             lines.append(f"the MOR contrast depends on the model structure for {depends} of {len(t)} outcomes "
                          f"(the structures' medians differ by up to {np.nanmax(spread):.1f} pp)")
         return lines
+
+    def key_numbers(self) -> list[tuple[str, str]]:
+        """Outcomes, the settings, and the range and mean of the MOR drug–placebo contrast."""
+        c = self.table["MOR_contrast"].astype(float) if "MOR_contrast" in self.table.columns else None
+        out = [("outcomes", str(len(self))), ("settings", self.settings.describe())]
+        if c is not None and c.notna().any():
+            out.append(("MOR contrast", f"mean {c.mean():.1f} pp, range {c.min():.1f}–{c.max():.1f} pp"))
+        if self.warnings:
+            out.append(("warnings", str(len(self.warnings))))
+        return out
 
     def summary(self) -> str:
         """A short text table of the MOR annotation."""
@@ -464,7 +475,8 @@ def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None =
 
         from tqdm import tqdm
 
-        bar = tqdm(total=U, desc="annotating outcomes", unit="design", file=sys.stderr, leave=False)
+        bar = tqdm(total=U, desc="annotating outcomes", unit="design", file=sys.stderr, leave=False,
+                   disable=None)  # disable=None: no bar unless stderr is a terminal
     for members in groups.values():
         schedule = unique[members[0]][0].schedule()
         grids, owner, is_placebo = [], [], []

@@ -56,6 +56,8 @@ __all__ = [
     "load_outcomes",
     "study_aggregates",
     "Z975",
+    "BUNDLED_OUTCOMES_SOURCE",
+    "is_bundled_data_note",
 ]
 
 #: Assessment window (hours after the dose) used when a row gives none: the union of the two windows the
@@ -100,6 +102,19 @@ _BUNDLED_OUTCOMES = "loseth2024_outcomes_design.csv"
 # --------------------------------------------------------------------------------------------------
 # Bundled tables
 # --------------------------------------------------------------------------------------------------
+
+
+#: The ``source`` name of the bundled review's outcome table; notes about its rows start with it.
+BUNDLED_OUTCOMES_SOURCE = "bundled outcomes"
+
+
+def is_bundled_data_note(text: str) -> bool:
+    """True for a note about the bundled review's own rows (e.g. a default assessment window).
+
+    Such notes describe the shipped data, not the user's input: reports show them once in their data section
+    and the command line does not repeat them on every run.
+    """
+    return str(text).startswith(BUNDLED_OUTCOMES_SOURCE + ":")
 
 
 def _read_package_csv(name: str) -> pd.DataFrame:
@@ -283,7 +298,8 @@ def load_outcomes(path: str | Path | None = None, *, default_window_h: Sequence[
                   ) -> OutcomeTable:
     """Read and validate a user's outcome CSV, or the bundled outcome table when ``path`` is None."""
     if path is None:
-        return validate_outcome_table(bundled_outcomes(), source="bundled outcomes", default_window_h=default_window_h)
+        return validate_outcome_table(bundled_outcomes(), source=BUNDLED_OUTCOMES_SOURCE,
+                                      default_window_h=default_window_h)
     return validate_outcome_table(read_outcome_csv(path), source=Path(path).name, default_window_h=default_window_h)
 
 

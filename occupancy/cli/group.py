@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from meta.cli.group import OneLineErrorGroup, UserError
+from meta.cli.group import OneLineErrorGroup, UserError, exit_codes, exit_codes_epilog
 from occupancy.version import __version__
 
 __all__ = ["BlockadeGroup", "UserError", "main"]
@@ -27,7 +27,13 @@ class BlockadeGroup(OneLineErrorGroup):
         return super().user_error_types() + (InputError,)
 
 
-@click.group(cls=BlockadeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+#: The exit-code table at the end of ``blockade --help``; docs/reference/exit-codes.md says the same (a test checks).
+EXIT_CODES = exit_codes("blockade")
+
+_EPILOG = exit_codes_epilog("blockade")
+
+
+@click.group(cls=BlockadeGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(__version__, prog_name="blockade")
 def main() -> None:
     """Opioid-receptor blockade simulator and multilevel meta-analysis for opioid-antagonist research.

@@ -41,3 +41,36 @@ def half_life_override(model_cls, text: str) -> dict:
         return {"half_life_min": check_value(ModelSection, "half_life_min", float(hours) * 60.0,
                                              "--half-life (min)")}
     raise InputError(f"--half-life: the {model_cls.name} model has no half-life")
+
+
+def quick_rows(doses, assess) -> tuple[list[dict], list[dict]]:
+    """``--dose`` and ``--assess`` texts as scenario rows (``[[doses]]``, ``[[assessments]]`` dictionaries).
+
+    Clock times (``50mg@09:00``, ``--assess 10:30``, ``d8 10:30``) count from the first ``--dose``'s clock time
+    (:mod:`occupancy.dosing.quantities`); an assessment ``START-END`` is a window (mean blockade over it).
+    Shared by the quick forms of ``simulate`` and ``plan``.
+    """
+    from occupancy.dosing.quantities import dose_clock, parse_dose, parse_times_h
+
+    origin = dose_clock(doses[0]) if doses else None
+    dose_rows = []
+    for text in doses:
+        d = parse_dose(text, clock_origin=origin)
+        row = {"time_h": d.time_h, "duration_min": d.duration_min}
+        if d.amount_mg is not None:
+            row["amount_mg"] = d.amount_mg
+        else:
+            row["amount_mg_per_kg"] = d.amount_mg_per_kg
+        dose_rows.append(row)
+    assessments = []
+    for text in assess:
+        for part in [p.strip() for p in text.split(",") if p.strip()]:
+            start, sep, end = part[1:].partition("-")
+            if sep:  # a window "10min-70min": mean blockade over the window
+                t0 = parse_times_h(part[0] + start, what="--assess", clock_origin=origin)[0]
+                t1 = parse_times_h(end, what="--assess", clock_origin=origin)[0]
+                assessments.append({"label": part, "time_h": t0, "end_h": t1})
+            else:
+                assessments.append({"label": part,
+                                    "time_h": parse_times_h(part, what="--assess", clock_origin=origin)[0]})
+    return dose_rows, assessments

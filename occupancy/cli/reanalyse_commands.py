@@ -76,10 +76,15 @@ def _settings(scenario_path, model, hysteresis, half_life_h, n, seed, window_poi
 
 
 def _warn(messages, quiet: bool) -> None:
+    """The warnings on stderr, except notes about the bundled review's own rows (those are in the report's data
+    section and the JSON's warnings, not repeated on every run)."""
+    from occupancy.annotation.literature import is_bundled_data_note
+
     if quiet:
         return
     for text in messages:
-        click.echo(f"blockade: warning: {text}", err=True)
+        if not is_bundled_data_note(text):
+            click.echo(f"blockade: warning: {text}", err=True)
 
 
 @main.command("annotate")
@@ -123,7 +128,8 @@ def annotate_command(data, scenario_path, model, hysteresis, half_life_h, n, see
     if as_json:
         _echo_json(result)
     else:
-        click.echo(result.summary() if quiet else _strip_warnings(result.summary()))
+        # the table is the data: its notes about the bundled rows stay under it, once (not on stderr)
+        click.echo(result.summary() if quiet else _strip_warnings(result.summary(), keep_data_notes=True))
         if out_file:
             click.echo(f"\nwrote {out_file}")
 
@@ -150,9 +156,17 @@ def _echo_json(result) -> None:
     stream.flush()
 
 
-def _strip_warnings(text: str) -> str:
-    """The summary without its warning lines (they went to stderr already)."""
-    return "\n".join(line for line in text.splitlines() if not line.startswith("warning: "))
+def _strip_warnings(text: str, *, keep_data_notes: bool = False) -> str:
+    """The summary without its warning lines (they went to stderr already), optionally keeping the notes about
+    the bundled review's rows (which do not go to stderr)."""
+    from occupancy.annotation.literature import is_bundled_data_note
+
+    def keep(line: str) -> bool:
+        if not line.startswith("warning: "):
+            return True
+        return keep_data_notes and is_bundled_data_note(line[len("warning: "):])
+
+    return "\n".join(line for line in text.splitlines() if keep(line))
 
 
 @main.command("reanalyse")

@@ -18,7 +18,8 @@ from occupancy.errors import InputError
 _DOSE_HELP = (
     "Dose as AMOUNT UNIT @ TIME [+ DURATION], repeatable: 50mg@0h, 25mg@1d, 0.01mg/kg@0h, 400ug@0h, "
     "0.4mg@0h+30min (total over 30 min), 0.1mg/kg/h@0h+60min (rate x duration). Units: mg, g, ug, "
-    "optionally /kg, rates /h or /min; times s, min, h, d, w."
+    "optionally /kg, rates /h or /min; times s, min, h, d, w, compound (1h30min, 7d1.5h) or clock times "
+    "(50mg@09:00, 25mg@d2 09:00; the first dose's clock time is time 0)."
 )
 
 
@@ -28,32 +29,16 @@ def _echo_warning(text: str, quiet: bool) -> None:
 
 
 def _quick_scenario(drug, doses, assess, weight, route=None):
-    from occupancy.dosing.quantities import parse_dose, parse_times_h
     from occupancy.simulation.scenario import scenario_from_dict
 
     if not drug:
         raise InputError("--drug: give --drug naltrexone or --drug naloxone with --dose (or a SCENARIO file)")
-    parsed = [parse_dose(d) for d in doses]
-    dose_rows = []
-    for d in parsed:
-        row = {"time_h": d.time_h, "duration_min": d.duration_min}
-        if route is not None:
+    from occupancy.cli.options import quick_rows
+
+    dose_rows, assessments = quick_rows(doses, assess)
+    if route is not None:
+        for row in dose_rows:
             row["route"] = route
-        if d.amount_mg is not None:
-            row["amount_mg"] = d.amount_mg
-        else:
-            row["amount_mg_per_kg"] = d.amount_mg_per_kg
-        dose_rows.append(row)
-    assessments = []
-    for text in assess:
-        for part in [p.strip() for p in text.split(",") if p.strip()]:
-            start, sep, end = part[1:].partition("-")
-            if sep:  # a window "10min-70min": mean blockade over the window
-                t0 = parse_times_h(part[0] + start, what="--assess")[0]
-                t1 = parse_times_h(end, what="--assess")[0]
-                assessments.append({"label": part, "time_h": t0, "end_h": t1})
-            else:
-                assessments.append({"label": part, "time_h": parse_times_h(part, what="--assess")[0]})
     data = {"drug": {"name": drug}, "doses": dose_rows, "assessments": assessments}
     if weight is not None:
         data["subject"] = {"weight_kg": weight}
@@ -82,8 +67,9 @@ def _quick_scenario(drug, doses, assess, weight, route=None):
               help="Quick form, naloxone (pkpd model): the route of every --dose: iv (default), intranasal or "
                    "intramuscular (Dowling 2008's absorption and bioavailability). Naltrexone is oral only.")
 @click.option("--assess", multiple=True,
-              help="Assessment times, comma-separated (2h,49h,15d), or windows START-END (10min-70min, the mean "
-                   "over the window); repeatable.")
+              help="Assessment times, comma-separated (2h,49h,15d,1h30min), clock times counted from the first "
+                   "dose's clock time (10:30, 'd8 10:30'), or windows START-END (10min-70min, the mean over the "
+                   "window); repeatable.")
 @click.option("--weight", type=float,
               help="Body weight (kg, above 0 and at most 350): needed for per-kg doses (and naloxone doses in mg "
                    "with --model bateman); the pkpd model assumes 70 kg without it and scales clearances by "
@@ -177,7 +163,10 @@ def simulate_command(scenario, drug, doses, route, assess, weight, model_name, h
     from occupancy.cli.options import check_population
     from occupancy.simulation.scenario import SummarySection, check_value
 
-    residual_at_h = parse_time_h(residual_at, what="--residual-at") if residual_at else None
+    from occupancy.dosing.quantities import dose_clock
+
+    origin = dose_clock(doses[0]) if doses else None  # clock times count from the first --dose's clock time
+    residual_at_h = parse_time_h(residual_at, what="--residual-at", clock_origin=origin) if residual_at else None
     if residual_at_h is not None:
         check_value(SummarySection, "residual_at_h", residual_at_h, "--residual-at (h)")
         if residual_at_h < sc.schedule().first_dose_h:

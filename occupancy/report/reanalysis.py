@@ -79,14 +79,17 @@ def bubble_figure(result: ReanalysisResult):
     units = result.units
     rows = units if result.mode == "study" else units.loc[np.isfinite(units["MOR_contrast"].to_numpy(float))]
     if len(rows) <= 40:  # label each bubble with its study (outcome-level: one label per study)
+        from meta.plots.common import place_labels
+
         names = rows["label"] if "label" in rows.columns else rows["study_id"]
-        seen = set()
+        seen, xs, ys, texts = set(), [], [], []
         for name, x, y in zip(names, rows["MOR_contrast"], rows["yi"]):
-            text = str(name) if result.mode == "study" else str(name)
+            text = str(name)
             if text in seen:
                 continue
             seen.add(text)
-            ax.annotate(text[:28], (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7, color="0.25")
+            xs.append(x), ys.append(y), texts.append(text if len(text) <= 28 else text[:27] + "…")
+        place_labels(ax, xs, ys, texts)  # each label where it overlaps no other label and no bubble
     else:  # many points: rasterise them so the SVG stays small
         for collection in ax.collections:
             collection.set_rasterized(True)
@@ -332,7 +335,25 @@ def reanalysis_report_section(result: ReanalysisResult):
              + " with the MOR blockade its participants most likely had, including residual blockade carried into "
              "the placebo session of short-washout crossovers; the blockade contrast feeds a meta-regression and "
              f"a blockade-adjusted pooled estimate. Heterogeneity: {format_heterogeneity(h)}.")
+    from occupancy.annotation.literature import is_bundled_data_note
+
     assumptions = [Assumption(text=t, source=src) for t, src in assumptions_for(result.mode, result.settings)]
-    assumptions += [Assumption(text=w, source="warning") for w in result.warnings]
+    assumptions += [Assumption(text=w, source="warning") for w in result.warnings if not is_bundled_data_note(w)]
+    notes = tuple(w for w in result.warnings if is_bundled_data_note(w))
     return ReportSection(title=title, intro=intro, key_numbers=tuple(keys), figures=tuple(figures), tables=tables,
-                         assumptions=tuple(assumptions))
+                         assumptions=tuple(assumptions), reading=reanalysis_reading(result), data_notes=notes)
+
+
+def reanalysis_reading(result: ReanalysisResult) -> str:
+    """The plain-language paragraph above the reanalysis's key numbers."""
+    p = result.pooled_dict()
+    a = result.adjusted["rescaled"]
+    what = "the bundled review's studies" if result.mode == "study" else f"the {len(result.units)} outcomes"
+    text = (f"Pooled over {what}, naltrexone changed the outcome by g = {p['estimate']:.2f} "
+            f"(95 % CI {p['ci_lb']:.2f} to {p['ci_ub']:.2f}). ")
+    if np.isfinite(a["estimate"]):
+        text += (f"Many participants were not fully blocked, or still carried blockade into their placebo session; "
+                 f"scaled to a full drug–placebo MOR contrast the estimate is g = {a['estimate']:.2f} "
+                 f"({a['ci_lb']:.2f} to {a['ci_ub']:.2f}). ")
+    text += "The key numbers below give both adjustments, heterogeneity and the study power; the assumptions are at the end."
+    return text

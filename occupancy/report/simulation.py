@@ -79,7 +79,8 @@ def simulation_report_section(result: SimulationResult, title: str = "Simulation
         value = f"{format_value(a['MOR'])} %"
         if a.get("MOR_p05") is not None:
             value += f" [{format_value(a['MOR_p05'])}–{format_value(a['MOR_p95'])}]"
-        keys.append(KeyNumber(f"MOR at '{a['label']}' ({_plain_time(a['time_h'])})", value, _reading(a, interval)))
+        keys.append(KeyNumber(f"MOR at '{a['label']}' ({_plain_time(a['time_h'])}), typical subject", value,
+                              _reading(a, interval)))
     s = result.summaries
     keys.append(KeyNumber("Time with MOR ≥ 90 %", f"{s['time_ge_90_MOR_h']:.1f} h",
                           "Total time the typical participant's MOR blockade is at or above 90 %."))
@@ -116,8 +117,31 @@ def simulation_report_section(result: SimulationResult, title: str = "Simulation
     return ReportSection(
         title=title, intro=result.schedule.describe(), key_numbers=tuple(keys),
         figures=(ReportFigure("Blockade time course", svg, _caption(result)),),
-        tables=(table,), assumptions=tuple(assumptions),
+        tables=(table,), assumptions=tuple(assumptions), reading=simulation_reading(result),
     )
+
+
+def simulation_reading(result: SimulationResult) -> str:
+    """The plain-language paragraph above the key numbers: what was simulated, the first assessment's blockade,
+    and which number is the typical subject and which the population (and why they differ)."""
+    text = f"{result.model.drug.capitalize()}, {result.schedule.describe()}."
+    if result.assessments:
+        a = result.assessments[0]
+        text += (f" At '{a['label']}' ({_plain_time(a['time_h'])}) the typical subject has "
+                 f"{format_value(a['MOR'])} % of its μ-opioid receptors (MOR) blocked.")
+    s = result.summaries
+    text += (f" MOR blockade stays at or above 90 % for {s['time_ge_90_MOR_h']:.1f} h in total and falls below "
+             f"{s['threshold']:g} % {_plain_time(s['time_until_below_h'])} after the last dose.")
+    text += (" The typical subject is one person with the model's fitted (median) parameters. ")
+    if result.population is not None:
+        text += (f"The percentiles describe {result.population.n} virtual people whose clearance, absorption and "
+                 "affinity differ; blockade plan reports their mean, which differs from the typical subject "
+                 "because blockade is a saturating, non-linear function of these parameters (the average over "
+                 "people is not the blockade of the average person).")
+    else:
+        text += ("blockade plan reports the mean over a virtual population instead, which differs because "
+                 "blockade is a saturating, non-linear function of the parameters; add --n 1000 to see the spread.")
+    return text
 
 
 def _caption(result: SimulationResult) -> str:

@@ -423,7 +423,8 @@ def simulate_population(model, schedule, times_h, n: int = 1000, seed=1, variabi
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=times.size, desc="virtual subjects x time", unit="t", file=sys.stderr, leave=False)
+        bar = tqdm(total=times.size, desc="virtual subjects x time", unit="t", file=sys.stderr, leave=False,
+                   disable=None)  # disable=None: no bar unless stderr is a terminal
     out = {s: {r: np.empty(times.size) for r in RECEPTORS} for s in STATS}
     if hasattr(model, "blockade_blocks"):
         # pkpd: sorted blocks with the binding state carried from block to block (linear in the grid length)

@@ -86,7 +86,73 @@ _AMOUNT_FIELDS = ("amount_mg", "amount_mg_per_kg", "amount_ug")
 _RATE_FIELDS = ("rate_mg_per_h", "rate_mg_per_kg_per_h", "rate_mg_per_min", "rate_mg_per_kg_per_min")
 
 
+#: The unit, in hours, of a field by the end of its name (``time_h``, ``duration_min``, ``isi_days``): such a field
+#: also takes a text with units, read by the command line's parser (``"7d"``, ``"1h30min"``, ``"90min"``).
+_TIME_SUFFIX_H = (("_days", 24.0), ("_min", 1.0 / 60.0), ("_h", 1.0))
+
+
+def time_field_unit_h(name: str) -> float | None:
+    """Hours per unit of the field ``name`` when it is a time (``..._h``, ``..._min``, ``..._days``), else None.
+
+    Rates (``ka_per_h``, ``rate_mg_per_min``) are not times.
+    """
+    if "_per_" in name:
+        return None
+    for suffix, hours in _TIME_SUFFIX_H:
+        if name.endswith(suffix):
+            return hours
+    return None
+
+
+def time_text_to_unit(text: str, name: str):
+    """A time text (``"7d"``, ``"1h30min"``) as a number in the unit of field ``name`` (ValueError if unreadable).
+
+    Shares :func:`occupancy.dosing.quantities.parse_time_h` with the command line, so a scenario file accepts
+    what the options accept.  A clock time is resolved earlier, by :meth:`Scenario._clock_times`; one left here
+    (e.g. in ``[design]``) is an error saying where clock times are allowed.
+    """
+    from occupancy.dosing.quantities import is_clock_time, parse_time_h
+
+    if is_clock_time(text):
+        raise ValueError(f"the clock time {text!r} is only allowed for doses[].time_h, assessments[].time_h/end_h "
+                         "and summary.residual_at_h, with the first dose at a clock time")
+    try:
+        hours = parse_time_h(text, what="\0")
+    except InputError as exc:
+        raise ValueError(str(exc).replace("\0: ", "")) from None
+    return hours / time_field_unit_h(name)
+
+
+#: Amount fields by the end of their name and mg per unit: they also take a text with a mass unit (``"400ug"``).
+_MASS_SUFFIX_MG = (("_mg", 1.0), ("_ug", 1e-3))
+
+
+def mass_text_to_unit(text: str, name: str):
+    """An amount text (``"400ug"``, ``"0.05g"``) as a number in the unit of field ``name`` (``_mg`` or ``_ug``)."""
+    from occupancy.dosing.quantities import parse_mass_mg
+
+    per_unit = next(mg for suffix, mg in _MASS_SUFFIX_MG if name.endswith(suffix))
+    try:
+        return parse_mass_mg(text, what="\0") / per_unit
+    except InputError:
+        raise ValueError(f"must be a number (got {text!r}); a text needs a mass unit, e.g. \"50mg\" or "
+                         "\"400ug\"") from None
+
+
 class FiniteFields:
+    @field_validator("*", mode="before")
+    @classmethod
+    def _units(cls, value, info):
+        """A time or amount field given as text with units (``isi_days = "7d"``, ``amount_mg = "400ug"``) becomes
+        a number in the field's own unit, read by the command line's parsers."""
+        if not isinstance(value, str) or not info.field_name:
+            return value
+        if time_field_unit_h(info.field_name) is not None:
+            return time_text_to_unit(value, info.field_name)
+        if "_per_" not in info.field_name and info.field_name.endswith(tuple(s for s, _ in _MASS_SUFFIX_MG)):
+            return mass_text_to_unit(value, info.field_name)
+        return value
+
     @field_validator("*", mode="after")
     @classmethod
     def _finite(cls, value):
@@ -333,6 +399,57 @@ class Scenario(FiniteFields, BaseModel):
     summary: SummarySection = Field(default_factory=SummarySection)
     uncertainty: Optional[UncertaintySection] = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _clock_times(cls, data):
+        """Clock times (``time_h = "09:00"``, ``"d8 10:30"``) → hours from the first dose's clock time.
+
+        The first ``[[doses]]`` entry sets the origin (see :mod:`occupancy.dosing.quantities`); a clock time
+        when the first dose is not at a clock time is an error naming the field.
+        """
+        from occupancy.dosing.quantities import clock_to_h, is_clock_time, parse_clock
+
+        if not isinstance(data, dict):
+            return data
+        doses = data.get("doses")
+        if not isinstance(doses, list):
+            return data
+        first = doses[0].get("time_h") if doses and isinstance(doses[0], dict) else None
+        origin = None
+        if is_clock_time(first):
+            try:
+                origin = parse_clock(first)
+            except InputError as exc:
+                raise ValueError(f"doses[0].time_h: {str(exc).split(': ', 1)[-1]}") from None
+        data = dict(data)
+
+        def convert(rows, section, keys, indexed=True):
+            out = []
+            for i, row in enumerate(rows):
+                i = i if indexed else None
+                if isinstance(row, dict) and any(is_clock_time(row.get(k)) for k in keys):
+                    row = dict(row)
+                    for k in keys:
+                        if is_clock_time(row.get(k)):
+                            where = f"{section}[{i}].{k}" if i is not None else f"{section}.{k}"
+                            if origin is None:
+                                raise ValueError(f"{where}: the clock time {row[k]!r} needs the first dose at a "
+                                                 "clock time too (doses[0].time_h = \"09:00\"); clock times "
+                                                 "count from the first dose's clock time")
+                            try:
+                                row[k] = clock_to_h(row[k], origin)
+                            except InputError as exc:
+                                raise ValueError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
+                out.append(row)
+            return out
+
+        data["doses"] = convert(doses, "doses", ("time_h",))
+        if isinstance(data.get("assessments"), list):
+            data["assessments"] = convert(data["assessments"], "assessments", ("time_h", "end_h"))
+        if isinstance(data.get("summary"), dict):
+            data["summary"] = convert([data["summary"]], "summary", ("residual_at_h",), indexed=False)[0]
+        return data
+
     @model_validator(mode="after")
     def _consistent(self):
         from occupancy.models import MODELS, model_class
@@ -491,12 +608,55 @@ def _message(err: dict) -> str:
     return msg
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line ``source: field: problem`` for the first error (and a count of the others)."""
+def _section_at(schema, loc) -> type[BaseModel] | None:
+    """The pydantic model that holds the last key of ``loc`` (walking lists and optionals), or None."""
+    import typing
+
+    model = schema
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        found = None
+        stack = [field.annotation]
+        while stack and found is None:
+            ann = stack.pop()
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                found = ann
+            else:
+                stack.extend(typing.get_args(ann))
+        if found is None:
+            return None
+        model = found
+    return model
+
+
+def did_you_mean(word: str, choices) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` (difflib), or ``""`` when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def format_validation_error(exc: ValidationError, source: str, schema: type[BaseModel] | None = None) -> str:
+    """One line ``source: field: problem`` for the first error (and a count of the others).
+
+    With ``schema`` (the validated model class) an unknown key gets a did-you-mean suggestion from the keys of
+    its section: ``design.participant: unknown key (did you mean 'participants'?)``.
+    """
     errors = exc.errors()
+    # a misspelt key also makes its correct spelling "missing": the unknown key is the more useful line
+    errors = sorted(errors, key=lambda e: e.get("type") != "extra_forbidden")
     first = errors[0]
     loc = _loc(first.get("loc", ()))
     msg = _message(first)
+    if first.get("type") == "extra_forbidden" and schema is not None and first.get("loc"):
+        section = _section_at(schema, first["loc"])
+        if section is not None:
+            msg += did_you_mean(first["loc"][-1], section.model_fields)
     text = f"{source}: {loc}: {msg}" if loc and not msg.startswith(("model.", "doses[", "assessments[", "summary."))\
         else f"{source}: {msg}"
     if len(errors) > 1:
@@ -566,7 +726,7 @@ def scenario_from_dict(data: dict, source: str = "scenario", schema: type[Scenar
     try:
         return (schema or Scenario).model_validate(data)
     except ValidationError as exc:
-        raise InputError(format_validation_error(exc, source)) from None
+        raise InputError(format_validation_error(exc, source, schema or Scenario)) from None
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
 

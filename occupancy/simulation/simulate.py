@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from meta.display import ResultDisplay
 from typing import Sequence
 
 import numpy as np
@@ -45,7 +46,7 @@ def _window_mean(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class SimulationResult:
+class SimulationResult(ResultDisplay):
     """Everything ``blockade simulate`` reports.
 
     Attributes
@@ -126,6 +127,37 @@ class SimulationResult:
                     lines.append(f"  '{a['label']}' depends on the model structure: median MOR {format_value(lo)} "
                                  f"to {format_value(hi)} % across the {len(structures)} structures")
         return lines
+
+    def to_frame(self):
+        """One row per assessment (pandas DataFrame): label, time, MOR/KOR/DOR (typical subject, %), and the
+        population percentiles, parameter-uncertainty interval and concentrations where computed."""
+        import pandas as pd
+
+        return pd.DataFrame([dict(a) for a in self.assessments])
+
+    def key_numbers(self) -> list[tuple[str, str]]:
+        """The schedule, MOR blockade of the typical subject at the first assessments, time at >= 90 %."""
+        out = [("schedule", f"{self.model.drug} {self.schedule.describe()}")]
+        for a in self.assessments[:3]:
+            value = f"{format_value(a['MOR'])} % (typical subject)"
+            if self.population is not None and a.get("MOR_p05") is not None:
+                value += f", 5–95th percentile {format_value(a['MOR_p05'])}–{format_value(a['MOR_p95'])} %"
+            out.append((f"MOR at {a['label']} ({_when(a['time_h'])})", value))
+        if len(self.assessments) > 3:
+            out.append(("more assessments", str(len(self.assessments) - 3)))
+        s = self.summaries
+        out.append(("time with MOR >= 90 %", f"{s['time_ge_90_MOR_h']:.4g} h"))
+        out.append((f"MOR below {s['threshold']:g} % after the last dose", _fmt_h(s["time_until_below_h"])))
+        return out
+
+    def reading(self) -> str:
+        """Which number is which: the typical subject, and the population's spread when simulated."""
+        text = ("MOR % is the typical subject: one person with the model's median (fitted) parameters. ")
+        if self.population is not None:
+            text += (f"The percentiles come from {self.population.n} virtual subjects whose parameters vary between "
+                     "people; their mean (what blockade plan reports) differs from the typical subject because "
+                     "blockade is a non-linear, saturating function of the parameters.")
+        return text
 
     def summary(self) -> str:
         """A short text report (the ``blockade simulate`` console output)."""

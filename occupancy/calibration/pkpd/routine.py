@@ -53,7 +53,8 @@ class _Steps:
         if progress:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=f"calibrate {drug}", unit="step", file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, desc=f"calibrate {drug}", unit="step", file=sys.stderr, leave=False,
+                   disable=None)  # disable=None: no bar unless stderr is a terminal
 
     def __call__(self, label: str) -> None:
         if self.bar is not None:

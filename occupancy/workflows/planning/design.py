@@ -15,7 +15,7 @@ from typing import Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from occupancy.errors import InputError
-from occupancy.simulation.scenario import Scenario
+from occupancy.simulation.scenario import FiniteFields, Scenario
 
 RECEPTORS = ("MOR", "KOR", "DOR")
 REVIEW_EFFECT_G = -0.20
@@ -123,7 +123,7 @@ def min_delay_caveat(model_name: str, early: Sequence[tuple[str, float]] = (), *
 # ----------------------------------------------------------------------------------------------------
 
 
-class DesignSection(BaseModel):
+class DesignSection(FiniteFields, BaseModel):
     """The ``[design]`` section of a planning scenario (unknown keys are errors).
 
     Attributes (unit; default)
@@ -135,7 +135,8 @@ class DesignSection(BaseModel):
     drug_sessions : int (sessions; 1)
         Within only: how many of the sessions are drug sessions (the others are placebo).
     isi_days : float (days; required for within)
-        Within only: time between the starts of consecutive sessions.
+        Within only: time between the starts of consecutive sessions.  Like every time field it also takes a
+        text with units (``"7d"``, ``"168h"``, ``"1w"``).
     participants : int (people; none)
         Planned total N.  If given, the power of this N is reported; otherwise the N for ``power``.
         Between: split as evenly as possible, drug group first (``ceil(N/2)`` drug, rest placebo).

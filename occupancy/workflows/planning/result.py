@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from meta.display import ResultDisplay
 from typing import Any
 
 import numpy as np
@@ -103,7 +104,7 @@ class PowerCurve:
 
 
 @dataclass(frozen=True)
-class PlanResult:
+class PlanResult(ResultDisplay):
     """Everything ``blockade plan`` reports (see the module docstring for the definitions).
 
     Numbers are percent for blockade, hours for ``*_h``, days for ``*_days``.  ``None`` means "not
@@ -310,6 +311,41 @@ class PlanResult:
             "cost": self.cost,
         }
 
+    def key_numbers(self) -> list[tuple[str, str]]:
+        """Design, blockade contrast, N needed with and without the blockade attenuation, power, delay, ISI."""
+        from meta.display import format_number
+
+        design = "crossover" if self.kind == "within" else "between groups"
+        if self.isi_days is not None:
+            design += f", {self.isi_days:g} days between sessions"
+        out = [("design", design),
+               (f"MOR contrast at '{self.primary_assessment}'", f"{self.contrast_pp:.1f} pp (population mean)"),
+               ("effect", f"g = {self.effect:g} → {self.effect_attenuated:.3g} with the blockade attenuation")]
+        n_adj = self.n_required_attenuated_balanced or self.n_required_attenuated
+        n_full = self.n_required_balanced or self.n_required
+        out.append((f"N for {self.target_power_pct():g} % power",
+                    f"{format_number(n_adj)} with the blockade attenuation ({format_number(n_full)} with full "
+                    "blockade)"))
+        out.append((f"power of N = {self.n_planned}", f"{self.power_attenuated:.2f} ({self.power:.2f} with full "
+                                                       "blockade)"))
+        out.append(("minimum delay", "not reached" if self.min_delay_h is None else f"{self.min_delay_h:.2f} h"))
+        out.append(("minimum intersession interval", "not reached" if self.min_isi_days is None
+                    else f"{self.min_isi_days:.1f} days"))
+        return out
+
+    def target_power_pct(self) -> float:
+        """The target power in percent (``design.power``, default 80)."""
+        return 100.0 * float(self.design.get("power", 0.8)) if isinstance(self.design, dict) else 80.0
+
+    def reading(self) -> str:
+        """The plan in one sentence."""
+        n_adj = self.n_required_attenuated_balanced or self.n_required_attenuated
+        text = (f"Blockade numbers are population means over {self.population_n} virtual subjects; the drug–placebo "
+                f"MOR contrast of {self.contrast_pp:.0f} percentage points shrinks the expected effect, so "
+                + (f"{n_adj} participants are needed" if n_adj else "no finite N reaches the target power")
+                + " instead of " + f"{self.n_required_balanced or self.n_required}.")
+        return text
+
     def summary(self) -> str:
         """A plain-text summary for the terminal."""
         return _summary_text(self)
@@ -366,7 +402,10 @@ def _summary_text(r: PlanResult) -> str:
         lines.append(f"Crossover: {len(r.sessions) // max(len(r.orders), 1)} sessions every {r.isi_days:g} days, "
                      f"orders: {', '.join(r.orders)}")
     lines.append("")
-    lines.append("Blockade at each assessment (MOR mean; 5–95th percentile; P(MOR >= 90 %)):")
+    lines.append("Blockade at each assessment (MOR mean over the virtual population; 5–95th percentile; "
+                 "P(MOR >= 90 %)):")
+    lines.append("  (blockade simulate shows the typical subject with median parameters instead; the population mean "
+                 "differs because blockade is non-linear in the parameters)")
     width = max([14] + [len(a.label) for s in r.sessions for a in s.assessments])
     for s in r.sessions:
         head = f"  {s.order} · session {s.session} ({s.condition})"

@@ -576,7 +576,8 @@ def _with_bar(iterable, total: int, desc: str, unit: str, on: bool):
         return iterable
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
+    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, leave=False,
+                   disable=None)  # disable=None: no bar unless stderr is a terminal
 
 
 class _Progress:

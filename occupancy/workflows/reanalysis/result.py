@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from meta.display import ResultDisplay
 from typing import Any, Mapping
 
 import numpy as np
@@ -116,7 +117,7 @@ def _clean(x):
 
 
 @dataclass(frozen=True)
-class ReanalysisResult:
+class ReanalysisResult(ResultDisplay):
     """The frozen result of :func:`reanalyse`.
 
     Attributes
@@ -257,6 +258,21 @@ class ReanalysisResult:
     def heterogeneity(self) -> dict:
         """Heterogeneity of the pooled model: variance components, I² (percent) per level and total, Q, p."""
         return heterogeneity(self.pooled)
+
+    def key_numbers(self) -> list[tuple[str, str]]:
+        """k, the pooled g and both blockade-adjusted estimates with their 95 % CIs, heterogeneity."""
+        p = self.pooled_dict()
+        a, b = self.adjusted["rescaled"], self.adjusted["regression"]
+        return [("data", f"{self.mode} level, k = {len(self.units)}"),
+                ("pooled g", format_estimate_ci(p)),
+                ("blockade-adjusted g (rescaled)", format_estimate_ci(a)),
+                ("blockade-adjusted g (regression)", format_estimate_ci(b)),
+                ("heterogeneity", format_heterogeneity(self.heterogeneity()))]
+
+    def reading(self) -> str:
+        """What the adjusted numbers mean, in one sentence."""
+        return ("The pooled g is the naltrexone effect as published; the adjusted estimates are what full, "
+                "residual-free MOR blockade would give under the two assumptions shown in .summary().")
 
     def summary(self) -> str:
         """A plain-text account of the key numbers."""
