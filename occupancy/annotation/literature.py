@@ -267,12 +267,19 @@ class OutcomeTable:
 
 
 def read_outcome_csv(path: str | Path) -> pd.DataFrame:
-    """Read a CSV file as strings (validation converts); file problems become one-line InputErrors."""
+    """Read a CSV file as strings (validation converts); file problems become one-line InputErrors.
+
+    Rows with more fields than the header, duplicate column names and semicolon-separated files are refused
+    (:func:`meta.csv_safety.read_csv_strict`), so a trailing comma or decimal commas never shift the columns.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    from meta.csv_safety import read_csv_strict
+
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = read_csv_strict(path, error=InputError, label=path.name, strip_names=True, dtype=str,
+                                keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"{path.name}: not a readable CSV file ({' '.join(str(exc).split())})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -317,7 +324,9 @@ def _number(value, err, row, column, *, positive=False, nonneg=False, integer=Fa
     try:
         number = float(text)
     except ValueError:
-        raise err(row, column, f"not a number ({text!r})") from None
+        from meta.csv_safety import decimal_comma_hint
+
+        raise err(row, column, f"not a number ({text!r}{decimal_comma_hint(text)})") from None
     if not math.isfinite(number):
         raise err(row, column, f"must be finite (got {text!r})")
     if positive and number <= 0:
