@@ -104,7 +104,9 @@ def annotate_command(data, scenario_path, model, hysteresis, half_life_h, n, see
     source = data if data is not None else scenario_data
     check_output_file(out_file, inputs=(source,))
     result = annotate(source, settings.annotation, keep_draws=False, progress=not quiet and not as_json)
-    csv_text = result.table.to_csv(index=False, float_format="%.6g") if out_file else None
+    from meta.csv_safety import csv_text as safe_csv
+
+    csv_text = safe_csv(result.table, index=False, float_format="%.6g") if out_file else None
     _warn(result.warnings, quiet)
     if out_file:
         from meta.atomic_write import write_text_atomic

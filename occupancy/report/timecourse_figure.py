@@ -130,10 +130,13 @@ def timecourse_figure(result):
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
+    from meta.plots import plain_text
+
     conc = concentration_keys(result.timecourse_arrays)
     if not conc:
         fig = Figure(figsize=(8, 4.5))
         plot_timecourse(result, fig.add_subplot())
+        plain_text(fig)
         fig.tight_layout()
         return fig
     fig = Figure(figsize=(8, 7.0))
@@ -142,5 +145,6 @@ def timecourse_figure(result):
     plot_concentrations(result, cax)
     ax.set_xlabel("")
     ax.tick_params(labelbottom=False)
+    plain_text(fig)  # assessment labels as written, never mathtext (tight_layout draws them)
     fig.tight_layout()
     return fig
