@@ -266,6 +266,11 @@ class OutcomeTable:
 # --------------------------------------------------------------------------------------------------
 
 
+#: Most outcome rows read from one CSV file (only the first MAX + 1 rows are ever parsed): 10⁶ rows reached
+#: the 2 GiB memory limit in the issue 18 audit, so the limit is half that (docs/explanation/safety.md).
+MAX_OUTCOME_ROWS = 500_000
+
+
 def read_outcome_csv(path: str | Path) -> pd.DataFrame:
     """Read a CSV file as strings (validation converts); file problems become one-line InputErrors.
 
@@ -279,9 +284,12 @@ def read_outcome_csv(path: str | Path) -> pd.DataFrame:
 
     try:
         frame = read_csv_strict(path, error=InputError, label=path.name, strip_names=True, dtype=str,
-                                keep_default_na=False, skipinitialspace=True)
+                                keep_default_na=False, skipinitialspace=True, nrows=MAX_OUTCOME_ROWS + 1)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"{path.name}: not a readable CSV file ({' '.join(str(exc).split())})") from None
+    if len(frame) > MAX_OUTCOME_ROWS:
+        raise InputError(f"{path.name}: more than {MAX_OUTCOME_ROWS:,} outcome rows; split the table (a run holds "
+                         "about 1 GB per 500,000 rows, inside the 2 GiB memory limit)")
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
