@@ -20,13 +20,14 @@ from occupancy.models.base import RECEPTORS
 #: naltrexone 15 days (plantrexone), naloxone 10 × 110 min (planoxone's upper recommendation).
 RECOMMENDED_INTERVAL_H = {"naltrexone": 15 * 24.0, "naloxone": 10 * 110 / 60.0}
 
-#: Most virtual subjects × doses of one population run: each subject keeps constants per dose segment
-#: (~100 bytes each), so this bounds memory to about 1 GB (docs/explanation/safety.md, "Limits").
-MAX_SUBJECT_DOSES = 10_000_000
+#: Most virtual subjects × doses of one population run: each subject keeps constants per dose segment and
+#: receptor (measured: 9,200 subjects × 1000 doses with 100 windows reached the 2 GiB limit, ~200 bytes per
+#: subject-dose), so this bounds them to about 0.5 GB (docs/explanation/safety.md, "Limits").
+MAX_SUBJECT_DOSES = 2_000_000
 #: Most virtual subjects × evaluated time points of one population run (window grids, assessments and the
-#: time-course band): about 40 s on two 2020s cores, inside the one-minute budget (measured in the issue 18
-#: audit: 10 windows × 2001 points × 100,000 subjects in 31–43 s).
-MAX_SUBJECT_POINTS = 2_000_000_000
+#: time-course band): the issue 18 audit measured 10 windows × 2001 points × 100,000 subjects (2e9) in
+#: 31–43 s, so half of that keeps a run near 20 s, inside the one-minute budget.
+MAX_SUBJECT_POINTS = 1_000_000_000
 
 
 def check_population_work(n: int, n_doses: int, n_points: int) -> None:
@@ -41,7 +42,7 @@ def check_population_work(n: int, n_doses: int, n_points: int) -> None:
     """
     if n_doses * n > MAX_SUBJECT_DOSES:
         raise InputError(f"population.n: {n} virtual subjects × {n_doses} doses is more than this run can hold "
-                         f"({MAX_SUBJECT_DOSES:,} subject-doses, about 1 GB); use n <= {MAX_SUBJECT_DOSES // n_doses} "
+                         f"({MAX_SUBJECT_DOSES:,} subject-doses, about 0.5 GB); use n <= {MAX_SUBJECT_DOSES // n_doses} "
                          "or fewer doses")
     if n_points * n > MAX_SUBJECT_POINTS:
         raise InputError(f"population.n: {n} virtual subjects × {n_points} evaluated time points (window grids of "
