@@ -78,8 +78,10 @@ def _settings(scenario_path, model, hysteresis, half_life_h, n, seed, window_poi
 def _warn(messages, quiet: bool) -> None:
     if quiet:
         return
-    for text in messages:
-        click.echo(f"blockade: warning: {text}", err=True)
+    from meta.cli.group import printable
+
+    for text in messages:  # users' study ids and labels: control characters escaped
+        click.echo(f"blockade: warning: {printable(text)}", err=True)
 
 
 @main.command("annotate")
