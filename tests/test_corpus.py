@@ -62,6 +62,8 @@ def test_case(report, case):
             assert fragment in r["stdout"], (fragment, r["stdout"][-1500:])
         for fragment in case.get("stdout_absent", []):
             assert fragment not in r["stdout"], fragment
+        if case.get("stderr_empty"):
+            assert r["stderr"] == "", r["stderr"]
         assert not any(name.startswith(".") and ("staging" in name or "old-" in name or "lock" in name)
                        for name in r["after"]), r["after"]
 

@@ -29,7 +29,8 @@ OCCUPANCY_FLOORS = (
 
 #: meta's floors, lowest first.
 META_FLOORS = (
-    ("meta.version", "meta.errors", "meta.validation", "meta.atomic_write", "meta.lazy_exports", "meta.display"),
+    ("meta.version", "meta.errors", "meta.validation", "meta.atomic_write", "meta.lazy_exports", "meta.display",
+     "meta.csv_safety"),
     ("meta.effect_sizes", "meta.effect_measures", "meta.model_matrix", "meta.nested_covariance",
      "meta.heterogeneity", "meta.inference", "meta.variance_components"),
     ("meta.univariate", "meta.multilevel", "meta.profile_likelihood", "meta.tau2_estimators", "meta.prediction"),

@@ -376,7 +376,10 @@ def effect_size_command(data, measure, design, add, to, drop00, vtype, exact_j, 
     if as_json:
         text = json.dumps(json.loads(result.to_json(orient="records", double_precision=15)), indent=2) + "\n"
     else:
-        text = result.to_csv(index=False, float_format="%.15g")
+        from meta.csv_safety import csv_text
+
+        text = csv_text(result, index=False, float_format="%.15g")  # formula-looking text gets a leading '
+
     if out:
         write_text_atomic(out, text)
     else:

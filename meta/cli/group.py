@@ -8,9 +8,49 @@ only click at module level; numpy, pandas and matplotlib are imported inside the
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 
 import click
+
+#: Largest SOURCE_DATE_EPOCH accepted (9999-12-31 23:59:59 UTC; later dates overflow date handling).
+MAX_SOURCE_DATE_EPOCH = 253402300799
+
+
+def printable(text) -> str:
+    """``text`` with control and other non-printable characters escaped (``\\x1b``, ``\\u202e``).
+
+    Error and warning lines quote users' data (CSV headers, file names); a raw escape sequence there would
+    reach the terminal and could rewrite what the user sees.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
+def one_line(text) -> str:
+    """``text`` on one line (runs of whitespace collapsed) with non-printable characters escaped."""
+    return printable(" ".join(str(text).split()))
+
+
+def check_source_date_epoch() -> None:
+    """Refuse a ``SOURCE_DATE_EPOCH`` that is not a whole number of seconds from 1970 to the year 9999.
+
+    Notes
+    -----
+    Reproducible builds set it; matplotlib reads it with ``int()`` while writing PDF/PS/SVG fonts, so garbage
+    or an overflowing value ended in a traceback after the whole computation.  Checked before any command
+    runs (one line, exit 2, nothing written).
+    """
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is None or epoch == "":
+        return
+    if not re.fullmatch(r"\s*\d{1,12}\s*", epoch) or int(epoch) > MAX_SOURCE_DATE_EPOCH:
+        raise click.ClickException(f"SOURCE_DATE_EPOCH={printable(epoch[:40])!r}: must be a whole number of "
+                                   f"seconds since 1970-01-01 UTC (0 to {MAX_SOURCE_DATE_EPOCH}); fix or unset it")
 
 
 class Interrupted(click.ClickException):
@@ -21,7 +61,8 @@ class Interrupted(click.ClickException):
 
     def show(self, file=None) -> None:  # noqa: D102 - click API
         # a newline first: Ctrl-C may land in the middle of a progress bar's line (or after the terminal's "^C")
-        click.echo(f"\n{self.prog}: interrupted: {self.format_message()}", err=True, file=file or sys.stderr)
+        click.echo(f"\n{self.prog}: interrupted: {one_line(self.format_message())}", err=True,
+                   file=file or sys.stderr)
 
 
 class UserError(click.ClickException):
@@ -31,7 +72,7 @@ class UserError(click.ClickException):
     prog = "meta"
 
     def show(self, file=None) -> None:  # noqa: D102 - click API
-        click.echo(f"{self.prog}: error: {self.format_message()}", err=True, file=file or sys.stderr)
+        click.echo(f"{self.prog}: error: {one_line(self.format_message())}", err=True, file=file or sys.stderr)
 
 
 def _root_prog(ctx: click.Context | None) -> str:
@@ -44,7 +85,7 @@ def _root_prog(ctx: click.Context | None) -> str:
 def warn(message: str) -> None:
     """Print ``message`` as one ``<prog>: warning: ...`` line on stderr (``blockade`` or ``meta``)."""
     prog = _root_prog(click.get_current_context(silent=True))
-    click.echo(f"{prog}: warning: {' '.join(str(message).split())}", err=True)
+    click.echo(f"{prog}: warning: {one_line(message)}", err=True)
 
 
 class collected_warnings:
@@ -87,6 +128,27 @@ class OneLineErrorGroup(click.Group):
 
         return (MetaInputError, ConvergenceError)
 
+    @staticmethod
+    def _route_warnings(ctx: click.Context) -> None:
+        """Library warnings (matplotlib, numpy, ...) as one ``PROG: warning: ...`` line without source paths;
+        none at all when the command line asks for ``--quiet``.  Call inside ``warnings.catch_warnings()``."""
+        import warnings
+
+        args = [*vars(ctx).get("_protected_args", []), *ctx.args]
+        if "--quiet" in args:
+            warnings.simplefilter("ignore")
+            return
+        prog = _root_prog(ctx)
+        shown = set()
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            text = one_line(message)
+            if text not in shown:  # e.g. one missing glyph reported once, not once per figure format
+                shown.add(text)
+                click.echo(f"{prog}: warning: {text}", err=True)
+
+        warnings.showwarning = show
+
     def _user_error(self, message: str, ctx: click.Context | None) -> UserError:
         error = UserError(message)
         error.prog = _root_prog(ctx)
@@ -115,14 +177,26 @@ class OneLineErrorGroup(click.Group):
             raise error from None
 
     def invoke(self, ctx: click.Context):  # noqa: D102 - click API
+        import warnings
+
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                self._route_warnings(ctx)
+                if ctx.parent is None:
+                    try:
+                        check_source_date_epoch()
+                    except click.ClickException as exc:
+                        raise self._user_error(exc.format_message(), ctx) from None
+                return super().invoke(ctx)
         except UserError as exc:
             exc.prog = _root_prog(ctx)
             raise
         except self.user_error_types() as exc:
             message = " ".join(str(exc).split()) or type(exc).__name__
             raise self._user_error(message, ctx) from None
+        except RecursionError:
+            raise self._user_error("input nested too deeply to read (a file with thousands of nested brackets "
+                                   "or tables?); flatten it", ctx) from None
         except KeyboardInterrupt:
             error = Interrupted("stopped by Ctrl-C; no output was written or replaced")
             error.prog = _root_prog(ctx)

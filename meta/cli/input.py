@@ -45,14 +45,17 @@ def read_csv(path: str, *, label: str = "data file"):
     Raises
     ------
     meta.errors.MetaInputError
-        If the file does not exist, cannot be opened, is empty or is not valid CSV text.
+        If the file does not exist, cannot be opened, is empty or is not valid CSV text, or if a row has more
+        fields than the header or two columns share a name (:func:`meta.csv_safety.read_csv_strict`: these
+        export mistakes would otherwise shift the columns silently).
     """
     import pandas as pd
 
+    from meta.csv_safety import read_csv_strict
     from meta.errors import MetaInputError
 
     try:
-        return pd.read_csv(path)
+        return read_csv_strict(path, label=f"{label} {path!r}")
     except FileNotFoundError:
         raise MetaInputError(f"{label} {path!r} not found") from None
     except pd.errors.EmptyDataError:
@@ -129,7 +132,13 @@ def numeric_column(df, name: str, *, option: str | None = None, source: str | No
         checks.append((~present, "missing"))
     for bad, what in checks:
         if bad.any():
-            raise MetaInputError(f"column {name!r}: {what} value in row(s) {format_rows(bad)}")
+            hint = ""
+            if what == "non-numeric":
+                from meta.csv_safety import decimal_comma_hint
+
+                first = raw[bad].iloc[0]
+                hint = f" (e.g. {str(first)!r}{decimal_comma_hint(first)})" if decimal_comma_hint(first) else ""
+            raise MetaInputError(f"column {name!r}: {what} value in row(s) {format_rows(bad)}{hint}")
     return num
 
 

@@ -5,7 +5,8 @@ optional matplotlib :class:`~matplotlib.axes.Axes`, draws on it and returns it; 
 :class:`~matplotlib.figure.Figure` is created (no ``pyplot`` state, never ``show()``).  matplotlib is
 imported inside the functions so that importing :mod:`meta` stays fast, and figures are built as bare
 ``Figure`` objects rendered by the non-interactive Agg/SVG/PDF canvases, whatever backend pyplot uses.  Figures are written with
-:func:`save_figure` (PNG, SVG or PDF chosen by the file suffix, written atomically).
+:func:`save_figure` (PNG, SVG or PDF chosen by the file suffix, written atomically).  Every text is plain text
+(:func:`plain_text`: no mathtext, no LaTeX), so a label such as ``"Reward $5 & $10"`` is shown as written.
 
 Conventions follow metafor 3.8 (``funnel.rma``, ``forest.rma``):
 
@@ -34,7 +35,7 @@ Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package. 
 """
 
 from meta.plots.bubble import bubble_plot
-from meta.plots.common import FIGURE_FORMATS, save_figure
+from meta.plots.common import FIGURE_FORMATS, plain_text, save_figure
 from meta.plots.forest import forest_plot
 from meta.plots.funnel import contour_funnel_plot, funnel_plot, trimfill_funnel_plot
 
@@ -45,5 +46,6 @@ __all__ = [
     "trimfill_funnel_plot",
     "bubble_plot",
     "save_figure",
+    "plain_text",
     "FIGURE_FORMATS",
 ]

@@ -7,7 +7,7 @@ from typing import Mapping
 import numpy as np
 
 from meta.errors import MetaInputError
-from meta.plots.common import _coef_names, _crit, _field, _model_matrix, _new_axes, _weights_percent, _yi_vi
+from meta.plots.common import _coef_names, _crit, _field, _model_matrix, _new_axes, _weights_percent, _yi_vi, plain_text
 
 
 def bubble_plot(
@@ -107,4 +107,5 @@ def bubble_plot(
     ax.scatter(xj, yi, s=sizes, facecolors="0.6", edgecolors="black", alpha=0.8, zorder=3, gid="bubble-points")
     ax.set_xlabel(names[j] if xlabel is None else xlabel)
     ax.set_ylabel(ylabel)
+    plain_text(ax)
     return ax

@@ -23,6 +23,25 @@ FIGURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 _BACK = "0.85"  # funnel background (metafor: "lightgray")
 
 
+def plain_text(fig):
+    """Make every text of ``fig`` (a Figure or an Axes) plain text: no mathtext, no LaTeX; returns ``fig``.
+
+    Notes
+    -----
+    Labels come from users' files (study ids, column names, scenario labels).  matplotlib would typeset
+    ``"Reward $5 & $10"`` as math and fail on ``"$\\frac$"`` while drawing, after the whole computation;
+    turning ``parse_math`` (and ``usetex``) off on every Text shows them exactly as written.  Called by
+    every figure builder and by :func:`save_figure` (texts added later are covered there).
+    """
+    figure = getattr(fig, "figure", None) if not hasattr(fig, "savefig") else fig
+    from matplotlib.text import Text
+
+    for text in (figure or fig).findobj(Text):
+        text.set_parse_math(False)
+        text.set_usetex(False)
+    return fig
+
+
 def _new_axes(ax, figsize):
     """Return ``ax`` or the single Axes of a new pyplot-free Figure."""
     if ax is not None:
@@ -163,6 +182,8 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
         )
     fig = getattr(fig, "figure", fig) if not hasattr(fig, "savefig") else fig
     import matplotlib
+
+    plain_text(fig)
 
     metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}.get(fmt)
 

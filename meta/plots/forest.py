@@ -12,7 +12,7 @@ import numpy as np
 from meta.errors import MetaInputError
 from meta.plots.common import (
     _crit, _field, _is_intercept_only, _model_label, _model_matrix, _new_axes, _pooled, _weights_percent,
-    _yi_vi,
+    _yi_vi, plain_text,
 )
 
 
@@ -256,4 +256,5 @@ def forest_plot(
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     ax.set_xlabel(effect_label if xlabel is None else xlabel)
+    plain_text(ax)
     return ax

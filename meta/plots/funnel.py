@@ -9,6 +9,7 @@ import numpy as np
 from meta.errors import MetaInputError
 from meta.plots.common import (
     _BACK, _crit, _field, _is_intercept_only, _model_matrix, _new_axes, _pooled, _residuals_and_se, _yi_vi,
+    plain_text,
 )
 
 
@@ -85,6 +86,7 @@ def funnel_plot(result, *, level: float = 95, refline: float | None = None, xlab
     ax.plot([centre, centre], [0.0, se_max * 1.1], color="black", lw=0.9, zorder=2, gid="refline")
     ax.scatter(x, se, s=22, color="black", zorder=3, gid="funnel-points")
     ax.set_xlabel(default_label if xlabel is None else xlabel)
+    plain_text(ax)
     return ax
 
 
@@ -157,6 +159,7 @@ def contour_funnel_plot(
         ]
         handles.append(Patch(facecolor=_BACK, edgecolor="black", lw=0.5, label=f"p ≤ {alphas[-1]:.2f}"))
         ax.legend(handles=handles, loc="upper right", fontsize="small", framealpha=1.0)
+    plain_text(ax)
     return ax
 
 
@@ -223,4 +226,5 @@ def trimfill_funnel_plot(
                gid="filled-points", label=f"filled (k0 = {int(_field(trimfill_result, 'k0', default=y_fill.size))})")
     ax.legend(loc="upper right", fontsize="small", framealpha=1.0)
     ax.set_xlabel(xlabel)
+    plain_text(ax)
     return ax

@@ -16,7 +16,9 @@ import click
 def warn(text: str, quiet: bool) -> None:
     """``blockade: warning: TEXT`` on stderr unless ``quiet``."""
     if not quiet:
-        click.echo(f"blockade: warning: {text}", err=True)
+        from meta.cli.group import printable
+
+        click.echo(f"blockade: warning: {printable(text)}", err=True)
 
 
 @contextlib.contextmanager

@@ -167,5 +167,7 @@ def plan_command(scenario: str | None, drug, doses, assess, design, isi, partici
     if written and not quiet:
         click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(written)}", err=True)
     if as_json and not quiet:
+        from meta.cli.group import printable
+
         for warning in result.warnings:
-            click.echo(f"blockade: warning: {warning}", err=True)
+            click.echo(f"blockade: warning: {printable(warning)}", err=True)

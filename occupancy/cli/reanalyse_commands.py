@@ -82,9 +82,11 @@ def _warn(messages, quiet: bool) -> None:
 
     if quiet:
         return
-    for text in messages:
+    from meta.cli.group import printable
+
+    for text in messages:  # users' study ids and labels: control characters escaped
         if not is_bundled_data_note(text):
-            click.echo(f"blockade: warning: {text}", err=True)
+            click.echo(f"blockade: warning: {printable(text)}", err=True)
 
 
 @main.command("annotate")
@@ -119,7 +121,9 @@ def annotate_command(data, scenario_path, model, hysteresis, half_life_h, n, see
         check_value(UncertaintySection, "n", model_draws, "--model-draws")
     result = annotate(source, settings.annotation, keep_draws=False, progress=not quiet and not as_json,
                       model_draws=model_draws or 0, model_seed=settings.uncertainty_seed)
-    csv_text = result.table.to_csv(index=False, float_format="%.6g") if out_file else None
+    from meta.csv_safety import csv_text as safe_csv
+
+    csv_text = safe_csv(result.table, index=False, float_format="%.6g") if out_file else None
     _warn(result.warnings, quiet)
     if out_file:
         from meta.atomic_write import write_text_atomic

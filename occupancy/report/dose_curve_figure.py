@@ -31,4 +31,7 @@ def plot_dose_curve(curve, ax=None, *, mark_dose: float | None = None):
     ax.set_title(curve.title)
     ax.grid(alpha=0.3, which="both")
     ax.legend()
+    from meta.plots import plain_text
+
+    plain_text(ax)  # labels as written, never mathtext
     return ax

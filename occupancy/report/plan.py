@@ -19,13 +19,14 @@ def write_plan_outputs(result: PlanResult, directory: str | Path) -> list[Path]:
     import json
 
     from meta.atomic_write import write_text_atomic
+    from meta.csv_safety import csv_text
     from occupancy.report.plan_figures import power_curve_figure, save_figure, timeline_figure
 
     directory = Path(directory)
     written = [write_text_atomic(directory / "plan.json",
                                  json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")]
     for stem, frame in result.frames().items():
-        written.append(write_text_atomic(directory / f"{stem}.csv", frame.to_csv(index=False)))
+        written.append(write_text_atomic(directory / f"{stem}.csv", csv_text(frame, index=False)))
     written += save_figure(timeline_figure(result), directory / "plan_timeline")
     written += save_figure(power_curve_figure(result), directory / "plan_power_curve")
     return written

@@ -101,6 +101,9 @@ def timeline_figure(result, *, days: bool | None = None):
     if result.isi_days is not None:
         title += f", ISI {result.isi_days:g} days"
     fig.suptitle(title, fontsize=11)
+    from meta.plots import plain_text
+
+    plain_text(fig)  # scenario labels as written, never mathtext (tight_layout draws them)
     fig.tight_layout()
     return fig
 
@@ -127,6 +130,9 @@ def power_curve_figure(result):
     ax.set_title(f"{result.scenario_name}: power of the {test}-test (α = {result.design.get('alpha', 0.05):g})",
                  fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
+    from meta.plots import plain_text
+
+    plain_text(fig)  # scenario labels as written, never mathtext (tight_layout draws them)
     fig.tight_layout()
     return fig
 

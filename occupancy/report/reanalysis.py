@@ -41,7 +41,7 @@ def forest_figure(result: ReanalysisResult):
     more than :data:`MAX_PLOTTED_UNITS`; the result then carries a warning)."""
     from matplotlib.figure import Figure
 
-    from meta.plots import forest_plot
+    from meta.plots import forest_plot, plain_text
 
     units = result.units
     if len(units) > MAX_PLOTTED_UNITS:
@@ -60,7 +60,7 @@ def forest_figure(result: ReanalysisResult):
         forest_plot(result.pooled, labels=labels, groups=units["study_id"].tolist(),
                     extra_columns={"MOR contrast (pp)": contrast}, effect_label="g", digits=2,
                     xlabel="Hedges' g (negative = lower under naltrexone)", ax=ax)
-    return fig
+    return plain_text(fig)
 
 
 def bubble_figure(result: ReanalysisResult):
@@ -69,7 +69,7 @@ def bubble_figure(result: ReanalysisResult):
     fit = result.regressions.get("contrast")
     if fit is None:
         return None
-    from meta.plots import bubble_plot
+    from meta.plots import bubble_plot, plain_text
 
     ax = bubble_plot(fit, "MOR_contrast", xlabel="MOR blockade contrast, drug − placebo (pp)",
                      ylabel="Hedges' g (negative = lower under naltrexone)")
@@ -93,7 +93,7 @@ def bubble_figure(result: ReanalysisResult):
     else:  # many points: rasterise them so the SVG stays small
         for collection in ax.collections:
             collection.set_rasterized(True)
-    return ax.figure
+    return plain_text(ax.figure)  # study ids as written, never mathtext
 
 
 #: Files written by :func:`write_reanalysis_outputs` (the bubble plot only when the regression was fitted).
@@ -108,6 +108,7 @@ def write_reanalysis_outputs(result: ReanalysisResult, directory, *, json_text: 
     ``directory`` should be a fresh staging folder (:func:`occupancy.atomic_output.atomic_directory`), so a
     failure never leaves a partial result.  The figures are drawn before anything is written.
     """
+    from meta.csv_safety import csv_text
     from meta.plots import save_figure
 
     directory = Path(directory)
@@ -116,7 +117,8 @@ def write_reanalysis_outputs(result: ReanalysisResult, directory, *, json_text: 
     written = []
     for name, frame in (("annotated_outcomes.csv", result.annotation.table), ("analysis_units.csv", result.units),
                         ("sensitivity.csv", result.sensitivity)):
-        frame.to_csv(directory / name, index=False, float_format="%.6g")
+        # text cells (study ids, labels) that a spreadsheet would run as formulas get a leading '
+        (directory / name).write_text(csv_text(frame, index=False, float_format="%.6g"), encoding="utf-8")
         written.append(directory / name)
     with open(directory / "results.json", "w", encoding="utf-8") as handle:
         if json_text is None:

@@ -29,11 +29,12 @@ def write_simulation_outputs(result: SimulationResult, directory) -> list:
 
     from meta.plots import save_figure
     from meta.atomic_write import write_text_atomic
+    from meta.csv_safety import csv_text
 
     directory = Path(directory)
     figure = timecourse_figure(result)
     written = [
-        write_text_atomic(directory / "timecourse.csv", result.timecourse.to_csv(index=False, float_format="%.6g")),
+        write_text_atomic(directory / "timecourse.csv", csv_text(result.timecourse, index=False, float_format="%.6g")),
         write_text_atomic(directory / "simulation.json",
                           json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"),
     ]

@@ -167,6 +167,8 @@ def timecourse_figure(result):
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
+    from meta.plots import plain_text
+
     conc = concentration_keys(result.timecourse_arrays)
     window = first_day_window(result)
     columns = 1 if window is None else 2
@@ -180,6 +182,7 @@ def timecourse_figure(result):
             plot_timecourse(result, axes[0], window_h=window)
             plot_timecourse(result, axes[1], legend=False)
             axes[1].set_title("whole course and washout", fontsize=10)
+        plain_text(fig)
         fig.tight_layout()
         return fig
     fig = Figure(figsize=(width, 7.0))
@@ -199,5 +202,6 @@ def timecourse_figure(result):
         for ax in grid[0]:
             ax.set_xlabel("")
             ax.tick_params(labelbottom=False)
+    plain_text(fig)  # assessment labels as written, never mathtext (tight_layout draws them)
     fig.tight_layout()
     return fig

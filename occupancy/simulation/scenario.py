@@ -737,10 +737,13 @@ def read_scenario_toml(path=None, *, text: str | None = None, source: str | None
     Returns the parsed mapping and the file's text.  Used by :func:`load_scenario` and by ``blockade run``,
     which must look at the ``task`` key before choosing the schema.
 
+    A leading byte-order mark is accepted (and dropped).
+
     Raises
     ------
     InputError
-        Missing or unreadable file, non-UTF-8 text or malformed TOML, with one line naming the file.
+        Missing or unreadable file, non-UTF-8 text or malformed TOML (also nesting so deep that the parser
+        would exhaust Python's recursion limit), with one line naming the file.
     """
     import tomllib
 
@@ -762,10 +765,15 @@ def read_scenario_toml(path=None, *, text: str | None = None, source: str | None
         except UnicodeDecodeError:
             raise InputError(f"{source}: not UTF-8 text") from None
     source = source or "scenario"
+    if text.startswith("\ufeff"):  # a byte-order mark (some Windows editors write one): not part of the TOML
+        text = text[1:]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{source}: malformed TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise InputError(f"{source}: malformed TOML: arrays or tables nested too deeply (a scenario needs a "
+                         "few levels)") from None
     return data, text
 
 

@@ -21,6 +21,36 @@ from occupancy.models.base import RECEPTORS
 #: naltrexone 15 days (plantrexone), naloxone 10 × 110 min (planoxone's upper recommendation).
 RECOMMENDED_INTERVAL_H = {"naltrexone": 15 * 24.0, "naloxone": 10 * 110 / 60.0}
 
+#: Most virtual subjects × doses of one population run: each subject keeps constants per dose segment and
+#: receptor (measured: 9,200 subjects × 1000 doses with 100 windows reached the 2 GiB limit, ~200 bytes per
+#: subject-dose), so this bounds them to about 0.5 GB (docs/explanation/safety.md, "Limits").
+MAX_SUBJECT_DOSES = 2_000_000
+#: Most virtual subjects × evaluated time points of one population run (window grids, assessments and the
+#: time-course band): the issue 18 audit measured 10 windows × 2001 points × 100,000 subjects (2e9) in
+#: 31–43 s, so half of that keeps a run near 20 s, inside the one-minute budget.
+MAX_SUBJECT_POINTS = 1_000_000_000
+
+
+def check_population_work(n: int, n_doses: int, n_points: int) -> None:
+    """One-line :class:`InputError` before any computation when a population run would exceed the limits.
+
+    Notes
+    -----
+    Every input inside the documented ranges (n <= 100,000, 1000 doses, 100 assessments or windows of up to
+    2001 points) must finish inside the time and memory limits or be refused at once, not after ten minutes
+    or at the memory limit.  The two products measure what the run costs: memory grows with subjects × doses
+    (segment constants), time with subjects × time points.
+    """
+    if n_doses * n > MAX_SUBJECT_DOSES:
+        raise InputError(f"population.n: {n} virtual subjects × {n_doses} doses is more than this run can hold "
+                         f"({MAX_SUBJECT_DOSES:,} subject-doses, about 0.5 GB); use n <= {MAX_SUBJECT_DOSES // n_doses} "
+                         "or fewer doses")
+    if n_points * n > MAX_SUBJECT_POINTS:
+        raise InputError(f"population.n: {n} virtual subjects × {n_points} evaluated time points (window grids of "
+                         f"up to 2001 points each, assessments and the time-course band) is more than one run "
+                         f"computes in about a minute ({MAX_SUBJECT_POINTS:,}); use n <= "
+                         f"{max(2, MAX_SUBJECT_POINTS // n_points)}, fewer or shorter windows")
+
 
 @dataclass(frozen=True)
 class Assessment:
@@ -359,6 +389,11 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
     if residual_at_h is None:
         residual_at_h = schedule.last_dose_h + RECOMMENDED_INTERVAL_H.get(model.drug, 5 * model.time_scale_h)
     residual_at_h = float(residual_at_h)
+    marks = [a.time_h for a in items] + [a.end_h for a in items if a.end_h is not None]
+    grid = timecourse_grid(model, schedule, marks, residual_at_h, timecourse_points)
+    if n is not None:
+        points = sum(a.grid().size for a in items) + (grid.size if population_timecourse else 0)
+        check_population_work(int(n), len(schedule.doses), points)
 
     times = np.array([a.time_h for a in items], dtype=float)
     windowed = any(a.end_h is not None for a in items)
@@ -423,8 +458,6 @@ def simulate(scenario_or_model, schedule=None, assessments: Sequence | None = No
         "residual_at_h": residual_at_h,
         "residual": residual_blockade(model, schedule, residual_at_h),
     }
-    marks = [a.time_h for a in items] + [a.end_h for a in items if a.end_h is not None]
-    grid = timecourse_grid(model, schedule, marks, residual_at_h, timecourse_points)
     curves = model.blockade_all(schedule, grid)
     arrays = {"time_h": grid, **curves}
     if hasattr(model, "concentrations"):

@@ -6,7 +6,8 @@ Used by ``tests/test_corpus.py`` (which starts this script with ``RLIMIT_AS`` = 
     python tests/corpus/run_corpus.py tests/corpus/cases.toml report.json [--limit-gb 2] [--only NAME]
 
 Each case runs in a fresh empty folder (the current directory during the case), optionally after
-``blockade examples`` and with its own input files written there.  The folder's files (names and bytes)
+``blockade examples`` and with its own input files written there (``files``, ``generate``, ``binary``,
+``folders``, ``nested`` brackets, a ``bom`` prefix, ``symlinks``), with extra environment variables ``env``.  The folder's files (names and bytes)
 are recorded before and after, so the test can check that a failed run wrote nothing.
 """
 
@@ -30,7 +31,10 @@ def snapshot(folder: Path) -> dict[str, str]:
     out = {}
     for p in sorted(folder.rglob("*")):
         rel = str(p.relative_to(folder))
-        out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        if p.is_symlink():
+            out[rel] = "link:" + os.readlink(p)
+        else:
+            out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 
 
@@ -52,6 +56,17 @@ def materialise(case: dict, folder: Path) -> None:
         (folder / name).write_bytes(bytes.fromhex(data))
     for name in case.get("folders", []):
         (folder / name).mkdir(parents=True, exist_ok=True)
+    for name, spec in case.get("nested", {}).items():  # e.g. an array nested 5000 deep
+        depth = int(spec["depth"])
+        (folder / name).write_text(spec.get("head", "") + spec["open"] * depth + spec["close"] * depth + "\n",
+                                   encoding="utf-8")
+    for name in case.get("bom", []):  # prefix a UTF-8 byte-order mark to a file written above
+        path = folder / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    for name, target in case.get("symlinks", {}).items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, path)
 
 
 def clip(text: str, keep: int = 4000) -> str:
@@ -72,7 +87,7 @@ def run_case(case: dict) -> dict:
         os.chdir(folder)
         t0 = time.perf_counter()
         try:
-            result = CliRunner().invoke(main, case["args"], catch_exceptions=True)
+            result = CliRunner().invoke(main, case["args"], catch_exceptions=True, env=case.get("env"))
         finally:
             os.chdir(old)
         elapsed = time.perf_counter() - t0
