@@ -252,7 +252,8 @@ def place_labels(ax, xs, ys, texts, *, fontsize: float = 7, color: str = "0.25",
         chosen = None
         for dx, dy in _LABEL_OFFSETS:
             label = ax.annotate(str(texts[i]), tuple(xy[i]), xytext=(dx, dy), textcoords="offset points",
-                                fontsize=fontsize, color=color, ha="left" if dx >= 0 else "right", va="bottom")
+                                fontsize=fontsize, color=color, ha="left" if dx >= 0 else "right", va="bottom",
+                                parse_math=False)  # users' labels as written (plain_text), measured as drawn
             box = label.get_window_extent(renderer).expanded(1.04, 1.12)
             inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1)
             free = not any(box.overlaps(b) for b in placed) and not any(box.overlaps(m) for m in markers)
