@@ -100,8 +100,16 @@ def formula_context() -> dict:
     def center(data, _state=None):
         return scale(data, center=True, scale=False, _state=_state)
 
-    ctx = {name: TRANSFORMS[name] for name in ("poly", "I", "log", "log2", "log10", "exp", "np") if name in TRANSFORMS}
-    ctx.update(factor=_factor, scale=scale, center=stateful_transform(center), sqrt=np.sqrt, abs=np.abs)
+    poly = TRANSFORMS["poly"]
+
+    def r_poly(x, degree=1, raw=False, _state=None):
+        if np.any(pd.isna(np.asarray(x, dtype=object))):
+            raise ValueError("missing values are not allowed in poly() (as in R)")
+        return poly(x, degree, raw, _state=_state)
+
+    ctx = {name: TRANSFORMS[name] for name in ("I", "log", "log2", "log10", "exp", "np") if name in TRANSFORMS}
+    ctx.update(factor=_factor, scale=scale, center=stateful_transform(center), poly=stateful_transform(r_poly),
+               sqrt=np.sqrt, abs=np.abs)
     return ctx
 
 
