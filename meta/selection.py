@@ -22,7 +22,8 @@ This follows metafor 3.8 ``selmodel.rma.uni`` (read to match its definitions, no
   ``[1e−5, 1 − 1e−5]``, also inside ``A_i``.  metafor integrates ``A_i`` with ``integrate()``; here the
   weight is constant outside the truncation points (normal tail probabilities) and the middle part is
   integrated by composite Gauss–Legendre quadrature on the standardised scale ``z = y/√v`` (smooth
-  integrand; 24 panels × 24 nodes, checked against adaptive quadrature to 1e−12 in the tests).
+  integrand; 24 panels × 24 nodes, plus geometrically graded panels next to p = 1 for two-sided p-values,
+  checked against adaptive quadrature to 1e−10 in the tests).
 * **Parametrisation and start** (metafor's defaults): the model is first refitted by ML; the optimiser
   works on ``(β, log τ², logit-type δ)`` with ``δ = lo + (hi − lo)/(1 + e^{−θ})``, bounds ``[0, 100]``
   (step function) and ``[1e−5, 100]`` (beta), starting at the ML estimates, ``log(τ² + 0.001)`` and
@@ -127,6 +128,13 @@ def _beta_nodes(alternative: str):
     nodes, weights = [], []
     for lo, hi in panels:
         edges = np.linspace(lo, hi, _PANELS + 1)
+        if alternative == "two.sided":
+            # (1 − p)^(δ₂−1) with p = 2Φ(−|z|) behaves like |z|^(δ₂−1) near z = 0 (integrable, cut at |z| = z_lo):
+            # panels shrink geometrically towards that end so that Gauss–Legendre keeps its accuracy
+            near = lo if abs(lo) < abs(hi) else hi
+            far = hi if near == lo else lo
+            grid = near + (far - near) * np.concatenate([[0.0], 2.0 ** -np.arange(44, 0, -1), [1.0]])
+            edges = np.unique(np.concatenate([grid, np.linspace(lo, hi, _PANELS + 1)]))
         half = np.diff(edges)[:, None] / 2
         mid = (edges[:-1] + edges[1:])[:, None] / 2
         nodes.append((mid + half * _GL_X[None, :]).ravel())
