@@ -393,11 +393,13 @@ class SelectionModelResult:
             return "NA" if not math.isfinite(x) else "<.0001" if x < 1e-4 else f"{x:.4f}"
 
         kind = "Step Function" if self.type == "stepfun" else "Beta"
-        lines = [f"{'Random' if math.isfinite(self.se_tau2) or self.tau2 > 0 else 'Equal'}-Effects Model "
-                 f"(k = {self.k}; tau^2 estimator: ML)", "",
+        fe = getattr(self.unadjusted, "method", "ML") == "FE"
+        lines = [f"Equal-Effects Model (k = {self.k})" if fe else
+                 f"Random-Effects Model (k = {self.k}; tau^2 estimator: ML)", "",
                  f"logLik = {self.logLik:.4f} (unadjusted: {self.logLik_unadjusted:.4f})", "",
-                 f"tau^2 (estimated amount of total heterogeneity): {num(self.tau2)} (SE = {num(self.se_tau2)})",
-                 "", f"Test for Selection Model Parameters:",
+                 *([] if fe else [f"tau^2 (estimated amount of total heterogeneity): {num(self.tau2)} "
+                                  f"(SE = {num(self.se_tau2)})", ""]),
+                 "Test for Selection Model Parameters:",
                  f"LRT(df = {self.LRT_df}) = {self.LRT:.4f}, p-val = {pv(self.LRT_p)}", "",
                  f"Selection Model Type: {kind}" + (f" (alternative = {self.alternative})"), ""]
         lines.append("Model Results:")
@@ -556,6 +558,12 @@ def selection_model(model=None, vi=None, *, type: str = "stepfun", steps: Sequen
             theta = theta - t * step
             if np.max(np.abs(t * step)) < 1e-10:
                 break
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        grad = _central_grad(negll, theta)
+    converged = bool(np.all(np.isfinite(theta)) and np.max(np.abs(grad)) < 1e-3)
+    if not converged:
+        warnings.warn(f"selection model: the optimiser stopped with a gradient of {np.max(np.abs(grad)):.3g}; the "
+                      "estimates may not be the maximum", RuntimeWarning, stacklevel=2)
     beta, tau2, delta = prob.unpack(theta)
     if tau2 < 10 * np.finfo(float).eps:
         tau2 = 0.0
@@ -604,7 +612,7 @@ def selection_model(model=None, vi=None, *, type: str = "stepfun", steps: Sequen
         tau2=float(tau2), se_tau2=se_tau2, delta=delta, se_delta=se_delta, z_delta=z_delta, p_delta=p_delta,
         ci_lb_delta=lb_d, ci_ub_delta=ub_d, LRT=float(lrt), LRT_df=nfree, LRT_p=lrt_p, logLik=float(ll),
         logLik_unadjusted=ll0, k=k, level=level, k_per_interval=tuple(int(c) for c in counts),
-        converged=bool(opt.success or True), unadjusted=ml,
+        converged=converged, unadjusted=ml,
     )
 
 

@@ -41,7 +41,12 @@ def close(a, b, rtol, atol=1e-12):
 
 def fit(case):
     d = FIX["data"][case["data"]]
-    res = fit_random_effects(np.asarray(d["yi"], float), np.asarray(d["vi"], float))
+    if "ablat" in d:  # the meta-regression case (rma(yi, vi, mods = ~ ablat))
+        import pandas as pd
+
+        res = fit_random_effects("yi", "vi", mods="~ ablat", data=pd.DataFrame(d))
+    else:
+        res = fit_random_effects(np.asarray(d["yi"], float), np.asarray(d["vi"], float))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return selection_model(res, type=case["type"], steps=case.get("steps"), alternative=case["alternative"])
