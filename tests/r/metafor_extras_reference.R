@@ -191,13 +191,14 @@ leh <- dat.lehmann2018
 sets <- list(hackshaw1998 = data.frame(yi = hack$yi, vi = hack$vi),
              bcg = data.frame(yi = as.numeric(bcg$yi), vi = as.numeric(bcg$vi)),
              lehmann2018 = data.frame(yi = leh$yi, vi = leh$vi),
-             review = review)
+             review = review,
+             bcg_ablat = data.frame(yi = as.numeric(bcg$yi), vi = as.numeric(bcg$vi), ablat = bcg$ablat))
 specs <- list(list(type = "stepfun", steps = 0.025), list(type = "stepfun", steps = c(0.025, 0.5)),
               list(type = "beta", steps = NULL))
 sel <- list()
 for (nm in names(sets)) {
   d <- sets[[nm]]
-  res <- rma(yi, vi, data = d)
+  res <- if (nm == "bcg_ablat") rma(yi, vi, mods = ~ ablat, data = d) else rma(yi, vi, data = d)  # a moderator
   for (alternative in c("greater", "less")) {
     if (nm != "review" && alternative == "less") next
     for (sp in specs) {
@@ -210,7 +211,7 @@ for (nm in names(sets)) {
       } else {
         case$default <- sel_values(s)
         if (sp$type == "stepfun") {
-          npar <- 1 + 1 + length(s$delta)
+          npar <- res$p + 1 + length(s$delta)
           args$control <- list(reltol = 1e-14, maxit = 10000, ndeps = rep(1e-6, npar))
           ex <- try(suppressWarnings(do.call(selmodel, args)), silent = TRUE)
           if (inherits(ex, "try-error")) {  # optim stopped at maxit: restart from the default fit's estimates
@@ -231,7 +232,7 @@ for (nm in names(sets)) {
     }
   }
 }
-out$selmodel <- list(data = lapply(sets, function(d) list(yi = d$yi, vi = d$vi)), cases = sel)
+out$selmodel <- list(data = lapply(sets, function(d) as.list(d)), cases = sel)
 
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null", pretty = FALSE),
            "tests/data/metafor_extras.json")
