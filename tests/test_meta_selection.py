@@ -227,3 +227,17 @@ def test_cli_bias_selmodel_json(tmp_path):
     bad = CliRunner().invoke(meta_group, ["bias", str(path), "--yi", "yi", "--vi", "vi", "--selmodel", "stepfun",
                                           "--steps", "abc"])
     assert bad.exit_code == 2 and "--steps" in bad.output
+
+
+def test_empty_interval_is_refused_as_metafor(tmp_path):
+    """selmodel() stops when an interval with a free δ holds no observed p-value (checked in R for these data:
+    "One or more intervals do not contain any observed p-values"); the first interval (δ₁ = 1) may be empty."""
+    d = FIX["data"]["hackshaw1998"]
+    with pytest.raises(MetaInputError, match=r"0.025 < p <= 0.026"):
+        selection_model(d["yi"], d["vi"], type="stepfun", steps=[0.025, 0.026])
+    path = tmp_path / "h.csv"
+    path.write_text("yi,vi\n" + "\n".join(f"{a!r},{b!r}" for a, b in zip(d["yi"], d["vi"])) + "\n")
+    out = CliRunner().invoke(meta_group, ["bias", str(path), "--yi", "yi", "--vi", "vi", "--selmodel", "stepfun",
+                                          "--steps", "0.025,0.026"])
+    assert out.exit_code == 2 and "h.csv" in out.output and "no observed p-value" in out.output
+    assert out.output.count("\n") == 1

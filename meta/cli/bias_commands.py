@@ -155,7 +155,10 @@ def bias_command(data, yi, vi, levels, rho, estimator, method, egger_model, na_a
         from meta.cli.group import collected_warnings
 
         with collected_warnings() as caught, numerical_guard(data, f"columns {yi!r}/{vi!r}"):
-            sel = run_selmodel(y, v, selmodel, step_list, alternative, method)
+            try:
+                sel = run_selmodel(y, v, selmodel, step_list, alternative, method)
+            except MetaInputError as exc:  # name the file the p-values come from
+                raise MetaInputError(f"{data!r}: {exc}") from None
         caught.emit()
     if as_json:
         out = bias_dict(egger, tf, agg, rho)
