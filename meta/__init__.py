@@ -13,9 +13,11 @@ Inference on a fitted model
     robust (cluster-robust CR2/CR1), predict, wald_test / lrt / anova, tau2_ci (Q-profile and profile CI of
     τ²), profile_ci and variance_component_lrt (multilevel σ²)
 Diagnostics
-    influence, leave_one_out, cooks_distance, rstudent
+    influence (every column of metafor's influence()), leave_one_out, cooks_distance, rstudent, dfbetas,
+    hatvalues
 Small-study effects, power, aggregation, plots
-    egger_test, pet_peese, trim_and_fill; mpower, jackson_turner_power, study_power, min_study_size,
+    egger_test, pet_peese, trim_and_fill, selection_model (metafor selmodel: step function / 3PSM, beta);
+    mpower, jackson_turner_power, study_power, min_study_size,
     ttest_power, ttest_sample_size; aggregate_estimates; forest_plot, funnel_plot, contour_funnel_plot,
     trimfill_funnel_plot, bubble_plot, save_figure
 Effect sizes
@@ -45,7 +47,10 @@ _EXPORTS: dict[str, str] = {
     "i_squared": "meta.heterogeneity",
     # influence
     "influence": "meta.diagnostics", "leave_one_out": "meta.diagnostics", "cooks_distance": "meta.diagnostics",
-    "rstudent": "meta.diagnostics", "InfluenceResult": "meta.diagnostics",
+    "rstudent": "meta.diagnostics", "InfluenceResult": "meta.diagnostics", "hatvalues": "meta.diagnostics",
+    "dfbetas": "meta.diagnostics",
+    # selection models (publication bias)
+    "selection_model": "meta.selection", "SelectionModelResult": "meta.selection",
     # small-study effects, power, aggregation
     "egger_test": "meta.small_study", "pet_peese": "meta.small_study", "trim_and_fill": "meta.small_study",
     "mpower": "meta.power", "jackson_turner_power": "meta.power", "study_power": "meta.power",
@@ -75,8 +80,8 @@ _RENAMED: dict[str, tuple[str, str]] = {
 _SUBMODULES = (
     "aggregate", "cluster_robust", "confint", "diagnostics", "effect_measures", "effect_sizes", "errors",
     "heterogeneity", "hypothesis_tests", "inference", "model_matrix", "multilevel", "nested_covariance", "plots",
-    "power", "prediction", "profile_likelihood", "small_study", "tau2_estimators", "univariate", "validation",
-    "variance_components", "atomic_write", "lazy_exports", "cli", "version",
+    "power", "prediction", "profile_likelihood", "selection", "small_study", "tau2_estimators", "univariate",
+    "validation", "variance_components", "atomic_write", "lazy_exports", "cli", "version",
 )
 
 __all__ = sorted([*_EXPORTS, *_RENAMED])

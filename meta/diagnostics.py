@@ -23,6 +23,16 @@ Following metafor (``leave1out.rma.uni``, ``influence.rma.uni``, ``cooks.distanc
   otherwise) or ``se² = M_ii(θ₍₋ᵢ₎) + x_i vb₍₋ᵢ₎ x_i'`` with ``M`` the marginal covariance of the *full* data at
   the deleted-fit components (multilevel); for a deleted cluster also
   ``X² = e' (M_cc + X_c vb₍₋c₎ X_c')⁻¹ e`` on ``k_c`` df.
+* The rest of metafor's ``influence.rma.uni`` (outcome deletion): hat values
+  ``h = diag(X(X'WX)⁻¹X'W)`` of the full fit (``hatvalues``, values above 1 − 10ε set to 1), weights
+  ``100 w_i/Σw`` (``weights``), ``DFFITS_i = (x_i b − x_i b₍₋ᵢ₎)/√(s2w₍₋ᵢ₎ h_i (τ²₍₋ᵢ₎ + v_i))``,
+  ``DFBETAS_ij = (b_j − b₍₋ᵢ₎j)/√(s2w₍₋ᵢ₎ [(X'W₍₋ᵢ₎X)⁻¹]_jj)`` where ``W₍₋ᵢ₎ = diag(1/(v + τ²₍₋ᵢ₎))`` over *all*
+  k rows, ``COVRATIO_i = det vb₍₋ᵢ₎ / det vb``, ``τ²₍₋ᵢ₎`` and ``QE₍₋ᵢ₎``; a case is flagged influential
+  when ``|DFFITS| > 3√(p/(k−p))``, ``pchisq(D, p) > 0.5``, ``h > 3p/k`` or any ``|DFBETAS| > 1``
+  (Viechtbauer & Cheung 2010).
+* Multilevel (``rma.mv``): ``hatvalues`` ``diag(X(X'M⁻¹X)⁻¹X'M⁻¹)``, ``weights`` ``100 diag(M⁻¹)/Σ``, and
+  ``dfbetas`` ``(b − b₍₋ᵢ₎)/√diag((X'M(θ₍₋ᵢ₎)⁻¹X)⁻¹)`` with the deleted fit's components applied to the full data
+  (``dfbetas.rma.mv``), per outcome or cluster.
 * Deleting clusters (metafor's ``cluster=``): clusters are sorted by their id and labelled by it, as
   ``cooks.distance(fit, cluster = ...)`` orders its output (``order(ids)``).  Numeric ids sort
   numerically, others as strings (by code point; R sorts character ids in the locale's collation order,
@@ -44,7 +54,7 @@ from meta.heterogeneity import fixed_effects_q, i_squared
 from meta.validation import format_rows
 
 __all__ = ["InfluenceResult", "LeaveOneOut", "StudentizedResiduals", "influence", "leave_one_out",
-           "cooks_distance", "rstudent"]
+           "cooks_distance", "rstudent", "hatvalues", "dfbetas"]
 
 
 # --------------------------------------------------------------------------------------------------- units
@@ -127,6 +137,7 @@ class _Refits:
     resid: np.ndarray  # deleted residuals of every row (data order)
     se: np.ndarray
     X2: np.ndarray  # per unit
+    s2w: np.ndarray | None = None  # Knapp–Hartung factor of each refit (univariate; 1 otherwise)
 
 
 def _univariate_refits(result, members) -> _Refits:
@@ -158,7 +169,7 @@ def _univariate_refits(result, members) -> _Refits:
     X2 = _cluster_x2(members, resid, blocks) if any(m.size > 1 for m in members) else resid**2 / var
     return _Refits(beta=fits.beta, vb=fits.vb, components=fits.tau2[:, None], converged=fits.converged,
                    k=fits.k, ddf=fits.ddf, QE=fits.QE, QE_p=fits.QE_p, I2=fits.I2, H2=fits.H2,
-                   resid=resid, se=se, X2=X2)
+                   resid=resid, se=se, X2=X2, s2w=fits.s2w)
 
 
 def _cluster_x2(members, resid, blocks) -> np.ndarray:
@@ -341,6 +352,34 @@ class InfluenceResult(ResultDisplay):
     cooks: np.ndarray
     rstudent: StudentizedResiduals
     leave_one_out: LeaveOneOut
+    names: tuple[str, ...] = ()
+    dfbetas: np.ndarray | None = None  # (n, p); univariate: outcome deletion only
+    dffits: np.ndarray | None = None  # univariate, outcome deletion
+    cov_r: np.ndarray | None = None  # univariate, outcome deletion
+    hat: np.ndarray | None = None  # per outcome of the full fit (hatvalues)
+    weight: np.ndarray | None = None  # per outcome of the full fit, percent (weights)
+    is_influential: np.ndarray | None = None  # univariate, outcome deletion (metafor's "*")
+
+    @property
+    def tau2_del(self) -> np.ndarray:
+        """τ² (univariate) or the first σ² (multilevel) of each refit."""
+        return self.leave_one_out.components[:, 0]
+
+    @property
+    def QE_del(self) -> np.ndarray:
+        return self.leave_one_out.QE
+
+    def metafor_frame(self) -> pd.DataFrame:
+        """metafor's ``influence()`` table: rstudent, dffits, cook.d, cov.r, tau2.del, QE.del, hat, weight,
+        dfbs (one column per coefficient) and inf (``"*"`` for influential cases); univariate, per outcome."""
+        if self.unit != "outcome" or self.dffits is None:
+            raise MetaInputError("metafor's influence() table is defined for univariate models, deleting outcomes")
+        cols = {"rstudent": self.rstudent.z, "dffits": self.dffits, "cook.d": self.cooks, "cov.r": self.cov_r,
+                "tau2.del": self.tau2_del, "QE.del": self.QE_del, "hat": self.hat, "weight": self.weight}
+        for j, n in enumerate(self.names):
+            cols[f"dfbs.{n}"] = self.dfbetas[:, j]
+        cols["inf"] = np.where(self.is_influential, "*", "")
+        return pd.DataFrame(cols, index=pd.Index(self.labels, name="row"))
 
     def to_frame(self) -> pd.DataFrame:
         frame = self.leave_one_out.to_frame()
@@ -349,11 +388,37 @@ class InfluenceResult(ResultDisplay):
             frame.insert(1, "rstudent", self.rstudent.z)
         elif self.rstudent.X2 is not None:
             frame.insert(1, "X2", self.rstudent.X2)
+        pos = 2
+        for key in ("dffits", "cov_r"):
+            val = getattr(self, key)
+            if val is not None:
+                frame.insert(pos, key, val)
+                pos += 1
+        if self.dfbetas is not None:
+            single = len(self.names) == 1
+            for j, n in enumerate(self.names):
+                frame.insert(pos, "dfbetas" + ("" if single else f"[{n}]"), self.dfbetas[:, j])
+                pos += 1
+        if self.unit == "outcome":
+            for key in ("hat", "weight"):
+                val = getattr(self, key)
+                if val is not None:
+                    frame.insert(pos, key, val)
+                    pos += 1
+            if self.is_influential is not None:
+                frame["influential"] = self.is_influential
         return frame
 
     def to_dict(self) -> dict:
-        return {"unit": self.unit, "labels": list(self.labels), "cooks_distance": self.cooks.tolist(),
-                "rstudent": self.rstudent.to_dict(), "leave_one_out": self.leave_one_out.to_dict()}
+        def arr(x):
+            return None if x is None else np.asarray(x).tolist()
+
+        return {"unit": self.unit, "labels": list(self.labels), "names": list(self.names),
+                "cooks_distance": self.cooks.tolist(), "rstudent": self.rstudent.to_dict(),
+                "dffits": arr(self.dffits), "cov_r": arr(self.cov_r), "dfbetas": arr(self.dfbetas),
+                "tau2_del": arr(self.tau2_del), "QE_del": arr(self.QE_del),
+                "hat": arr(self.hat), "weight": arr(self.weight), "is_influential": arr(self.is_influential),
+                "leave_one_out": self.leave_one_out.to_dict()}
 
     def summary(self, digits: int = 4) -> str:
         return self.to_frame().to_string(float_format=lambda x: f"{x:.{digits}f}")
@@ -396,6 +461,54 @@ def _loo(result, kind, labels, R: _Refits) -> LeaveOneOut:
                        H2=None if multilevel else R.H2)
 
 
+def hatvalues(result) -> np.ndarray:
+    """metafor ``hatvalues``: diagonal of the hat matrix ``X(X'WX)⁻¹X'W`` of the fit (W = M⁻¹ for ``rma.mv``).
+
+    Values above ``1 − 10ε`` are set to 1, as metafor does.
+    """
+    X = np.asarray(result.X, float)
+    v = np.asarray(result.vi, float)
+    if _is_multilevel(result):
+        WX = result._structure.solve(np.asarray(result.sigma2, float), v, X)
+    else:
+        WX = X / (v + float(result.tau2))[:, None]
+    S = np.linalg.inv(X.T @ WX)
+    h = np.einsum("ij,jk,ik->i", X, S, WX)
+    h[h > 1 - 10 * np.finfo(float).eps] = 1.0
+    return h
+
+
+def _dfbetas(result, R: _Refits) -> np.ndarray:
+    """metafor ``dfbetas``: ``(b − b₍₋ᵤ₎)/√diag(vb)`` with ``vb`` the full data's ``(X'W X)⁻¹`` at the refit's
+    variance components (times the refit's Knapp–Hartung factor for univariate models)."""
+    X = np.asarray(result.X, float)
+    v = np.asarray(result.vi, float)
+    b = np.asarray(result.beta, float)
+    n, p = R.beta.shape
+    out = np.full((n, p), np.nan)
+    if _is_multilevel(result):
+        for u in range(n):
+            if not np.all(np.isfinite(R.components[u])):
+                continue
+            WX = result._structure.solve(R.components[u], v, X)
+            out[u] = (b - R.beta[u]) / np.sqrt(np.diag(np.linalg.inv(X.T @ WX)))
+        return out
+    t2 = R.components[:, 0]
+    ok = np.isfinite(t2)
+    if ok.any():
+        W = 1.0 / (v[None, :] + t2[ok, None])
+        S = np.linalg.inv(np.einsum("ji,nj,jk->nik", X, W, X))
+        var = R.s2w[ok, None] * np.diagonal(S, axis1=1, axis2=2)
+        out[ok] = (b[None, :] - R.beta[ok]) / np.sqrt(var)
+    return out
+
+
+def dfbetas(result, *, cluster: str | Sequence | None = None) -> np.ndarray:
+    """metafor ``dfbetas``: one row per deleted outcome (or cluster, sorted by id), one column per coefficient."""
+    _, _, _, R = _refits(result, cluster)
+    return _dfbetas(result, R)
+
+
 def influence(result, *, cluster: str | Sequence | None = None) -> InfluenceResult:
     """Cook's distance, studentised residuals and leave-one-out refits, deleting outcomes or clusters.
 
@@ -418,9 +531,29 @@ def influence(result, *, cluster: str | Sequence | None = None) -> InfluenceResu
         Unknown level name, wrong number of ids, or missing ids (rows named).
     """
     kind, labels, members, R = _refits(result, cluster)
-    return InfluenceResult(unit=kind, labels=tuple(labels), cooks=_cooks(result, R),
+    cooks = _cooks(result, R)
+    names = tuple(c.name for c in result.coefficients)
+    dfbs = _dfbetas(result, R)
+    hat = hatvalues(result)
+    weight = np.asarray(result.weights(), float)
+    extra: dict[str, Any] = {}
+    if kind == "outcome" and not _is_multilevel(result):
+        X = np.asarray(result.X, float)
+        v = np.asarray(result.vi, float)
+        k, p = X.shape
+        b = np.asarray(result.beta, float)
+        delpred = np.einsum("ij,ij->i", X, R.beta)
+        t2 = R.components[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dffits = (X @ b - delpred) / np.sqrt(R.s2w * hat * (t2 + v))
+            cov_r = np.linalg.det(R.vb) / np.linalg.det(np.asarray(result.vb, float))
+            infl = ((np.abs(dffits) > 3 * np.sqrt(p / (k - p))) | (stats.chi2.cdf(cooks, p) > 0.5)
+                    | (hat > 3 * p / k) | np.any(np.abs(dfbs) > 1, axis=1))
+        extra = dict(dffits=dffits, cov_r=cov_r, is_influential=infl)
+    return InfluenceResult(unit=kind, labels=tuple(labels), cooks=cooks,
                            rstudent=_rstudent(kind, labels, members, R),
-                           leave_one_out=_loo(result, kind, labels, R))
+                           leave_one_out=_loo(result, kind, labels, R), names=names, dfbetas=dfbs, hat=hat,
+                           weight=weight, **extra)
 
 
 def leave_one_out(result, *, cluster: str | Sequence | None = None) -> LeaveOneOut:

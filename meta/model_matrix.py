@@ -12,6 +12,16 @@ order, so only the names need translating: ``Intercept`` → ``intrcpt`` and ``x
 raw moderator values (same factor levels, reference level and column order), which is what
 :func:`meta.prediction.predict` needs for ``newmods`` given as a data table.
 
+R formula habits (:func:`formula_context`): ``factor(x)`` (a categorical moderator, R's level order and
+``factor(x)b`` column names), ``scale(x)``/``center(x)``, ``poly(x, d)`` (R's orthogonal polynomials, same signs),
+``I(x^2)`` (``^`` is R's power inside a call), ``log``, ``exp``, ``sqrt``, ``abs`` and interactions.  metafor
+evaluates the formula with ``model.frame(mods, data, na.action = na.pass)`` on *all* input rows and drops the
+incomplete rows afterwards, so ``scale(x)`` is centred and scaled over every row where ``x`` is present —
+including rows dropped later for a missing ``yi`` (checked against metafor 3.8.1: ``dat.bcg`` with ``yi[5]``
+missing gives β = (−0.65944, −0.37455), not the (−0.70657, −0.35355) of scaling the complete rows).
+:func:`model_matrix` therefore evaluates on all rows (``rows`` selects the kept ones afterwards) with NaN-aware
+``scale``/``center``; functions formulaic cannot evaluate are reported in one line.
+
 Bad moderators are rejected before fitting, because a singular ``X'WX`` would otherwise surface as an
 optimiser failure far from its cause: a missing column, missing values (with 1-based data rows), a constant
 non-intercept column, and a column that is a linear combination of earlier ones (metafor stops with
@@ -35,10 +45,98 @@ _LEVEL = re.compile(r"\[(?:T\.)?([^\]]*)\]")
 
 
 def r_style_name(name: str) -> str:
-    """formulaic column name → R ``model.matrix`` name (``Intercept`` → ``intrcpt``, ``g[T.b]`` → ``gb``)."""
+    """formulaic column name → R ``model.matrix`` name (``Intercept`` → ``intrcpt``, ``g[T.b]`` → ``gb``,
+    ``I(x ** 2)`` → ``I(x^2)``, ``I(x / 10)`` → ``I(x/10)``: R's deparse writes ``^`` and ``/`` without spaces)."""
     if name == "Intercept":
         return "intrcpt"
-    return _LEVEL.sub(r"\1", name)
+    def level(m):  # R prints logical levels as TRUE/FALSE
+        return {"True": "TRUE", "False": "FALSE"}.get(m.group(1), m.group(1))
+
+    return _LEVEL.sub(level, name).replace(" ** ", "^").replace(" / ", "/")
+
+
+#: functions a moderator formula may call (besides interactions, ``-1`` and ``+0``)
+SUPPORTED_FUNCTIONS = ("factor", "scale", "center", "poly", "I", "log", "log2", "log10", "exp", "sqrt", "abs")
+
+
+def _nan_scale(data, center=True, scale=True, _state=None):
+    """R ``scale()``: centre by the mean and divide by the root mean square (n − 1) of the non-missing values.
+
+    Notes
+    -----
+    R's ``scale`` uses ``colMeans(x, na.rm = TRUE)`` and ``sqrt(sum(x^2, na.rm = TRUE)/(n − 1))`` over the
+    non-missing values; formulaic's ``scale`` would return NaN for every row as soon as one value is missing.
+    The state (centre, scale) is kept, so new moderator values are transformed as the fitted data were.
+    """
+    x = np.asarray(data, dtype=float)
+    if "center" not in _state:
+        _state["center"] = float(np.nanmean(x)) if center is True else (None if center is False else float(center))
+    if _state["center"] is not None:
+        x = x - _state["center"]
+    if "scale" not in _state:
+        n = int(np.sum(~np.isnan(x)))
+        _state["scale"] = (float(np.sqrt(np.nansum(x**2) / (n - 1))) if scale is True
+                           else None if scale is False else float(scale))
+    if _state["scale"] is not None:
+        x = x / _state["scale"]
+    return x
+
+
+def _factor(data, levels=None):
+    """R ``factor()``: a categorical moderator (treatment contrasts, first sorted level as reference)."""
+    from formulaic.transforms import C
+
+    return C(data, levels=levels)
+
+
+def formula_context() -> dict:
+    """Names available in moderator formulas: R's ``factor``, NaN-aware ``scale``/``center``, and formulaic's
+    ``poly``, ``I``, ``log`` & co."""
+    from formulaic.transforms import TRANSFORMS
+    from formulaic.utils.stateful_transforms import stateful_transform
+
+    scale = stateful_transform(_nan_scale)
+
+    def center(data, _state=None):
+        return scale(data, center=True, scale=False, _state=_state)
+
+    poly = TRANSFORMS["poly"]
+
+    def r_poly(x, degree=1, raw=False, _state=None):
+        if np.any(pd.isna(np.asarray(x, dtype=object))):
+            raise ValueError("missing values are not allowed in poly() (as in R)")
+        return poly(x, degree, raw, _state=_state)
+
+    ctx = {name: TRANSFORMS[name] for name in ("I", "log", "log2", "log10", "exp", "np") if name in TRANSFORMS}
+    ctx.update(factor=_factor, scale=scale, center=stateful_transform(center), poly=stateful_transform(r_poly),
+               sqrt=np.sqrt, abs=np.abs)
+    return ctx
+
+
+_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
+_NAME = re.compile(r"(?<![A-Za-z0-9_.'\"])([A-Za-z_.][A-Za-z0-9_.]*)(?![A-Za-z0-9_.]*\s*\()")
+
+
+def _python_powers(text: str) -> str:
+    """R's ``^`` means a power inside a function call (``I(x^2)``, ``log(x^2)``); formulaic needs ``**`` there.
+
+    ``^`` outside calls (``(a + b)^2``) keeps its formula meaning (interactions up to that order).
+    """
+    out, depth_in_call, stack = [], 0, []
+    for i, ch in enumerate(text):
+        if ch == "(":
+            before = text[:i].rstrip()
+            is_call = bool(before) and (before[-1].isalnum() or before[-1] in "_.")
+            stack.append(is_call)
+            depth_in_call += is_call
+        elif ch == ")" and stack:
+            depth_in_call -= stack.pop()
+        out.append("**" if ch == "^" and depth_in_call > 0 else ch)
+    return "".join(out)
+
+
+def _unsupported_calls(text: str) -> list[str]:
+    return [f for f in dict.fromkeys(_CALL.findall(text)) if f not in SUPPORTED_FUNCTIONS and not f.startswith("np.")]
 
 
 @dataclass(frozen=True)
@@ -69,27 +167,42 @@ def _formula_text(formula: str | None) -> str | None:
     if formula is None or formula.strip() in ("", "~1", "~ 1", "1"):
         return None
     text = formula.strip()
-    return text if text.startswith("~") else "~ " + text
+    return _python_powers(text if text.startswith("~") else "~ " + text)
 
 
-def moderator_variables(formula: str | None) -> tuple[str, ...]:
+def moderator_variables(formula: str | None, columns=None) -> tuple[str, ...]:
     """Raw data columns a moderator formula uses (``()`` for the intercept-only model).
+
+    formulaic's ``required_variables`` misses the arguments of stateful transforms (``scale(x)``, ``poly(x, 2)``)
+    and counts ``factor`` as a variable, so names are also read from the formula text; with ``columns`` given
+    only names that are data columns are returned.
 
     Raises
     ------
     MetaInputError
-        The formula cannot be parsed.
+        The formula cannot be parsed, or calls a function that is not supported.
     """
     text = _formula_text(formula)
     if text is None:
         return ()
     from formulaic import Formula
 
+    bad = _unsupported_calls(text)
+    if bad:
+        raise MetaInputError(f"moderators {formula!r}: function {bad[0]}() is not supported (supported: "
+                             f"{', '.join(f + '()' for f in SUPPORTED_FUNCTIONS)}, interactions a:b and a*b, - 1)")
     try:
-        required = Formula(text).required_variables
+        required = {str(v) for v in Formula(text, _context=formula_context()).required_variables}
     except Exception as exc:  # formula syntax
         raise MetaInputError(f"moderator formula {formula!r} cannot be parsed: {' '.join(str(exc).split())}") from None
-    return tuple(sorted(str(v) for v in required))
+    names = required | set(_NAME.findall(text))
+    names -= set(SUPPORTED_FUNCTIONS) | {"np", "True", "False", "None"}
+    if columns is not None:
+        cols = {str(c) for c in columns}
+        names = {n for n in names if n in cols}
+    else:
+        names = {n for n in names if not n.replace(".", "").isdigit()}
+    return tuple(sorted(names))
 
 
 def missing_moderators(formula: str | None, data: pd.DataFrame | None) -> dict[str, np.ndarray]:
@@ -97,7 +210,7 @@ def missing_moderators(formula: str | None, data: pd.DataFrame | None) -> dict[s
     if data is None:
         return {}
     out = {}
-    for var in moderator_variables(formula):
+    for var in moderator_variables(formula, data.columns):
         if var in data.columns:
             miss = pd.isna(data[var]).to_numpy()
             if miss.any():
@@ -143,27 +256,35 @@ def build_model_matrix(formula: str | None, data: pd.DataFrame | None, k: int | 
     return built.X, list(built.names)
 
 
-def model_matrix(formula: str | None, data: pd.DataFrame | None, k: int | None = None) -> DesignMatrix:
+def model_matrix(formula: str | None, data: pd.DataFrame | None, k: int | None = None,
+                 rows: np.ndarray | None = None) -> DesignMatrix:
     """Evaluate a moderator formula on ``data``: the model matrix in metafor's column order, and its spec.
 
     Parameters
     ----------
     formula : str or None
-        One-sided formula such as ``"~ pubstatus"`` or ``"~ x + g"`` (``"- 1"`` drops the intercept).
-        ``None`` or ``"~ 1"`` gives the intercept-only model.
+        One-sided formula such as ``"~ pubstatus"``, ``"~ factor(year) + scale(x)"`` or ``"~ poly(x, 2)"``
+        (``"- 1"`` drops the intercept).  ``None`` or ``"~ 1"`` gives the intercept-only model.
     data : DataFrame
-        Data holding the moderators (one row per estimate).
+        Data holding the moderators (one row per input estimate).
     k : int, optional
         Number of estimates (needed when ``data`` is None).
+    rows : ndarray of bool, optional
+        The rows kept for fitting (metafor's ``not.na``).  The formula is evaluated on *all* rows of ``data``
+        first and these rows are taken afterwards, as ``rma(..., na.action = na.omit)`` does, so data-dependent
+        transforms (``scale``, ``poly``, ``factor`` levels) see the same rows as in R.
 
     Raises
     ------
     MetaInputError
-        Missing column, missing moderator values (rows named), constant or collinear moderator.
+        Missing column, missing moderator values in kept rows (rows named), unsupported function, constant or
+        collinear moderator.
     """
     text = _formula_text(formula)
     if text is None:
         n = len(data) if data is not None else k
+        if rows is not None:
+            n = int(np.sum(rows))
         if n is None:
             raise MetaInputError("cannot build an intercept-only model matrix without the number of estimates")
         return DesignMatrix(X=np.ones((n, 1)), names=("intrcpt",), formula=None)
@@ -172,14 +293,19 @@ def model_matrix(formula: str | None, data: pd.DataFrame | None, k: int | None =
     from formulaic import model_matrix as _formulaic_model_matrix
     from formulaic.errors import FormulaicError
 
-    variables = moderator_variables(formula)
+    data = data.reset_index(drop=True)
+    keep = np.ones(len(data), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    variables = moderator_variables(formula, data.columns)
     for var, miss in missing_moderators(formula, data).items():
-        raise MetaInputError(f"column {var!r}: missing moderator value in row(s) {format_rows(miss)}")
+        if np.any(miss & keep):
+            raise MetaInputError(f"column {var!r}: missing moderator value in row(s) {format_rows(miss & keep)}")
     try:
-        mm = _formulaic_model_matrix(text, data, na_action="raise")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # log(0) etc.: reported below as non-finite rows
+            mm = _formulaic_model_matrix(text, data, na_action="ignore", context=formula_context())
     except FormulaicError as exc:
         msg = " ".join(str(exc).split())
-        m = re.search(r"`([^`]+)` is not present", msg)
+        m = re.search(r"`([^`]+)` is not present", msg) or re.search(r"name '([^']+)' is not defined", msg)
         if m:
             raise MetaInputError(f"column {m.group(1)!r} not found in data (moderators {formula!r})") from None
         raise MetaInputError(f"moderators {formula!r}: {msg}") from None
@@ -187,6 +313,9 @@ def model_matrix(formula: str | None, data: pd.DataFrame | None, k: int | None =
         raise MetaInputError(f"moderators {formula!r}: {' '.join(str(exc).split())}") from None
     names = [r_style_name(str(c)) for c in mm.columns]
     X = np.asarray(mm, dtype=float)
+    if X.shape[0] != len(data):  # pragma: no cover - na_action="ignore" keeps every row
+        raise MetaInputError(f"moderators {formula!r}: the model matrix lost rows")
+    X = X[keep]
     check_model_matrix(X, names)
     return DesignMatrix(X=X, names=tuple(names), formula=formula, variables=variables, spec=mm.model_spec)
 
@@ -237,7 +366,7 @@ def new_model_rows(design: DesignMatrix, newdata: pd.DataFrame) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            mm = design.spec.get_model_matrix(newdata.reset_index(drop=True))
+            mm = design.spec.get_model_matrix(newdata.reset_index(drop=True), context=formula_context())
     except Exception as exc:  # formulaic's errors, and its warnings turned into errors above
         raise MetaInputError(f"newmods: {' '.join(str(exc).split())}") from None
     names = [r_style_name(str(c)) for c in mm.columns]

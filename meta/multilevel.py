@@ -456,8 +456,10 @@ def fit_multilevel(
         check_model_matrix(X, cnames)
         design = DesignMatrix(X=X, names=tuple(cnames))
     else:
-        sub = None if data is None or mods is None else data.iloc[np.flatnonzero(keep)].reset_index(drop=True)
-        design = model_matrix(mods, sub, k)
+        if data is None or mods is None:
+            design = model_matrix(mods, None, k)
+        else:  # evaluated on all rows and the kept ones taken, as R's model.frame(na.action = na.pass)
+            design = model_matrix(mods, data, k, rows=keep)
         X, cnames = design.X, list(design.names)
     k, p = X.shape
     if k - p < 1:

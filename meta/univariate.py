@@ -210,6 +210,11 @@ class UnivariateResult(ResultDisplay):
         return float(self.k - self.p) if self.test != "z" else None
 
     @property
+    def QM_ddf(self) -> float | None:
+        """Denominator df of the omnibus F test (metafor ``QMdf[2]``: ``k − p``); ``None`` for the χ² test (z)."""
+        return self.ddf
+
+    @property
     def parms(self) -> int:
         """Number of estimated parameters (metafor ``parms``): ``p`` plus 1 for τ² unless FE."""
         return self.p + (0 if self.method == "FE" else 1)
@@ -264,7 +269,7 @@ class UnivariateResult(ResultDisplay):
             "coefficients": [{kk: f(vv) for kk, vv in c.to_dict().items()} for c in self.coefficients],
             "tau2": f(self.tau2), "se_tau2": f(self.se_tau2),
             "QE": f(self.QE), "QE_df": self.QE_df, "QE_p": f(self.QE_p),
-            "QM": f(self.QM), "QM_df": self.QM_df, "QM_p": f(self.QM_p),
+            "QM": f(self.QM), "QM_df": self.QM_df, "QM_ddf": self.QM_ddf, "QM_p": f(self.QM_p),
             "logLik": f(self.logLik), "deviance": f(self.deviance), "AIC": f(self.AIC), "BIC": f(self.BIC),
             "AICc": f(self.AICc), "I2": f(self.I2), "H2": f(self.H2),
             "pred_interval": [f(self.pred_interval[0]), f(self.pred_interval[1])],
@@ -393,7 +398,7 @@ def _prepare(yi, vi, X, names, mods, data, yi_name, vi_name, na, stacklevel):
         raise MetaInputError(f"need at least 2 estimates (got {y.size}"
                              f"{f' after omitting {len(omitted)} row(s) with missing values' if omitted else ''})")
     if mods is not None:
-        design = model_matrix(mods, data.iloc[np.flatnonzero(keep)].reset_index(drop=True))
+        design = model_matrix(mods, data, rows=keep)  # evaluated on all rows, as R's model.frame
     else:
         if Xa is None:
             Xk = np.ones((y.size, 1))

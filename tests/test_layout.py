@@ -34,7 +34,7 @@ META_FLOORS = (
     ("meta.effect_sizes", "meta.effect_measures", "meta.model_matrix", "meta.nested_covariance",
      "meta.heterogeneity", "meta.inference", "meta.variance_components"),
     ("meta.univariate", "meta.multilevel", "meta.profile_likelihood", "meta.tau2_estimators", "meta.prediction"),
-    ("meta.aggregate", "meta.small_study", "meta.diagnostics", "meta.power", "meta.cluster_robust",
+    ("meta.aggregate", "meta.small_study", "meta.selection", "meta.diagnostics", "meta.power", "meta.cluster_robust",
      "meta.hypothesis_tests", "meta.confint"),
     ("meta.plots",),
     ("meta.cli", "meta.__main__"),

@@ -8,6 +8,11 @@ With ``--levels OUTER,INNER`` (nested clusters, e.g. ``study,esid``) the Egger t
 (standard error as a moderator of the multilevel model, REML unless ``--method ML``) and trim-and-fill runs
 on within-cluster aggregates of the outermost level (metafor ``aggregate``, compound symmetry with
 ``--rho``, default 0.6 — the value of metafor's own ``aggregate`` example; the review did not report its ρ).
+
+``--selmodel stepfun|beta`` adds a selection model (metafor ``selmodel``, :func:`meta.selection.selection_model`)
+of the univariate ``--method`` model (refitted by ML, as metafor does): the step function with cut points
+``--steps`` (default 0.025, the three-parameter selection model) or the beta model, with the likelihood-ratio
+test against the unadjusted model; JSON key ``selmodel``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,29 @@ def run_bias(y, v, *, levels=None, rho=DEFAULT_RHO, estimator="L0", method="REML
     egger = egger_test(y, v, model=egger_model, method=method)
     tf = trim_and_fill(y, v, estimator=estimator, method=method)
     return egger, tf, None
+
+
+def parse_steps_option(text: str) -> list[float]:
+    """``"0.025,0.5"`` → ``[0.025, 0.5]`` (one-line error naming --steps otherwise)."""
+    from meta.errors import MetaInputError
+
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise MetaInputError(f"--steps: expected comma-separated p-value cut points such as 0.025,0.5 (got {text!r})") \
+            from None
+    if not values or any(not 0 < x <= 1 for x in values):
+        raise MetaInputError(f"--steps: cut points must lie in (0, 1] (got {text!r})")
+    return values
+
+
+def run_selmodel(y, v, kind: str, steps, alternative: str, method: str):
+    """The selection model of the univariate ``method`` model (metafor ``selmodel``; refitted by ML)."""
+    from meta.selection import selection_model
+    from meta.univariate import fit_random_effects
+
+    fit = fit_random_effects(y, v, method=method)
+    return selection_model(fit, type=kind, steps=steps, alternative=alternative)
 
 
 def bias_dict(egger, tf, agg, rho) -> dict:
@@ -86,16 +114,36 @@ def bias_dict(egger, tf, agg, rho) -> dict:
 @click.option("--na", "na_action", type=click.Choice(["omit", "fail"], case_sensitive=False), default="omit",
               show_default=True, help="Rows with a missing estimate, variance or level id: leave out with a warning "
                                       "(omit) or stop (fail), as meta pool.")
+@click.option("--selmodel", type=click.Choice(["stepfun", "beta"]), default=None,
+              help="Also fit a selection model (metafor selmodel): step function (3PSM with the default --steps) "
+                   "or beta; univariate only.")
+@click.option("--steps", default=None, metavar="0.025,0.5",
+              help="Cut points of the step-function selection model (one-sided p-values; default 0.025).")
+@click.option("--alternative", type=click.Choice(["greater", "less", "two.sided"]), default="greater",
+              show_default=True, help="Direction of the p-values the selection model uses (metafor's default: "
+                                      "greater, i.e. large positive effects favoured).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @names_data_file
-def bias_command(data, yi, vi, sei, levels, rho, estimator, method, egger_model, na_action, as_json):
-    """Small-study effects: Egger-type regression test and trim-and-fill (metafor regtest / trimfill)."""
+def bias_command(data, yi, vi, sei, levels, rho, estimator, method, egger_model, na_action, selmodel, steps, alternative,
+                 as_json):
+    """Small-study effects: Egger-type regression test and trim-and-fill (metafor regtest / trimfill), and
+    optionally a selection model (metafor selmodel).
+
+    \b
+    blockade meta bias dat.csv --yi yi --vi vi --selmodel stepfun --steps 0.025,0.5 --json
+    """
     from meta.errors import MetaInputError
     from meta.cli.input import level_ids, load_effects, split_levels
 
     method = method.upper()
     if not -1 < rho < 1:
         raise MetaInputError(f"--rho must lie in (-1, 1) (got {rho})")
+    step_list = parse_steps_option(steps) if steps is not None else None
+    if steps is not None and selmodel != "stepfun":
+        raise MetaInputError("--steps needs --selmodel stepfun (the beta model has no cut points)")
+    if selmodel and levels:
+        raise MetaInputError("--selmodel is for univariate models (metafor's selmodel has no multilevel version); "
+                             "drop --levels")
     from meta.cli.input import effect_columns, read_csv
 
     yi, vi, is_sei = effect_columns(read_csv(data).columns, yi, vi, sei)
@@ -108,11 +156,27 @@ def bias_command(data, yi, vi, sei, levels, rho, estimator, method, egger_model,
         egger, tf, agg = run_bias(y, v, levels=lv, rho=rho, estimator=estimator, method=method,
                                   egger_model=egger_model)
     require_finite(data, f"columns {yi!r}/{vi!r}", egger.slope, egger.se, tf.estimate, tf.se)
+    sel = None
+    if selmodel:
+        from meta.cli.group import collected_warnings
+
+        with collected_warnings() as caught, numerical_guard(data, f"columns {yi!r}/{vi!r}"):
+            try:
+                sel = run_selmodel(y, v, selmodel, step_list, alternative, method)
+            except MetaInputError as exc:  # name the file the p-values come from
+                raise MetaInputError(f"{data!r}: {exc}") from None
+        caught.emit()
     if as_json:
-        click.echo(json.dumps(bias_dict(egger, tf, agg, rho), indent=2))
+        out = bias_dict(egger, tf, agg, rho)
+        if sel is not None:
+            out["selmodel"] = sel.to_dict()
+        click.echo(json.dumps(out, indent=2))
         return
     click.echo(egger.summary())
     click.echo("")
     if agg is not None:
         click.echo(f"Trim-and-fill on {agg.yi.size} aggregates of {next(iter(lv))!r} (rho = {rho:g}):")
     click.echo(tf.summary())
+    if sel is not None:
+        click.echo("")
+        click.echo(sel.summary())

@@ -66,9 +66,11 @@ def pool_payload(result) -> dict:
     else:
         out["tau2"] = float(result.tau2)
         out.setdefault("model", "univariate")
-    for key in ("QE", "QE_df", "QE_p", "QM", "QM_df", "QM_p", "logLik", "converged"):
+    for key in ("QE", "QE_df", "QE_p", "QM", "QM_df", "QM_ddf", "QM_p", "logLik", "converged"):
         if hasattr(result, key):
             out[key] = getattr(result, key)
+    # metafor's QMdf: (numerator, denominator) of the omnibus test; the denominator is NA (null) for χ² tests
+    out["QMdf"] = [out.get("QM_df"), out.get("QM_ddf")]
     total = getattr(result, "I2_total", None)
     if total is None:
         total = getattr(result, "I2", None)
