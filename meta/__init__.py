@@ -81,7 +81,7 @@ _SUBMODULES = (
     "aggregate", "cluster_robust", "confint", "diagnostics", "effect_measures", "effect_sizes", "errors",
     "heterogeneity", "hypothesis_tests", "inference", "model_matrix", "multilevel", "nested_covariance", "plots",
     "power", "prediction", "profile_likelihood", "selection", "small_study", "tau2_estimators", "univariate",
-    "validation", "variance_components", "atomic_write", "lazy_exports", "cli", "version",
+    "validation", "variance_components", "atomic_write", "lazy_exports", "cli", "version", "display", "csv_safety",
 )
 
 __all__ = sorted([*_EXPORTS, *_RENAMED])
