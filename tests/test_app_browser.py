@@ -10,11 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,6 +18,7 @@ from click.testing import CliRunner
 
 from occupancy.bundled import examples_dir
 from occupancy.cli import main
+from tests.app_server import running_app
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -38,41 +35,10 @@ pytestmark = [
 TIMEOUT = 60_000  # ms; the machine may be busy (2 shared cores)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    port = _free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    with open(log, "wb") as handle:
-        proc = subprocess.Popen([sys.executable, "-c", "from occupancy.cli import main; main()", "app",
-                                 "--no-browser", "--port", str(port)], stdout=handle, stderr=subprocess.STDOUT,
-                                cwd=log.parent)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"blockade app did not start: {log.read_text(errors='replace')}")
-            time.sleep(0.3)
+    with running_app(tmp_path_factory.mktemp("app")) as (url, log):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
     assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")
 
 
@@ -239,3 +205,26 @@ def test_reanalysis_runs_in_the_background_and_never_blocks_simulate(page):
     _expect(page, "#reanalysis_pooled", expected)
     page.wait_for_selector("#forest_plot svg")
     assert page.inner_text("#app_error").strip() == ""
+
+
+def test_a_page_from_another_origin_cannot_drive_the_app(browser, app_url):
+    """Issue 18: a web page the user happens to visit opens the app's websocket; the app refuses it."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.route("http://evil.test/**", lambda route: route.fulfill(
+            status=200, content_type="text/html", body="<html><body>elsewhere</body></html>"))
+        page.goto("http://evil.test/")
+        ws = app_url.replace("http://", "ws://") + "websocket/"
+        outcome = page.evaluate("""(url) => new Promise((done) => {
+            const ws = new WebSocket(url);
+            ws.onopen = () => { ws.close(); done('open'); };
+            ws.onerror = () => done('refused');
+            setTimeout(() => done('timeout'), 20000);
+        })""", ws)
+        assert outcome == "refused"
+        own = context.new_page()  # the app's own page in the same browser still connects
+        own.goto(app_url)
+        _wait_text(own, "#mor_at_assessment")
+    finally:
+        context.close()

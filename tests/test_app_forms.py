@@ -332,14 +332,38 @@ def test_uploads_are_size_limited_and_stay_in_a_temporary_folder(tmp_path):
     big = tmp_path / "big.toml"
     big.write_bytes(b"#" * (MAX_UPLOAD_BYTES + 1))
     with pytest.raises(InputError, match="big.toml: the file is 5.0 MB; uploads are limited to 5.0 MB"):
-        upload_bytes({"name": "big.toml", "size": 10, "datapath": str(big)})
+        upload_bytes({"name": "big.toml", "size": 10, "datapath": str(big)}, folder=str(tmp_path))
     small = tmp_path / "s.toml"
     small.write_text("[drug]\nname = 'naltrexone'\n[[doses]]\ntime_h = 0\namount_mg = 50\n")
-    name, content = upload_bytes({"name": "../../etc/s.toml", "size": small.stat().st_size, "datapath": str(small)})
+    name, content = upload_bytes({"name": "../../etc/s.toml", "size": small.stat().st_size, "datapath": str(small)},
+                                 folder=str(tmp_path))
     assert name == "s.toml"
     task, scenario = read_scenario_upload(name, content)
     assert task == "simulate" and scenario.doses[0].amount_mg == 50.0
     assert safe_name("..\\..\\x.csv") == "x.csv" and safe_name("") == "upload" and safe_name("\x00") == "upload"
+
+
+def test_uploads_are_read_only_from_the_sessions_upload_folder(tmp_path):
+    """Issue 18: a client that names any other path (or a symlink out of the folder) is refused, unread."""
+    folder = tmp_path / "fileupload-x"
+    (folder / "job").mkdir(parents=True)
+    secret = tmp_path / "secret.toml"
+    secret.write_text("[drug]\nname = 'naloxone'\n")
+    inside = folder / "job" / "0.toml"
+    inside.write_text("[drug]\nname = 'naltrexone'\n")
+    assert upload_bytes({"name": "0.toml", "size": 5, "datapath": str(inside)}, folder=str(folder))[0] == "0.toml"
+    (folder / "job" / "link.toml").symlink_to(secret)
+    forged = [str(secret), str(folder / "job" / ".." / ".." / "secret.toml"), str(folder / "job" / "link.toml"),
+              str(folder), str(folder / "job"), "", "relative.toml", 42, None, "/dev/zero"]
+    for path in forged:
+        with pytest.raises(InputError, match="not an upload this app received"):
+            upload_bytes({"name": "secret.toml", "size": 5, "datapath": path}, folder=str(folder))
+    with pytest.raises(InputError, match="not an upload this app received"):
+        upload_bytes({"name": "0.toml", "size": 5, "datapath": str(inside)}, folder=None)  # folder unknown
+    with pytest.raises(InputError, match="malformed file size"):
+        upload_bytes({"name": "0.toml", "size": "abc", "datapath": str(inside)}, folder=str(folder))
+    with pytest.raises(InputError, match="malformed file information"):
+        upload_bytes(["0.toml"], folder=str(folder))
 
 
 def test_outcome_csv_upload_gives_the_cli_line(tmp_path):

@@ -8,7 +8,9 @@
   their tab is open, and never block the other tabs; a newer request replaces a queued one and a running
   reanalysis stops at its next Monte Carlo draw (its progress is shown).
 * **Errors** are shown as the CLI's one-line message (``blockade: error: ...``) in ``app_error``; the app
-  keeps running.  Uploads go through :mod:`occupancy.app.uploads`.
+  keeps running.  Uploads go through :mod:`occupancy.app.uploads` and are read only from this session's
+  own upload folder.  Every effect is guarded: a malformed client message (or an unexpected error) becomes
+  one line in ``app_error``, never a dead session; :mod:`occupancy.app.guard` refuses other origins.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from occupancy.app.uploads import (
     error_line,
     read_outcomes_upload,
     read_scenario_upload,
+    safe_name,
+    session_upload_folder,
     too_large_message,
     upload_bytes,
 )
@@ -75,6 +79,17 @@ def _sourced(exc: InputError, tab: str) -> str:
     return error_line(exc if text.startswith(SOURCES[tab]) else InputError(f"{SOURCES[tab]}: {text}"))
 
 
+def _unreadable(exc: BaseException, tab: str) -> str:
+    """One line for input values the forms cannot read at all (only a forged client message sends them)."""
+    detail = " ".join(str(exc).split())[:120]
+    return error_line(InputError(f"{SOURCES[tab]}: an input holds a value the app cannot read "
+                                 f"({type(exc).__name__}{': ' + detail if detail else ''})"))
+
+
+#: What the forms raise on values of the wrong type (a forged message; the page itself never sends them).
+_UNREADABLE = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError, RecursionError)
+
+
 def _internal_error(exc: BaseException) -> str:
     traceback.print_exception(exc, file=sys.stderr)
     return f"blockade app: internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
@@ -94,6 +109,11 @@ def simulate_from_values(form: SimulateForm, values: dict, *, points: int = APP_
     try:
         data = form.scenario_data(values)
         scenario = scenario_from_dict(data, SOURCES["simulate"])
+    except InputError as exc:
+        return Outcome(error=_sourced(exc, "simulate"), data=data)
+    except _UNREADABLE as exc:
+        return Outcome(error=_unreadable(exc, "simulate"))
+    try:
         return Outcome(simulate(scenario, timecourse_points=points), scenario=scenario, data=data)
     except InputError as exc:
         return Outcome(error=_sourced(exc, "simulate"), data=data)
@@ -110,6 +130,8 @@ def plan_scenario(form: PlanForm, simulate_values: dict, values: dict) -> Outcom
         return Outcome(scenario=scenario_from_dict(data, SOURCES["plan"], PlanScenario), data=data)
     except InputError as exc:
         return Outcome(error=_sourced(exc, "plan"), data=data)
+    except _UNREADABLE as exc:
+        return Outcome(error=_unreadable(exc, "plan"))
 
 
 def run_plan(scenario) -> Outcome:
@@ -136,6 +158,8 @@ def reanalysis_scenario(form: ReanalyseForm, values: dict, outcomes: tuple | Non
         return Outcome(scenario=scenario_from_dict(data, SOURCES["reanalyse"], ReanalysisScenario), data=data)
     except InputError as exc:
         return Outcome(error=_sourced(exc, "reanalyse"), data=data)
+    except _UNREADABLE as exc:
+        return Outcome(error=_unreadable(exc, "reanalyse"))
 
 
 def run_reanalysis(scenario, outcomes: tuple | None, control: RunControl | None = None) -> Outcome:
@@ -163,6 +187,11 @@ def run_reanalysis(scenario, outcomes: tuple | None, control: RunControl | None 
         return Outcome(error=_internal_error(exc))
 
 
+def first_file(files):
+    """The first file of a file input's value (a list of dicts from Shiny; anything else is malformed)."""
+    return files[0] if isinstance(files, (list, tuple)) else files
+
+
 def scenario_toml(outcome: Outcome, tab: str) -> str:
     """The current tab's scenario as TOML (a scenario that does not validate is written as entered, with
     its error as a comment, so ``blockade run`` shows the same error)."""
@@ -188,7 +217,11 @@ def scenario_toml(outcome: Outcome, tab: str) -> str:
 def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
     """The Shiny server function."""
     from shiny import reactive, render, req, ui
-    from shiny.types import SilentException
+    from shiny.types import SilentCancelOutputException, SilentException, SilentOperationInProgressException
+
+    from occupancy.app.guard import CLIENT_ERROR_INPUT
+
+    SILENT = (SilentException, SilentCancelOutputException, SilentOperationInProgressException)
 
     sim_form, plan_form, rea_form = SimulateForm(), PlanForm(), ReanalyseForm()
     kinds = {d.id: d for d in sim_form.all_inputs() + plan_form.all_inputs() + rea_form.all_inputs()}
@@ -222,6 +255,29 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                 items = tuple(x for x in errors.get() if x[0] not in sources)
             errors.set(items)
 
+        def guarded(fn):
+            """An effect that never ends the session: an unexpected error becomes the app's one-line error."""
+            import functools
+
+            @functools.wraps(fn)
+            def run():
+                try:
+                    return fn()
+                except SILENT:
+                    raise
+                except InputError as exc:
+                    set_error("client", error_line(exc))
+                except Exception as exc:  # noqa: BLE001 - one line, the session lives on
+                    set_error("client", _internal_error(exc))
+            return run
+
+        @reactive.effect
+        @reactive.event(lambda: input[CLIENT_ERROR_INPUT]())
+        @guarded
+        def _client_message_error():
+            text = "".join(c for c in str(input[CLIENT_ERROR_INPUT]()) if c.isprintable())[:200]
+            set_error("client", f"blockade app: error: the page sent {text}; it was ignored")
+
         @render.text
         def app_error():
             items = errors()
@@ -249,15 +305,20 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         # -- Simulate -----------------------------------------------------------------------------------
         @reactive.calc
         def sim():
-            return simulate_from_values(sim_form, sim_values(), points=timecourse_points)
+            try:
+                values = sim_values()
+            except _UNREADABLE as exc:
+                return Outcome(error=_unreadable(exc, "simulate"))
+            return simulate_from_values(sim_form, values, points=timecourse_points)
 
         @reactive.effect
+        @guarded
         def _sim_errors():
             out = sim()
             if out.error:
                 set_error("simulate", out.error)
             else:
-                clear_error("simulate", "upload")
+                clear_error("simulate", "upload", "client")
 
         def sim_result():
             out = sim()
@@ -351,7 +412,11 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         # -- Plan (worker thread) -----------------------------------------------------------------------
         @reactive.calc
         def plan_request():
-            return plan_scenario(plan_form, sim_values(), read(plan_ids))
+            try:
+                simulate_values, values = sim_values(), read(plan_ids)
+            except _UNREADABLE as exc:
+                return Outcome(error=_unreadable(exc, "plan"))
+            return plan_scenario(plan_form, simulate_values, values)
 
         @reactive.extended_task
         async def plan_task(scenario):
@@ -361,6 +426,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         started = {"plan": None, "reanalyse": None}
 
         @reactive.effect
+        @guarded
         def _start_plan():
             if input.tabs() != "plan":
                 return
@@ -384,6 +450,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return out
 
         @reactive.effect
+        @guarded
         def _plan_errors():
             if plan_task.status() != "success":
                 return
@@ -472,6 +539,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return plan_result().frames()
 
         @reactive.effect
+        @guarded
         def _plan_table_choices():
             names = list(plan_frames())
             with reactive.isolate():
@@ -495,12 +563,13 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @reactive.effect
         @reactive.event(input.outcomes_upload)
+        @guarded
         def _outcomes_upload():
             files = input.outcomes_upload()
             if not files:
                 return
             try:
-                name, content = upload_bytes(files[0])
+                name, content = upload_bytes(first_file(files), folder=session_upload_folder(session))
                 read_outcomes_upload(name, content)  # validate now: the same one-line message as the CLI
             except InputError as exc:
                 set_error("outcomes", error_line(exc))
@@ -512,7 +581,11 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         @reactive.calc
         def rea_request():
             f = outcomes_file()
-            return reanalysis_scenario(rea_form, read(rea_ids), None if f is None else f[:2])
+            try:
+                values = read(rea_ids)
+            except _UNREADABLE as exc:
+                return Outcome(error=_unreadable(exc, "reanalyse"))
+            return reanalysis_scenario(rea_form, values, None if f is None else f[:2])
 
         @reactive.extended_task
         async def rea_task(scenario, outcomes, control):
@@ -520,6 +593,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return await loop.run_in_executor(pools["reanalyse"], run_reanalysis, scenario, outcomes, control)
 
         @reactive.effect
+        @guarded
         def _start_reanalysis():
             if input.tabs() != "reanalyse":
                 return
@@ -549,6 +623,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return rea_task.result()
 
         @reactive.effect
+        @guarded
         def _rea_errors():
             if rea_task.status() != "success":
                 return
@@ -624,6 +699,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return views.reanalysis_tables(rea_result())
 
         @reactive.effect
+        @guarded
         def _rea_table_choices():
             names = list(rea_tables())
             with reactive.isolate():
@@ -679,13 +755,14 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @reactive.effect
         @reactive.event(input.scenario_upload)
+        @guarded
         def _scenario_upload():
             files = input.scenario_upload()
             if not files:
                 return
             notice.set("")
             try:
-                name, content = upload_bytes(files[0])
+                name, content = upload_bytes(first_file(files), folder=session_upload_folder(session))
                 task, scenario = read_scenario_upload(name, content)
                 if task == "simulate":
                     push(sim_form.values_from_scenario(scenario))
@@ -714,11 +791,17 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @reactive.effect
         @reactive.event(input.upload_rejected)
+        @guarded
         def _upload_rejected():
-            info = input.upload_rejected() or {}
+            info = input.upload_rejected()
+            if not isinstance(info, dict):
+                raise InputError("upload: malformed message about a refused upload from the page")
             source = "outcomes" if info.get("input") == "outcomes_upload" else "upload"
-            set_error(source, error_line(InputError(too_large_message(str(info.get("name", "upload")),
-                                                                      int(info.get("size") or 0),
-                                                                      MAX_UPLOAD_BYTES))))
+            name = str(info.get("name", "upload"))
+            try:
+                size = int(info.get("size") or 0)
+            except (TypeError, ValueError, OverflowError):
+                raise InputError(f"{safe_name(name)}: malformed file size from the page (refused)") from None
+            set_error(source, error_line(InputError(too_large_message(name, size, MAX_UPLOAD_BYTES))))
 
     return server
