@@ -228,3 +228,52 @@ def test_a_page_from_another_origin_cannot_drive_the_app(browser, app_url):
         _wait_text(own, "#mor_at_assessment")
     finally:
         context.close()
+
+
+def _field_error(page, input_id: str) -> str:
+    """The message under a field, checked to be tied to it by aria-invalid and aria-describedby."""
+    page.wait_for_function(f"document.getElementById({input_id!r})?.getAttribute('aria-invalid') === 'true'",
+                           timeout=TIMEOUT)
+    described = page.get_attribute(f"#{input_id}", "aria-describedby")
+    assert f"{input_id}_error" in described.split()
+    return page.inner_text(f"#{input_id}_error").strip()
+
+
+def _no_field_error(page, input_id: str) -> None:
+    page.wait_for_function(f"!document.getElementById({input_id!r})?.hasAttribute('aria-invalid') && "
+                           f"!document.getElementById({input_id!r} + '_error')", timeout=TIMEOUT)
+
+
+def test_errors_sit_at_the_field_mark_outputs_outdated_and_clear_per_tab(page):
+    shown = _wait_text(page, "#mor_at_assessment")
+    page.fill("#dose_mg", "-5")
+    assert _field_error(page, "dose_mg") == "Dose 1 – amount: must be > 0 (got -5)"
+    _expect(page, "#app_error", "blockade: error: Simulate tab: doses[0].amount_mg: must be > 0 (got -5)")
+    page.wait_for_selector("#simulate_outputs.outdated")
+    assert "Outdated" in page.inner_text("#simulate_outdated")
+    assert page.inner_text("#mor_at_assessment").strip() == shown  # the last result stays, greyed
+    # the Plan tab, which uses the dose, says so and marks its numbers outdated
+    page.click("a[data-value='plan']")
+    page.wait_for_selector("#plan_outputs.outdated")
+    _expect(page, "#app_error", "blockade: error: Plan tab: doses[0].amount_mg: must be > 0 (got -5)")
+    assert "Simulate tab" in page.inner_text("#plan_outdated")
+    page.click("a[data-value='simulate']")
+    page.fill("#dose_mg", "50")
+    _no_field_error(page, "dose_mg")
+    page.wait_for_selector("#simulate_outputs:not(.outdated)")
+    _expect(page, "#app_error", "")
+    page.click("a[data-value='plan']")
+    page.wait_for_selector("#plan_outputs:not(.outdated)")
+    page.fill("#participants", "1000000000")
+    assert _field_error(page, "participants").startswith("Participants")
+    page.wait_for_selector("#plan_outputs.outdated")
+    page.click("a[data-value='reanalyse']")  # another tab's errors are not shown here
+    _expect(page, "#app_error", "")
+    page.click("a[data-value='plan']")
+    page.fill("#participants", "30")
+    _no_field_error(page, "participants")
+    page.wait_for_selector("#plan_outputs:not(.outdated)")
+    page.click("a[data-value='simulate']")
+    page.fill("#dose_rows", "2")  # a second dose row left blank: the row's own field is marked
+    page.click("a[data-value='simulate']")
+    assert _field_error(page, "dose_time_h_2").startswith("Dose 2 – time (h): required")

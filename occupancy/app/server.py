@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from occupancy.app import views
+from occupancy.app.fielderrors import field_error
 from occupancy.app.forms import PlanForm, ReanalyseForm, SimulateForm, drugs
 from occupancy.app.uploads import (
     MAX_UPLOAD_BYTES,
@@ -278,9 +279,14 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             text = "".join(c for c in str(input[CLIENT_ERROR_INPUT]()) if c.isprintable())[:200]
             set_error("client", f"blockade app: error: the page sent {text}; it was ignored")
 
+        #: Errors shown on every tab; the others only on their own tab (an error never outlives its tab).
+        everywhere = ("upload", "client")
+        belongs = {"simulate": ("simulate",), "plan": ("plan",), "reanalyse": ("reanalyse", "outcomes")}
+
         @render.text
         def app_error():
-            items = errors()
+            tab = input.tabs() if input.tabs() in belongs else "simulate"
+            items = [x for x in errors() if x[0] in everywhere or x[0] in belongs[tab]]
             return items[-1][1] if items else ""
 
         @render.ui
@@ -320,10 +326,44 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             else:
                 clear_error("simulate", "upload", "client")
 
+        last_sim = {"value": None}
+
         def sim_result():
+            """The current result, or the last good one while the inputs have an error (shown as outdated)."""
             out = sim()
-            req(not out.error)
+            if out.error:
+                req(last_sim["value"] is not None)
+                return last_sim["value"]
+            last_sim["value"] = out.value
             return out.value
+
+        # -- errors at the field and the outdated mark, per tab -----------------------------------------
+        async def show_field_errors(tab: str, lines, values_sim, values_tab) -> None:
+            found = []
+            for line in lines:
+                fe = field_error(line, tab, values_sim, values_tab) if line else None
+                if fe is not None and all(x["id"] != fe.id for x in found):
+                    found.append({"id": fe.id, "text": fe.text})
+            await session.send_custom_message("blockade_field_errors", {"tab": tab, "errors": found})
+
+        async def show_outdated(tab: str, reason: str) -> None:
+            await session.send_custom_message("blockade_outdated",
+                                              {"tab": tab, "outdated": bool(reason), "reason": reason})
+
+        def _values_or_empty(fn) -> dict:
+            try:
+                return fn()
+            except _UNREADABLE:
+                return {}
+
+        @reactive.effect
+        async def _simulate_marks():
+            out = sim()
+            with reactive.isolate():
+                values = _values_or_empty(sim_values)
+            await show_field_errors("simulate", [out.error], values, values)
+            await show_outdated("simulate", "these results are for earlier inputs; fix the field marked in red"
+                                if out.error else "")
 
         @render.text
         def mor_at_assessment():
@@ -448,6 +488,29 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         def plan_outcome() -> Outcome:
             out = plan_task.result()
             return out
+
+        @reactive.effect
+        async def _plan_marks():
+            if input.tabs() != "plan":
+                return
+            request = plan_request()
+            status = plan_task.status()
+            lines = [] if sim().error else [request.error]  # the Simulate tab marks its own fields
+            if status == "success" and not request.error:
+                with reactive.isolate():
+                    lines.append(plan_task.result().error)
+            with reactive.isolate():
+                values_sim, values_plan = _values_or_empty(sim_values), _values_or_empty(lambda: read(plan_ids))
+            await show_field_errors("plan", lines, values_sim, values_plan)
+            if sim().error:
+                reason = "the Simulate tab has an error; these results are for earlier inputs"
+            elif request.error:
+                reason = "these results are for earlier inputs; fix the field marked in red"
+            elif status == "running":
+                reason = "computing the plan for the new inputs…"
+            else:
+                reason = ""
+            await show_outdated("plan", reason)
 
         @reactive.effect
         @guarded
@@ -621,6 +684,19 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         def rea_outcome() -> Outcome:
             return rea_task.result()
+
+        @reactive.effect
+        async def _rea_marks():
+            if input.tabs() != "reanalyse":
+                return
+            request = rea_request()
+            status = rea_task.status()
+            with reactive.isolate():
+                values = _values_or_empty(lambda: read(rea_ids))
+            await show_field_errors("reanalyse", [request.error], {}, values)
+            reason = ("these results are for earlier inputs; fix the field marked in red" if request.error else
+                      "reanalysing with the new inputs…" if status == "running" else "")
+            await show_outdated("reanalyse", reason)
 
         @reactive.effect
         @guarded

@@ -47,7 +47,63 @@ _CSS = """
 .compact-values .value-box-title{font-size:.85rem}
 .section-title{font-weight:600;margin:.6rem 0 .2rem;font-size:.9rem}
 .svg-figure svg{max-width:100%;height:auto}
+.field-error{color:#b02a37;font-size:.8rem;margin:.1rem 0 .35rem}
+[aria-invalid=true]{border-color:#b02a37!important;box-shadow:0 0 0 .15rem rgba(176,42,55,.25)}
+.outdated-mark{display:none;color:#664d03;background:#fff3cd;border:1px solid #ffe69c;border-radius:.3rem;
+  padding:.3rem .6rem;margin-bottom:.5rem;font-size:.9rem}
+.tab-outputs.outdated .outdated-mark{display:block}
+.tab-outputs.outdated .outdated-dim{opacity:.45;filter:grayscale(1)}
 """
+
+# Errors at the field and the "outdated" mark, sent by the server (occupancy.app.server) per tab.
+_FIELD_ERRORS = """
+(function(){
+  function clear(tab){
+    document.querySelectorAll('[data-field-error-tab="' + tab + '"]').forEach(function(el){ el.remove(); });
+    document.querySelectorAll('[data-error-tab="' + tab + '"]').forEach(function(el){
+      el.removeAttribute('aria-invalid'); el.removeAttribute('data-error-tab');
+      var ids = (el.getAttribute('aria-describedby') || '').split(' ').filter(function(x){ return x && x !== el.id + '_error'; });
+      if (ids.length) el.setAttribute('aria-describedby', ids.join(' ')); else el.removeAttribute('aria-describedby');
+    });
+  }
+  function show(tab, errors){
+    clear(tab);
+    (errors || []).forEach(function(e){
+      var el = document.getElementById(e.id); if (!el) return;
+      var msg = document.createElement('div');
+      msg.id = e.id + '_error'; msg.className = 'field-error'; msg.textContent = e.text;
+      msg.setAttribute('data-field-error-tab', tab);
+      var row = el.closest('.row-grid');
+      var box = el.closest('.shiny-input-container');
+      if (row) row.insertAdjacentElement('afterend', msg); else if (box) box.appendChild(msg); else el.insertAdjacentElement('afterend', msg);
+      el.setAttribute('aria-invalid', 'true'); el.setAttribute('data-error-tab', tab);
+      var ids = (el.getAttribute('aria-describedby') || '').split(' ').filter(function(x){ return x; });
+      if (ids.indexOf(msg.id) < 0) ids.push(msg.id);
+      el.setAttribute('aria-describedby', ids.join(' '));
+    });
+  }
+  function outdated(m){
+    var box = document.getElementById(m.tab + '_outputs'); if (!box) return;
+    box.classList.toggle('outdated', !!m.outdated);
+    var mark = document.getElementById(m.tab + '_outdated');
+    if (mark) mark.textContent = m.outdated ? ('Outdated: ' + m.reason) : '';
+  }
+  function ready(){
+    Shiny.addCustomMessageHandler('blockade_field_errors', function(m){ show(m.tab, m.errors); });
+    Shiny.addCustomMessageHandler('blockade_outdated', outdated);
+  }
+  if (window.Shiny && Shiny.addCustomMessageHandler) ready();
+  else document.addEventListener('DOMContentLoaded', ready);
+})();
+"""
+
+
+def outputs_area(tab: str, *children):
+    """A tab's outputs, dimmed with an "outdated" mark while they do not match the inputs."""
+    from shiny import ui
+
+    return ui.div(ui.div(id=f"{tab}_outdated", class_="outdated-mark", role="status"),
+                  ui.div(*children, class_="outdated-dim"), id=f"{tab}_outputs", class_="tab-outputs")
 
 # The page refuses files over the limit before Shiny sends them (capture phase: before Shiny's handlers);
 # the server refuses them too (occupancy.app.uploads.UploadLimit).
@@ -212,7 +268,7 @@ def simulate_panel(form: SimulateForm):
                 ui.output_ui("dose_curve_plot"),
                 ui.div(ui.download_button("download_dose_curve", "Dose curve (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Simulate", ui.layout_sidebar(sidebar, *main), value="simulate")
+    return ui.nav_panel("Simulate", ui.layout_sidebar(sidebar, outputs_area("simulate", *main)), value="simulate")
 
 
 def plan_panel(form: PlanForm):
@@ -247,7 +303,7 @@ def plan_panel(form: PlanForm):
                 ui.output_data_frame("plan_table"),
                 ui.div(ui.download_button("download_plan_table", "This table (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Plan", ui.layout_sidebar(sidebar, *main), value="plan")
+    return ui.nav_panel("Plan", ui.layout_sidebar(sidebar, outputs_area("plan", *main)), value="plan")
 
 
 def reanalyse_panel(form: ReanalyseForm):
@@ -278,7 +334,8 @@ def reanalyse_panel(form: ReanalyseForm):
                 ui.output_data_frame("rea_table"),
                 ui.div(ui.download_button("download_rea_table", "This table (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Reanalyse", ui.layout_sidebar(sidebar, *main), value="reanalyse")
+    return ui.nav_panel("Reanalyse", ui.layout_sidebar(sidebar, outputs_area("reanalyse", *main)),
+                        value="reanalyse")
 
 
 def build_ui():
@@ -301,7 +358,8 @@ def build_ui():
         title=f"blockade {__version__}",
         id="tabs",
         selected="simulate",
-        header=ui.TagList(ui.head_content(ui.tags.style(_CSS), ui.tags.script(ui.HTML(_UPLOAD_GUARD))), bar),
+        header=ui.TagList(ui.head_content(ui.tags.style(_CSS), ui.tags.script(ui.HTML(_UPLOAD_GUARD)),
+                                               ui.tags.script(ui.HTML(_FIELD_ERRORS))), bar),
         window_title="blockade",
         fillable=False,
     )
