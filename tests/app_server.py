@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -18,14 +19,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(folder: Path, *extra: str, timeout: float = 90):
+def running_app(folder: Path, *extra: str, timeout: float = 90, env: dict | None = None):
     """Yield ``(url, log_path)`` of a running app; stop it afterwards (the log is left for assertions)."""
     port = free_port()
     log = folder / "app.log"
     with open(log, "wb") as handle:
         proc = subprocess.Popen([sys.executable, "-c", "from occupancy.cli import main; main()", "app",
                                  "--no-browser", "--port", str(port), *extra], stdout=handle,
-                                stderr=subprocess.STDOUT, cwd=folder)
+                                stderr=subprocess.STDOUT, cwd=folder,
+                                env=None if env is None else {**os.environ, **env})
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + timeout

@@ -32,12 +32,13 @@ pytestmark = [
                        reason="the app's extra is not installed (pip install '.[app]')"),
 ]
 
+REPORT_EPOCH = "1700000000"  # the app's reports and the CLI's carry the same date
 TIMEOUT = 60_000  # ms; the machine may be busy (2 shared cores)
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("app")) as (url, log):
+    with running_app(tmp_path_factory.mktemp("app"), env={"SOURCE_DATE_EPOCH": REPORT_EPOCH}) as (url, log):
         yield url
     assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")
 
@@ -277,3 +278,41 @@ def test_errors_sit_at_the_field_mark_outputs_outdated_and_clear_per_tab(page):
     page.fill("#dose_rows", "2")  # a second dose row left blank: the row's own field is marked
     page.click("a[data-value='simulate']")
     assert _field_error(page, "dose_time_h_2").startswith("Dose 2 – time (h): required")
+
+
+@pytest.mark.parametrize("tab", ["simulate", "plan", "reanalyse"])
+def test_each_tab_downloads_the_clis_report(page, tab, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", REPORT_EPOCH)
+    page.fill("#dose_mg", "25")
+    _expect(page, "#mor_at_assessment", _quick_mor("25", "2h"))
+    if tab == "plan":
+        page.click(f"a[data-value='{tab}']")
+        page.fill("#participants", "24")
+    elif tab == "reanalyse":
+        page.click(f"a[data-value='{tab}']")
+        page.click("button:has-text('Reanalysis settings')")
+        page.fill("#ra__draws", "0")
+    wanted = {"simulate": "amount_mg = 25.0", "plan": "participants = 24", "reanalyse": "draws = 0"}[tab]
+    for _ in range(20):  # the server has the new value once the downloaded scenario holds it
+        with page.expect_download() as scenario:
+            page.click("#scenario_download")
+        saved = tmp_path / scenario.value.suggested_filename
+        scenario.value.save_as(saved)
+        if wanted in saved.read_text(encoding="utf-8"):
+            break
+        time.sleep(0.5)
+    with page.expect_download(timeout=TIMEOUT) as report:
+        page.click(f"#{tab}_report_download")
+    assert report.value.suggested_filename == f"blockade-{tab}-report.html"
+    html = Path(report.value.path()).read_text(encoding="utf-8")
+    ran = _cli("run", str(saved), "--out", str(tmp_path / "out"), "--quiet")
+    assert ran.exit_code == 0, ran.output
+    assert html == (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<html" in html and (tab == "reanalyse" or "25" in html)
+
+
+def test_the_time_course_downloads_as_png_and_svg(page):
+    for button, head in (("#download_timecourse_png", b"\x89PNG"), ("#download_timecourse_svg", b"<?xml")):
+        with page.expect_download() as download:
+            page.click(button)
+        assert Path(download.value.path()).read_bytes().startswith(head)

@@ -188,6 +188,46 @@ def run_reanalysis(scenario, outcomes: tuple | None, control: RunControl | None 
         return Outcome(error=_internal_error(exc))
 
 
+def report_html(toml_text: str, tab: str, outcomes: tuple | None = None) -> str:
+    """The HTML report ``blockade run`` writes for this scenario (the same function, on the same file).
+
+    The scenario is saved as ``blockade-<tab>.toml`` (the name of the scenario download) in a temporary
+    folder, with the uploaded outcome CSV ``(name, bytes)`` beside it when the scenario names one, and run
+    with :func:`occupancy.report.run_folder.run_scenario`; so the download equals ``report.html`` of
+    ``blockade run blockade-<tab>.toml --out DIR`` (byte for byte with the same ``SOURCE_DATE_EPOCH``).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from occupancy.report.run_folder import run_scenario
+
+    with tempfile.TemporaryDirectory(prefix="blockade-app-report-") as folder:
+        path = Path(folder) / f"blockade-{tab}.toml"
+        path.write_text(toml_text, encoding="utf-8")
+        if outcomes is not None:
+            (Path(folder) / safe_name(outcomes[0])).write_bytes(outcomes[1])
+        outcome = run_scenario(path, Path(folder) / "out", progress=False)
+        return outcome.report_path.read_text(encoding="utf-8")
+
+
+def figure_bytes(fig, fmt: str) -> bytes:
+    """A matplotlib figure as PNG (150 dpi) or SVG bytes, closed afterwards."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    try:
+        if fmt == "svg":
+            import matplotlib
+
+            with matplotlib.rc_context({"svg.hashsalt": "blockade"}):
+                fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+        else:
+            fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
 def first_file(files):
     """The first file of a file input's value (a list of dicts from Shiny; anything else is malformed)."""
     return files[0] if isinstance(files, (list, tuple)) else files
@@ -416,13 +456,37 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.download_button(filename="timecourse.png", media_type="image/png")
         def download_timecourse_png():
-            import matplotlib.pyplot as plt
+            yield figure_bytes(views.timecourse_figure(full_resolution()), "png")
 
-            fig = views.timecourse_figure(full_resolution())
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=150)
-            plt.close(fig)
-            yield buffer.getvalue()
+        @render.download_button(filename="timecourse.svg", media_type="image/svg+xml")
+        def download_timecourse_svg():
+            yield figure_bytes(views.timecourse_figure(full_resolution()), "svg")
+
+        # -- HTML reports (the CLI's report.html for the tab's scenario), computed off the event loop -------
+        def report_download(tab: str):
+            async def download():
+                out = {"simulate": sim, "plan": plan_request, "reanalyse": rea_request}[tab]()
+                if out.error or out.scenario is None:
+                    set_error(tab, out.error or f"blockade: error: {SOURCES[tab]}: nothing to report yet")
+                    return
+                f = outcomes_file() if tab == "reanalyse" else None
+                wanted = (out.data.get("reanalysis") or {}).get("data") if tab == "reanalyse" else None
+                files = f[:2] if (f is not None and wanted) else None
+                text = scenario_toml(out, tab)
+                try:
+                    html = await asyncio.to_thread(report_html, text, tab, files)
+                except InputError as exc:
+                    set_error(tab, error_line(exc))
+                    return
+                yield html.encode("utf-8")
+
+            download.__name__ = f"{tab}_report_download"
+            return download
+
+        for _tab in ("simulate", "plan", "reanalyse"):
+            output(id=f"{_tab}_report_download")(
+                render.download_button(filename=f"blockade-{_tab}-report.html", media_type="text/html")(
+                    report_download(_tab)))
 
         @reactive.calc
         def curve():

@@ -216,6 +216,13 @@ def _model_block(form, drug_cond: str, model_input_for, params_for, models_of, p
     return parts
 
 
+def _report_button(tab: str):
+    from shiny import ui
+
+    return ui.div(ui.download_button(f"{tab}_report_download", "Report (HTML, as blockade run writes it)",
+                                     class_="btn-sm"), class_="mb-2")
+
+
 def simulate_panel(form: SimulateForm):
     from shiny import ui
 
@@ -248,6 +255,7 @@ def simulate_panel(form: SimulateForm):
         width=430, title="Scenario",
     )
     main = [
+        _report_button("simulate"),
         ui.layout_columns(
             ui.value_box("Typical subject's MOR blockade at the first assessment",
                          ui.span(ui.output_text("mor_at_assessment", inline=True), " %"),
@@ -259,7 +267,8 @@ def simulate_panel(form: SimulateForm):
         ui.card(ui.card_header("Blockade over time"),
                 ui.output_ui("timecourse_plot"),
                 ui.div(ui.download_button("download_timecourse", "Time course (CSV)"),
-                       ui.download_button("download_timecourse_png", "Figure (PNG)", class_="ms-2"), class_="mt-1"),
+                       ui.download_button("download_timecourse_png", "Figure (PNG)", class_="ms-2"),
+                       ui.download_button("download_timecourse_svg", "Figure (SVG)", class_="ms-2"), class_="mt-1"),
                 full_screen=True),
         ui.card(ui.card_header("Assessments (mean over each window; percentiles with a population)"),
                 ui.output_data_frame("assessment_table"),
@@ -292,6 +301,7 @@ def plan_panel(form: PlanForm):
     heads = [ui.value_box(label, ui.output_text(oid, inline=True), ui.output_ui(f"{oid}_note"))
              for oid, label in PLAN_HEADLINES]
     main = [
+        _report_button("plan"),
         ui.output_ui("plan_status"),
         ui.layout_column_wrap(*heads, width="300px", fill=False),
         ui.output_ui("plan_warnings"),
@@ -323,6 +333,7 @@ def reanalyse_panel(form: ReanalyseForm):
         width=400, title="Reanalysis",
     )
     main = [
+        _report_button("reanalyse"),
         ui.output_ui("reanalysis_progress"),
         ui.card(ui.card_header("Pooled and blockade-adjusted estimates (Hedges' g)"),
                 ui.output_data_frame("reanalysis_estimates"), ui.output_ui("reanalysis_text")),
