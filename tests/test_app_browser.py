@@ -316,3 +316,39 @@ def test_the_time_course_downloads_as_png_and_svg(page):
         with page.expect_download() as download:
             page.click(button)
         assert Path(download.value.path()).read_bytes().startswith(head)
+
+
+AXE = ROOT / "tests" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _axe_violations(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.filter(v => v.impact === 'critical' || v.impact === 'serious')
+                 .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join('; '));
+    }""")
+    return found
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed: npm install --prefix tests/axe "
+                                              "(.ci/run does it where npm is available)")
+def test_every_tab_passes_axe_core_and_figures_are_named(page):
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.evaluate("document.activeElement?.id") == "drug"  # keyboard users start at the inputs
+    page.keyboard.press("Tab")
+    assert page.evaluate("!!document.activeElement.closest('.sidebar')")
+    page.wait_for_selector("#timecourse_plot svg")
+    assert _axe_violations(page) == []
+    page.click("a[data-value='plan']")
+    page.wait_for_selector("#plan_timeline .svg-figure")
+    page.wait_for_selector("#plan_outputs:not(.outdated)")
+    assert _axe_violations(page) == []
+    page.click("a[data-value='reanalyse']")
+    page.wait_for_selector("#reanalysis_running")
+    assert _axe_violations(page) == []
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('svg, .svg-figure')]
+        .filter(el => !el.closest('[role=img][aria-label]') && el.getBoundingClientRect().width > 100
+                && !el.closest('button, .btn, .bslib-sidebar-resize-handle, .accordion-button'))
+        .map(el => el.outerHTML.slice(0, 80))""")
+    assert unnamed == []

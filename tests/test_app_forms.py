@@ -476,3 +476,37 @@ def test_the_live_population_is_capped():
     out = simulate_from_values(SimulateForm(), {"pop_on": True, "pop_n": forms.MAX_LIVE_POPULATION + 1})
     assert out.error.startswith("blockade: error: Simulate tab: population.n: the app simulates up to 100000")
     assert "up to 100000" in plan_scenario(PlanForm(), {"pop_on": True, "pop_n": 10**6}, {}).error
+
+
+def _contrast_on_white(colour: str) -> float:
+    from matplotlib.colors import to_rgb
+
+    def linear(c):
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in to_rgb(colour))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return 1.05 / (luminance + 0.05)
+
+
+def test_chart_lines_have_3_to_1_contrast_and_differ_by_style():
+    from occupancy.app import views
+
+    colours = [*views.COLORS.values(), *views._SERIES, views.DOSE_COLOR]
+    assert min(_contrast_on_white(c) for c in colours) >= 3.0
+    assert _contrast_on_white("#ff7f0e") < 3.0  # the old orange, for the record: the check can fail
+    assert len(set(views.DASHES.values())) == len(views.DASHES)
+    assert len(set(views._SERIES_DASHES)) == len(views._SERIES_DASHES)
+
+
+def test_an_infusion_is_drawn_on_the_time_course():
+    from occupancy.app import views
+    from occupancy.app.forms import SimulateForm
+    from occupancy.app.server import simulate_from_values
+
+    iv = {"drug": "naloxone", "dose_mg": 2.0, "weight_kg": 70.0}
+    out = simulate_from_values(SimulateForm(), {**iv, "dose_duration_min": 120.0})
+    assert not out.error, out.error
+    bolus = simulate_from_values(SimulateForm(), iv)
+    assert not bolus.error, bolus.error
+    assert views.timecourse_svg(out.value).count("<rect") > views.timecourse_svg(bolus.value).count("<rect")

@@ -228,6 +228,19 @@ def figure_bytes(fig, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+def figure_div(fig, name: str):
+    """A matplotlib figure as inline SVG with an accessible name (closed afterwards)."""
+    import matplotlib.pyplot as plt
+    from shiny import ui
+
+    from occupancy.report.html import figure_to_svg
+
+    try:
+        return ui.div(ui.HTML(figure_to_svg(fig)), class_="svg-figure", role="img", **{"aria-label": name})
+    finally:
+        plt.close(fig)
+
+
 def first_file(files):
     """The first file of a file input's value (a list of dicts from Shiny; anything else is malformed)."""
     return files[0] if isinstance(files, (list, tuple)) else files
@@ -646,7 +659,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
             fig = timeline_figure(plan_result())
             try:
-                return ui.div(ui.HTML(figure_to_svg(fig)), class_="svg-figure")
+                return figure_div(fig, "Protocol timeline: MOR blockade over the sessions (median and 5–95th percentile)")
             finally:
                 _pyplot().close(fig)
 
@@ -657,7 +670,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
             fig = power_curve_figure(plan_result())
             try:
-                return ui.div(ui.HTML(figure_to_svg(fig)), class_="svg-figure")
+                return figure_div(fig, "Power against the number of participants")
             finally:
                 _pyplot().close(fig)
 
@@ -791,7 +804,9 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             else:
                 pct, text = 0.0, "reanalysing: annotating outcomes, pooling, sensitivity…"
             return ui.div(ui.div(text, class_="small mb-1"),
-                          ui.div(ui.div(class_="progress-bar", role="progressbar", style=f"width:{pct:.0f}%"),
+                          ui.div(ui.div(class_="progress-bar", role="progressbar", style=f"width:{pct:.0f}%",
+                                        **{"aria-label": "reanalysis progress", "aria-valuenow": f"{pct:.0f}",
+                                           "aria-valuemin": "0", "aria-valuemax": "100"}),
                                  class_="progress"),
                           id="reanalysis_running", class_="alert alert-info py-2")
 
@@ -817,7 +832,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             from occupancy.report.html import figure_to_svg
             from occupancy.report.reanalysis import forest_figure
 
-            return ui.div(ui.HTML(figure_to_svg(forest_figure(rea_result()))), class_="svg-figure")
+            return figure_div(forest_figure(rea_result()), "Forest plot: each unit's Hedges' g with its MOR contrast")
 
         @render.ui
         def bubble_plot():
@@ -830,7 +845,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             if fig is None:
                 return ui.div("meta-regression not fitted (see the warnings)", class_="key-note")
             try:
-                return ui.div(ui.HTML(figure_to_svg(fig)), class_="svg-figure")
+                return figure_div(fig, "Meta-regression: Hedges' g against the MOR blockade contrast")
             finally:
                 plt.close(fig)
 

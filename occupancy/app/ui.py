@@ -52,7 +52,7 @@ _CSS = """
 .outdated-mark{display:none;color:#664d03;background:#fff3cd;border:1px solid #ffe69c;border-radius:.3rem;
   padding:.3rem .6rem;margin-bottom:.5rem;font-size:.9rem}
 .tab-outputs.outdated .outdated-mark{display:block}
-.tab-outputs.outdated .outdated-dim{opacity:.45;filter:grayscale(1)}
+.tab-outputs.outdated .outdated-dim{filter:grayscale(1);outline:2px dashed #adb5bd;outline-offset:4px}
 """
 
 # Errors at the field and the "outdated" mark, sent by the server (occupancy.app.server) per tab.
@@ -88,9 +88,30 @@ _FIELD_ERRORS = """
     var mark = document.getElementById(m.tab + '_outdated');
     if (mark) mark.textContent = m.outdated ? ('Outdated: ' + m.reason) : '';
   }
+  // Accessibility fixes of generated markup: data grids are tables, not multi-selectable grids; the sidebar's
+  // resize handle (a focusable separator) says its value; keyboard users start at the inputs.
+  function tidy(){
+    document.querySelectorAll('table[aria-multiselectable]').forEach(function(t){ t.removeAttribute('aria-multiselectable'); });
+    document.querySelectorAll('.bslib-sidebar-resize-handle[role=separator]').forEach(function(h){
+      var side = h.parentNode ? h.parentNode.querySelector(':scope > .sidebar') : null;
+      var w = side ? Math.round(side.getBoundingClientRect().width) : 0;
+      if (h.getAttribute('aria-valuenow') !== String(w)) {
+        h.setAttribute('aria-valuenow', String(w)); h.setAttribute('aria-valuemin', '0'); h.setAttribute('aria-valuemax', '1000');
+        h.setAttribute('aria-label', 'Sidebar width (pixels)');
+      }
+    });
+  }
   function ready(){
     Shiny.addCustomMessageHandler('blockade_field_errors', function(m){ show(m.tab, m.errors); });
     Shiny.addCustomMessageHandler('blockade_outdated', outdated);
+    new MutationObserver(tidy).observe(document.documentElement, {subtree: true, childList: true, attributes: true,
+      attributeFilter: ['aria-multiselectable']});
+    tidy();
+    var focusInputs = function(){
+      var drug = document.getElementById('drug');
+      if (drug && (document.activeElement === document.body || !document.activeElement)) drug.focus();
+    };
+    if (window.jQuery) jQuery(document).one('shiny:connected', focusInputs); else focusInputs();
   }
   if (window.Shiny && Shiny.addCustomMessageHandler) ready();
   else document.addEventListener('DOMContentLoaded', ready);
@@ -309,7 +330,7 @@ def plan_panel(form: PlanForm):
                 ui.output_ui("plan_timeline"), full_screen=True),
         ui.card(ui.card_header("Power against N"), ui.output_ui("plan_power_curve")),
         ui.card(ui.card_header("Tables"),
-                ui.input_select("plan_table_choice", None, {"plan_assessments": "plan_assessments"}),
+                ui.input_select("plan_table_choice", "Table", {"plan_assessments": "plan_assessments"}),
                 ui.output_data_frame("plan_table"),
                 ui.div(ui.download_button("download_plan_table", "This table (CSV)"), class_="mt-1")),
     ]
@@ -341,7 +362,7 @@ def reanalyse_panel(form: ReanalyseForm):
                 full_screen=True),
         ui.card(ui.card_header("g against the MOR blockade contrast (meta-regression)"), ui.output_ui("bubble_plot")),
         ui.card(ui.card_header("Tables"),
-                ui.input_select("rea_table_choice", None, {"annotated_outcomes": "annotated_outcomes"}),
+                ui.input_select("rea_table_choice", "Table", {"annotated_outcomes": "annotated_outcomes"}),
                 ui.output_data_frame("rea_table"),
                 ui.div(ui.download_button("download_rea_table", "This table (CSV)"), class_="mt-1")),
     ]
@@ -372,5 +393,6 @@ def build_ui():
         header=ui.TagList(ui.head_content(ui.tags.style(_CSS), ui.tags.script(ui.HTML(_UPLOAD_GUARD)),
                                                ui.tags.script(ui.HTML(_FIELD_ERRORS))), bar),
         window_title="blockade",
+        lang="en",
         fillable=False,
     )

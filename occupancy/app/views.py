@@ -165,8 +165,12 @@ def timecourse_figure(result):
     return fig
 
 
-COLORS = {"MOR": "black", "KOR": "#1f77b4", "DOR": "#d62728"}
-_SERIES = ("#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#bcbd22")
+#: Line colours, each at least 3:1 against white (WCAG 1.4.11), and line styles so colour is not the only cue.
+COLORS = {"MOR": "black", "KOR": "#1f77b4", "DOR": "#c62828"}
+DASHES = {"MOR": None, "KOR": "8,4", "DOR": "2,3"}
+DOSE_COLOR = "#a84b00"  # dark orange, 5:1 on white (the old #ff7f0e was 2.5:1)
+_SERIES = ("#7b3fa8", "#a84b00", "#8c564b", "#0b7580", "#6b6c00")
+_SERIES_DASHES = (None, "8,4", "2,3", "10,3,2,3", "4,4")
 
 
 def _time_axis(times_h):
@@ -199,8 +203,8 @@ def timecourse_svg(result) -> str:
         chart.band(x, arrays["MOR_ci_lo"], arrays["MOR_ci_hi"], color="#9467bd", opacity=0.22,
                    label="MOR 95 % interval (parameter uncertainty)")
     for r in ("MOR", "KOR", "DOR"):
-        chart.line(x, arrays[r], color=COLORS[r], label=r)
-    chart.hline(90.0, color="grey", label="90 %")
+        chart.line(x, arrays[r], color=COLORS[r], dash=DASHES[r], label=r)
+    chart.hline(90.0, color="#6c757d", label="90 %")
     for i, a in enumerate(result.assessments, start=1):
         when = format_time_h(a["time_h"]) + ("" if a.get("end_h") is None else f"–{format_time_h(a['end_h'])}")
         value = a["MOR"]
@@ -209,7 +213,9 @@ def timecourse_svg(result) -> str:
                         tooltip=f"{i}: {a['label']} ({when}): MOR {fmt(value)} %, KOR {fmt(a['KOR'])} %, "
                                 f"DOR {fmt(a['DOR'])} %")
     for d in result.schedule.doses:
-        chart.point(d.time_h / scale, 0.0, color="#ff7f0e", shape="triangle", r=6,
+        if d.duration_min > 0:  # an infusion: its running time is shaded
+            chart.vspan(d.time_h / scale, (d.time_h + d.duration_min / 60.0) / scale, color=DOSE_COLOR, opacity=0.18)
+        chart.point(d.time_h / scale, 0.0, color=DOSE_COLOR, shape="triangle", r=6,
                     tooltip=f"dose at {format_time_h(d.time_h)}")
     svg = chart.render("Blockade time course: MOR, KOR and DOR over time")
     conc = concentration_keys(arrays)
@@ -233,7 +239,8 @@ def concentration_svg(result, x=None, days=None) -> str:
     chart = Chart(height=300, xlabel=f"time ({'days' if days else 'h'})", ylabel="plasma concentration",
                   xlim=(float(x[0]), float(x[-1])), ylog=log, ylim=ylim, title="concentrations (typical subject)")
     for i, k in enumerate(keys):
-        chart.line(x, arrays[k], color=_SERIES[i % len(_SERIES)], label=concentration_label(k))
+        chart.line(x, arrays[k], color=_SERIES[i % len(_SERIES)], dash=_SERIES_DASHES[i % len(_SERIES_DASHES)],
+                   label=concentration_label(k))
     return chart.render("Drug concentrations over time")
 
 
@@ -244,7 +251,7 @@ def dose_curve_svg(curve, mark_dose: float | None = None) -> str:
     chart = Chart(height=340, title=curve.title, xlabel=f"dose ({curve.unit})", ylabel="blockade (%)",
                   xlog=True, ylim=(0.0, 100.0), legend="upper left")
     for r, values in curve.curves.items():
-        chart.line(curve.doses, values, color=COLORS.get(r, "black"), label=r)
+        chart.line(curve.doses, values, color=COLORS.get(r, "black"), dash=DASHES.get(r), label=r)
     if mark_dose is not None and mark_dose > 0:
         mor = curve.at(mark_dose, "MOR")
         text = f"{mark_dose:.4g} {curve.unit}: MOR {mor:.1f} %"
