@@ -352,3 +352,23 @@ def test_every_tab_passes_axe_core_and_figures_are_named(page):
                 && !el.closest('button, .btn, .bslib-sidebar-resize-handle, .accordion-button'))
         .map(el => el.outerHTML.slice(0, 80))""")
     assert unnamed == []
+
+
+def test_choosing_naloxone_opens_with_its_own_dose_and_asks_for_the_weight(page):
+    from occupancy import simulate
+    from occupancy.simulation.scenario import scenario_from_dict
+
+    page.select_option("#drug", "naloxone")
+    page.wait_for_function("document.getElementById('dose_mg').value === '0.1'")
+    assert page.input_value("#dose_unit") == "amount_mg_per_kg"
+    assert _field_error(page, "weight_kg").startswith("Body weight (kg): needed for this dose")
+    page.fill("#weight_kg", "70")
+    _no_field_error(page, "weight_kg")
+    scenario = scenario_from_dict({"drug": {"name": "naloxone"}, "subject": {"weight_kg": 70.0},
+                                   "doses": [{"time_h": 0.0, "amount_mg_per_kg": 0.1}],
+                                   "assessments": [{"label": "task", "time_h": 2.0}]}, "test")
+    expected = simulate(scenario).assessments[0]["MOR"]
+    _expect(page, "#mor_at_assessment", f"{expected:.1f}")
+    page.select_option("#drug", "naltrexone")
+    page.wait_for_function("document.getElementById('dose_mg').value === '50'")
+    assert page.input_value("#dose_unit") == "amount_mg"

@@ -510,3 +510,19 @@ def test_an_infusion_is_drawn_on_the_time_course():
     bolus = simulate_from_values(SimulateForm(), iv)
     assert not bolus.error, bolus.error
     assert views.timecourse_svg(out.value).count("<rect") > views.timecourse_svg(bolus.value).count("<rect")
+
+
+def test_parameter_labels_are_words_with_correct_units():
+    from occupancy.app.forms import SimulateForm, drugs, label_for, model_names
+
+    assert label_for("cl_l_per_h") == "Clearance CL (L/h)"
+    assert label_for("ka_per_h") == "Absorption rate constant ka (1/h)"
+    assert label_for("v_nol_l") == "6β-naltrexol volume of distribution (L)"
+    assert label_for("q2_l_per_h") == "Intercompartmental clearance Q2 (L/h)"
+    assert label_for("half_life_h") == "Half-life (h)" and label_for("ed50_mg") == "ED50 (mg)"
+    form = SimulateForm()
+    for drug in drugs():
+        for model in model_names(drug):
+            for f in form.parameter_inputs(drug, model):
+                label = f.input.label
+                assert " per (" not in label and not label.endswith((" l", " per")) and "_" not in label, label

@@ -96,6 +96,9 @@ def field_error(line: str, tab: str, simulate_values: Mapping | None = None,
         for f in form.reanalysis_fields():
             paths[f"reanalysis.{f.key}"] = (f.input.id, f.input.label)
         target = paths.get(path)
+    elif "weight_kg" in text:  # e.g. "a per-kg dose needs [subject] weight_kg": the weight is what is missing
+        target = ("weight_kg", "Body weight (kg)")
+        text = "needed for this dose (" + text.replace("[subject] weight_kg", "a body weight") + ")"
     else:
         row = _ROW.match(path)
         if row:

@@ -28,7 +28,7 @@ from typing import Any
 
 from occupancy.app import views
 from occupancy.app.fielderrors import field_error
-from occupancy.app.forms import PlanForm, ReanalyseForm, SimulateForm, drugs
+from occupancy.app.forms import OPENING_DOSES, PlanForm, ReanalyseForm, SimulateForm, drugs
 from occupancy.app.uploads import (
     MAX_UPLOAD_BYTES,
     error_line,
@@ -501,6 +501,24 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                 render.download_button(filename=f"blockade-{_tab}-report.html", media_type="text/html")(
                     report_download(_tab)))
 
+        # -- a drug-specific opening dose when the drug is changed by hand (not by an uploaded scenario) --------
+        drug_seen = {"value": sim_form.drug_input().default, "pushed": None}
+
+        @reactive.effect
+        @reactive.event(input.drug, ignore_init=True)
+        @guarded
+        def _opening_dose():
+            drug = input.drug()
+            previous, drug_seen["value"] = drug_seen["value"], drug
+            if drug_seen["pushed"] == drug or drug == previous or drug not in OPENING_DOSES:
+                drug_seen["pushed"] = None
+                return
+            amount, unit, why = OPENING_DOSES[drug]
+            first = sim_form.dose_row(0)
+            ui.update_numeric(first["amount"].id, value=amount)
+            ui.update_select(first["unit"].id, selected=unit)
+            notice.set(f"{drug}: first dose set to {why}")
+
         @reactive.calc
         def curve():
             from occupancy.models.dose_response import dose_curve
@@ -888,6 +906,8 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         def push(values: dict) -> None:
             """Set inputs to ``values`` (by each input's kind)."""
+            if "drug" in values:
+                drug_seen["pushed"] = values["drug"]  # the upload sets its own dose
             for key, value in values.items():
                 d = kinds.get(key)
                 if d is None:
