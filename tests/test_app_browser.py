@@ -179,6 +179,8 @@ def test_plan_matches_blockade_plan(page, tmp_path):
     cli = _cli_json("plan", str(equivalent), "--json", "--quiet")
     _expect(page, "#plan_power", f"{cli['power_attenuated']:.3f}")
     _expect(page, "#plan_min_isi_days", f"{cli['min_isi_days']:.1f}")
+    advice = page.inner_text("#plan_recommendations")
+    assert "0.95 × 90 % criterion" in advice and f"Recruit {cli['n_required_attenuated']} participants" in advice
     with page.expect_download() as download:
         page.click("#scenario_download")
     saved = tmp_path / download.value.suggested_filename
@@ -326,7 +328,8 @@ def _axe_violations(page) -> list[str]:
     found = page.evaluate("""async () => {
         const r = await axe.run(document, {resultTypes: ['violations']});
         return r.violations.filter(v => v.impact === 'critical' || v.impact === 'serious')
-                 .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join('; '));
+                 .map(v => v.id + ' (' + v.impact + '): '
+                      + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join('; '));
     }""")
     return found
 
@@ -352,6 +355,10 @@ def test_every_tab_passes_axe_core_and_figures_are_named(page):
                 && !el.closest('button, .btn, .bslib-sidebar-resize-handle, .accordion-button'))
         .map(el => el.outerHTML.slice(0, 80))""")
     assert unnamed == []
+    page.click("button:has-text('Reanalysis settings')")
+    page.fill("#ra__draws", "0")  # end the reanalysis before the page closes (no progress timer left behind)
+    page.wait_for_selector("#forest_plot svg")
+    page.wait_for_selector("#reanalysis_running", state="detached")
 
 
 def test_choosing_naloxone_opens_with_its_own_dose_and_asks_for_the_weight(page):
@@ -372,3 +379,42 @@ def test_choosing_naloxone_opens_with_its_own_dose_and_asks_for_the_weight(page)
     page.select_option("#drug", "naltrexone")
     page.wait_for_function("document.getElementById('dose_mg').value === '50'")
     assert page.input_value("#dose_unit") == "amount_mg"
+
+
+def test_the_url_restores_the_inputs(page, browser):
+    page.fill("#dose_mg", "30")
+    page.fill("#assess_h", "26")
+    _expect(page, "#mor_at_assessment", _quick_mor("30", "26h"))
+    page.wait_for_function("location.search.includes('dose_mg=30') && location.search.includes('assess_h=26')")
+    link = page.url
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        other = context.new_page()
+        other.set_default_timeout(TIMEOUT)
+        other.goto(link)  # a colleague opens the link
+        _expect(other, "#mor_at_assessment", _quick_mor("30", "26h"))
+        assert other.input_value("#dose_mg") == "30" and other.input_value("#assess_h") == "26"
+        other.wait_for_function("location.search.includes('dose_mg=30')")  # the link survives the restore
+    finally:
+        context.close()
+
+
+_SMALLEST_TEXT = """(sel) => Math.min(...[...document.querySelectorAll(sel + ' svg text')].map(t => {
+    const size = parseFloat(getComputedStyle(t).fontSize);
+    const m = t.getScreenCTM();
+    return size * Math.hypot(m.a, m.b);
+}))"""
+
+
+def test_on_a_phone_chart_text_is_at_least_10_px(browser, app_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        phone.set_default_timeout(TIMEOUT)
+        phone.goto(app_url)
+        phone.wait_for_selector("#timecourse_plot svg text")
+        phone.wait_for_selector("#dose_curve_plot svg text")
+        for chart in ("#timecourse_plot", "#dose_curve_plot"):
+            assert phone.evaluate(_SMALLEST_TEXT, chart) >= 10.0, chart
+    finally:
+        context.close()

@@ -526,3 +526,42 @@ def test_parameter_labels_are_words_with_correct_units():
             for f in form.parameter_inputs(drug, model):
                 label = f.input.label
                 assert " per (" not in label and not label.endswith((" l", " per")) and "_" not in label, label
+
+
+def test_the_url_holds_the_inputs_that_differ_from_their_defaults():
+    from occupancy.app.forms import PlanForm, SimulateForm
+    from occupancy.app.urlstate import query_from_values, values_from_query
+
+    defs = SimulateForm().all_inputs() + PlanForm().all_inputs()
+    values = {d.id: d.default for d in defs}
+    assert query_from_values(defs, values) == ""
+    values.update({"drug": "naloxone", "dose_mg": 0.1, "dose_unit": "amount_mg_per_kg", "weight_kg": 70.0,
+                   "pop_on": True, "participants": 24, "dose_rows": 2})
+    query = query_from_values(defs, values, "plan")
+    assert "drug=naloxone" in query and "dose_mg=0.1" in query and query.endswith("tab=plan")
+    back, tab = values_from_query(defs, query)
+    assert tab == "plan"
+    assert back == {"drug": "naloxone", "dose_mg": 0.1, "dose_unit": "amount_mg_per_kg", "weight_kg": 70.0,
+                    "pop_on": True, "participants": 24, "dose_rows": 2}
+    odd, tab = values_from_query(defs, "dose_mg=abc&drug=heroin&nonsense=1&tab=admin")
+    assert odd == {"dose_mg": "abc"} and tab is None  # text stays text: the field shows the error
+
+
+def test_the_plan_recommendations_word_the_librarys_numbers():
+    from occupancy.app import views
+    from occupancy.app.forms import PlanForm
+    from occupancy.app.server import plan_scenario, run_plan
+
+    request = plan_scenario(PlanForm(), {}, {"participants": 20})
+    assert not request.error, request.error
+    result = run_plan(request.scenario).value
+    words = views.plan_recommendations(result)
+    text = " ".join(words)
+    assert "0.95 × 90 % criterion" in text
+    if result.min_delay_h is None:
+        assert "never meets" in words[0]
+    else:
+        assert views.fmt(result.min_delay_h, 2) in words[0]
+    assert f"Recruit {result.n_required_attenuated} participants" in text
+    if result.n_required_attenuated is not None and result.n_required_attenuated > 20:
+        assert f"Your planned N = 20 gives power {views.plan_power(result)} only" in text

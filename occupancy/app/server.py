@@ -28,6 +28,7 @@ from typing import Any
 
 from occupancy.app import views
 from occupancy.app.fielderrors import field_error
+from occupancy.app.urlstate import query_from_values, values_from_query
 from occupancy.app.forms import OPENING_DOSES, PlanForm, ReanalyseForm, SimulateForm, drugs
 from occupancy.app.uploads import (
     MAX_UPLOAD_BYTES,
@@ -666,6 +667,10 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             _headline(oid)
 
         @render.ui
+        def plan_recommendations():
+            return ui.tags.ul(*[ui.tags.li(x) for x in views.plan_recommendations(plan_result())], class_="mb-0")
+
+        @render.ui
         def plan_warnings():
             rest = views.plan_other_warnings(plan_result())
             return ui.div(*[ui.div(f"warning: {w}", class_="key-warning") for w in rest]) if rest else None
@@ -677,7 +682,8 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
             fig = timeline_figure(plan_result())
             try:
-                return figure_div(fig, "Protocol timeline: MOR blockade over the sessions (median and 5–95th percentile)")
+                return figure_div(fig, "Protocol timeline: MOR blockade over the sessions "
+                                       "(median and 5–95th percentile)")
             finally:
                 _pyplot().close(fig)
 
@@ -927,6 +933,36 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                     ui.update_switch(key, value=bool(value))
                 elif d.kind == "choices":
                     ui.update_checkbox_group(key, selected=list(value or ()))
+
+        # -- the inputs in the page's URL (a link restores them) ------------------------------------------
+        all_defs = list(kinds.values())
+        url_state = {"restored": False}
+
+        @reactive.effect
+        @guarded
+        def _restore_from_url():
+            if url_state["restored"]:
+                return
+            with reactive.isolate():
+                try:
+                    search = session.clientdata.url_search()
+                except (ValueError, KeyError, TypeError):  # a client that sends no URL (not a browser page)
+                    search = ""
+                search = search if isinstance(search, str) else ""
+            url_state["restored"] = True
+            values, tab = values_from_query(all_defs, search)
+            if values:
+                push(values)
+            if tab:
+                ui.update_navset("tabs", selected=tab)
+
+        @reactive.effect
+        async def _write_url():
+            values = read(list(kinds))
+            tab = input.tabs()
+            if not url_state["restored"]:
+                return
+            await session.send_custom_message("blockade_url", {"query": query_from_values(all_defs, values, tab)})
 
         @reactive.effect
         @reactive.event(input.scenario_upload)

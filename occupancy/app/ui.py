@@ -52,6 +52,12 @@ _CSS = """
 .outdated-mark{display:none;color:#664d03;background:#fff3cd;border:1px solid #ffe69c;border-radius:.3rem;
   padding:.3rem .6rem;margin-bottom:.5rem;font-size:.9rem}
 .tab-outputs.outdated .outdated-mark{display:block}
+/* Phones: charts keep a width at which their text is at least 10 px, and scroll sideways. */
+@media (max-width: 640px){
+  #timecourse_plot,#dose_curve_plot,.svg-figure{overflow-x:auto}
+  #timecourse_plot svg,#dose_curve_plot svg{min-width:830px;max-width:none!important}
+  .svg-figure svg{min-width:800px;max-width:none!important}
+}
 .tab-outputs.outdated .outdated-dim{filter:grayscale(1);outline:2px dashed #adb5bd;outline-offset:4px}
 """
 
@@ -104,6 +110,10 @@ _FIELD_ERRORS = """
   function ready(){
     Shiny.addCustomMessageHandler('blockade_field_errors', function(m){ show(m.tab, m.errors); });
     Shiny.addCustomMessageHandler('blockade_outdated', outdated);
+    Shiny.addCustomMessageHandler('blockade_url', function(m){
+      var url = location.pathname + (m.query ? '?' + m.query : '') + location.hash;
+      if (url !== location.pathname + location.search + location.hash) history.replaceState(null, '', url);
+    });
     new MutationObserver(tidy).observe(document.documentElement, {subtree: true, childList: true, attributes: true,
       attributeFilter: ['aria-multiselectable']});
     tidy();
@@ -324,6 +334,7 @@ def plan_panel(form: PlanForm):
     main = [
         _report_button("plan"),
         ui.output_ui("plan_status"),
+        ui.card(ui.card_header("Recommendations"), ui.output_ui("plan_recommendations")),
         ui.layout_column_wrap(*heads, width="300px", fill=False),
         ui.output_ui("plan_warnings"),
         ui.card(ui.card_header("Protocol timeline (MOR blockade, median and 5–95th percentile)"),

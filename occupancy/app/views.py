@@ -279,6 +279,49 @@ def _concerning(warnings, *words) -> tuple[str, ...]:
     return tuple(w for w in warnings if any(word in w for word in words))
 
 
+def plan_recommendations(result) -> list[str]:
+    """The plan in plain words (the Plan tab's recommendations box): when to test, how far apart the
+    sessions, how many participants; what to do when a criterion is not reached.  Numbers come from
+    ``result`` (the library's plan); this only words them."""
+    design = result.design
+    threshold = design.get("delay_threshold_pct", 90)
+    probability = design.get("delay_probability", 0.95)
+    criterion = (f"the {probability:g} × {threshold:g} % criterion: at least {probability * 100:g} % of the "
+                 f"simulated people have at least {threshold:g} % of their MOR receptors blocked")
+    out = []
+    if result.min_delay_h is None:
+        out.append(f"The dose never meets {criterion}. Raise the dose (the dose curve on the Simulate tab shows "
+                   "where MOR blockade passes the threshold), or, if a lower blockade is acceptable for your "
+                   "question, lower the threshold under 'Thresholds and search limits' and report it.")
+    else:
+        out.append(f"Start the task at least {fmt(result.min_delay_h, 2)} h after the last dose: from then on "
+                   f"{criterion}.")
+    if result.kind == "within":
+        if result.min_isi_days is None:
+            out.append("No intersession interval within the search limit lets the blockade wash out; use a "
+                       "between-subjects design or raise the limit under 'Thresholds and search limits'.")
+        else:
+            text = (f"Leave at least {plan_min_isi(result)} days between sessions, so that even the 95th-percentile "
+                    f"person has at most {design.get('residual_threshold_pct', 5):g} % MOR blockade left at the "
+                    "next session.")
+            if result.isi_days is not None and result.isi_days < result.min_isi_days:
+                text += f" Your planned {result.isi_days:g} days are too short: lengthen the interval."
+            out.append(text)
+    target = design.get("power", 0.8)
+    if result.n_required_attenuated is None:
+        out.append(f"No finite N reaches power {target:g} for the attenuated effect g = "
+                   f"{result.effect_attenuated:+.3f}: the blockade contrast is too small to detect it.")
+    else:
+        full = "–" if result.n_required is None else result.n_required
+        text = (f"Recruit {result.n_required_attenuated} participants for power {target:g} on the attenuated effect "
+                f"(g {result.effect:+.3f} × contrast {fmt(result.contrast_pp, 1)} pp / 100 = "
+                f"{result.effect_attenuated:+.3f}), not the {full} a full-blockade effect would need.")
+        if result.n_planned is not None and result.n_planned < result.n_required_attenuated:
+            text += f" Your planned N = {result.n_planned} gives power {plan_power(result)} only."
+        out.append(text)
+    return out
+
+
 def plan_key_numbers(result) -> list[KeyNumber]:
     """The planner's headline numbers (value without unit; the unit is in the app's label), each with a note
     and the warnings about it; ``output_id`` is the Plan tab's output showing it."""
