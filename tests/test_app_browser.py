@@ -418,3 +418,14 @@ def test_on_a_phone_chart_text_is_at_least_10_px(browser, app_url):
             assert phone.evaluate(_SMALLEST_TEXT, chart) >= 10.0, chart
     finally:
         context.close()
+
+
+def test_a_running_reanalysis_can_be_cancelled(page):
+    page.click("a[data-value='reanalyse']")
+    page.click("button:has-text('Reanalysis settings')")
+    page.fill("#ra__draws", "3000")
+    page.wait_for_function("document.querySelector('#reanalysis_running')?.innerText.includes('Monte Carlo draw')")
+    page.click("#reanalysis_cancel")
+    page.wait_for_selector("#reanalysis_running", state="detached", timeout=30_000)
+    assert "cancelled" in page.inner_text(".app-notice")
+    assert page.inner_text("#app_error").strip() == ""

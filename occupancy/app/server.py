@@ -815,6 +815,15 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             req(not out.error and out.value is not None)
             return out.value
 
+        @reactive.effect
+        @reactive.event(input.reanalysis_cancel)
+        @guarded
+        def _cancel_reanalysis():
+            current = controls.get("current")
+            if current is not None and rea_task.status() == "running":
+                current.cancelled.set()  # the worker stops at its next Monte Carlo draw
+                notice.set("reanalysis cancelled; change a setting to run it again")
+
         @render.ui
         def reanalysis_progress():
             if rea_task.status() != "running":
