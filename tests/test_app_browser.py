@@ -429,3 +429,10 @@ def test_a_running_reanalysis_can_be_cancelled(page):
     page.wait_for_selector("#reanalysis_running", state="detached", timeout=30_000)
     assert "cancelled" in page.inner_text(".app-notice")
     assert page.inner_text("#app_error").strip() == ""
+
+
+def test_the_time_axis_opens_on_the_first_day_and_switches_to_the_washout(page):
+    page.wait_for_selector("#timecourse_plot svg")
+    assert "time (h)" in page.inner_text("#timecourse_plot")
+    page.check("input[name='time_view'][value='washout']")
+    page.wait_for_function("document.querySelector('#timecourse_plot')?.textContent.includes('time (days)')")

@@ -565,3 +565,20 @@ def test_the_plan_recommendations_word_the_librarys_numbers():
     assert f"Recruit {result.n_required_attenuated} participants" in text
     if result.n_required_attenuated is not None and result.n_required_attenuated > 20:
         assert f"Your planned N = 20 gives power {views.plan_power(result)} only" in text
+
+
+def test_the_time_axis_opens_on_the_task_and_has_a_washout_view():
+    import re
+
+    from occupancy.app import views
+    from occupancy.app.forms import SimulateForm
+    from occupancy.app.server import simulate_from_values
+
+    result = simulate_from_values(SimulateForm(), {}).value
+    task, washout = views.timecourse_svg(result), views.timecourse_svg(result, "washout")
+    assert "time (h)" in task and "time (days)" in washout
+    ticks = lambda svg: [float(t) for t in re.findall(r'text-anchor="middle">([0-9.]+)</text>', svg)]  # noqa: E731
+    assert max(ticks(task)) <= 24.0 + 1e-9 < float(result.timecourse_arrays["time_h"][-1])
+    assert views.task_window_h(result) == (0.0, 24.0)
+    late = simulate_from_values(SimulateForm(), {"assess_h": 30.0, "assess_end_h": 36.0}).value
+    assert views.task_window_h(late) == (0.0, 37.0)  # the sessions decide when they are later

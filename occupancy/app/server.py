@@ -446,7 +446,8 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.ui
         def timecourse_plot():  # inline SVG: milliseconds, where a matplotlib PNG takes 150-300 ms
-            return ui.HTML(views.timecourse_svg(sim_result()))
+            view = input.time_view() if input.time_view() in views.TIME_VIEWS else "task"
+            return ui.HTML(views.timecourse_svg(sim_result(), view))
 
         @render.data_frame
         def assessment_table():
@@ -824,11 +825,41 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                 current.cancelled.set()  # the worker stops at its next Monte Carlo draw
                 notice.set("reanalysis cancelled; change a setting to run it again")
 
+        # The progress bar is redrawn by a ticker task of our own while the reanalysis runs (Shiny's
+        # invalidate_later can print a CancelledError traceback when a session ends mid-tick).
+        tick = reactive.value(0)
+        ticker: dict[str, asyncio.Task | None] = {"task": None}
+
+        async def _tick_loop():
+            try:
+                while True:
+                    await asyncio.sleep(0.3)
+                    async with reactive.lock():
+                        tick.set(tick.get() + 1)
+                        await reactive.flush()
+            except asyncio.CancelledError:
+                return
+
+        def _stop_ticker() -> None:
+            if ticker["task"] is not None:
+                ticker["task"].cancel()
+                ticker["task"] = None
+
+        session.on_ended(_stop_ticker)
+
+        @reactive.effect
+        def _progress_ticker():
+            if rea_task.status() == "running":
+                if ticker["task"] is None:
+                    ticker["task"] = asyncio.get_running_loop().create_task(_tick_loop())
+            else:
+                _stop_ticker()
+
         @render.ui
         def reanalysis_progress():
             if rea_task.status() != "running":
                 return None
-            reactive.invalidate_later(0.3)
+            tick()
             c = controls.get("current")
             done, total = (c.done, c.total) if c else (0, 0)
             if total:

@@ -247,6 +247,12 @@ def _model_block(form, drug_cond: str, model_input_for, params_for, models_of, p
     return parts
 
 
+def _time_views() -> dict:
+    from occupancy.app.views import TIME_VIEWS
+
+    return dict(TIME_VIEWS)
+
+
 def _report_button(tab: str):
     from shiny import ui
 
@@ -296,6 +302,7 @@ def simulate_panel(form: SimulateForm):
         ),
         ui.output_ui("sim_warnings"),
         ui.card(ui.card_header("Blockade over time"),
+                ui.input_radio_buttons("time_view", "Time axis", _time_views(), selected="task", inline=True),
                 ui.output_ui("timecourse_plot"),
                 ui.div(ui.download_button("download_timecourse", "Time course (CSV)"),
                        ui.download_button("download_timecourse_png", "Figure (PNG)", class_="ms-2"),

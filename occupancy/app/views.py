@@ -179,18 +179,39 @@ def _time_axis(times_h):
     return (t / 24.0 if days else t), days
 
 
-def timecourse_svg(result) -> str:
+TIME_VIEWS = {"task": "First 24 h (the sessions)", "washout": "Whole washout"}
+
+
+def task_window_h(result) -> tuple[float, float]:
+    """The hours the task view shows: from the first dose to 24 h after it, or to the end of the last
+    assessment (plus an hour) when that is later."""
+    t = np.asarray(result.timecourse_arrays["time_h"], dtype=float)
+    start = float(t[0])
+    ends = [a.get("end_h") if a.get("end_h") is not None else a["time_h"] for a in result.assessments]
+    end = max([start + 24.0] + [float(e) + 1.0 for e in ends])
+    return start, min(end, float(t[-1]))
+
+
+def timecourse_svg(result, view: str = "task") -> str:
     """The time course as inline SVG (the page's live chart): MOR/KOR/DOR, the population band, a
-    parameter-uncertainty band when present, the 90 % line, assessments (windows shaded) and doses; a
-    concentration chart below it when the model reports concentrations."""
+    parameter-uncertainty band when present, the 90 % line, assessments (windows shaded), doses and
+    infusions; a concentration chart below it when the model reports concentrations.
+
+    ``view="task"`` opens on the first 24 h (or up to the last assessment), where the sessions are;
+    ``"washout"`` shows the whole simulated span (days beyond three days)."""
     from occupancy.app.svgplot import Chart
     from occupancy.dosing.quantities import format_time_h
 
     arrays = result.timecourse_arrays
-    x, days = _time_axis(arrays["time_h"])
+    if view == "task":
+        x, days = np.asarray(arrays["time_h"], dtype=float), False
+        lo, hi = task_window_h(result)
+    else:
+        x, days = _time_axis(arrays["time_h"])
+        lo, hi = float(x[0]), float(x[-1])
     scale = 24.0 if days else 1.0
     chart = Chart(title=f"{result.model.drug} – {result.model.name} model", xlabel=f"time ({'days' if days else 'h'})",
-                  ylabel="receptor blockade (%)", ylim=(0.0, 105.0), xlim=(float(x[0]), float(x[-1])))
+                  ylabel="receptor blockade (%)", ylim=(0.0, 105.0), xlim=(lo, hi))
     for a in result.assessments:
         if a.get("end_h") is not None:
             chart.vspan(a["time_h"] / scale, a["end_h"] / scale, color="#2ca02c", opacity=0.12)
@@ -217,14 +238,15 @@ def timecourse_svg(result) -> str:
             chart.vspan(d.time_h / scale, (d.time_h + d.duration_min / 60.0) / scale, color=DOSE_COLOR, opacity=0.18)
         chart.point(d.time_h / scale, 0.0, color=DOSE_COLOR, shape="triangle", r=6,
                     tooltip=f"dose at {format_time_h(d.time_h)}")
-    svg = chart.render("Blockade time course: MOR, KOR and DOR over time")
+    span = f"{format_time_h(lo * scale)} to {format_time_h(hi * scale)}"
+    svg = chart.render(f"Blockade time course: MOR, KOR and DOR from {span} after the first dose")
     conc = concentration_keys(arrays)
     if conc:
-        svg += concentration_svg(result, x, days)
+        svg += concentration_svg(result, x, days, xlim=(lo, hi))
     return svg
 
 
-def concentration_svg(result, x=None, days=None) -> str:
+def concentration_svg(result, x=None, days=None, xlim=None) -> str:
     """Drug concentrations over time (log axis when they span more than two decades)."""
     from occupancy.app.svgplot import Chart
 
@@ -237,7 +259,8 @@ def concentration_svg(result, x=None, days=None) -> str:
     log = positive.size > 0 and positive.max() / positive.min() > 100
     ylim = (max(positive.max() * 1e-4, positive.min()), positive.max() * 2) if log else None
     chart = Chart(height=300, xlabel=f"time ({'days' if days else 'h'})", ylabel="plasma concentration",
-                  xlim=(float(x[0]), float(x[-1])), ylog=log, ylim=ylim, title="concentrations (typical subject)")
+                  xlim=xlim or (float(x[0]), float(x[-1])), ylog=log, ylim=ylim,
+                  title="concentrations (typical subject)")
     for i, k in enumerate(keys):
         chart.line(x, arrays[k], color=_SERIES[i % len(_SERIES)], dash=_SERIES_DASHES[i % len(_SERIES_DASHES)],
                    label=concentration_label(k))
