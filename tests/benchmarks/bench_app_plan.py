@@ -11,6 +11,10 @@ Today every edit recomputes the whole plan (blockade over the sessions, washout,
 effect, α or power changed; a cache per schedule would leave only the closed-form power.  This script is
 the baseline to compare against; it reports the median and the maximum over repetitions.
 
+Measured 2026-12-07 (shared 2 cores, load ~10; median over 2 runs, ms): compute / figures / total —
+participants 717 / 631 / 1348; effect 368 / 374 / 741; α 490 / 296 / 786; power 482 / 401 / 883;
+intersession interval 442 / 365 / 807.  The issue's target for the first four: < 300 ms in total.
+
 Run:  python tests/benchmarks/bench_app_plan.py [--repeat 5]
 (named bench_*.py so pytest does not collect it; speed is reported, never asserted)
 """
