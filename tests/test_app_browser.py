@@ -10,11 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,6 +18,7 @@ from click.testing import CliRunner
 
 from occupancy.bundled import examples_dir
 from occupancy.cli import main
+from tests.app_server import running_app
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,44 +32,14 @@ pytestmark = [
                        reason="the app's extra is not installed (pip install '.[app]')"),
 ]
 
+REPORT_EPOCH = "1700000000"  # the app's reports and the CLI's carry the same date
 TIMEOUT = 60_000  # ms; the machine may be busy (2 shared cores)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    port = _free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    with open(log, "wb") as handle:
-        proc = subprocess.Popen([sys.executable, "-c", "from occupancy.cli import main; main()", "app",
-                                 "--no-browser", "--port", str(port)], stdout=handle, stderr=subprocess.STDOUT,
-                                cwd=log.parent)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"blockade app did not start: {log.read_text(errors='replace')}")
-            time.sleep(0.3)
+    with running_app(tmp_path_factory.mktemp("app"), env={"SOURCE_DATE_EPOCH": REPORT_EPOCH}) as (url, log):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
     assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")
 
 
@@ -212,6 +179,8 @@ def test_plan_matches_blockade_plan(page, tmp_path):
     cli = _cli_json("plan", str(equivalent), "--json", "--quiet")
     _expect(page, "#plan_power", f"{cli['power_attenuated']:.3f}")
     _expect(page, "#plan_min_isi_days", f"{cli['min_isi_days']:.1f}")
+    advice = page.inner_text("#plan_recommendations")
+    assert "0.95 × 90 % criterion" in advice and f"Recruit {cli['n_required_attenuated']} participants" in advice
     with page.expect_download() as download:
         page.click("#scenario_download")
     saved = tmp_path / download.value.suggested_filename
@@ -239,3 +208,231 @@ def test_reanalysis_runs_in_the_background_and_never_blocks_simulate(page):
     _expect(page, "#reanalysis_pooled", expected)
     page.wait_for_selector("#forest_plot svg")
     assert page.inner_text("#app_error").strip() == ""
+
+
+def test_a_page_from_another_origin_cannot_drive_the_app(browser, app_url):
+    """Issue 18: a web page the user happens to visit opens the app's websocket; the app refuses it."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.route("http://evil.test/**", lambda route: route.fulfill(
+            status=200, content_type="text/html", body="<html><body>elsewhere</body></html>"))
+        page.goto("http://evil.test/")
+        ws = app_url.replace("http://", "ws://") + "websocket/"
+        outcome = page.evaluate("""(url) => new Promise((done) => {
+            const ws = new WebSocket(url);
+            ws.onopen = () => { ws.close(); done('open'); };
+            ws.onerror = () => done('refused');
+            setTimeout(() => done('timeout'), 20000);
+        })""", ws)
+        assert outcome == "refused"
+        own = context.new_page()  # the app's own page in the same browser still connects
+        own.goto(app_url)
+        _wait_text(own, "#mor_at_assessment")
+    finally:
+        context.close()
+
+
+def _field_error(page, input_id: str) -> str:
+    """The message under a field, checked to be tied to it by aria-invalid and aria-describedby."""
+    page.wait_for_function(f"document.getElementById({input_id!r})?.getAttribute('aria-invalid') === 'true'",
+                           timeout=TIMEOUT)
+    described = page.get_attribute(f"#{input_id}", "aria-describedby")
+    assert f"{input_id}_error" in described.split()
+    return page.inner_text(f"#{input_id}_error").strip()
+
+
+def _no_field_error(page, input_id: str) -> None:
+    page.wait_for_function(f"!document.getElementById({input_id!r})?.hasAttribute('aria-invalid') && "
+                           f"!document.getElementById({input_id!r} + '_error')", timeout=TIMEOUT)
+
+
+def test_errors_sit_at_the_field_mark_outputs_outdated_and_clear_per_tab(page):
+    shown = _wait_text(page, "#mor_at_assessment")
+    page.fill("#dose_mg", "-5")
+    assert _field_error(page, "dose_mg") == "Dose 1 – amount: must be > 0 (got -5)"
+    _expect(page, "#app_error", "blockade: error: Simulate tab: doses[0].amount_mg: must be > 0 (got -5)")
+    page.wait_for_selector("#simulate_outputs.outdated")
+    assert "Outdated" in page.inner_text("#simulate_outdated")
+    assert page.inner_text("#mor_at_assessment").strip() == shown  # the last result stays, greyed
+    # the Plan tab, which uses the dose, says so and marks its numbers outdated
+    page.click("a[data-value='plan']")
+    page.wait_for_selector("#plan_outputs.outdated")
+    _expect(page, "#app_error", "blockade: error: Plan tab: doses[0].amount_mg: must be > 0 (got -5)")
+    assert "Simulate tab" in page.inner_text("#plan_outdated")
+    page.click("a[data-value='simulate']")
+    page.fill("#dose_mg", "50")
+    _no_field_error(page, "dose_mg")
+    page.wait_for_selector("#simulate_outputs:not(.outdated)")
+    _expect(page, "#app_error", "")
+    page.click("a[data-value='plan']")
+    page.wait_for_selector("#plan_outputs:not(.outdated)")
+    page.fill("#participants", "1000000000")
+    assert _field_error(page, "participants").startswith("Participants")
+    page.wait_for_selector("#plan_outputs.outdated")
+    page.click("a[data-value='reanalyse']")  # another tab's errors are not shown here
+    _expect(page, "#app_error", "")
+    page.click("a[data-value='plan']")
+    page.fill("#participants", "30")
+    _no_field_error(page, "participants")
+    page.wait_for_selector("#plan_outputs:not(.outdated)")
+    page.click("a[data-value='simulate']")
+    page.fill("#dose_rows", "2")  # a second dose row left blank: the row's own field is marked
+    page.click("a[data-value='simulate']")
+    assert _field_error(page, "dose_time_h_2").startswith("Dose 2 – time (h): required")
+
+
+@pytest.mark.parametrize("tab", ["simulate", "plan", "reanalyse"])
+def test_each_tab_downloads_the_clis_report(page, tab, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", REPORT_EPOCH)
+    page.fill("#dose_mg", "25")
+    _expect(page, "#mor_at_assessment", _quick_mor("25", "2h"))
+    if tab == "plan":
+        page.click(f"a[data-value='{tab}']")
+        page.fill("#participants", "24")
+    elif tab == "reanalyse":
+        page.click(f"a[data-value='{tab}']")
+        page.click("button:has-text('Reanalysis settings')")
+        page.fill("#ra__draws", "0")
+    wanted = {"simulate": "amount_mg = 25.0", "plan": "participants = 24", "reanalyse": "draws = 0"}[tab]
+    for _ in range(20):  # the server has the new value once the downloaded scenario holds it
+        with page.expect_download() as scenario:
+            page.click("#scenario_download")
+        saved = tmp_path / scenario.value.suggested_filename
+        scenario.value.save_as(saved)
+        if wanted in saved.read_text(encoding="utf-8"):
+            break
+        time.sleep(0.5)
+    with page.expect_download(timeout=TIMEOUT) as report:
+        page.click(f"#{tab}_report_download")
+    assert report.value.suggested_filename == f"blockade-{tab}-report.html"
+    html = Path(report.value.path()).read_text(encoding="utf-8")
+    ran = _cli("run", str(saved), "--out", str(tmp_path / "out"), "--quiet")
+    assert ran.exit_code == 0, ran.output
+    assert html == (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<html" in html and (tab == "reanalyse" or "25" in html)
+
+
+def test_the_time_course_downloads_as_png_and_svg(page):
+    for button, head in (("#download_timecourse_png", b"\x89PNG"), ("#download_timecourse_svg", b"<?xml")):
+        with page.expect_download() as download:
+            page.click(button)
+        assert Path(download.value.path()).read_bytes().startswith(head)
+
+
+AXE = ROOT / "tests" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _axe_violations(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.filter(v => v.impact === 'critical' || v.impact === 'serious')
+                 .map(v => v.id + ' (' + v.impact + '): '
+                      + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join('; '));
+    }""")
+    return found
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed: npm install --prefix tests/axe "
+                                              "(.ci/run does it where npm is available)")
+def test_every_tab_passes_axe_core_and_figures_are_named(page):
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.evaluate("document.activeElement?.id") == "drug"  # keyboard users start at the inputs
+    page.keyboard.press("Tab")
+    assert page.evaluate("!!document.activeElement.closest('.sidebar')")
+    page.wait_for_selector("#timecourse_plot svg")
+    assert _axe_violations(page) == []
+    page.click("a[data-value='plan']")
+    page.wait_for_selector("#plan_timeline .svg-figure")
+    page.wait_for_selector("#plan_outputs:not(.outdated)")
+    assert _axe_violations(page) == []
+    page.click("a[data-value='reanalyse']")
+    page.wait_for_selector("#reanalysis_running")
+    assert _axe_violations(page) == []
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('svg, .svg-figure')]
+        .filter(el => !el.closest('[role=img][aria-label]') && el.getBoundingClientRect().width > 100
+                && !el.closest('button, .btn, .bslib-sidebar-resize-handle, .accordion-button'))
+        .map(el => el.outerHTML.slice(0, 80))""")
+    assert unnamed == []
+    page.click("button:has-text('Reanalysis settings')")
+    page.fill("#ra__draws", "0")  # end the reanalysis before the page closes (no progress timer left behind)
+    page.wait_for_selector("#forest_plot svg")
+    page.wait_for_selector("#reanalysis_running", state="detached")
+
+
+def test_choosing_naloxone_opens_with_its_own_dose_and_asks_for_the_weight(page):
+    from occupancy import simulate
+    from occupancy.simulation.scenario import scenario_from_dict
+
+    page.select_option("#drug", "naloxone")
+    page.wait_for_function("document.getElementById('dose_mg').value === '0.1'")
+    assert page.input_value("#dose_unit") == "amount_mg_per_kg"
+    assert _field_error(page, "weight_kg").startswith("Body weight (kg): needed for this dose")
+    page.fill("#weight_kg", "70")
+    _no_field_error(page, "weight_kg")
+    scenario = scenario_from_dict({"drug": {"name": "naloxone"}, "subject": {"weight_kg": 70.0},
+                                   "doses": [{"time_h": 0.0, "amount_mg_per_kg": 0.1}],
+                                   "assessments": [{"label": "task", "time_h": 2.0}]}, "test")
+    expected = simulate(scenario).assessments[0]["MOR"]
+    _expect(page, "#mor_at_assessment", f"{expected:.1f}")
+    page.select_option("#drug", "naltrexone")
+    page.wait_for_function("document.getElementById('dose_mg').value === '50'")
+    assert page.input_value("#dose_unit") == "amount_mg"
+
+
+def test_the_url_restores_the_inputs(page, browser):
+    page.fill("#dose_mg", "30")
+    page.fill("#assess_h", "26")
+    _expect(page, "#mor_at_assessment", _quick_mor("30", "26h"))
+    page.wait_for_function("location.search.includes('dose_mg=30') && location.search.includes('assess_h=26')")
+    link = page.url
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        other = context.new_page()
+        other.set_default_timeout(TIMEOUT)
+        other.goto(link)  # a colleague opens the link
+        _expect(other, "#mor_at_assessment", _quick_mor("30", "26h"))
+        assert other.input_value("#dose_mg") == "30" and other.input_value("#assess_h") == "26"
+        other.wait_for_function("location.search.includes('dose_mg=30')")  # the link survives the restore
+    finally:
+        context.close()
+
+
+_SMALLEST_TEXT = """(sel) => Math.min(...[...document.querySelectorAll(sel + ' svg text')].map(t => {
+    const size = parseFloat(getComputedStyle(t).fontSize);
+    const m = t.getScreenCTM();
+    return size * Math.hypot(m.a, m.b);
+}))"""
+
+
+def test_on_a_phone_chart_text_is_at_least_10_px(browser, app_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        phone.set_default_timeout(TIMEOUT)
+        phone.goto(app_url)
+        phone.wait_for_selector("#timecourse_plot svg text")
+        phone.wait_for_selector("#dose_curve_plot svg text")
+        for chart in ("#timecourse_plot", "#dose_curve_plot"):
+            assert phone.evaluate(_SMALLEST_TEXT, chart) >= 10.0, chart
+    finally:
+        context.close()
+
+
+def test_a_running_reanalysis_can_be_cancelled(page):
+    page.click("a[data-value='reanalyse']")
+    page.click("button:has-text('Reanalysis settings')")
+    page.fill("#ra__draws", "3000")
+    page.wait_for_function("document.querySelector('#reanalysis_running')?.innerText.includes('Monte Carlo draw')")
+    page.click("#reanalysis_cancel")
+    page.wait_for_selector("#reanalysis_running", state="detached", timeout=30_000)
+    assert "cancelled" in page.inner_text(".app-notice")
+    assert page.inner_text("#app_error").strip() == ""
+
+
+def test_the_time_axis_opens_on_the_first_day_and_switches_to_the_washout(page):
+    page.wait_for_selector("#timecourse_plot svg")
+    assert "time (h)" in page.inner_text("#timecourse_plot")
+    page.check("input[name='time_view'][value='washout']")
+    page.wait_for_function("document.querySelector('#timecourse_plot')?.textContent.includes('time (days)')")

@@ -332,14 +332,38 @@ def test_uploads_are_size_limited_and_stay_in_a_temporary_folder(tmp_path):
     big = tmp_path / "big.toml"
     big.write_bytes(b"#" * (MAX_UPLOAD_BYTES + 1))
     with pytest.raises(InputError, match="big.toml: the file is 5.0 MB; uploads are limited to 5.0 MB"):
-        upload_bytes({"name": "big.toml", "size": 10, "datapath": str(big)})
+        upload_bytes({"name": "big.toml", "size": 10, "datapath": str(big)}, folder=str(tmp_path))
     small = tmp_path / "s.toml"
     small.write_text("[drug]\nname = 'naltrexone'\n[[doses]]\ntime_h = 0\namount_mg = 50\n")
-    name, content = upload_bytes({"name": "../../etc/s.toml", "size": small.stat().st_size, "datapath": str(small)})
+    name, content = upload_bytes({"name": "../../etc/s.toml", "size": small.stat().st_size, "datapath": str(small)},
+                                 folder=str(tmp_path))
     assert name == "s.toml"
     task, scenario = read_scenario_upload(name, content)
     assert task == "simulate" and scenario.doses[0].amount_mg == 50.0
     assert safe_name("..\\..\\x.csv") == "x.csv" and safe_name("") == "upload" and safe_name("\x00") == "upload"
+
+
+def test_uploads_are_read_only_from_the_sessions_upload_folder(tmp_path):
+    """Issue 18: a client that names any other path (or a symlink out of the folder) is refused, unread."""
+    folder = tmp_path / "fileupload-x"
+    (folder / "job").mkdir(parents=True)
+    secret = tmp_path / "secret.toml"
+    secret.write_text("[drug]\nname = 'naloxone'\n")
+    inside = folder / "job" / "0.toml"
+    inside.write_text("[drug]\nname = 'naltrexone'\n")
+    assert upload_bytes({"name": "0.toml", "size": 5, "datapath": str(inside)}, folder=str(folder))[0] == "0.toml"
+    (folder / "job" / "link.toml").symlink_to(secret)
+    forged = [str(secret), str(folder / "job" / ".." / ".." / "secret.toml"), str(folder / "job" / "link.toml"),
+              str(folder), str(folder / "job"), "", "relative.toml", 42, None, "/dev/zero"]
+    for path in forged:
+        with pytest.raises(InputError, match="not an upload this app received"):
+            upload_bytes({"name": "secret.toml", "size": 5, "datapath": path}, folder=str(folder))
+    with pytest.raises(InputError, match="not an upload this app received"):
+        upload_bytes({"name": "0.toml", "size": 5, "datapath": str(inside)}, folder=None)  # folder unknown
+    with pytest.raises(InputError, match="malformed file size"):
+        upload_bytes({"name": "0.toml", "size": "abc", "datapath": str(inside)}, folder=str(folder))
+    with pytest.raises(InputError, match="malformed file information"):
+        upload_bytes(["0.toml"], folder=str(folder))
 
 
 def test_outcome_csv_upload_gives_the_cli_line(tmp_path):
@@ -452,3 +476,109 @@ def test_the_live_population_is_capped():
     out = simulate_from_values(SimulateForm(), {"pop_on": True, "pop_n": forms.MAX_LIVE_POPULATION + 1})
     assert out.error.startswith("blockade: error: Simulate tab: population.n: the app simulates up to 100000")
     assert "up to 100000" in plan_scenario(PlanForm(), {"pop_on": True, "pop_n": 10**6}, {}).error
+
+
+def _contrast_on_white(colour: str) -> float:
+    from matplotlib.colors import to_rgb
+
+    def linear(c):
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in to_rgb(colour))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return 1.05 / (luminance + 0.05)
+
+
+def test_chart_lines_have_3_to_1_contrast_and_differ_by_style():
+    from occupancy.app import views
+
+    colours = [*views.COLORS.values(), *views._SERIES, views.DOSE_COLOR]
+    assert min(_contrast_on_white(c) for c in colours) >= 3.0
+    assert _contrast_on_white("#ff7f0e") < 3.0  # the old orange, for the record: the check can fail
+    assert len(set(views.DASHES.values())) == len(views.DASHES)
+    assert len(set(views._SERIES_DASHES)) == len(views._SERIES_DASHES)
+
+
+def test_an_infusion_is_drawn_on_the_time_course():
+    from occupancy.app import views
+    from occupancy.app.forms import SimulateForm
+    from occupancy.app.server import simulate_from_values
+
+    iv = {"drug": "naloxone", "dose_mg": 2.0, "weight_kg": 70.0}
+    out = simulate_from_values(SimulateForm(), {**iv, "dose_duration_min": 120.0})
+    assert not out.error, out.error
+    bolus = simulate_from_values(SimulateForm(), iv)
+    assert not bolus.error, bolus.error
+    assert views.timecourse_svg(out.value).count("<rect") > views.timecourse_svg(bolus.value).count("<rect")
+
+
+def test_parameter_labels_are_words_with_correct_units():
+    from occupancy.app.forms import SimulateForm, drugs, label_for, model_names
+
+    assert label_for("cl_l_per_h") == "Clearance CL (L/h)"
+    assert label_for("ka_per_h") == "Absorption rate constant ka (1/h)"
+    assert label_for("v_nol_l") == "6β-naltrexol volume of distribution (L)"
+    assert label_for("q2_l_per_h") == "Intercompartmental clearance Q2 (L/h)"
+    assert label_for("half_life_h") == "Half-life (h)" and label_for("ed50_mg") == "ED50 (mg)"
+    form = SimulateForm()
+    for drug in drugs():
+        for model in model_names(drug):
+            for f in form.parameter_inputs(drug, model):
+                label = f.input.label
+                assert " per (" not in label and not label.endswith((" l", " per")) and "_" not in label, label
+
+
+def test_the_url_holds_the_inputs_that_differ_from_their_defaults():
+    from occupancy.app.forms import PlanForm, SimulateForm
+    from occupancy.app.urlstate import query_from_values, values_from_query
+
+    defs = SimulateForm().all_inputs() + PlanForm().all_inputs()
+    values = {d.id: d.default for d in defs}
+    assert query_from_values(defs, values) == ""
+    values.update({"drug": "naloxone", "dose_mg": 0.1, "dose_unit": "amount_mg_per_kg", "weight_kg": 70.0,
+                   "pop_on": True, "participants": 24, "dose_rows": 2})
+    query = query_from_values(defs, values, "plan")
+    assert "drug=naloxone" in query and "dose_mg=0.1" in query and query.endswith("tab=plan")
+    back, tab = values_from_query(defs, query)
+    assert tab == "plan"
+    assert back == {"drug": "naloxone", "dose_mg": 0.1, "dose_unit": "amount_mg_per_kg", "weight_kg": 70.0,
+                    "pop_on": True, "participants": 24, "dose_rows": 2}
+    odd, tab = values_from_query(defs, "dose_mg=abc&drug=heroin&nonsense=1&tab=admin")
+    assert odd == {"dose_mg": "abc"} and tab is None  # text stays text: the field shows the error
+
+
+def test_the_plan_recommendations_word_the_librarys_numbers():
+    from occupancy.app import views
+    from occupancy.app.forms import PlanForm
+    from occupancy.app.server import plan_scenario, run_plan
+
+    request = plan_scenario(PlanForm(), {}, {"participants": 20})
+    assert not request.error, request.error
+    result = run_plan(request.scenario).value
+    words = views.plan_recommendations(result)
+    text = " ".join(words)
+    assert "0.95 × 90 % criterion" in text
+    if result.min_delay_h is None:
+        assert "never meets" in words[0]
+    else:
+        assert views.fmt(result.min_delay_h, 2) in words[0]
+    assert f"Recruit {result.n_required_attenuated} participants" in text
+    if result.n_required_attenuated is not None and result.n_required_attenuated > 20:
+        assert f"Your planned N = 20 gives power {views.plan_power(result)} only" in text
+
+
+def test_the_time_axis_opens_on_the_task_and_has_a_washout_view():
+    import re
+
+    from occupancy.app import views
+    from occupancy.app.forms import SimulateForm
+    from occupancy.app.server import simulate_from_values
+
+    result = simulate_from_values(SimulateForm(), {}).value
+    task, washout = views.timecourse_svg(result), views.timecourse_svg(result, "washout")
+    assert "time (h)" in task and "time (days)" in washout
+    ticks = lambda svg: [float(t) for t in re.findall(r'text-anchor="middle">([0-9.]+)</text>', svg)]  # noqa: E731
+    assert max(ticks(task)) <= 24.0 + 1e-9 < float(result.timecourse_arrays["time_h"][-1])
+    assert views.task_window_h(result) == (0.0, 24.0)
+    late = simulate_from_values(SimulateForm(), {"assess_h": 30.0, "assess_end_h": 36.0}).value
+    assert views.task_window_h(late) == (0.0, 37.0)  # the sessions decide when they are later

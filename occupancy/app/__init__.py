@@ -7,7 +7,9 @@ so it holds no science of its own.  Shiny is the optional extra ``[app]`` (``pip
 
 Modules: :mod:`~occupancy.app.forms` (inputs ↔ scenario dicts, built from the model registry and the
 scenario schema), :mod:`~occupancy.app.views` (formatting results), :mod:`~occupancy.app.uploads`
-(size-limited, data-only uploads), :mod:`~occupancy.app.ui` (the page), :mod:`~occupancy.app.server`.
+(size-limited, data-only uploads, read only from the session's own upload folder),
+:mod:`~occupancy.app.guard` (only the app's own page may talk to it), :mod:`~occupancy.app.ui` (the page),
+:mod:`~occupancy.app.server`.
 """
 
 from __future__ import annotations
@@ -33,17 +35,22 @@ def shiny_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("shiny", "uvicorn"))
 
 
-def create_app():
-    """The ASGI application: the Shiny app behind the upload size limit."""
+def create_app(names: tuple[str, ...] = ()):
+    """The ASGI application: the Shiny app behind the upload size limit, answering only its own origin.
+
+    ``names`` are extra host names that reach the server (the ``--host`` value when it is a name); see
+    :class:`occupancy.app.guard.SameOrigin`.
+    """
     if not shiny_available():
         raise InputError(MISSING_EXTRA)
     from shiny import App
 
+    from occupancy.app.guard import SameOrigin
     from occupancy.app.server import make_server
     from occupancy.app.ui import build_ui
     from occupancy.app.uploads import UploadLimit
 
-    return UploadLimit(App(build_ui(), make_server()))
+    return SameOrigin(UploadLimit(App(build_ui(), make_server())), names)
 
 
 def _open_when_listening(url: str, host: str, port: int, timeout: float = 30.0) -> None:
@@ -62,7 +69,7 @@ def _open_when_listening(url: str, host: str, port: int, timeout: float = 30.0) 
 def run_app(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, launch_browser: bool = True,
             log_level: str = "warning") -> None:
     """Serve the app on ``host:port`` until interrupted (Ctrl+C); open a browser tab unless told not to."""
-    app = create_app()
+    app = create_app(() if host in ("0.0.0.0", "::", "") else (host,))
     import uvicorn
 
     shown = f"[{host}]" if ":" in host else host

@@ -35,17 +35,47 @@ KINDS = ("number", "integer", "text", "choice", "radio", "bool", "choices", "num
 _ACRONYMS = {"ed50": "ED50", "kor": "KOR", "dor": "DOR", "mor": "MOR", "isi": "ISI", "tmax": "tmax", "n": "N",
              "ke0": "ke0", "koff": "koff", "kon": "kon", "ci": "CI", "pp": "pp"}
 _UNIT_SUFFIXES = (("_mg_per_kg_per_min", "mg/kg/min"), ("_mg_per_kg_per_h", "mg/kg/h"), ("_mg_per_kg", "mg/kg"),
-                  ("_mg_per_min", "mg/min"), ("_mg_per_h", "mg/h"), ("_ng_ml", "ng/mL"), ("_days", "days"),
-                  ("_min", "min"), ("_pct", "%"), ("_kg", "kg"), ("_mg", "mg"), ("_ug", "µg"), ("_h", "h"))
+                  ("_mg_per_min", "mg/min"), ("_mg_per_h", "mg/h"), ("_l_per_h", "L/h"), ("_per_h", "1/h"),
+                  ("_per_min", "1/min"), ("_ng_ml", "ng/mL"), ("_days", "days"), ("_min", "min"), ("_pct", "%"),
+                  ("_kg", "kg"), ("_mg", "mg"), ("_ug", "µg"), ("_l", "L"), ("_h", "h"))
+#: Words for parameter names whose letters alone read badly (the unit still comes from the suffix).
+_WORDS = {"ka": "Absorption rate constant ka", "cl": "Clearance CL", "t_half_alpha": "Half-life, distribution (α)",
+          "t_half_beta": "Half-life, terminal (β)", "t_half_nol": "6β-naltrexol half-life",
+          "v_nol": "6β-naltrexol volume of distribution", "nol_potency_ratio": "Naltrexone : 6β-naltrexol potency",
+          "f_systemic": "Oral bioavailability F (fraction)", "terminal_auc_fraction": "Terminal share of the AUC",
+          "ke0": "Effect-site rate constant ke0", "koff": "Receptor dissociation rate koff",
+          "kor_ratio": "KOR : MOR affinity ratio", "dor_ratio": "DOR : MOR affinity ratio", "smax": "Smax (fraction)",
+          "v1": "Central volume V1", "v2": "Peripheral volume V2", "v3": "Peripheral volume V3",
+          "q2": "Intercompartmental clearance Q2", "q3": "Intercompartmental clearance Q3",
+          "tmax": "Time to peak", "t_ref": "Reference time", "half_life": "Half-life", "window": "Window",
+          "ed50_log_sd": "ED50 variability (log SD)", "half_life_log_sd": "Half-life variability (log SD)",
+          "absorption_log_sd": "Absorption variability (log SD)", "cl_log_sd": "Clearance variability (log SD)",
+          "ka_log_sd": "ka variability (log SD)", "affinity_log_sd": "Affinity variability (log SD)",
+          "ke0_log_sd": "ke0 variability (log SD)", "koff_log_sd": "koff variability (log SD)"}
+
+
+#: The dose a drug's first dose row opens with when the drug is chosen: ``(amount, dose unit key, why)``.
+#: Sources (/work/shared/reference/pkpd_sources.md): 50 mg oral naltrexone and 0.10–0.15 mg/kg IV naloxone
+#: give > 90 % MOR blockade for a ~60 min session (the Trøstheim review's summary).
+OPENING_DOSES = {
+    "naltrexone": (50.0, "amount_mg", "50 mg oral, the usual research dose"),
+    "naloxone": (0.1, "amount_mg_per_kg", "0.1 mg/kg IV, the low end of the 0.10–0.15 mg/kg that blocks "
+                 "> 90 % of MOR for a ~60 min session; enter the body weight"),
+}
 
 
 def label_for(name: str) -> str:
-    """A readable label from a field name: ``half_life_h`` → ``Half life (h)``, ``ed50_mg`` → ``ED50 (mg)``."""
+    """A readable label from a field name: ``half_life_h`` → ``Half-life (h)``, ``cl_l_per_h`` →
+    ``Clearance CL (L/h)``, ``ed50_mg`` → ``ED50 (mg)``."""
+    if name in _WORDS:
+        return _WORDS[name]
     unit = ""
     for suffix, u in _UNIT_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             name, unit = name[: -len(suffix)], u
             break
+    if name in _WORDS:
+        return f"{_WORDS[name]} ({unit})" if unit else _WORDS[name]
     words = [_ACRONYMS.get(w, w) for w in name.split("_") if w]
     text = " ".join(words)
     text = text[:1].upper() + text[1:] if text[:1].islower() else text

@@ -8,7 +8,9 @@
   their tab is open, and never block the other tabs; a newer request replaces a queued one and a running
   reanalysis stops at its next Monte Carlo draw (its progress is shown).
 * **Errors** are shown as the CLI's one-line message (``blockade: error: ...``) in ``app_error``; the app
-  keeps running.  Uploads go through :mod:`occupancy.app.uploads`.
+  keeps running.  Uploads go through :mod:`occupancy.app.uploads` and are read only from this session's
+  own upload folder.  Every effect is guarded: a malformed client message (or an unexpected error) becomes
+  one line in ``app_error``, never a dead session; :mod:`occupancy.app.guard` refuses other origins.
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from occupancy.app import views
-from occupancy.app.forms import PlanForm, ReanalyseForm, SimulateForm, drugs
+from occupancy.app.fielderrors import field_error
+from occupancy.app.urlstate import query_from_values, values_from_query
+from occupancy.app.forms import OPENING_DOSES, PlanForm, ReanalyseForm, SimulateForm, drugs
 from occupancy.app.uploads import (
     MAX_UPLOAD_BYTES,
     error_line,
     read_outcomes_upload,
     read_scenario_upload,
+    safe_name,
+    session_upload_folder,
     too_large_message,
     upload_bytes,
 )
@@ -75,6 +81,17 @@ def _sourced(exc: InputError, tab: str) -> str:
     return error_line(exc if text.startswith(SOURCES[tab]) else InputError(f"{SOURCES[tab]}: {text}"))
 
 
+def _unreadable(exc: BaseException, tab: str) -> str:
+    """One line for input values the forms cannot read at all (only a forged client message sends them)."""
+    detail = " ".join(str(exc).split())[:120]
+    return error_line(InputError(f"{SOURCES[tab]}: an input holds a value the app cannot read "
+                                 f"({type(exc).__name__}{': ' + detail if detail else ''})"))
+
+
+#: What the forms raise on values of the wrong type (a forged message; the page itself never sends them).
+_UNREADABLE = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError, RecursionError)
+
+
 def _internal_error(exc: BaseException) -> str:
     traceback.print_exception(exc, file=sys.stderr)
     return f"blockade app: internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
@@ -94,6 +111,11 @@ def simulate_from_values(form: SimulateForm, values: dict, *, points: int = APP_
     try:
         data = form.scenario_data(values)
         scenario = scenario_from_dict(data, SOURCES["simulate"])
+    except InputError as exc:
+        return Outcome(error=_sourced(exc, "simulate"), data=data)
+    except _UNREADABLE as exc:
+        return Outcome(error=_unreadable(exc, "simulate"))
+    try:
         return Outcome(simulate(scenario, timecourse_points=points), scenario=scenario, data=data)
     except InputError as exc:
         return Outcome(error=_sourced(exc, "simulate"), data=data)
@@ -110,6 +132,8 @@ def plan_scenario(form: PlanForm, simulate_values: dict, values: dict) -> Outcom
         return Outcome(scenario=scenario_from_dict(data, SOURCES["plan"], PlanScenario), data=data)
     except InputError as exc:
         return Outcome(error=_sourced(exc, "plan"), data=data)
+    except _UNREADABLE as exc:
+        return Outcome(error=_unreadable(exc, "plan"))
 
 
 def run_plan(scenario) -> Outcome:
@@ -136,6 +160,8 @@ def reanalysis_scenario(form: ReanalyseForm, values: dict, outcomes: tuple | Non
         return Outcome(scenario=scenario_from_dict(data, SOURCES["reanalyse"], ReanalysisScenario), data=data)
     except InputError as exc:
         return Outcome(error=_sourced(exc, "reanalyse"), data=data)
+    except _UNREADABLE as exc:
+        return Outcome(error=_unreadable(exc, "reanalyse"))
 
 
 def run_reanalysis(scenario, outcomes: tuple | None, control: RunControl | None = None) -> Outcome:
@@ -163,6 +189,64 @@ def run_reanalysis(scenario, outcomes: tuple | None, control: RunControl | None 
         return Outcome(error=_internal_error(exc))
 
 
+def report_html(toml_text: str, tab: str, outcomes: tuple | None = None) -> str:
+    """The HTML report ``blockade run`` writes for this scenario (the same function, on the same file).
+
+    The scenario is saved as ``blockade-<tab>.toml`` (the name of the scenario download) in a temporary
+    folder, with the uploaded outcome CSV ``(name, bytes)`` beside it when the scenario names one, and run
+    with :func:`occupancy.report.run_folder.run_scenario`; so the download equals ``report.html`` of
+    ``blockade run blockade-<tab>.toml --out DIR`` (byte for byte with the same ``SOURCE_DATE_EPOCH``).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from occupancy.report.run_folder import run_scenario
+
+    with tempfile.TemporaryDirectory(prefix="blockade-app-report-") as folder:
+        path = Path(folder) / f"blockade-{tab}.toml"
+        path.write_text(toml_text, encoding="utf-8")
+        if outcomes is not None:
+            (Path(folder) / safe_name(outcomes[0])).write_bytes(outcomes[1])
+        outcome = run_scenario(path, Path(folder) / "out", progress=False)
+        return outcome.report_path.read_text(encoding="utf-8")
+
+
+def figure_bytes(fig, fmt: str) -> bytes:
+    """A matplotlib figure as PNG (150 dpi) or SVG bytes, closed afterwards."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    try:
+        if fmt == "svg":
+            import matplotlib
+
+            with matplotlib.rc_context({"svg.hashsalt": "blockade"}):
+                fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+        else:
+            fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def figure_div(fig, name: str):
+    """A matplotlib figure as inline SVG with an accessible name (closed afterwards)."""
+    import matplotlib.pyplot as plt
+    from shiny import ui
+
+    from occupancy.report.html import figure_to_svg
+
+    try:
+        return ui.div(ui.HTML(figure_to_svg(fig)), class_="svg-figure", role="img", **{"aria-label": name})
+    finally:
+        plt.close(fig)
+
+
+def first_file(files):
+    """The first file of a file input's value (a list of dicts from Shiny; anything else is malformed)."""
+    return files[0] if isinstance(files, (list, tuple)) else files
+
+
 def scenario_toml(outcome: Outcome, tab: str) -> str:
     """The current tab's scenario as TOML (a scenario that does not validate is written as entered, with
     its error as a comment, so ``blockade run`` shows the same error)."""
@@ -188,7 +272,11 @@ def scenario_toml(outcome: Outcome, tab: str) -> str:
 def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
     """The Shiny server function."""
     from shiny import reactive, render, req, ui
-    from shiny.types import SilentException
+    from shiny.types import SilentCancelOutputException, SilentException, SilentOperationInProgressException
+
+    from occupancy.app.guard import CLIENT_ERROR_INPUT
+
+    SILENT = (SilentException, SilentCancelOutputException, SilentOperationInProgressException)
 
     sim_form, plan_form, rea_form = SimulateForm(), PlanForm(), ReanalyseForm()
     kinds = {d.id: d for d in sim_form.all_inputs() + plan_form.all_inputs() + rea_form.all_inputs()}
@@ -222,9 +310,37 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                 items = tuple(x for x in errors.get() if x[0] not in sources)
             errors.set(items)
 
+        def guarded(fn):
+            """An effect that never ends the session: an unexpected error becomes the app's one-line error."""
+            import functools
+
+            @functools.wraps(fn)
+            def run():
+                try:
+                    return fn()
+                except SILENT:
+                    raise
+                except InputError as exc:
+                    set_error("client", error_line(exc))
+                except Exception as exc:  # noqa: BLE001 - one line, the session lives on
+                    set_error("client", _internal_error(exc))
+            return run
+
+        @reactive.effect
+        @reactive.event(lambda: input[CLIENT_ERROR_INPUT]())
+        @guarded
+        def _client_message_error():
+            text = "".join(c for c in str(input[CLIENT_ERROR_INPUT]()) if c.isprintable())[:200]
+            set_error("client", f"blockade app: error: the page sent {text}; it was ignored")
+
+        #: Errors shown on every tab; the others only on their own tab (an error never outlives its tab).
+        everywhere = ("upload", "client")
+        belongs = {"simulate": ("simulate",), "plan": ("plan",), "reanalyse": ("reanalyse", "outcomes")}
+
         @render.text
         def app_error():
-            items = errors()
+            tab = input.tabs() if input.tabs() in belongs else "simulate"
+            items = [x for x in errors() if x[0] in everywhere or x[0] in belongs[tab]]
             return items[-1][1] if items else ""
 
         @render.ui
@@ -249,20 +365,59 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         # -- Simulate -----------------------------------------------------------------------------------
         @reactive.calc
         def sim():
-            return simulate_from_values(sim_form, sim_values(), points=timecourse_points)
+            try:
+                values = sim_values()
+            except _UNREADABLE as exc:
+                return Outcome(error=_unreadable(exc, "simulate"))
+            return simulate_from_values(sim_form, values, points=timecourse_points)
 
         @reactive.effect
+        @guarded
         def _sim_errors():
             out = sim()
             if out.error:
                 set_error("simulate", out.error)
             else:
-                clear_error("simulate", "upload")
+                clear_error("simulate", "upload", "client")
+
+        last_sim = {"value": None}
 
         def sim_result():
+            """The current result, or the last good one while the inputs have an error (shown as outdated)."""
             out = sim()
-            req(not out.error)
+            if out.error:
+                req(last_sim["value"] is not None)
+                return last_sim["value"]
+            last_sim["value"] = out.value
             return out.value
+
+        # -- errors at the field and the outdated mark, per tab -----------------------------------------
+        async def show_field_errors(tab: str, lines, values_sim, values_tab) -> None:
+            found = []
+            for line in lines:
+                fe = field_error(line, tab, values_sim, values_tab) if line else None
+                if fe is not None and all(x["id"] != fe.id for x in found):
+                    found.append({"id": fe.id, "text": fe.text})
+            await session.send_custom_message("blockade_field_errors", {"tab": tab, "errors": found})
+
+        async def show_outdated(tab: str, reason: str) -> None:
+            await session.send_custom_message("blockade_outdated",
+                                              {"tab": tab, "outdated": bool(reason), "reason": reason})
+
+        def _values_or_empty(fn) -> dict:
+            try:
+                return fn()
+            except _UNREADABLE:
+                return {}
+
+        @reactive.effect
+        async def _simulate_marks():
+            out = sim()
+            with reactive.isolate():
+                values = _values_or_empty(sim_values)
+            await show_field_errors("simulate", [out.error], values, values)
+            await show_outdated("simulate", "these results are for earlier inputs; fix the field marked in red"
+                                if out.error else "")
 
         @render.text
         def mor_at_assessment():
@@ -291,7 +446,8 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.ui
         def timecourse_plot():  # inline SVG: milliseconds, where a matplotlib PNG takes 150-300 ms
-            return ui.HTML(views.timecourse_svg(sim_result()))
+            view = input.time_view() if input.time_view() in views.TIME_VIEWS else "task"
+            return ui.HTML(views.timecourse_svg(sim_result(), view))
 
         @render.data_frame
         def assessment_table():
@@ -315,13 +471,55 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.download_button(filename="timecourse.png", media_type="image/png")
         def download_timecourse_png():
-            import matplotlib.pyplot as plt
+            yield figure_bytes(views.timecourse_figure(full_resolution()), "png")
 
-            fig = views.timecourse_figure(full_resolution())
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=150)
-            plt.close(fig)
-            yield buffer.getvalue()
+        @render.download_button(filename="timecourse.svg", media_type="image/svg+xml")
+        def download_timecourse_svg():
+            yield figure_bytes(views.timecourse_figure(full_resolution()), "svg")
+
+        # -- HTML reports (the CLI's report.html for the tab's scenario), computed off the event loop -------
+        def report_download(tab: str):
+            async def download():
+                out = {"simulate": sim, "plan": plan_request, "reanalyse": rea_request}[tab]()
+                if out.error or out.scenario is None:
+                    set_error(tab, out.error or f"blockade: error: {SOURCES[tab]}: nothing to report yet")
+                    return
+                f = outcomes_file() if tab == "reanalyse" else None
+                wanted = (out.data.get("reanalysis") or {}).get("data") if tab == "reanalyse" else None
+                files = f[:2] if (f is not None and wanted) else None
+                text = scenario_toml(out, tab)
+                try:
+                    html = await asyncio.to_thread(report_html, text, tab, files)
+                except InputError as exc:
+                    set_error(tab, error_line(exc))
+                    return
+                yield html.encode("utf-8")
+
+            download.__name__ = f"{tab}_report_download"
+            return download
+
+        for _tab in ("simulate", "plan", "reanalyse"):
+            output(id=f"{_tab}_report_download")(
+                render.download_button(filename=f"blockade-{_tab}-report.html", media_type="text/html")(
+                    report_download(_tab)))
+
+        # -- a drug-specific opening dose when the drug is changed by hand (not by an uploaded scenario) --------
+        drug_seen = {"value": sim_form.drug_input().default, "pushed": None}
+
+        @reactive.effect
+        @reactive.event(input.drug, ignore_init=True)
+        @guarded
+        def _opening_dose():
+            drug = input.drug()
+            previous, drug_seen["value"] = drug_seen["value"], drug
+            if drug_seen["pushed"] == drug or drug == previous or drug not in OPENING_DOSES:
+                drug_seen["pushed"] = None
+                return
+            amount, unit, why = OPENING_DOSES[drug]
+            first = sim_form.dose_row(0)
+            ui.update_numeric(first["amount"].id, value=amount)
+            ui.update_select(first["unit"].id, selected=unit)
+            notice.set(f"{drug}: first dose set to {why}")
 
         @reactive.calc
         def curve():
@@ -351,7 +549,11 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         # -- Plan (worker thread) -----------------------------------------------------------------------
         @reactive.calc
         def plan_request():
-            return plan_scenario(plan_form, sim_values(), read(plan_ids))
+            try:
+                simulate_values, values = sim_values(), read(plan_ids)
+            except _UNREADABLE as exc:
+                return Outcome(error=_unreadable(exc, "plan"))
+            return plan_scenario(plan_form, simulate_values, values)
 
         @reactive.extended_task
         async def plan_task(scenario):
@@ -361,6 +563,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         started = {"plan": None, "reanalyse": None}
 
         @reactive.effect
+        @guarded
         def _start_plan():
             if input.tabs() != "plan":
                 return
@@ -384,6 +587,30 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return out
 
         @reactive.effect
+        async def _plan_marks():
+            if input.tabs() != "plan":
+                return
+            request = plan_request()
+            status = plan_task.status()
+            lines = [] if sim().error else [request.error]  # the Simulate tab marks its own fields
+            if status == "success" and not request.error:
+                with reactive.isolate():
+                    lines.append(plan_task.result().error)
+            with reactive.isolate():
+                values_sim, values_plan = _values_or_empty(sim_values), _values_or_empty(lambda: read(plan_ids))
+            await show_field_errors("plan", lines, values_sim, values_plan)
+            if sim().error:
+                reason = "the Simulate tab has an error; these results are for earlier inputs"
+            elif request.error:
+                reason = "these results are for earlier inputs; fix the field marked in red"
+            elif status == "running":
+                reason = "computing the plan for the new inputs…"
+            else:
+                reason = ""
+            await show_outdated("plan", reason)
+
+        @reactive.effect
+        @guarded
         def _plan_errors():
             if plan_task.status() != "success":
                 return
@@ -441,6 +668,10 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             _headline(oid)
 
         @render.ui
+        def plan_recommendations():
+            return ui.tags.ul(*[ui.tags.li(x) for x in views.plan_recommendations(plan_result())], class_="mb-0")
+
+        @render.ui
         def plan_warnings():
             rest = views.plan_other_warnings(plan_result())
             return ui.div(*[ui.div(f"warning: {w}", class_="key-warning") for w in rest]) if rest else None
@@ -452,7 +683,8 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
             fig = timeline_figure(plan_result())
             try:
-                return ui.div(ui.HTML(figure_to_svg(fig)), class_="svg-figure")
+                return figure_div(fig, "Protocol timeline: MOR blockade over the sessions "
+                                       "(median and 5–95th percentile)")
             finally:
                 _pyplot().close(fig)
 
@@ -463,7 +695,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
             fig = power_curve_figure(plan_result())
             try:
-                return ui.div(ui.HTML(figure_to_svg(fig)), class_="svg-figure")
+                return figure_div(fig, "Power against the number of participants")
             finally:
                 _pyplot().close(fig)
 
@@ -472,6 +704,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return plan_result().frames()
 
         @reactive.effect
+        @guarded
         def _plan_table_choices():
             names = list(plan_frames())
             with reactive.isolate():
@@ -495,12 +728,13 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @reactive.effect
         @reactive.event(input.outcomes_upload)
+        @guarded
         def _outcomes_upload():
             files = input.outcomes_upload()
             if not files:
                 return
             try:
-                name, content = upload_bytes(files[0])
+                name, content = upload_bytes(first_file(files), folder=session_upload_folder(session))
                 read_outcomes_upload(name, content)  # validate now: the same one-line message as the CLI
             except InputError as exc:
                 set_error("outcomes", error_line(exc))
@@ -512,7 +746,11 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         @reactive.calc
         def rea_request():
             f = outcomes_file()
-            return reanalysis_scenario(rea_form, read(rea_ids), None if f is None else f[:2])
+            try:
+                values = read(rea_ids)
+            except _UNREADABLE as exc:
+                return Outcome(error=_unreadable(exc, "reanalyse"))
+            return reanalysis_scenario(rea_form, values, None if f is None else f[:2])
 
         @reactive.extended_task
         async def rea_task(scenario, outcomes, control):
@@ -520,6 +758,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return await loop.run_in_executor(pools["reanalyse"], run_reanalysis, scenario, outcomes, control)
 
         @reactive.effect
+        @guarded
         def _start_reanalysis():
             if input.tabs() != "reanalyse":
                 return
@@ -549,6 +788,20 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return rea_task.result()
 
         @reactive.effect
+        async def _rea_marks():
+            if input.tabs() != "reanalyse":
+                return
+            request = rea_request()
+            status = rea_task.status()
+            with reactive.isolate():
+                values = _values_or_empty(lambda: read(rea_ids))
+            await show_field_errors("reanalyse", [request.error], {}, values)
+            reason = ("these results are for earlier inputs; fix the field marked in red" if request.error else
+                      "reanalysing with the new inputs…" if status == "running" else "")
+            await show_outdated("reanalyse", reason)
+
+        @reactive.effect
+        @guarded
         def _rea_errors():
             if rea_task.status() != "success":
                 return
@@ -563,11 +816,50 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             req(not out.error and out.value is not None)
             return out.value
 
+        @reactive.effect
+        @reactive.event(input.reanalysis_cancel)
+        @guarded
+        def _cancel_reanalysis():
+            current = controls.get("current")
+            if current is not None and rea_task.status() == "running":
+                current.cancelled.set()  # the worker stops at its next Monte Carlo draw
+                notice.set("reanalysis cancelled; change a setting to run it again")
+
+        # The progress bar is redrawn by a ticker task of our own while the reanalysis runs (Shiny's
+        # invalidate_later can print a CancelledError traceback when a session ends mid-tick).
+        tick = reactive.value(0)
+        ticker: dict[str, asyncio.Task | None] = {"task": None}
+
+        async def _tick_loop():
+            try:
+                while True:
+                    await asyncio.sleep(0.3)
+                    async with reactive.lock():
+                        tick.set(tick.get() + 1)
+                        await reactive.flush()
+            except asyncio.CancelledError:
+                return
+
+        def _stop_ticker() -> None:
+            if ticker["task"] is not None:
+                ticker["task"].cancel()
+                ticker["task"] = None
+
+        session.on_ended(_stop_ticker)
+
+        @reactive.effect
+        def _progress_ticker():
+            if rea_task.status() == "running":
+                if ticker["task"] is None:
+                    ticker["task"] = asyncio.get_running_loop().create_task(_tick_loop())
+            else:
+                _stop_ticker()
+
         @render.ui
         def reanalysis_progress():
             if rea_task.status() != "running":
                 return None
-            reactive.invalidate_later(0.3)
+            tick()
             c = controls.get("current")
             done, total = (c.done, c.total) if c else (0, 0)
             if total:
@@ -576,7 +868,9 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             else:
                 pct, text = 0.0, "reanalysing: annotating outcomes, pooling, sensitivity…"
             return ui.div(ui.div(text, class_="small mb-1"),
-                          ui.div(ui.div(class_="progress-bar", role="progressbar", style=f"width:{pct:.0f}%"),
+                          ui.div(ui.div(class_="progress-bar", role="progressbar", style=f"width:{pct:.0f}%",
+                                        **{"aria-label": "reanalysis progress", "aria-valuenow": f"{pct:.0f}",
+                                           "aria-valuemin": "0", "aria-valuemax": "100"}),
                                  class_="progress"),
                           id="reanalysis_running", class_="alert alert-info py-2")
 
@@ -602,7 +896,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             from occupancy.report.html import figure_to_svg
             from occupancy.report.reanalysis import forest_figure
 
-            return ui.div(ui.HTML(figure_to_svg(forest_figure(rea_result()))), class_="svg-figure")
+            return figure_div(forest_figure(rea_result()), "Forest plot: each unit's Hedges' g with its MOR contrast")
 
         @render.ui
         def bubble_plot():
@@ -615,7 +909,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             if fig is None:
                 return ui.div("meta-regression not fitted (see the warnings)", class_="key-note")
             try:
-                return ui.div(ui.HTML(figure_to_svg(fig)), class_="svg-figure")
+                return figure_div(fig, "Meta-regression: Hedges' g against the MOR blockade contrast")
             finally:
                 plt.close(fig)
 
@@ -624,6 +918,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return views.reanalysis_tables(rea_result())
 
         @reactive.effect
+        @guarded
         def _rea_table_choices():
             names = list(rea_tables())
             with reactive.isolate():
@@ -657,6 +952,8 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         def push(values: dict) -> None:
             """Set inputs to ``values`` (by each input's kind)."""
+            if "drug" in values:
+                drug_seen["pushed"] = values["drug"]  # the upload sets its own dose
             for key, value in values.items():
                 d = kinds.get(key)
                 if d is None:
@@ -677,15 +974,46 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                 elif d.kind == "choices":
                     ui.update_checkbox_group(key, selected=list(value or ()))
 
+        # -- the inputs in the page's URL (a link restores them) ------------------------------------------
+        all_defs = list(kinds.values())
+        url_state = {"restored": False}
+
+        @reactive.effect
+        @guarded
+        def _restore_from_url():
+            if url_state["restored"]:
+                return
+            with reactive.isolate():
+                try:
+                    search = session.clientdata.url_search()
+                except (ValueError, KeyError, TypeError):  # a client that sends no URL (not a browser page)
+                    search = ""
+                search = search if isinstance(search, str) else ""
+            url_state["restored"] = True
+            values, tab = values_from_query(all_defs, search)
+            if values:
+                push(values)
+            if tab:
+                ui.update_navset("tabs", selected=tab)
+
+        @reactive.effect
+        async def _write_url():
+            values = read(list(kinds))
+            tab = input.tabs()
+            if not url_state["restored"]:
+                return
+            await session.send_custom_message("blockade_url", {"query": query_from_values(all_defs, values, tab)})
+
         @reactive.effect
         @reactive.event(input.scenario_upload)
+        @guarded
         def _scenario_upload():
             files = input.scenario_upload()
             if not files:
                 return
             notice.set("")
             try:
-                name, content = upload_bytes(files[0])
+                name, content = upload_bytes(first_file(files), folder=session_upload_folder(session))
                 task, scenario = read_scenario_upload(name, content)
                 if task == "simulate":
                     push(sim_form.values_from_scenario(scenario))
@@ -714,11 +1042,17 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @reactive.effect
         @reactive.event(input.upload_rejected)
+        @guarded
         def _upload_rejected():
-            info = input.upload_rejected() or {}
+            info = input.upload_rejected()
+            if not isinstance(info, dict):
+                raise InputError("upload: malformed message about a refused upload from the page")
             source = "outcomes" if info.get("input") == "outcomes_upload" else "upload"
-            set_error(source, error_line(InputError(too_large_message(str(info.get("name", "upload")),
-                                                                      int(info.get("size") or 0),
-                                                                      MAX_UPLOAD_BYTES))))
+            name = str(info.get("name", "upload"))
+            try:
+                size = int(info.get("size") or 0)
+            except (TypeError, ValueError, OverflowError):
+                raise InputError(f"{safe_name(name)}: malformed file size from the page (refused)") from None
+            set_error(source, error_line(InputError(too_large_message(name, size, MAX_UPLOAD_BYTES))))
 
     return server

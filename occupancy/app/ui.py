@@ -47,7 +47,94 @@ _CSS = """
 .compact-values .value-box-title{font-size:.85rem}
 .section-title{font-weight:600;margin:.6rem 0 .2rem;font-size:.9rem}
 .svg-figure svg{max-width:100%;height:auto}
+.field-error{color:#b02a37;font-size:.8rem;margin:.1rem 0 .35rem}
+[aria-invalid=true]{border-color:#b02a37!important;box-shadow:0 0 0 .15rem rgba(176,42,55,.25)}
+.outdated-mark{display:none;color:#664d03;background:#fff3cd;border:1px solid #ffe69c;border-radius:.3rem;
+  padding:.3rem .6rem;margin-bottom:.5rem;font-size:.9rem}
+.tab-outputs.outdated .outdated-mark{display:block}
+/* Phones: charts keep a width at which their text is at least 10 px, and scroll sideways. */
+@media (max-width: 640px){
+  #timecourse_plot,#dose_curve_plot,.svg-figure{overflow-x:auto}
+  #timecourse_plot svg,#dose_curve_plot svg{min-width:830px;max-width:none!important}
+  .svg-figure svg{min-width:800px;max-width:none!important}
+}
+.tab-outputs.outdated .outdated-dim{filter:grayscale(1);outline:2px dashed #adb5bd;outline-offset:4px}
 """
+
+# Errors at the field and the "outdated" mark, sent by the server (occupancy.app.server) per tab.
+_FIELD_ERRORS = """
+(function(){
+  function clear(tab){
+    document.querySelectorAll('[data-field-error-tab="' + tab + '"]').forEach(function(el){ el.remove(); });
+    document.querySelectorAll('[data-error-tab="' + tab + '"]').forEach(function(el){
+      el.removeAttribute('aria-invalid'); el.removeAttribute('data-error-tab');
+      var ids = (el.getAttribute('aria-describedby') || '').split(' ').filter(function(x){ return x && x !== el.id + '_error'; });
+      if (ids.length) el.setAttribute('aria-describedby', ids.join(' ')); else el.removeAttribute('aria-describedby');
+    });
+  }
+  function show(tab, errors){
+    clear(tab);
+    (errors || []).forEach(function(e){
+      var el = document.getElementById(e.id); if (!el) return;
+      var msg = document.createElement('div');
+      msg.id = e.id + '_error'; msg.className = 'field-error'; msg.textContent = e.text;
+      msg.setAttribute('data-field-error-tab', tab);
+      var row = el.closest('.row-grid');
+      var box = el.closest('.shiny-input-container');
+      if (row) row.insertAdjacentElement('afterend', msg); else if (box) box.appendChild(msg); else el.insertAdjacentElement('afterend', msg);
+      el.setAttribute('aria-invalid', 'true'); el.setAttribute('data-error-tab', tab);
+      var ids = (el.getAttribute('aria-describedby') || '').split(' ').filter(function(x){ return x; });
+      if (ids.indexOf(msg.id) < 0) ids.push(msg.id);
+      el.setAttribute('aria-describedby', ids.join(' '));
+    });
+  }
+  function outdated(m){
+    var box = document.getElementById(m.tab + '_outputs'); if (!box) return;
+    box.classList.toggle('outdated', !!m.outdated);
+    var mark = document.getElementById(m.tab + '_outdated');
+    if (mark) mark.textContent = m.outdated ? ('Outdated: ' + m.reason) : '';
+  }
+  // Accessibility fixes of generated markup: data grids are tables, not multi-selectable grids; the sidebar's
+  // resize handle (a focusable separator) says its value; keyboard users start at the inputs.
+  function tidy(){
+    document.querySelectorAll('table[aria-multiselectable]').forEach(function(t){ t.removeAttribute('aria-multiselectable'); });
+    document.querySelectorAll('.bslib-sidebar-resize-handle[role=separator]').forEach(function(h){
+      var side = h.parentNode ? h.parentNode.querySelector(':scope > .sidebar') : null;
+      var w = side ? Math.round(side.getBoundingClientRect().width) : 0;
+      if (h.getAttribute('aria-valuenow') !== String(w)) {
+        h.setAttribute('aria-valuenow', String(w)); h.setAttribute('aria-valuemin', '0'); h.setAttribute('aria-valuemax', '1000');
+        h.setAttribute('aria-label', 'Sidebar width (pixels)');
+      }
+    });
+  }
+  function ready(){
+    Shiny.addCustomMessageHandler('blockade_field_errors', function(m){ show(m.tab, m.errors); });
+    Shiny.addCustomMessageHandler('blockade_outdated', outdated);
+    Shiny.addCustomMessageHandler('blockade_url', function(m){
+      var url = location.pathname + (m.query ? '?' + m.query : '') + location.hash;
+      if (url !== location.pathname + location.search + location.hash) history.replaceState(null, '', url);
+    });
+    new MutationObserver(tidy).observe(document.documentElement, {subtree: true, childList: true, attributes: true,
+      attributeFilter: ['aria-multiselectable']});
+    tidy();
+    var focusInputs = function(){
+      var drug = document.getElementById('drug');
+      if (drug && (document.activeElement === document.body || !document.activeElement)) drug.focus();
+    };
+    if (window.jQuery) jQuery(document).one('shiny:connected', focusInputs); else focusInputs();
+  }
+  if (window.Shiny && Shiny.addCustomMessageHandler) ready();
+  else document.addEventListener('DOMContentLoaded', ready);
+})();
+"""
+
+
+def outputs_area(tab: str, *children):
+    """A tab's outputs, dimmed with an "outdated" mark while they do not match the inputs."""
+    from shiny import ui
+
+    return ui.div(ui.div(id=f"{tab}_outdated", class_="outdated-mark", role="status"),
+                  ui.div(*children, class_="outdated-dim"), id=f"{tab}_outputs", class_="tab-outputs")
 
 # The page refuses files over the limit before Shiny sends them (capture phase: before Shiny's handlers);
 # the server refuses them too (occupancy.app.uploads.UploadLimit).
@@ -160,6 +247,19 @@ def _model_block(form, drug_cond: str, model_input_for, params_for, models_of, p
     return parts
 
 
+def _time_views() -> dict:
+    from occupancy.app.views import TIME_VIEWS
+
+    return dict(TIME_VIEWS)
+
+
+def _report_button(tab: str):
+    from shiny import ui
+
+    return ui.div(ui.download_button(f"{tab}_report_download", "Report (HTML, as blockade run writes it)",
+                                     class_="btn-sm"), class_="mb-2")
+
+
 def simulate_panel(form: SimulateForm):
     from shiny import ui
 
@@ -192,6 +292,7 @@ def simulate_panel(form: SimulateForm):
         width=430, title="Scenario",
     )
     main = [
+        _report_button("simulate"),
         ui.layout_columns(
             ui.value_box("Typical subject's MOR blockade at the first assessment",
                          ui.span(ui.output_text("mor_at_assessment", inline=True), " %"),
@@ -201,9 +302,11 @@ def simulate_panel(form: SimulateForm):
         ),
         ui.output_ui("sim_warnings"),
         ui.card(ui.card_header("Blockade over time"),
+                ui.input_radio_buttons("time_view", "Time axis", _time_views(), selected="task", inline=True),
                 ui.output_ui("timecourse_plot"),
                 ui.div(ui.download_button("download_timecourse", "Time course (CSV)"),
-                       ui.download_button("download_timecourse_png", "Figure (PNG)", class_="ms-2"), class_="mt-1"),
+                       ui.download_button("download_timecourse_png", "Figure (PNG)", class_="ms-2"),
+                       ui.download_button("download_timecourse_svg", "Figure (SVG)", class_="ms-2"), class_="mt-1"),
                 full_screen=True),
         ui.card(ui.card_header("Assessments (mean over each window; percentiles with a population)"),
                 ui.output_data_frame("assessment_table"),
@@ -212,7 +315,7 @@ def simulate_panel(form: SimulateForm):
                 ui.output_ui("dose_curve_plot"),
                 ui.div(ui.download_button("download_dose_curve", "Dose curve (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Simulate", ui.layout_sidebar(sidebar, *main), value="simulate")
+    return ui.nav_panel("Simulate", ui.layout_sidebar(sidebar, outputs_area("simulate", *main)), value="simulate")
 
 
 def plan_panel(form: PlanForm):
@@ -236,18 +339,20 @@ def plan_panel(form: PlanForm):
     heads = [ui.value_box(label, ui.output_text(oid, inline=True), ui.output_ui(f"{oid}_note"))
              for oid, label in PLAN_HEADLINES]
     main = [
+        _report_button("plan"),
         ui.output_ui("plan_status"),
+        ui.card(ui.card_header("Recommendations"), ui.output_ui("plan_recommendations")),
         ui.layout_column_wrap(*heads, width="300px", fill=False),
         ui.output_ui("plan_warnings"),
         ui.card(ui.card_header("Protocol timeline (MOR blockade, median and 5–95th percentile)"),
                 ui.output_ui("plan_timeline"), full_screen=True),
         ui.card(ui.card_header("Power against N"), ui.output_ui("plan_power_curve")),
         ui.card(ui.card_header("Tables"),
-                ui.input_select("plan_table_choice", None, {"plan_assessments": "plan_assessments"}),
+                ui.input_select("plan_table_choice", "Table", {"plan_assessments": "plan_assessments"}),
                 ui.output_data_frame("plan_table"),
                 ui.div(ui.download_button("download_plan_table", "This table (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Plan", ui.layout_sidebar(sidebar, *main), value="plan")
+    return ui.nav_panel("Plan", ui.layout_sidebar(sidebar, outputs_area("plan", *main)), value="plan")
 
 
 def reanalyse_panel(form: ReanalyseForm):
@@ -267,18 +372,22 @@ def reanalyse_panel(form: ReanalyseForm):
         width=400, title="Reanalysis",
     )
     main = [
+        _report_button("reanalyse"),
         ui.output_ui("reanalysis_progress"),
+        ui.input_action_button("reanalysis_cancel", "Cancel the running reanalysis",
+                               class_="btn-sm btn-outline-secondary mb-2"),
         ui.card(ui.card_header("Pooled and blockade-adjusted estimates (Hedges' g)"),
                 ui.output_data_frame("reanalysis_estimates"), ui.output_ui("reanalysis_text")),
         ui.card(ui.card_header("Forest plot with each unit's MOR contrast"), ui.output_ui("forest_plot"),
                 full_screen=True),
         ui.card(ui.card_header("g against the MOR blockade contrast (meta-regression)"), ui.output_ui("bubble_plot")),
         ui.card(ui.card_header("Tables"),
-                ui.input_select("rea_table_choice", None, {"annotated_outcomes": "annotated_outcomes"}),
+                ui.input_select("rea_table_choice", "Table", {"annotated_outcomes": "annotated_outcomes"}),
                 ui.output_data_frame("rea_table"),
                 ui.div(ui.download_button("download_rea_table", "This table (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Reanalyse", ui.layout_sidebar(sidebar, *main), value="reanalyse")
+    return ui.nav_panel("Reanalyse", ui.layout_sidebar(sidebar, outputs_area("reanalyse", *main)),
+                        value="reanalyse")
 
 
 def build_ui():
@@ -301,7 +410,9 @@ def build_ui():
         title=f"blockade {__version__}",
         id="tabs",
         selected="simulate",
-        header=ui.TagList(ui.head_content(ui.tags.style(_CSS), ui.tags.script(ui.HTML(_UPLOAD_GUARD))), bar),
+        header=ui.TagList(ui.head_content(ui.tags.style(_CSS), ui.tags.script(ui.HTML(_UPLOAD_GUARD)),
+                                               ui.tags.script(ui.HTML(_FIELD_ERRORS))), bar),
         window_title="blockade",
+        lang="en",
         fillable=False,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 
@@ -45,15 +46,58 @@ def too_large_message(name: str, size: int, limit: int = MAX_UPLOAD_BYTES) -> st
     return f"{safe_name(name)}: the file is {_megabytes(size)}; uploads are limited to {_megabytes(limit)}"
 
 
-def upload_bytes(fileinfo: dict, limit: int = MAX_UPLOAD_BYTES) -> tuple[str, bytes]:
-    """``(name, content)`` of one Shiny upload (its ``name``, ``size`` and ``datapath``), at most ``limit`` bytes."""
+def session_upload_folder(session) -> str | None:
+    """The folder where Shiny writes this session's uploads (None when it cannot be found).
+
+    Notes
+    -----
+    Shiny keeps it as ``session._file_upload_manager._basedir`` (a fresh ``mkdtemp`` per session, removed
+    when the session ends); there is no public accessor, so a Shiny that renames it makes every upload
+    refused (with one line), never accepted unchecked.
+    """
+    root = getattr(session, "root_scope", lambda: session)()
+    manager = getattr(root, "_file_upload_manager", None)
+    folder = getattr(manager, "_basedir", None)
+    return folder if isinstance(folder, str) and folder else None
+
+
+def _upload_refused(name: str) -> InputError:
+    return InputError(f"{name}: not an upload this app received (refused; the app reads only files "
+                      "uploaded through its own page)")
+
+
+def upload_bytes(fileinfo, limit: int = MAX_UPLOAD_BYTES, *, folder: str | None) -> tuple[str, bytes]:
+    """``(name, content)`` of one Shiny upload (its ``name``, ``size`` and ``datapath``), at most ``limit`` bytes.
+
+    ``datapath`` must be a regular file inside ``folder``, the server's upload folder for this session
+    (:func:`session_upload_folder`), once every symlink is resolved; anything else a client names is
+    refused with one line and never opened (issue 18: a forged ``datapath`` read any file on the disk).
+    """
+    if not isinstance(fileinfo, dict):
+        raise InputError("upload: malformed file information from the page (refused)")
     name = safe_name(fileinfo.get("name", "upload"))
-    declared = int(fileinfo.get("size") or 0)
+    try:
+        declared = int(fileinfo.get("size") or 0)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{name}: malformed file size from the page (refused)") from None
     path = fileinfo.get("datapath")
-    actual = os.path.getsize(path) if path and os.path.exists(path) else 0
-    if max(declared, actual) > limit:
-        raise InputError(too_large_message(name, max(declared, actual), limit))
-    with open(path, "rb") as handle:
+    if folder is None or not isinstance(path, str) or not path or "\0" in path:
+        raise _upload_refused(name)
+    base = os.path.realpath(folder)
+    real = os.path.realpath(path)
+    if os.path.commonpath([base, real]) != base or real == base or os.path.islink(path):
+        raise _upload_refused(name)
+    try:
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        raise _upload_refused(name) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise _upload_refused(name)
+    with os.fdopen(fd, "rb") as handle:
+        if max(declared, info.st_size) > limit:
+            raise InputError(too_large_message(name, max(declared, info.st_size), limit))
         content = handle.read(limit + 1)
     if len(content) > limit:
         raise InputError(too_large_message(name, len(content), limit))

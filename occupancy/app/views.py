@@ -165,8 +165,12 @@ def timecourse_figure(result):
     return fig
 
 
-COLORS = {"MOR": "black", "KOR": "#1f77b4", "DOR": "#d62728"}
-_SERIES = ("#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#bcbd22")
+#: Line colours, each at least 3:1 against white (WCAG 1.4.11), and line styles so colour is not the only cue.
+COLORS = {"MOR": "black", "KOR": "#1f77b4", "DOR": "#c62828"}
+DASHES = {"MOR": None, "KOR": "8,4", "DOR": "2,3"}
+DOSE_COLOR = "#a84b00"  # dark orange, 5:1 on white (the old #ff7f0e was 2.5:1)
+_SERIES = ("#7b3fa8", "#a84b00", "#8c564b", "#0b7580", "#6b6c00")
+_SERIES_DASHES = (None, "8,4", "2,3", "10,3,2,3", "4,4")
 
 
 def _time_axis(times_h):
@@ -175,18 +179,39 @@ def _time_axis(times_h):
     return (t / 24.0 if days else t), days
 
 
-def timecourse_svg(result) -> str:
+TIME_VIEWS = {"task": "First 24 h (the sessions)", "washout": "Whole washout"}
+
+
+def task_window_h(result) -> tuple[float, float]:
+    """The hours the task view shows: from the first dose to 24 h after it, or to the end of the last
+    assessment (plus an hour) when that is later."""
+    t = np.asarray(result.timecourse_arrays["time_h"], dtype=float)
+    start = float(t[0])
+    ends = [a.get("end_h") if a.get("end_h") is not None else a["time_h"] for a in result.assessments]
+    end = max([start + 24.0] + [float(e) + 1.0 for e in ends])
+    return start, min(end, float(t[-1]))
+
+
+def timecourse_svg(result, view: str = "task") -> str:
     """The time course as inline SVG (the page's live chart): MOR/KOR/DOR, the population band, a
-    parameter-uncertainty band when present, the 90 % line, assessments (windows shaded) and doses; a
-    concentration chart below it when the model reports concentrations."""
+    parameter-uncertainty band when present, the 90 % line, assessments (windows shaded), doses and
+    infusions; a concentration chart below it when the model reports concentrations.
+
+    ``view="task"`` opens on the first 24 h (or up to the last assessment), where the sessions are;
+    ``"washout"`` shows the whole simulated span (days beyond three days)."""
     from occupancy.app.svgplot import Chart
     from occupancy.dosing.quantities import format_time_h
 
     arrays = result.timecourse_arrays
-    x, days = _time_axis(arrays["time_h"])
+    if view == "task":
+        x, days = np.asarray(arrays["time_h"], dtype=float), False
+        lo, hi = task_window_h(result)
+    else:
+        x, days = _time_axis(arrays["time_h"])
+        lo, hi = float(x[0]), float(x[-1])
     scale = 24.0 if days else 1.0
     chart = Chart(title=f"{result.model.drug} – {result.model.name} model", xlabel=f"time ({'days' if days else 'h'})",
-                  ylabel="receptor blockade (%)", ylim=(0.0, 105.0), xlim=(float(x[0]), float(x[-1])))
+                  ylabel="receptor blockade (%)", ylim=(0.0, 105.0), xlim=(lo, hi))
     for a in result.assessments:
         if a.get("end_h") is not None:
             chart.vspan(a["time_h"] / scale, a["end_h"] / scale, color="#2ca02c", opacity=0.12)
@@ -199,8 +224,8 @@ def timecourse_svg(result) -> str:
         chart.band(x, arrays["MOR_ci_lo"], arrays["MOR_ci_hi"], color="#9467bd", opacity=0.22,
                    label="MOR 95 % interval (parameter uncertainty)")
     for r in ("MOR", "KOR", "DOR"):
-        chart.line(x, arrays[r], color=COLORS[r], label=r)
-    chart.hline(90.0, color="grey", label="90 %")
+        chart.line(x, arrays[r], color=COLORS[r], dash=DASHES[r], label=r)
+    chart.hline(90.0, color="#6c757d", label="90 %")
     for i, a in enumerate(result.assessments, start=1):
         when = format_time_h(a["time_h"]) + ("" if a.get("end_h") is None else f"–{format_time_h(a['end_h'])}")
         value = a["MOR"]
@@ -209,16 +234,19 @@ def timecourse_svg(result) -> str:
                         tooltip=f"{i}: {a['label']} ({when}): MOR {fmt(value)} %, KOR {fmt(a['KOR'])} %, "
                                 f"DOR {fmt(a['DOR'])} %")
     for d in result.schedule.doses:
-        chart.point(d.time_h / scale, 0.0, color="#ff7f0e", shape="triangle", r=6,
+        if d.duration_min > 0:  # an infusion: its running time is shaded
+            chart.vspan(d.time_h / scale, (d.time_h + d.duration_min / 60.0) / scale, color=DOSE_COLOR, opacity=0.18)
+        chart.point(d.time_h / scale, 0.0, color=DOSE_COLOR, shape="triangle", r=6,
                     tooltip=f"dose at {format_time_h(d.time_h)}")
-    svg = chart.render("Blockade time course: MOR, KOR and DOR over time")
+    span = f"{format_time_h(lo * scale)} to {format_time_h(hi * scale)}"
+    svg = chart.render(f"Blockade time course: MOR, KOR and DOR from {span} after the first dose")
     conc = concentration_keys(arrays)
     if conc:
-        svg += concentration_svg(result, x, days)
+        svg += concentration_svg(result, x, days, xlim=(lo, hi))
     return svg
 
 
-def concentration_svg(result, x=None, days=None) -> str:
+def concentration_svg(result, x=None, days=None, xlim=None) -> str:
     """Drug concentrations over time (log axis when they span more than two decades)."""
     from occupancy.app.svgplot import Chart
 
@@ -231,9 +259,11 @@ def concentration_svg(result, x=None, days=None) -> str:
     log = positive.size > 0 and positive.max() / positive.min() > 100
     ylim = (max(positive.max() * 1e-4, positive.min()), positive.max() * 2) if log else None
     chart = Chart(height=300, xlabel=f"time ({'days' if days else 'h'})", ylabel="plasma concentration",
-                  xlim=(float(x[0]), float(x[-1])), ylog=log, ylim=ylim, title="concentrations (typical subject)")
+                  xlim=xlim or (float(x[0]), float(x[-1])), ylog=log, ylim=ylim,
+                  title="concentrations (typical subject)")
     for i, k in enumerate(keys):
-        chart.line(x, arrays[k], color=_SERIES[i % len(_SERIES)], label=concentration_label(k))
+        chart.line(x, arrays[k], color=_SERIES[i % len(_SERIES)], dash=_SERIES_DASHES[i % len(_SERIES_DASHES)],
+                   label=concentration_label(k))
     return chart.render("Drug concentrations over time")
 
 
@@ -244,7 +274,7 @@ def dose_curve_svg(curve, mark_dose: float | None = None) -> str:
     chart = Chart(height=340, title=curve.title, xlabel=f"dose ({curve.unit})", ylabel="blockade (%)",
                   xlog=True, ylim=(0.0, 100.0), legend="upper left")
     for r, values in curve.curves.items():
-        chart.line(curve.doses, values, color=COLORS.get(r, "black"), label=r)
+        chart.line(curve.doses, values, color=COLORS.get(r, "black"), dash=DASHES.get(r), label=r)
     if mark_dose is not None and mark_dose > 0:
         mor = curve.at(mark_dose, "MOR")
         text = f"{mark_dose:.4g} {curve.unit}: MOR {mor:.1f} %"
@@ -270,6 +300,49 @@ def plan_power(result) -> str:
 
 def _concerning(warnings, *words) -> tuple[str, ...]:
     return tuple(w for w in warnings if any(word in w for word in words))
+
+
+def plan_recommendations(result) -> list[str]:
+    """The plan in plain words (the Plan tab's recommendations box): when to test, how far apart the
+    sessions, how many participants; what to do when a criterion is not reached.  Numbers come from
+    ``result`` (the library's plan); this only words them."""
+    design = result.design
+    threshold = design.get("delay_threshold_pct", 90)
+    probability = design.get("delay_probability", 0.95)
+    criterion = (f"the {probability:g} × {threshold:g} % criterion: at least {probability * 100:g} % of the "
+                 f"simulated people have at least {threshold:g} % of their MOR receptors blocked")
+    out = []
+    if result.min_delay_h is None:
+        out.append(f"The dose never meets {criterion}. Raise the dose (the dose curve on the Simulate tab shows "
+                   "where MOR blockade passes the threshold), or, if a lower blockade is acceptable for your "
+                   "question, lower the threshold under 'Thresholds and search limits' and report it.")
+    else:
+        out.append(f"Start the task at least {fmt(result.min_delay_h, 2)} h after the last dose: from then on "
+                   f"{criterion}.")
+    if result.kind == "within":
+        if result.min_isi_days is None:
+            out.append("No intersession interval within the search limit lets the blockade wash out; use a "
+                       "between-subjects design or raise the limit under 'Thresholds and search limits'.")
+        else:
+            text = (f"Leave at least {plan_min_isi(result)} days between sessions, so that even the 95th-percentile "
+                    f"person has at most {design.get('residual_threshold_pct', 5):g} % MOR blockade left at the "
+                    "next session.")
+            if result.isi_days is not None and result.isi_days < result.min_isi_days:
+                text += f" Your planned {result.isi_days:g} days are too short: lengthen the interval."
+            out.append(text)
+    target = design.get("power", 0.8)
+    if result.n_required_attenuated is None:
+        out.append(f"No finite N reaches power {target:g} for the attenuated effect g = "
+                   f"{result.effect_attenuated:+.3f}: the blockade contrast is too small to detect it.")
+    else:
+        full = "–" if result.n_required is None else result.n_required
+        text = (f"Recruit {result.n_required_attenuated} participants for power {target:g} on the attenuated effect "
+                f"(g {result.effect:+.3f} × contrast {fmt(result.contrast_pp, 1)} pp / 100 = "
+                f"{result.effect_attenuated:+.3f}), not the {full} a full-blockade effect would need.")
+        if result.n_planned is not None and result.n_planned < result.n_required_attenuated:
+            text += f" Your planned N = {result.n_planned} gives power {plan_power(result)} only."
+        out.append(text)
+    return out
 
 
 def plan_key_numbers(result) -> list[KeyNumber]:
