@@ -248,9 +248,6 @@ class NaltrexonePKPD(PKPDModel):
         if self.intermediate_auc_fraction + self.terminal_auc_fraction >= 1.0:
             raise InputError("model.intermediate_auc_fraction: intermediate_auc_fraction + terminal_auc_fraction "
                              f"must be < 1 (got {self.intermediate_auc_fraction:g} + {self.terminal_auc_fraction:g})")
-        if self.intermediate_auc_fraction > 0 and not (self.t_half_alpha_h < self.t_half_gamma_h < self.t_half_beta_h):
-            raise InputError(f"model.t_half_gamma_h: must lie between t_half_alpha_h = {self.t_half_alpha_h:g} h and "
-                             f"t_half_beta_h = {self.t_half_beta_h:g} h (got {self.t_half_gamma_h:g})")
         if not self.t_half_beta_h > self.t_half_alpha_h:
             changed = self.overrides()
             if "t_half_alpha_h" in changed and "t_half_beta_h" not in changed:
