@@ -190,7 +190,8 @@ def pk_modes(p: dict, weight_kg: float, cl_scale=1.0, ka_scale=1.0):
     k10 = cl / vc
     ka = as_column(p["ka_per_h"]) * as_column(ka_scale)
     lam, x1 = lk.first_order_filter(lam_d, coef, ka)  # oral: modes (−α, −γ, −β, −ka)
-    n = lam.shape[0]
+    n = max(lam.shape[0], vc.shape[0])  # cl_scale alone varies Vc but not the modes
+    lam, x1 = np.broadcast_to(lam, (n, lam.shape[1])), np.broadcast_to(x1, (n, x1.shape[1]))
     k10b = np.broadcast_to(k10, (n, 1))
     fsys = np.broadcast_to(as_column(p["f_systemic"]), (n, 1))
     # NOL formation rate per mg dose: (1 − F)·ka·e^(−ka t) + F·k10·x1(t)  (same four modes)
