@@ -99,6 +99,12 @@ def check_figure(rows: list[dict], title: str, ax=None):
         fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(rows) + 2.0), 3.6))
     else:
         fig = ax.figure
+    units = {r.get("unit") or "" for r in rows}
+    if len(units) > 1:  # mixed units (a PK study): everything relative to the predictive median
+        rows = [{**r, **{k: r[k] / r["predicted_median"] for k in ("observed", "predicted_lo", "predicted_median",
+                                                                    "predicted_hi")},
+                 "observed_sd": (r.get("observed_sd") or 0.0) / r["predicted_median"],
+                 "unit": "relative to the predictive median"} for r in rows]
     x = list(range(len(rows)))
     lo = [r["predicted_lo"] for r in rows]
     hi = [r["predicted_hi"] for r in rows]
