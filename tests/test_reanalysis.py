@@ -103,11 +103,13 @@ def test_regression_prediction_at_full_contrast(bundled):
 def test_sensitivity_variants_and_direction(bundled):
     """The default (pkpd) base: the other hysteresis variant, washout and emax, window ends, parameter uncertainty."""
     s = bundled.sensitivity.set_index("variant")
-    assert list(s.index) == ["base", "model = pkpd (binding_kinetics)", "model = washout", "model = emax",
+    assert list(s.index) == ["base", "model = pkpd (effect_compartment)", "model = washout", "model = emax",
                              "window = start", "window = end", "pkpd parameter uncertainty (20 draws)"]
     assert list(s["model"]) == ["pkpd", "pkpd", "washout", "emax", "pkpd", "pkpd", "pkpd"]
-    assert list(s["hysteresis"]) == ["effect_compartment", "binding_kinetics", "", "", "effect_compartment",
-                                     "effect_compartment", "effect_compartment"]
+    # issue 19: the default structure (three_phase_binding) has binding kinetics; the other variant is the
+    # legacy effect compartment
+    assert list(s["hysteresis"]) == ["binding_kinetics", "effect_compartment", "", "", "binding_kinetics",
+                                     "binding_kinetics", "binding_kinetics"]
     assert list(s["interval"]) == ["95 % CI"] * 6 + ["min–max of the 20 draws"]  # fewer than 40: not a "95 %"
     assert s["rescaled"].between(-0.3, -0.15).all()
     # rescaling by contrasts < 100 pp moves the pooled g away from 0 in every variant
