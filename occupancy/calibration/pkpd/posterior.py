@@ -1,6 +1,6 @@
 """The Bayesian calibration routine: MAP start, emcee sampling, diagnostics, LOO by source, stacking, checks, record.
 
-:func:`calibrate_bayes` runs every structure of a drug with the same settings (:data:`~.bayes.SAMPLER`) and
+:func:`calibrate_bayes` runs every structure of a drug with the same routine (:func:`~.bayes.sampler_settings`) and
 returns ``(summary, posterior)``: the JSON-ready summary stored in the calibration record
 (``occupancy/data/pkpd_<drug>_calibration.json``: ``sampler``, ``diagnostics``, ``structures``,
 ``default_structure``, ``checks``, ``priors``) and the thinned posterior draws
