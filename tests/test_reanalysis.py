@@ -164,13 +164,15 @@ def test_parameter_uncertainty_seeded_and_switchable():
         ReanalysisSettings(uncertainty_draws=1)
 
 
-def test_binding_kinetics_base_warns_that_it_has_no_parameter_uncertainty():
-    settings = ReanalysisSettings(annotation=AnnotationSettings(n=0, model_params={"hysteresis": "binding_kinetics"}),
+def test_every_calibrated_structure_has_parameter_uncertainty():
+    """Issue 19: posterior draws exist for every structure, so the non-default (legacy effect compartment) base
+    carries parameter uncertainty too (the bootstrap existed for one variant only)."""
+    settings = ReanalysisSettings(annotation=AnnotationSettings(n=0, model_params={"hysteresis": "effect_compartment"}),
                                   draws=0, sensitivity_models=("pkpd",), sensitivity_windows=())
     r = reanalyse(settings=settings)
-    assert r.uncertainty == {"n": 0}
-    assert any("parameter uncertainty not computed" in w and "effect_compartment" in w for w in r.warnings)
-    assert list(r.sensitivity["variant"]) == ["base", "model = pkpd (effect_compartment)"]
+    assert r.uncertainty["n"] > 0
+    assert not any("parameter uncertainty not computed" in w for w in r.warnings)
+    assert list(r.sensitivity["variant"])[:2] == ["base", "model = pkpd (binding_kinetics)"]
 
 
 def test_monte_carlo_seeded_and_spread(bundled):
