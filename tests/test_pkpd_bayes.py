@@ -89,6 +89,38 @@ def test_likelihood_treats_lee_as_ratios_to_the_1h_scan():
     assert B.naltrexone_loglik(far, q)["Lee 1988"] < base
 
 
+def test_early_saturation_terms_are_soft_one_sided_statements():
+    """Lee's "saturate" and Trøstheim's "> 90 % for a session" are censored: they reward blockade above 90 %
+    with a soft edge (5 and 10 pp) and do not pull a saturated prediction back down; "1 h ≥ 48 h" depends on
+    the difference only, with the PET error of a mean of 3 scan pairs as its softness."""
+    from scipy import stats
+
+    m = NaltrexonePKPD()
+    pred = F.naltrexone_predictions(_params(m, 1), m.structure)
+    q = {"sigma_pet": np.array([6.0]), "omega_aff": np.array([0.3]), "omega_t": np.array([0.17]),
+         "tau_pk": np.array([0.1])}
+    pts = list(F.NTX_POINTS)
+
+    def with_occ(o1, o3, o48):
+        occ = {d: v.copy() for d, v in pred["occ"].items()}
+        occ[50.0][:, pts.index(1.0)], occ[50.0][:, pts.index(3.0)], occ[50.0][:, pts.index(48.0)] = o1, o3, o48
+        return B.naltrexone_loglik(dict(pred, occ=occ), q)
+
+    low, mid, high, sat = with_occ(80, 95, 70), with_occ(90, 95, 70), with_occ(97, 98, 70), with_occ(99.5, 99.5, 70)
+    assert low["Lee 1988 saturation"] < mid["Lee 1988 saturation"] < high["Lee 1988 saturation"] < 0
+    assert mid["Lee 1988 saturation"][0] == pytest.approx(math.log(0.5))  # at the threshold: even odds
+    assert low["Lee 1988 saturation"][0] == pytest.approx(stats.norm.logcdf(-2.0))  # 80 %: 2 softness units below
+    assert sat["Lee 1988 saturation"][0] > math.log(0.97)  # saturation (99.5 %: Φ(1.9)) is barely penalised
+    # Trøstheim: the lower end of the 1-3 h session counts, with the softer edge
+    assert low["Trøstheim 2023 session"][0] == pytest.approx(stats.norm.logcdf(-1.0))
+    assert with_occ(95, 80, 70)["Trøstheim 2023 session"][0] == pytest.approx(stats.norm.logcdf(-1.0))
+    # 1 h >= 48 h: only the difference matters, soft edge sigma_pet * sqrt(2/3)
+    s_diff = 6.0 * math.sqrt(2.0 / 3.0)
+    assert with_occ(80, 95, 85)["Lee 1988 1 h >= 48 h"][0] == pytest.approx(stats.norm.logcdf(-5.0 / s_diff))
+    assert with_occ(90, 95, 95)["Lee 1988 1 h >= 48 h"][0] == pytest.approx(stats.norm.logcdf(-5.0 / s_diff))
+    assert set(B.CENSORED_TERMS) <= set(low) and all(v["source"] for v in B.CENSORED_TERMS.values())
+
+
 def test_every_prior_has_a_source_and_a_range_containing_its_median():
     for name in STRUCTURES:
         for k, p in B.naltrexone_priors(name).items():

@@ -28,6 +28,12 @@ Likelihood (one term per observation, grouped by source; :func:`naltrexone_logli
   ~ N(ln T_typ, (0.445·ω_T)²) (moments of the range and midrange of 5 normals), ``T_typ`` the half-life of the
   log-linear fit at 48–168 h and ``ω_T`` the between-subject log-SD of the blockade half-time.
 * Swiss label, 70–80 % at 48 h (wording ambiguous, low weight): ``Φ((80 − μ)/10) − Φ((70 − μ)/10)``.
+* Early saturation (censored, soft; :data:`LEE_SATURATION`, :data:`TROSTHEIM_SESSION`, :data:`LEE_1H_GE_48H`):
+  Lee 1988's abstract ("plasma levels in excess of that needed to saturate opiate receptors") as
+  ``log Φ((μ(1 h) − 90)/5)``; Trøstheim 2023's abstract (> 90 % for a ~60 min session after the 1-2 h delay,
+  "presumably due to initial super saturation", a statement about their model) as
+  ``log Φ((min(μ(1 h), μ(3 h)) − 90)/10)``; Lee §7 ("at 1 h at least as high as at 48 h in the mean") as
+  ``log Φ((μ(1 h) − μ(48 h))/(σ_PET·√2/√3))``.  Thresholds and softness from the wording, stated there.
 * CPT 2005 abstract (qualitative): "significant" / "not significant" as the probability that a group mean of n
   PET changes exceeds the t-test threshold, ``P = Φ((μ − thr)/(s/√n))`` (or its complement), ``s`` the total
   per-subject SD.
@@ -244,6 +250,51 @@ LEE_RANGE_H = (72.0, 108.0)
 WEERTS_MOR = (94.9, 4.9, 21)
 WEERTS_DELTA_PP = 2.0
 LABEL_48H = (70.0, 80.0, 10.0)
+#: Lee 1988 abstract (§1): 50 mg gives "plasma levels in excess of that needed to saturate opiate receptors";
+#: Lee's 1 h scan is the reference of Table 2 (§7). Read as: the typical subject's MOR at 1 h is near
+#: saturation, a one-sided (censored) statement ``log Φ((μ(1 h) − thr)/s)``. thr = 90 %: "saturate" names no
+#: number; 90 % is the level the field calls near-saturating (Trøstheim's "> 90 %", §2b). s = 5 pp: the
+#: statement is qualitative and rests on 5 subjects scanned with a non-tomographic dual detector, so a typical
+#: value of 85 % is still plausible (z = −1), 80 % unlikely (z = −2). (threshold %, softness pp, time h)
+LEE_SATURATION = (90.0, 5.0, 1.0)
+#: Trøstheim 2023 abstract (§2b): 50 mg oral gives "> 90 % MOR blockade for a ~60 min session, presumably due to
+#: initial super saturation", with the app's minimum delay of 1-2 h (§2b recommendations): the session spans
+#: about 1-3 h after the dose. One-sided on the *lowest* of μ(1 h) and μ(3 h) (the model's points bracketing the
+#: session). Softer than Lee (s = 10 pp): it is a statement about their own model (which predicts 89.9 % at
+#: < 8 h, §2b), fitted to the same kind of PET data, and hedged ("presumably"); a weak, partly redundant prior
+#: belief, not a measurement. (threshold %, softness pp, session times h)
+TROSTHEIM_SESSION = (90.0, 10.0, (1.0, 3.0))
+#: Lee 1988 §7: "at 1 h it is at least as high as at 48 h in the mean" (Lee expresses blockade relative to each
+#: subject's 1 h scan). One-sided: μ(1 h) − μ(48 h) ≥ 0 for the typical subject, ``log Φ(Δ/s)`` with
+#: s = σ_PET·√2/√3 — the SE of the mean over Lee's n = 3 subjects at 48 h of a difference of two scans, each
+#: with the estimated PET measurement error (the statement is about a mean of noisy scan pairs). This overlaps
+#: Table 2's 48 h ratio (91 ± 6.4 %, the same 3 subjects), which already makes a ratio above 100 unlikely; it
+#: adds the sign of the difference in absolute pp, which bites where the ratio term is flat.
+LEE_1H_GE_48H = (1.0, 48.0, 3)
+#: The censored (qualitative) naltrexone terms as stored in the record: source, wording, encoding.
+CENSORED_TERMS = {
+    "Lee 1988 saturation": {
+        "source": "Lee MC et al. 1988, J Nucl Med 29:1207-11, abstract (pkpd_sources.md §1, §7)",
+        "wording": "50 mg/day of oral naltrexone results in plasma levels in excess of that needed to saturate "
+                   "opiate receptors",
+        "term": "log Phi((MOR_typ(1 h, 50 mg) - 90) / 5)",
+        "why": "'saturate' names no number: 90 % is the near-saturation level of the field (Trøstheim's > 90 %); "
+               "softness 5 pp for a qualitative statement on 5 subjects with a dual-detector system"},
+    "Trøstheim 2023 session": {
+        "source": "Trøstheim M et al. 2023, Neuropsychopharmacology 48:299-307, abstract and app "
+                  "recommendations (pkpd_sources.md §2b)",
+        "wording": "50 mg oral NTX gives > 90 % MOR blockade for a ~60 min session, presumably due to initial "
+                   "super saturation of receptors; minimum delay dose-assessment 1-2 h",
+        "term": "log Phi((min(MOR_typ(1 h), MOR_typ(3 h)) - 90) / 10)",
+        "why": "the session after a 1-2 h delay spans about 1-3 h; softness 10 pp because the statement is a "
+               "prediction of their own model (89.9 % at < 8 h), hedged ('presumably'), not a measurement"},
+    "Lee 1988 1 h >= 48 h": {
+        "source": "Lee 1988 Table 2 as transcribed in pkpd_sources.md §7",
+        "wording": "at 1 h it is at least as high as at 48 h in the mean",
+        "term": "log Phi((MOR_typ(1 h) - MOR_typ(48 h)) / (sigma_pet * sqrt(2) / sqrt(3)))",
+        "why": "a mean over Lee's 3 subjects at 48 h of a difference of two scans with PET measurement error; "
+               "overlaps the 48 h ratio term (same subjects), adds the sign of the difference"},
+}
 
 
 def _lee_half_time(occ_pts):
@@ -310,6 +361,16 @@ def naltrexone_loglik(pred: dict, q: dict) -> dict:
     # label 70-80 % at 48 h (low weight)
     lo, hi, soft = LABEL_48H
     ll["Swiss label 48 h"] = _interval_logp(o50[:, list(F.NTX_POINTS).index(48.0)], lo, hi, soft)
+    # Lee 1988 abstract + Trøstheim 2023 abstract: near saturation early after 50 mg (censored, soft)
+    pts = list(F.NTX_POINTS)
+    thr, soft, h1 = LEE_SATURATION
+    ll["Lee 1988 saturation"] = stats.norm.logcdf((o50[:, pts.index(h1)] - thr) / soft)
+    thr, soft, hs = TROSTHEIM_SESSION
+    low = np.min(np.stack([o50[:, pts.index(h)] for h in hs], axis=1), axis=1)
+    ll["Trøstheim 2023 session"] = stats.norm.logcdf((low - thr) / soft)
+    ha, hb, n_lee = LEE_1H_GE_48H
+    s_diff = sp * math.sqrt(2.0) / math.sqrt(n_lee)
+    ll["Lee 1988 1 h >= 48 h"] = stats.norm.logcdf((o50[:, pts.index(ha)] - o50[:, pts.index(hb)]) / s_diff)
     # CPT 2005 qualitative
     ll["CPT 2005"] = sum(lp for _k, lp in _cpt_terms(pred, lambda mu: _occ_sd(mu, sp, wa)))
     # plasma PK

@@ -193,6 +193,22 @@ def naltrexone_checks(prob: B.Problem, draws: np.ndarray, seed: int = 11) -> lis
     rows.append(_row("Swiss label 48 h", "70-80 % blocked at 48 h (50 mg)", 75.0, m48, unit="%",
                      covered=bool(np.percentile(m48, 2.5) <= 80 and np.percentile(m48, 97.5) >= 70),
                      literal=f"typical {np.median(m48):.1f} %, inside 70-80: {bool(70 <= np.median(m48) <= 80)}"))
+    pts = list(F.NTX_POINTS)
+    ll_all = prob.loglik_by_source(v)
+    ll_c = {k: ll_all[k] for k in B.CENSORED_TERMS}
+    shown = {"Lee 1988 saturation": ("MOR at 1 h after 50 mg near saturation (>= 90 %, soft 5 pp)",
+                                     o50[:, pts.index(1.0)]),
+             "Trøstheim 2023 session": ("MOR > 90 % over a ~60 min session 1-3 h after 50 mg (soft 10 pp)",
+                                        np.minimum(o50[:, pts.index(1.0)], o50[:, pts.index(3.0)])),
+             "Lee 1988 1 h >= 48 h": ("MOR at 1 h >= MOR at 48 h (mean, 50 mg)",
+                                      o50[:, pts.index(1.0)] - o50[:, pts.index(48.0)])}
+    for key, (target, val) in shown.items():
+        p = np.exp(ll_c[key])
+        rows.append(_row(key, target + "; probability of the statement", 1.0, p,
+                         covered=bool(np.median(p) >= 0.05),
+                         literal=f"typical value median {np.median(val):.1f} "
+                                 f"(2.5-97.5 %: {np.percentile(val, 2.5):.1f}-{np.percentile(val, 97.5):.1f}); "
+                                 f"P(statement) median {np.median(p):.2f}"))
     for (dose, h, sig, alpha), lp in B._cpt_terms(pred, lambda mu: B._occ_sd(mu, sp, wa)):
         p = np.exp(lp)
         rows.append(_row("CPT 2005", f"{dose:g} mg at {h:g} h: {'significant' if sig else 'not significant'} "
@@ -440,6 +456,8 @@ def build_record(drug: str, summary: dict, legacy: dict) -> dict:
         for k, p in B.problem(drug, name).priors.items():
             priors.setdefault(f"{k} ({name})" if k == "ke0_per_h" and drug == "naltrexone" else k, p.to_dict())
     rec["priors"] = priors
+    if drug == "naltrexone":
+        rec["censored_terms"] = B.CENSORED_TERMS
     return rec
 
 
