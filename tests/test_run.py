@@ -84,7 +84,7 @@ def test_rerun_replaces_folder_and_bad_input_keeps_it(tmp_path):
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ('task = "fly"\n', "task: must be one of simulate, plan, reanalyse"),
+        ('task = "fly"\n', "task: must be one of simulate, plan, reanalyse, explore (got 'fly')"),
         ("[drug\n", "malformed TOML"),
         ('[drug]\nname = "naltrexone"\ncolour = "red"\n', "unknown key"),
     ],
