@@ -35,6 +35,7 @@ from occupancy.app.uploads import (
     error_line,
     read_outcomes_upload,
     read_scenario_upload,
+    restore_target,
     safe_name,
     upload_bytes,
 )
@@ -110,6 +111,15 @@ def _same_simulation(a, b):
 def test_bundled_scenarios_restore_into_the_inputs(name):
     data, _ = read_scenario_toml(examples_dir() / name)
     task, scenario = validate_scenario(data, name)
+    if task == "explore":
+        # no Explore tab: the plan part is restored into the Plan tab, with a note naming `blockade explore`
+        tab, restored, note = restore_target(task, scenario, name)
+        assert tab == "plan" and restored.task == "plan" and not hasattr(restored, "explore")
+        assert f"blockade explore {name}" in note and "[explore]" in note
+        assert restored.design == scenario.design and restored.doses == scenario.doses
+        task, scenario = tab, restored
+    else:
+        assert restore_target(task, scenario, name) == (task, scenario, "")
     if task == "simulate":
         values = SimulateForm().values_from_scenario(scenario)
         again = scenario_from_dict(SimulateForm().scenario_data(values))

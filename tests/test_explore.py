@@ -101,6 +101,31 @@ def test_the_bundled_example_finds_a_design_whose_numbers_equal_blockade_plan(tm
     assert sum(table.column("feasible").to_pylist()) == len(data["designs"])
 
 
+def test_blockade_run_writes_what_explore_out_writes(tmp_path):
+    """``blockade run`` on an explore scenario: the same files (byte-identical table, same JSON) and the search in
+    report.html; no resume state is left beside the folder."""
+    path = _small(tmp_path)
+    ran = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "run"), "--quiet"])
+    assert ran.exit_code == 0, ran.output
+    explored = CliRunner().invoke(main, ["explore", str(path), "--out", str(tmp_path / "explore"), "--quiet"])
+    assert explored.exit_code == 0, explored.output
+    run_files = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert run_files == sorted(p.name for p in (tmp_path / "explore").iterdir())
+    assert {"designs.parquet", "explore.json", "explore_pareto.svg", "report.html"} <= set(run_files)
+    assert (tmp_path / "run" / "designs.parquet").read_bytes() == (tmp_path / "explore" / "designs.parquet").read_bytes()
+    assert json.loads((tmp_path / "run" / "explore.json").read_text()) == \
+        json.loads((tmp_path / "explore" / "explore.json").read_text())
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "<h1>Design search</h1>" in page
+    assert "Designs searched" in page and "Feasible designs" in page and "explore_pareto.svg" in page
+    assert not any(p.name.endswith("explore-chunks") for p in tmp_path.iterdir())
+    # a file with an [explore] section and no task key is an explore scenario too
+    untagged = _small(tmp_path, SMALL.replace('task = "explore"\n', ""), "untagged.toml")
+    again = CliRunner().invoke(main, ["run", str(untagged), "--out", str(tmp_path / "untagged"), "--quiet"])
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "untagged" / "designs.parquet").read_bytes() == (tmp_path / "run" / "designs.parquet").read_bytes()
+
+
 def test_between_and_three_session_designs_equal_blockade_plan(tmp_path):
     """The contrast of a 3-session crossover (residual in two later placebo sessions) and a between design."""
     from occupancy.workflows.explore.space import design_inputs, load_explore_scenario, plan_scenario_for

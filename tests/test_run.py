@@ -1,6 +1,7 @@
 """``blockade run``: every bundled scenario, the bundled default, atomic replacement and the browser check."""
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,10 @@ def test_every_bundled_scenario_runs_green(path, tmp_path):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert 'id="key-number-table"' in page and "<svg" in page
     assert path.name in page
-    assert any(p.suffix == ".csv" for p in out.rglob("*")) and any(p.suffix == ".json" for p in out.rglob("*"))
+    # a table (CSV; an explore run's design table is designs.parquet, as `blockade explore --out` writes) and JSON
+    table = ".parquet" if scenario_task(tomllib.loads(path.read_text(encoding="utf-8")), path.name) == "explore" \
+        else ".csv"
+    assert any(p.suffix == table for p in out.rglob("*")) and any(p.suffix == ".json" for p in out.rglob("*"))
 
 
 def test_bundled_default_reanalysis_and_plan(tmp_path):
@@ -80,7 +84,7 @@ def test_rerun_replaces_folder_and_bad_input_keeps_it(tmp_path):
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ('task = "fly"\n', "task: must be one of simulate, plan, reanalyse"),
+        ('task = "fly"\n', "task: must be one of simulate, plan, reanalyse, explore (got 'fly')"),
         ("[drug\n", "malformed TOML"),
         ('[drug]\nname = "naltrexone"\ncolour = "red"\n', "unknown key"),
     ],

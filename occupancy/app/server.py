@@ -35,6 +35,7 @@ from occupancy.app.uploads import (
     error_line,
     read_outcomes_upload,
     read_scenario_upload,
+    restore_target,
     safe_name,
     session_upload_folder,
     too_large_message,
@@ -1014,7 +1015,9 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             notice.set("")
             try:
                 name, content = upload_bytes(first_file(files), folder=session_upload_folder(session))
-                task, scenario = read_scenario_upload(name, content)
+                task, scenario, note = restore_target(*read_scenario_upload(name, content), name)
+                if note:
+                    notice.set(note)
                 if task == "simulate":
                     push(sim_form.values_from_scenario(scenario))
                 elif task == "plan":

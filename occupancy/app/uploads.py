@@ -121,6 +121,21 @@ def read_scenario_upload(name: str, content: bytes):
         return validate_scenario(data, path.name)
 
 
+def restore_target(task: str, scenario, name: str):
+    """``(tab, scenario, note)``: where an uploaded scenario is restored, what is restored, and a note ("" if none).
+
+    Notes
+    -----
+    The app has no Explore tab: an explore scenario's plan part (everything but ``[explore]``) is restored
+    into the Plan tab, and the note says that the ``[explore]`` section is used by ``blockade explore``.
+    """
+    if task == "explore":
+        return "plan", scenario.plan_part(), (
+            f"restored the plan part of {name} into the Plan tab; its [explore] section (the design search) is "
+            f"used by `blockade explore {name}` or `blockade run {name}`, not by the app")
+    return task, scenario, ""
+
+
 def read_outcomes_upload(name: str, content: bytes, default_window_h=None):
     """The validated :class:`~occupancy.annotation.literature.OutcomeTable` of an uploaded outcome CSV."""
     from occupancy.annotation.literature import DEFAULT_WINDOW_H, load_outcomes

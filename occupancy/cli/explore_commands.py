@@ -76,11 +76,10 @@ def explore_command(scenario, out_dir, as_json, resume, scheduler, workers, chun
       blockade explore explore_crossover.toml --scheduler tcp://10.0.0.5:8786 --out explore-out
     """
     import json
-    from pathlib import Path
 
     from occupancy.cli.output import output_folder, warn
     from occupancy.errors import InputError
-    from occupancy.workflows.explore.search import clear_state, prepare, write_designs
+    from occupancy.workflows.explore.search import clear_state, prepare
     from occupancy.workflows.explore.space import load_explore_scenario
     from occupancy.workflows.explore.workflow import explore_study
 
@@ -115,16 +114,14 @@ def explore_command(scenario, out_dir, as_json, resume, scheduler, workers, chun
                  quiet)
         if out is not None:
             from occupancy.bundled import resolve_scenario
-            from occupancy.report.explore import explore_report_sections, write_explore_outputs
+            from occupancy.report.explore import explore_report_sections, write_explore_folder
             from occupancy.report.run_folder import write_report
             from occupancy.workflows.run import model_parameters
 
             path = resolve_scenario(scenario)
-            table = _table(result, plan)
 
             def build(staging):
-                write_designs(table, Path(staging) / "designs.parquet")
-                write_explore_outputs(result, staging)
+                write_explore_folder(result, staging)
                 write_report(staging, "Design search", explore_report_sections(result), scenario_name=path.name,
                              scenario_text=path.read_text(encoding="utf-8"),
                              parameters=model_parameters(parsed.build_model()))
@@ -138,9 +135,3 @@ def explore_command(scenario, out_dir, as_json, resume, scheduler, workers, chun
     if written and not quiet:
         click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(written)}", err=True)
 
-
-def _table(result, plan):
-    """The result's columns as the Parquet table (the schema of the search)."""
-    from occupancy.workflows.explore.search import result_schema, to_table
-
-    return to_table(result.columns, result_schema(plan.context.constraints))

@@ -13,12 +13,14 @@ from occupancy.cli.group import main
               help="Output folder (replaced atomically if it exists).")
 @click.option("--quiet", is_flag=True, help="No progress bars or messages on stderr.")
 def run_command(scenario: str | None, out_dir: str, quiet: bool) -> None:
-    """Run SCENARIO.toml (simulate, plan or reanalyse: the file says which) into one folder.
+    """Run SCENARIO.toml (simulate, plan, reanalyse or explore: the file says which) into one folder.
 
     Without SCENARIO, runs the bundled default: the blockade-adjusted reanalysis of Løseth et al. (2024)
     plus a planning example.  SCENARIO may be a bundled scenario's name (blockade run single_dose_50mg).
     Prints the key numbers and the report's path; the folder holds report.html (self-contained: open it in a
-    browser), the CSV/JSON results and the figures.
+    browser), the CSV/JSON results and the figures.  An explore scenario writes what `blockade explore
+    --out DIR` writes (designs.parquet, explore.json, figures); run keeps no resume state, so an interrupted
+    search starts again (use blockade explore --out DIR --resume for long searches).
     """
     from occupancy.report.run_folder import run_scenario
 

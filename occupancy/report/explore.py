@@ -72,6 +72,15 @@ def write_explore_outputs(result: ExploreResult, directory: str | Path) -> list[
     return written
 
 
+def write_explore_folder(result: ExploreResult, directory: str | Path) -> list[Path]:
+    """Every file of a search except ``report.html``: ``designs.parquet`` (one row per design) plus
+    :func:`write_explore_outputs`; what ``blockade explore --out`` and ``blockade run`` write alike."""
+    from occupancy.workflows.explore.search import result_schema, to_table, write_designs
+
+    table = to_table(result.columns, result_schema(result.constraints))
+    return [write_designs(table, Path(directory) / "designs.parquet")] + write_explore_outputs(result, directory)
+
+
 def explore_report_sections(result: ExploreResult) -> list:
     """The search as report sections: ranked designs and the Pareto figure, then each best design's plan."""
     from occupancy.report.html import Assumption, KeyNumber, ReportFigure, ReportSection, ReportTable, figure_to_svg

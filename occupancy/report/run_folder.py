@@ -36,7 +36,7 @@ class RunOutcome:
 
 
 def _presenters(task: str):
-    """The functions that write a task's files and build its report section."""
+    """The functions that write a task's files and build its report section(s) (one, or a list)."""
     if task == "simulate":
         from occupancy.report.simulation import simulation_report_section, write_simulation_outputs
 
@@ -45,6 +45,10 @@ def _presenters(task: str):
         from occupancy.report.plan import plan_report_section, write_plan_outputs
 
         return write_plan_outputs, plan_report_section
+    if task == "explore":
+        from occupancy.report.explore import explore_report_sections, write_explore_folder
+
+        return write_explore_folder, explore_report_sections
     from occupancy.report.reanalysis import reanalysis_report_section, write_reanalysis_outputs
 
     return write_reanalysis_outputs, reanalysis_report_section
@@ -114,7 +118,8 @@ def run_scenario(scenario_path: str | Path | None = None, out_dir: str | Path = 
                 folder.mkdir(parents=True, exist_ok=True)
                 write, section = _presenters(task.task)
                 write(task.result, folder)
-                sections.append(section(task.result))
+                made = section(task.result)
+                sections += made if isinstance(made, (list, tuple)) else [made]
                 parameters += [(f"{task.task}: {k}" if len(run.tasks) > 1 else k, v) for k, v in task.parameters]
             write_report(staging, run.title, sections, scenario_name=run.scenario_name,
                          scenario_text=run.scenario_text, parameters=parameters)

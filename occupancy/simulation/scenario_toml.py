@@ -117,8 +117,11 @@ def toml_dumps(data: Mapping[str, Any]) -> str:
 
 
 def scenario_to_dict(scenario) -> dict[str, Any]:
-    """The keys a scenario was given (recursively), with ``task`` first: what :func:`scenario_to_toml` writes."""
-    data = scenario.model_dump(mode="python", exclude_unset=True, exclude_none=True)
+    """The keys a scenario was given (recursively), with ``task`` first: what :func:`scenario_to_toml` writes.
+
+    Keys are written under the names the TOML uses (``by_alias``: an explore range's ``from``, not ``start``).
+    """
+    data = scenario.model_dump(mode="python", exclude_unset=True, exclude_none=True, by_alias=True)
     data.pop("task", None)
     return {"task": scenario.task, **data}
 
@@ -129,7 +132,7 @@ def scenario_to_toml(scenario, *, comment: str | None = None) -> str:
     Parameters
     ----------
     scenario : Scenario
-        Any scenario schema (simulate, plan, reanalyse).
+        Any scenario schema (simulate, plan, reanalyse, explore).
     comment : str, optional
         Written first as ``#`` comment lines (e.g. where the file came from).
     """

@@ -6,8 +6,14 @@ the results; :func:`occupancy.report.run_folder.run_scenario` writes them into o
 
 Notes
 -----
-Which task a file describes: its top-level ``task`` key when present, otherwise a ``[design]`` section
-means ``plan``, a ``[reanalysis]`` section means ``reanalyse`` and anything else ``simulate``.
+Which task a file describes: its top-level ``task`` key when present, otherwise an ``[explore]`` section
+means ``explore``, a ``[design]`` section ``plan``, a ``[reanalysis]`` section ``reanalyse`` and anything
+else ``simulate``.
+
+An ``explore`` scenario runs the design search of ``blockade explore`` (:func:`~occupancy.workflows.explore.
+workflow.explore_study`) with its defaults: a local Dask cluster only when the search is large, no
+``--scheduler``, no ``--force`` and no resume state (an interrupted ``blockade run`` starts again; use
+``blockade explore --out DIR --resume`` for searches long enough to need resuming).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pathlib import Path
 
 from occupancy.errors import InputError
 
-TASKS = ("simulate", "plan", "reanalyse")
+TASKS = ("simulate", "plan", "reanalyse", "explore")
 
 
 def scenario_task(data: dict, source: str) -> str:
@@ -27,6 +33,8 @@ def scenario_task(data: dict, source: str) -> str:
         if task not in TASKS:
             raise InputError(f"{source}: task: must be one of {', '.join(TASKS)} (got {task!r})")
         return task
+    if "explore" in data:
+        return "explore"
     if "design" in data:
         return "plan"
     if "reanalysis" in data:
@@ -35,7 +43,8 @@ def scenario_task(data: dict, source: str) -> str:
 
 
 def scenario_schema(task: str):
-    """The pydantic schema of a task's scenario (``simulate`` → ``Scenario``, ``plan`` → ``PlanScenario``, ...)."""
+    """The pydantic schema of a task's scenario (``simulate`` → ``Scenario``, ``plan`` → ``PlanScenario``,
+    ``reanalyse`` → ``ReanalysisScenario``, ``explore`` → ``ExploreScenario``)."""
     if task == "plan":
         from occupancy.workflows.planning.design import PlanScenario
 
@@ -44,6 +53,10 @@ def scenario_schema(task: str):
         from occupancy.workflows.reanalysis.settings import ReanalysisScenario
 
         return ReanalysisScenario
+    if task == "explore":
+        from occupancy.workflows.explore.space import ExploreScenario
+
+        return ExploreScenario
     from occupancy.simulation.scenario import Scenario
 
     return Scenario
@@ -120,6 +133,17 @@ def _reanalyse(data: dict | None, source: str, progress: bool, path: Path | None
     return TaskResult("reanalyse", result, annotation_parameters(settings.annotation))
 
 
+def _explore(data: dict, source: str, progress: bool, path: Path | None = None) -> TaskResult:
+    """The design search of ``blockade explore`` (its defaults; no resume state, see module Notes)."""
+    from occupancy.simulation.scenario import scenario_from_dict
+    from occupancy.workflows.explore.space import ExploreScenario
+    from occupancy.workflows.explore.workflow import explore_study
+
+    scenario = scenario_from_dict(data, source, schema=ExploreScenario)
+    result = explore_study(scenario, source=source, progress=progress)
+    return TaskResult("explore", result, model_parameters(scenario.build_model()))
+
+
 def annotation_parameters(ann) -> tuple[tuple[str, str], ...]:
     """Report provenance rows of an annotation's model: its name and the parameters in use (overrides and, for
     pkpd, the hysteresis variant)."""
@@ -133,7 +157,7 @@ def annotation_parameters(ann) -> tuple[tuple[str, str], ...]:
     return tuple(rows)
 
 
-_RUNNERS = {"simulate": _simulate, "plan": _plan, "reanalyse": _reanalyse}
+_RUNNERS = {"simulate": _simulate, "plan": _plan, "reanalyse": _reanalyse, "explore": _explore}
 
 
 def model_parameters(model) -> tuple[tuple[str, str], ...]:
@@ -171,5 +195,5 @@ def run_tasks(scenario_path: str | Path | None = None, *, progress: bool = True)
     source = scenario_path.name
     task = scenario_task(data, source)
     title = {"simulate": "Blockade simulation", "plan": "Study-design plan",
-             "reanalyse": "Blockade-adjusted reanalysis"}[task]
+             "reanalyse": "Blockade-adjusted reanalysis", "explore": "Design search"}[task]
     return ScenarioRun((_RUNNERS[task](data, source, progress, Path(scenario_path)),), source, scenario_text, title)

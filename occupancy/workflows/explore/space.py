@@ -183,6 +183,16 @@ class ExploreScenario(Scenario):
             raise ValueError("explore.dose_mg: the [[doses]] are per kg; give them in mg to vary the dose")
         return self
 
+    def plan_part(self):
+        """The scenario without its ``[explore]`` section, as the ``blockade plan`` scenario it is built on
+        (``[design]`` as written: the shared settings plus the design's own defaults)."""
+        from occupancy.workflows.planning.design import PlanScenario
+
+        data = self.model_dump(mode="python", exclude_unset=True, by_alias=True)
+        data.pop("explore", None)
+        data["task"] = "plan"
+        return PlanScenario.model_validate(data)
+
     def primary(self):
         """The assessment the search moves (``design.primary_assessment``, else the first)."""
         label = self.design.primary_assessment
