@@ -386,6 +386,8 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     settings = ReanalysisSettings() if settings is None else settings
     mode, table, units = _prepare(data, settings)
     warnings: list[str] = []
+    ens, reason = uncertainty_ensemble(settings)
+    _check_work(table, settings, len(ens.members) if ens is not None else 0)
     annotation = annotate_outcomes(table, settings.annotation, keep_draws=False, progress=settings.progress)
     warnings.extend(annotation.warnings)
     fitter = _Fitter(mode, units)
@@ -440,7 +442,6 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     }
 
     # 3. parameter uncertainty (pkpd), sensitivity (one at a time) and Monte Carlo draws
-    ens, reason = uncertainty_ensemble(settings)
     if reason:
         warnings.append(reason)
     n_members = len(ens.members) if ens is not None else 0
@@ -535,6 +536,31 @@ def _variant_settings(base: AnnotationSettings, model: str, params: dict) -> Ann
     if var is not None and set(var.names) == set(ann.build_model().variability_scales):
         ann = replace(ann, variability=var)
     return ann
+
+
+def _check_work(table, settings: ReanalysisSettings, n_members: int) -> None:
+    """Refuse, before the first annotation, a reanalysis whose annotations together exceed the work limits.
+
+    Notes
+    -----
+    A reanalysis annotates the outcomes once, once per sensitivity variant and once per parameter-uncertainty
+    draw (each with ``n`` virtual subjects), and once with ``draws`` subjects for the Monte Carlo draws; the
+    limits of ``blockade simulate`` (:func:`occupancy.simulation.simulate.check_population_work`) apply to
+    each annotation's memory and to their time together (issue 18, item 8).
+    """
+    from occupancy.annotation.annotate import check_annotation_runs
+
+    base = settings.annotation
+    variants = _variants(settings)
+    draws = int(settings.draws) if settings.draws >= 2 else 0
+    runs = [(base, 1 + n_members)] + [(v, 1) for _label, v in variants]
+    if draws:
+        runs.append((replace(base, n=draws, seed=settings.draws_seed), 1))
+    what = (f"the base annotation, {len(variants)} sensitivity variants and {n_members} parameter-uncertainty draws "
+            f"(n = {base.n} each) and {draws} Monte Carlo draws")
+    check_annotation_runs(table, runs, field=f"{table.source}: population.n", what=what,
+                          advice="use a smaller --n, fewer --draws or --uncertainty-draws, or fewer sensitivity "
+                                 "variants")
 
 
 def _variants(settings: ReanalysisSettings) -> list[tuple[str, AnnotationSettings]]:
