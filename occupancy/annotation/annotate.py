@@ -329,6 +329,86 @@ def _jsonable(rec: Mapping) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
+def _distinct_designs(table: OutcomeTable, settings: AnnotationSettings):
+    """``(unique, remap, codes)``: the distinct (design, crossover share, placebo shift) of the table, the index
+    of each candidate design in ``unique`` and each row's candidate (cheap: no model call)."""
+    k = len(table.designs)
+    keys: dict[tuple, int] = {}
+    unique: list[tuple[OutcomeDesign, float, float]] = []
+    if table.design_codes is not None and len(table.design_codes) == k:  # rows already grouped by design
+        codes = np.asarray(table.design_codes)
+        firsts = pd.Series(np.arange(k)).groupby(codes, sort=True).first().to_numpy()
+        candidates = [table.designs[i] for i in firsts]
+    else:
+        codes, candidates = np.arange(k), list(table.designs)
+    remap = np.empty(len(candidates), dtype=int)
+    for c, design in enumerate(candidates):
+        fraction = RESIDUAL_FRACTION[design.crossover_order] if design.design == "within" else 0.0
+        shift = _placebo_shift_h(design, settings)
+        key = _design_key(design, fraction, shift)
+        u = keys.get(key)
+        if u is None:
+            u = keys[key] = len(unique)
+            unique.append((design, fraction, shift))
+        remap[c] = u
+    return unique, remap, codes
+
+
+def _work(unique, settings: AnnotationSettings, has_time_course: bool) -> tuple[int, int]:
+    """``(most doses of one schedule, evaluated time points)`` of annotating ``unique`` designs, counted
+    without building the grids: the drug window of every assessed dose, and the placebo window again for a
+    crossover with residual blockade (what :func:`annotate_outcomes` evaluates for every virtual subject)."""
+    per_window = 1 if settings.window_point in ("start", "end") else settings.grid_points
+    doses = points = 0
+    for design, fraction, _shift in unique:
+        lo, hi = design.window_h
+        size = len(design.assessed_dose_times_h) * (per_window if hi > lo else 1)
+        points += size * (2 if fraction > 0 and has_time_course else 1)
+        doses = max(doses, len(design.doses_mg))
+    return doses, points
+
+
+def annotation_work(table: OutcomeTable, settings: AnnotationSettings) -> tuple[int, int]:
+    """``(most doses of one schedule, time points per virtual subject)`` that annotating ``table`` with
+    ``settings`` evaluates, for the up-front limits of
+    :func:`occupancy.simulation.simulate.check_population_work` (``blockade reanalyse`` adds up its runs)."""
+    unique, _remap, _codes = _distinct_designs(table, settings)
+    return _work(unique, settings, settings.model != "emax")
+
+
+def check_annotation_runs(table: OutcomeTable, runs, *, field: str, what: str, advice: str) -> None:
+    """Refuse, up front and in one line, work made of several annotations of ``table`` beyond the limits.
+
+    ``runs`` are ``(settings, repeats)``: each annotation evaluates ``max(settings.n, 1)`` subjects (the
+    typical subject alone counts as one) over :func:`annotation_work`'s time points, ``repeats`` times.
+
+    Notes
+    -----
+    The limits are ``blockade simulate``'s (:func:`occupancy.simulation.simulate.check_population_work`):
+    memory per annotation (subjects × doses of a schedule), and time over all of them together (subjects ×
+    time points, :data:`~occupancy.simulation.simulate.MAX_SUBJECT_POINTS`), because a reanalysis or an
+    annotation with model uncertainty runs them one after the other in the same command.
+    """
+    from occupancy.simulation.simulate import MAX_SUBJECT_POINTS, check_population_work
+
+    total, cache = 0, {}
+    for ann_settings, repeats in runs:
+        if not repeats:
+            continue
+        key = (ann_settings.window_point, ann_settings.grid_points, ann_settings.isi_from,
+               ann_settings.model != "emax")
+        if key not in cache:
+            cache[key] = annotation_work(table, ann_settings)
+        doses, points = cache[key]
+        n = int(ann_settings.n)
+        if n:
+            check_population_work(n, doses, 0, field=field)
+        total += int(repeats) * max(n, 1) * points
+    if total > MAX_SUBJECT_POINTS:
+        raise InputError(f"{field}: {what} evaluate {total:,} subject-time points, more than one run computes in "
+                         f"about a minute ({MAX_SUBJECT_POINTS:,}); {advice}")
+
+
 def _window_offsets(design: OutcomeDesign, settings: AnnotationSettings) -> np.ndarray:
     """Times (h, first dose at 0) at which the drug condition is summarised."""
     lo, hi = design.window_h
@@ -432,30 +512,20 @@ def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None =
     k = len(table.designs)
 
     # -- distinct designs ----------------------------------------------------------------------------------
-    keys: dict[tuple, int] = {}
-    unique: list[tuple[OutcomeDesign, float, float]] = []
-    if table.design_codes is not None and len(table.design_codes) == k:  # rows already grouped by design
-        codes = np.asarray(table.design_codes)
-        firsts = pd.Series(np.arange(k)).groupby(codes, sort=True).first().to_numpy()
-        candidates = [table.designs[i] for i in firsts]
-    else:
-        codes, candidates = np.arange(k), list(table.designs)
-    remap = np.empty(len(candidates), dtype=int)
-    for c, design in enumerate(candidates):
-        fraction = RESIDUAL_FRACTION[design.crossover_order] if design.design == "within" else 0.0
-        shift = _placebo_shift_h(design, settings)
-        key = _design_key(design, fraction, shift)
-        u = keys.get(key)
-        if u is None:
-            u = keys[key] = len(unique)
-            unique.append((design, fraction, shift))
-        remap[c] = u
+    unique, remap, codes = _distinct_designs(table, settings)
     inverse = remap[codes]
     U = len(unique)
     fractions = np.array([f for _, f, _ in unique])[inverse] if U else np.zeros(k)
     counts = np.bincount(inverse, minlength=U)
     first_row = np.full(U, k)
     np.minimum.at(first_row, inverse, np.arange(k))
+    if n:  # up front, before any model call: one line, nothing computed
+        from occupancy.simulation.simulate import MAX_SUBJECT_POINTS, check_population_work
+
+        doses, points = _work(unique, settings, has_time_course)
+        check_population_work(n, doses, points, field=f"{table.source}: population.n",
+                              point_advice=f"use n <= {max(2, MAX_SUBJECT_POINTS // max(points, 1))}, fewer "
+                                           "distinct outcome designs or a smaller grid_points")
     if keep_draws and n and n * U > MAX_KEPT_DRAWS:
         raise InputError(f"{table.source}: keeping {n} virtual subjects' contrasts for {U} distinct outcome designs "
                          f"needs {n * U * 8 / 1e9:.1f} GB (limit {MAX_KEPT_DRAWS * 8 / 1e9:.2f} GB); use fewer draws "
@@ -763,6 +833,11 @@ def annotate(data=None, settings: AnnotationSettings | None = None, *, keep_draw
         table = validate_outcome_table(data, source="outcomes", default_window_h=settings.default_window_h)
     else:
         table = load_outcomes(data, default_window_h=settings.default_window_h)
+    if model_draws and model_draws >= 2:  # the re-annotations add up: refused up front, before any of them
+        check_annotation_runs(table, [(settings, 1 + int(model_draws))], field=f"{table.source}: population.n",
+                              what=f"{1 + int(model_draws)} annotations of the outcomes (one per model draw, "
+                                   f"n = {settings.n})",
+                              advice="use a smaller --n or fewer --model-draws")
     ann = annotate_outcomes(table, settings, keep_draws=keep_draws, progress=progress)
     if model_draws and model_draws >= 2:
         ann = annotate_model_uncertainty(table, ann, settings, int(model_draws), model_seed, progress)

@@ -23,6 +23,7 @@ from occupancy.workflows.reanalysis.result import (
     is_draws_interval,
     read_effect,
     read_heterogeneity,
+    selmodel_status,
 )
 
 #: Rows of a full table shown in the HTML report (all of them are in the CSV files next to it).
@@ -30,6 +31,42 @@ MAX_REPORT_ROWS = 200
 
 #: The review the bundled data come from, and what it reported (compared only when it is the data).
 REVIEW = {"pooled": "−0.20 [−0.32, −0.07]", "trimfill": "0 missing (SE = 2)", "median_power": "0.15"}
+
+
+def selmodel_key_number(sel):
+    """The 3PSM as a :class:`~occupancy.report.html.KeyNumber` with a plain-language reading, or one that says
+    why its numbers are not to be read (not fitted, no convergence, a selection weight on its bound)."""
+    from occupancy.report.html import KeyNumber
+
+    label = "Selection model (3PSM, study aggregates)"
+    if sel is None:
+        return KeyNumber(label, "not computed", "The selection model could not be fitted to these studies "
+                                                "(the warnings say why).")
+    st = selmodel_status(sel)
+    if st["status"] == "not converged":
+        return KeyNumber(label, "did not converge",
+                         "The optimiser found no maximum of the selection model's likelihood, so it gives no "
+                         "adjusted estimate for these data.")
+    ci = {"estimate": sel.estimate, "ci_lb": float(sel.ci_lb[0]), "ci_ub": float(sel.ci_ub[0])}
+    cut = sel.steps[0]
+    value = f"{format_estimate_ci(ci)}; LRT {format_p(sel.LRT_p)}"
+    if st["status"] == "on a bound":
+        return KeyNumber(label, f"{value} (unreliable)",
+                         f"The selection weight sits on its bound ({', '.join(n for n in st['on_bound'] if n != 'tau2')}"
+                         "): these studies cannot tell how strongly publication favoured significant results, "
+                         "so neither the adjusted g nor the test can be read as an estimate.")
+    weight = float(sel.delta[1])
+    reading = (f"Allowing for studies that significantly favour blockade (one-sided p < {cut:g}, negative g) being "
+               f"likelier to be published, the pooled g is {format_estimate_ci(ci)}. Non-significant studies are "
+               f"estimated to have {weight:.2f} times the chance of publication of significant ones"
+               + (f" (SE {format_number(float(sel.se_delta[1]), '.2f')})" if math.isfinite(sel.se_delta[1]) else "")
+               + f"; the likelihood-ratio test against no selection gives {format_p(sel.LRT_p)}, "
+               + ("so these studies show no clear sign of selective publication"
+                  + (f" (with {sel.k} studies the test has little power)." if sel.k < 20 else ".")
+                  if sel.LRT_p >= 0.05 else "evidence that publication was selective."))
+    if "tau2" in st["on_bound"]:
+        reading += " Between-study variance is estimated at 0 under the model."
+    return KeyNumber(label, value, reading)
 
 
 def _draws_span(summary: dict) -> str:
@@ -289,6 +326,7 @@ def reanalysis_report_section(result: ReanalysisResult):
             tf_reading += f" The review reports {REVIEW['trimfill']}."
         keys.append(KeyNumber("Trim-and-fill (study aggregates)",
                               f"{tf.k0} missing (SE {format_number(tf.se_k0, '.1f')})", tf_reading))
+    keys.append(selmodel_key_number(result.selmodel))
     mp = result.median_power
     chance = "a small" if mp < 0.5 else "a moderate" if mp < 0.8 else "a good"
     keys.append(KeyNumber(f"Median power to detect g = {result.settings.power_effect:g}", f"{mp:.2f}",

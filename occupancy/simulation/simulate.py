@@ -31,8 +31,21 @@ MAX_SUBJECT_DOSES = 2_000_000
 MAX_SUBJECT_POINTS = 1_000_000_000
 
 
-def check_population_work(n: int, n_doses: int, n_points: int) -> None:
+def check_population_work(n: int, n_doses: int, n_points: int, *, field: str = "population.n",
+                          subjects: str | None = None, point_advice: str | None = None) -> None:
     """One-line :class:`InputError` before any computation when a population run would exceed the limits.
+
+    Parameters
+    ----------
+    n : int
+        Virtual subjects evaluated (for work made of several runs, the sum over the runs).
+    n_doses : int
+        Most doses any one subject's schedule holds at once (memory: subjects × doses).
+    n_points : int
+        Time points evaluated per subject (time: subjects × points).
+    field, subjects, point_advice : str, optional
+        The field the message names, how it counts the subjects, and what to change when the time points are
+        too many (defaults: ``simulate``'s wording; ``plan``, ``annotate`` and ``reanalyse`` name their own).
 
     Notes
     -----
@@ -41,15 +54,20 @@ def check_population_work(n: int, n_doses: int, n_points: int) -> None:
     or at the memory limit.  The two products measure what the run costs: memory grows with subjects × doses
     (segment constants), time with subjects × time points.
     """
+    who = subjects or f"{n} virtual subjects"
     if n_doses * n > MAX_SUBJECT_DOSES:
-        raise InputError(f"population.n: {n} virtual subjects × {n_doses} doses is more than this run can hold "
-                         f"({MAX_SUBJECT_DOSES:,} subject-doses, about 0.5 GB); use n <= {MAX_SUBJECT_DOSES // n_doses} "
-                         "or fewer doses")
+        raise InputError(f"{field}: {who} × {n_doses} doses is more than this run can hold "
+                         f"({MAX_SUBJECT_DOSES:,} subject-doses, about 0.5 GB); "
+                         f"use n <= {MAX_SUBJECT_DOSES // max(n_doses, 1)} or fewer doses")
     if n_points * n > MAX_SUBJECT_POINTS:
-        raise InputError(f"population.n: {n} virtual subjects × {n_points} evaluated time points (window grids of "
-                         f"up to 2001 points each, assessments and the time-course band) is more than one run "
-                         f"computes in about a minute ({MAX_SUBJECT_POINTS:,}); use n <= "
-                         f"{max(2, MAX_SUBJECT_POINTS // n_points)}, fewer or shorter windows")
+        if subjects is None and point_advice is None:
+            raise InputError(f"{field}: {n} virtual subjects × {n_points} evaluated time points (window grids of "
+                             f"up to 2001 points each, assessments and the time-course band) is more than one run "
+                             f"computes in about a minute ({MAX_SUBJECT_POINTS:,}); use n <= "
+                             f"{max(2, MAX_SUBJECT_POINTS // n_points)}, fewer or shorter windows")
+        raise InputError(f"{field}: {who} × {n_points} evaluated time points is more than one run computes in "
+                         f"about a minute ({MAX_SUBJECT_POINTS:,} subject-points); "
+                         + (point_advice or f"use n <= {max(2, MAX_SUBJECT_POINTS // max(n_points, 1))}"))
 
 
 @dataclass(frozen=True)

@@ -140,8 +140,10 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
     late = schedule.last_dose_end_h + search_span_h(model, 5.0)
     time_course = not np.isnan(np.asarray(model.blockade(schedule, [late]), dtype=float)).any()
 
-    pop = VirtualPopulation(model, n, seed, variability)
     orders = condition_orders(kind, design.sessions, design.drug_sessions)
+    check_plan_work(model, schedule, len(assessments), design, kind=kind, n=int(n), n_orders=len(orders),
+                    time_course=time_course, model_draws=model_draws)
+    pop = VirtualPopulation(model, n, seed, variability)
     order_names = [_order_name(o, kind) for o in orders]
 
     g = float(design.effect)
@@ -327,6 +329,64 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         tablets_pooled=tabs_pooled, cost=cost, timeline=tuple(timeline), power_curve=curve,
         assumptions=assumptions, warnings=tuple(warnings), warning_topics=tuple(t for t, _ in tagged),
         model_uncertainty=model_unc, model_uncertainty_note=unc_note)
+
+
+#: Cost of one plan subject-time point in simulate's units: the plan summarises populations (percentiles,
+#: P(MOR >= 90 %)) at every point of its searches; measured once (2 cores, loaded machine): n = 100,000 with
+#: the default 24 h delay and 60-day ISI searches (7.2e8 subject-points) took 85 s of CPU, where simulate
+#: computes 2e9 subject-points in 31–43 s (issue 18, item 8) — about 5 times as much per point.
+PLAN_POINT_COST = 5
+
+
+def check_plan_work(model, schedule, n_assessments: int, design: DesignSection, *, kind: str, n: int, n_orders: int,
+                    time_course: bool, model_draws: int | None) -> None:
+    """Refuse, before the population is drawn, a plan whose population work exceeds ``simulate``'s limits.
+
+    Notes
+    -----
+    The limits are those of :func:`occupancy.simulation.simulate.check_population_work` (issue 18, item 8):
+    memory grows with subjects × doses of the protocol schedule, time with subjects × evaluated time points.
+    The points per subject are counted from the grids :func:`plan_design` evaluates: the minimum-delay search
+    (1-minute grid over ``design.max_delay_h`` and its bisection), the two intersession-interval searches
+    (0.05-day grid up to ``design.max_isi_days``, within-subject designs), and per condition order the
+    residual at each session start, the timeline (≤ 1501 points plus 12 h at 5 min after each drug session)
+    and the assessments of every session (twice: per session and pooled).  The model-uncertainty draws add
+    ``min(n, 500)`` subjects per draw over their coarser searches
+    (:mod:`occupancy.workflows.planning.uncertainty`).
+    """
+    from occupancy.simulation.simulate import MAX_SUBJECT_POINTS, check_population_work
+    from occupancy.workflows.planning.uncertainty import (
+        DEFAULT_PLAN_MODEL_DRAWS, DELAY_STEP_H, ISI_STEP_DAYS, MAX_SUBJECTS_PER_DRAW,
+    )
+
+    bisection = 25  # at most ~log2(grid step / tolerance) + 1 single-time evaluations per search
+    within = kind == "within" and time_course
+    delay = int(float(design.max_delay_h) * 60.0) + 1 + bisection
+    isi = 2 * (int(float(design.max_isi_days) / 0.05) + 1 + bisection) + 2 if within else 0
+    sessions = int(design.sessions) if kind == "within" else 1
+    drug_sessions = int(design.drug_sessions) if kind == "within" else 1
+    per_order = sessions + 1501 + drug_sessions * 144 + 2 * sessions * n_assessments
+    points = delay + isi + n_orders * per_order
+    doses = len(schedule.doses) * drug_sessions
+    check_population_work(n, doses, 0, field="population.n")
+    draws = DEFAULT_PLAN_MODEL_DRAWS if model_draws is None else int(model_draws)
+    if not (hasattr(model, "parameter_draws") or hasattr(model, "structure_draws")):
+        draws = 0
+    n_sub = min(n, MAX_SUBJECTS_PER_DRAW)
+    draw_points = (int(float(design.max_delay_h) / DELAY_STEP_H) + 1 + bisection
+                   + (int(float(design.max_isi_days) / ISI_STEP_DAYS) + 1 + bisection if within else 0)
+                   + n_orders * sessions)
+    total = PLAN_POINT_COST * (n * points + draws * n_sub * draw_points)
+    if total > MAX_SUBJECT_POINTS:
+        budget = MAX_SUBJECT_POINTS // PLAN_POINT_COST - draws * MAX_SUBJECTS_PER_DRAW * draw_points
+        fits = max(2, budget // points)
+        raise InputError(f"population.n: {n} virtual subjects × {points} evaluated time points (delay and "
+                         f"intersession-interval searches, {n_orders} condition orders)"
+                         + (f" and {draws} model draws × {n_sub} subjects × {draw_points} points" if draws else "")
+                         + f" costs as much as {total:,} of simulate's subject-time points (a plan point costs "
+                         f"{PLAN_POINT_COST}), more than one run computes in about a minute ({MAX_SUBJECT_POINTS:,}); "
+                         f"use [population] n <= {fits}, a "
+                         "shorter design.max_delay_h or design.max_isi_days, or fewer --model-draws")
 
 
 def _model_uncertainty(model, schedule, design, *, model_draws, model_seed, **kw):

@@ -39,7 +39,13 @@ Pipeline (:func:`reanalyse`)
    clearance, absorption, affinity, ke0 — to all participants; seeded; tqdm progress bars on stderr).
 6. **Small-study and power checks** (:mod:`meta.small_study`, :mod:`meta.power`): trim-and-fill on the study
    aggregates (review: 0 missing, SE 2) and each study's power to detect g = −0.20 at α = .05 from its SE
-   (review: median 0.15).
+   (review: median 0.15); and the three-parameter selection model (:func:`meta.selection.selection_model`,
+   metafor ``selmodel(type = "stepfun", steps = 0.025)``) on the same aggregates, with its likelihood-ratio
+   test against the unadjusted model.  A benefit of blockade is a *negative* g, so the literature would
+   publish results that are significant in that direction: the one-sided p-values are
+   ``alternative = "less"`` (``p = Φ(y/√v)``), not metafor's default ``"greater"``, which would model
+   selection for significantly *harmful* effects.  A fit that does not converge, or whose selection
+   weight δ sits on its bound (0 or 100), is reported as such (see :func:`~occupancy.workflows.reanalysis.result.selmodel_status`).
 
 The result is frozen (:class:`ReanalysisResult`: ``summary()``, ``to_dict()``, ``to_frame()``), and
 :func:`reanalysis_report_section` turns it into an :class:`occupancy.report.html.ReportSection` for
@@ -311,6 +317,46 @@ def _aggregate_units(mode: str, units: pd.DataFrame, rho: float) -> pd.DataFrame
     return out
 
 
+#: Selection model of the small-study section: the three-parameter selection model (one cut point at
+#: p = 0.025, Vevea & Hedges 1995) on one-sided p-values for a *negative* g (benefit of blockade).
+SELMODEL_TYPE = "stepfun"
+SELMODEL_STEPS = (0.025,)
+SELMODEL_ALTERNATIVE = "less"
+
+
+def _selection_model(agg: pd.DataFrame, warnings: list[str]):
+    """The 3PSM (metafor ``selmodel``) on the study aggregates, or ``None`` with a warning saying why.
+
+    Notes
+    -----
+    ``alternative = "less"``: the review's benefit is a negative g, so a study is "significant" in the
+    direction a journal would favour when ``Φ(y/√v) ≤ 0.025`` (Vevea & Hedges 1995; metafor ``selmodel``
+    documents ``alternative`` as the direction of the one-sided tests).  The model is fitted on the REML fit
+    of the aggregates (refitted by ML, as metafor).  The optimiser's own warnings (no convergence, δ on its
+    bound, singular Hessian) go to the result's warnings; :func:`~occupancy.workflows.reanalysis.result.selmodel_status` reads the same conditions
+    from the fitted values for the text, JSON and report.
+    """
+    import warnings as _warnings
+
+    from meta.selection import selection_model
+    from meta.univariate import fit_random_effects
+
+    y, v = agg["yi"].to_numpy(float), agg["vi"].to_numpy(float)
+    try:
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            with np.errstate(all="ignore"):
+                sel = selection_model(fit_random_effects(y, v, method="REML"), type=SELMODEL_TYPE,
+                                      steps=SELMODEL_STEPS, alternative=SELMODEL_ALTERNATIVE)
+    except fit_errors() as exc:
+        warnings.append(f"selection model (3PSM) not computed: {' '.join(str(exc).split())}")
+        return None
+    for w in caught:
+        if issubclass(w.category, (RuntimeWarning, UserWarning)):
+            warnings.append(f"selection model (3PSM): {' '.join(str(w.message).split())}")
+    return sel
+
+
 def _study_power(se: np.ndarray, effect: float) -> np.ndarray:
     """Per-study power to detect ``effect`` at α = .05 from the SEs (meta.power, metameta ``mapower_se``)."""
     from meta.power import study_power
@@ -340,6 +386,8 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     settings = ReanalysisSettings() if settings is None else settings
     mode, table, units = _prepare(data, settings)
     warnings: list[str] = []
+    ens, reason = uncertainty_ensemble(settings)
+    _check_work(table, settings, len(ens.members) if ens is not None else 0)
     annotation = annotate_outcomes(table, settings.annotation, keep_draws=False, progress=settings.progress)
     warnings.extend(annotation.warnings)
     fitter = _Fitter(mode, units)
@@ -394,7 +442,6 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     }
 
     # 3. parameter uncertainty (pkpd), sensitivity (one at a time) and Monte Carlo draws
-    ens, reason = uncertainty_ensemble(settings)
     if reason:
         warnings.append(reason)
     n_members = len(ens.members) if ens is not None else 0
@@ -421,6 +468,7 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
         trimfill = None
         reason = " ".join(str(exc).split()).replace("; give side='left' or 'right'", "")
         warnings.append(f"trim-and-fill not computed: {reason}")
+    selmodel = _selection_model(agg, warnings)
     power = _study_power(agg["sei"].to_numpy(float), settings.power_effect)
     from occupancy.workflows.reanalysis.result import MAX_PLOTTED_UNITS
 
@@ -431,7 +479,7 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     return ReanalysisResult(
         mode=mode, settings=settings, annotation=annotation, units=units, pooled=pooled, regressions=regressions,
         adjusted=adjusted, rescaled_fit=rescaled_fit, sensitivity=sensitivity, mc=mc, trimfill=trimfill,
-        power=power, power_units=agg, warnings=tuple(dict.fromkeys(warnings)), robust=robust,
+        selmodel=selmodel, power=power, power_units=agg, warnings=tuple(dict.fromkeys(warnings)), robust=robust,
         uncertainty=uncertainty,
     )
 
@@ -488,6 +536,31 @@ def _variant_settings(base: AnnotationSettings, model: str, params: dict) -> Ann
     if var is not None and set(var.names) == set(ann.build_model().variability_scales):
         ann = replace(ann, variability=var)
     return ann
+
+
+def _check_work(table, settings: ReanalysisSettings, n_members: int) -> None:
+    """Refuse, before the first annotation, a reanalysis whose annotations together exceed the work limits.
+
+    Notes
+    -----
+    A reanalysis annotates the outcomes once, once per sensitivity variant and once per parameter-uncertainty
+    draw (each with ``n`` virtual subjects), and once with ``draws`` subjects for the Monte Carlo draws; the
+    limits of ``blockade simulate`` (:func:`occupancy.simulation.simulate.check_population_work`) apply to
+    each annotation's memory and to their time together (issue 18, item 8).
+    """
+    from occupancy.annotation.annotate import check_annotation_runs
+
+    base = settings.annotation
+    variants = _variants(settings)
+    draws = int(settings.draws) if settings.draws >= 2 else 0
+    runs = [(base, 1 + n_members)] + [(v, 1) for _label, v in variants]
+    if draws:
+        runs.append((replace(base, n=draws, seed=settings.draws_seed), 1))
+    what = (f"the base annotation, {len(variants)} sensitivity variants and {n_members} parameter-uncertainty draws "
+            f"(n = {base.n} each) and {draws} Monte Carlo draws")
+    check_annotation_runs(table, runs, field=f"{table.source}: population.n", what=what,
+                          advice="use a smaller --n, fewer --draws or --uncertainty-draws, or fewer sensitivity "
+                                 "variants")
 
 
 def _variants(settings: ReanalysisSettings) -> list[tuple[str, AnnotationSettings]]:

@@ -151,6 +151,10 @@ class ReanalysisResult(ResultDisplay):
         (``rescaled_p025``, ``rescaled_median``, ``rescaled_p975``, ...).
     trimfill : TrimFillResult or None
         ``None`` (with a warning) when trim-and-fill cannot be run on the aggregates (e.g. < 3 studies).
+    selmodel : SelectionModelResult or None
+        The three-parameter selection model on the same aggregates (:func:`meta.selection.selection_model`,
+        step function with a cut point at one-sided p = 0.025, ``alternative="less"`` because a benefit is a
+        negative g); ``None`` (with a warning) when it cannot be fitted (e.g. no study in one p-value interval).
     power : ndarray
         Per-study power to detect ``settings.power_effect``.
     warnings : tuple of str
@@ -176,6 +180,7 @@ class ReanalysisResult(ResultDisplay):
     warnings: tuple[str, ...] = ()
     robust: Mapping[str, Any] = field(default_factory=dict)
     uncertainty: Mapping[str, Any] = field(default_factory=lambda: {"n": 0})
+    selmodel: Any = None
 
     @property
     def median_power(self) -> float:
@@ -239,6 +244,7 @@ class ReanalysisResult(ResultDisplay):
             if self.trimfill is None else
             {"k0": int(self.trimfill.k0), "se_k0": self.trimfill.se_k0, "side": self.trimfill.side,
              "estimate": self.trimfill.estimate, "ci_lb": self.trimfill.ci_lb, "ci_ub": self.trimfill.ci_ub},
+            "selmodel": selmodel_dict(self.selmodel),
             "power_effect": self.settings.power_effect,
             "median_power": self.median_power,
             "power": [{"study_id": s, "se": se, "power": p} for s, se, p in
@@ -302,6 +308,7 @@ class ReanalysisResult(ResultDisplay):
         else:
             lines.append(f"  trim-and-fill       k0 = {self.trimfill.k0} (SE {format_number(self.trimfill.se_k0, '.2f')}), "
                          f"g = {format_estimate_ci(trimfill_dict(self.trimfill))}")
+        lines.append(f"  selection model     {selmodel_line(self.selmodel)}")
         lines.append(f"  median power (g = {self.settings.power_effect:g}): {self.median_power:.3f}")
         single = self.sensitivity_variants()
         if len(single):
@@ -357,6 +364,73 @@ def model_uncertainty_words(u: Mapping[str, Any]) -> list[str]:
 def coefficient_dict(c) -> dict:
     """A fitted coefficient as the dict used in ``results.json`` (estimate, se, z, p, CI)."""
     return {"estimate": c.estimate, "se": c.se, "z": c.z, "p": c.p, "ci_lb": c.ci_lb, "ci_ub": c.ci_ub}
+
+
+#: τ² below this counts as on its lower bound 0 (the selection module itself zeroes only ~1e-15)
+_TAU2_ZERO = 1e-8
+
+
+def selmodel_status(sel) -> dict:
+    """Whether a selection model's numbers can be read as they stand.
+
+    Returns ``{"converged": bool, "on_bound": [names], "status": "ok" | "on a bound" | "not converged"}``:
+    ``on_bound`` lists the selection weights δ at (within the optimiser's tolerance of) their bounds — 0 or
+    100 for the step function, 1e-5 or 100 for the beta model — and ``"tau2"`` when τ² is at 0.
+
+    Notes
+    -----
+    A δ on its bound means the likelihood keeps rising towards "no study of that interval is ever
+    published" (δ → 0) or "every one is" (δ → 100): the data cannot pin the amount of selection down, and the
+    adjusted estimate, its SE and the δ's SE are not interpretable (metafor warns in the same case).  τ² at 0
+    only makes its SE meaningless; it does not invalidate the adjusted estimate, so it is named but the
+    status stays ``"ok"``.
+    """
+    lo = 0.0 if sel.type == "stepfun" else 1e-5
+    free = range(1, len(sel.delta)) if sel.type == "stepfun" else range(len(sel.delta))
+    tol = np.finfo(float).eps ** 0.25  # meta.selection's own test for "at the bound"
+    on = [f"delta{j + 1}" for j in free
+          if not (lo + tol < float(sel.delta[j]) < 100 - 100 * tol)]
+    if math.isfinite(sel.tau2) and sel.tau2 < _TAU2_ZERO and not np.isnan(sel.se_tau2):
+        on.append("tau2")
+    converged = bool(sel.converged) and math.isfinite(sel.estimate)
+    status = ("not converged" if not converged else
+              "on a bound" if any(n.startswith("delta") for n in on) else "ok")
+    return {"converged": converged, "on_bound": on, "status": status}
+
+
+def selmodel_dict(sel) -> dict:
+    """The selection model as in ``results.json`` (key ``selmodel``; ``{"note": ...}`` when not fitted).
+
+    The keys of ``blockade meta bias --selmodel --json`` (``type``, ``estimate``, ``se``, ``tau2``, ``delta``,
+    ``LRT``, ``LRT_p``) plus the CI, ``alternative``, ``steps``, ``LRT_df`` and :func:`selmodel_status`.
+    """
+    if sel is None:
+        return {"type": None, "estimate": None, "note": "not computed (see warnings)"}
+    d = sel.to_dict()
+    out = {key: d[key] for key in ("type", "alternative", "steps", "k", "estimate", "se", "ci_lb", "ci_ub",
+                                   "p", "tau2", "se_tau2", "delta", "se_delta", "delta_p", "k_per_interval",
+                                   "LRT", "LRT_df", "LRT_p")}
+    out.update(selmodel_status(sel))
+    return out
+
+
+def selmodel_line(sel) -> str:
+    """One line of text for the summary: estimate, τ², δ, LRT — or why they are not to be read as fine."""
+    if sel is None:
+        return "not computed (see warnings)"
+    st = selmodel_status(sel)
+    if st["status"] == "not converged":
+        return "3PSM did not converge: no estimate reported (see warnings)"
+    text = (f"3PSM (p < {sel.steps[0]:g}, {sel.alternative}) g = "
+            f"{format_estimate_ci({'estimate': sel.estimate, 'ci_lb': float(sel.ci_lb[0]), 'ci_ub': float(sel.ci_ub[0])})}"
+            f" (SE {format_number(float(sel.se[0]), '.4f')}), tau^2 = {format_number(sel.tau2, '.4f')}, "
+            f"delta = {', '.join(format_number(float(x), '.3f') for x in sel.delta)}, "
+            f"LRT({sel.LRT_df}) = {sel.LRT:.3f}, p = {sel.LRT_p:.3f}")
+    if st["status"] == "on a bound":
+        text += f"  [UNRELIABLE: {', '.join(n for n in st['on_bound'] if n != 'tau2')} at its bound]"
+    elif "tau2" in st["on_bound"]:
+        text += "  [tau^2 at its bound 0]"
+    return text
 
 
 def trimfill_dict(tf) -> dict:
