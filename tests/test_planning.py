@@ -304,3 +304,33 @@ def test_min_delay_caveat_in_summary_figure_and_report(between):
     key = next(k for k in section.key_numbers if k.label == "Minimum delay after dosing")
     assert key.value == f"{between.min_delay_h:.2f} h" and between.min_delay_note in key.reading
     assert any("not a validated recommendation" in a.text for a in section.assumptions)
+
+
+# ------------------------------------------------------------------------- schedule part / power part
+def test_power_on_a_cached_schedule_equals_the_whole_plan_of_the_edited_scenario():
+    """Issue 21.2: an edit of N, effect, α or power re-runs only plan_power on the cached schedule part, and the
+    plan is the one plan_study gives for the edited scenario (every JSON number)."""
+    import json
+
+    from occupancy.workflows.planning.plan import plan_power, plan_schedule, schedule_key
+
+    base = load_plan_scenario(SCENARIOS / "plan_crossover_7d.toml")
+    edited = base.model_copy(update={"design": base.design.model_copy(
+        update={"participants": 24, "effect": -0.35, "alpha": 0.01, "power": 0.9})})
+    assert schedule_key(edited, model_draws=4) == schedule_key(base, model_draws=4)
+    planned = plan_schedule(base, model_draws=4)
+    cached = plan_power(planned, edited.design)
+    whole = plan_study(edited, model_draws=4)
+    assert json.dumps(cached.to_dict(), sort_keys=True) == json.dumps(whole.to_dict(), sort_keys=True)
+    assert cached.n_planned == 24 and cached.power != plan_power(planned).power
+    assert cached.timeline is planned.timeline  # the schedule part is reused, not recomputed
+
+
+def test_a_schedule_key_change_is_not_a_power_edit():
+    from occupancy.workflows.planning.plan import plan_power, plan_schedule, schedule_key
+
+    base = load_plan_scenario(SCENARIOS / "plan_crossover_7d.toml")
+    other = base.model_copy(update={"design": base.design.model_copy(update={"isi_days": 10.0})})
+    assert schedule_key(other) != schedule_key(base)
+    with pytest.raises(ValueError, match="other than"):
+        plan_power(plan_schedule(base, model_draws=0), other.design)
