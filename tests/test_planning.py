@@ -334,3 +334,19 @@ def test_a_schedule_key_change_is_not_a_power_edit():
     assert schedule_key(other) != schedule_key(base)
     with pytest.raises(ValueError, match="other than"):
         plan_power(plan_schedule(base, model_draws=0), other.design)
+
+
+def test_a_blank_n_can_mean_the_n_for_the_attenuated_effect():
+    """The app's convention (issue 21.5): no N in the design plans the N for g × contrast / 100, so the planned
+    study reaches the target power with the blockade it will actually have; the CLI's default is unchanged."""
+    from occupancy.workflows.planning.plan import plan_power, plan_schedule
+
+    base = load_plan_scenario(SCENARIOS / "plan_crossover_7d.toml")
+    blank = base.model_copy(update={"design": base.design.model_copy(update={"participants": None})})
+    planned = plan_schedule(blank, model_draws=0)
+    full = plan_power(planned)
+    attenuated = plan_power(planned, blank_n="attenuated")
+    assert full.n_planned == full.n_required_balanced
+    assert attenuated.n_planned == attenuated.n_required_attenuated_balanced > full.n_planned
+    assert attenuated.power_attenuated >= float(blank.design.power) > full.power_attenuated
+    assert "attenuation" in attenuated.n_planned_source

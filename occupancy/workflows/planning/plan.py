@@ -345,7 +345,8 @@ def plan_schedule_design(model, schedule, assessments: Sequence[tuple[str, float
         source=str(source))
 
 
-def plan_power(planned: "PlanSchedule", design: DesignSection | None = None) -> PlanResult:
+def plan_power(planned: "PlanSchedule", design: DesignSection | None = None, *,
+               blank_n: str = "unattenuated") -> PlanResult:
     """The whole :class:`PlanResult` from a :class:`PlanSchedule` and a design: power, N, tablets and words.
 
     Parameters
@@ -356,6 +357,11 @@ def plan_power(planned: "PlanSchedule", design: DesignSection | None = None) -> 
         The design whose power-only keys (:data:`POWER_ONLY_DESIGN_KEYS`: N, effect, α, target power,
         correlation, tablets, price) are to be used; its other keys must equal those ``planned`` was made
         with.  ``None`` takes ``planned.design``.
+    blank_n : {"unattenuated", "attenuated"}
+        The planned N when the design names none: the N for the target power with full blockade (``blockade
+        plan``'s convention, the default) or for the blockade-attenuated effect ``g × contrast / 100`` (the
+        app's, issue 21.5: the N a researcher should recruit).  When the attenuated effect is 0 (no finite N)
+        the unattenuated N is taken and ``n_planned_source`` says so.
 
     Notes
     -----
@@ -364,6 +370,8 @@ def plan_power(planned: "PlanSchedule", design: DesignSection | None = None) -> 
     (the app's Plan tab).  ``plan_design`` is this function applied to :func:`plan_schedule_design`, so the
     CLI's numbers do not depend on the split.
     """
+    if blank_n not in ("unattenuated", "attenuated"):
+        raise ValueError(f"plan_power: blank_n must be 'unattenuated' or 'attenuated' (got {blank_n!r})")
     if design is None:
         design = planned.design
     elif schedule_design_key(design) != schedule_design_key(planned.design):
@@ -397,6 +405,11 @@ def plan_power(planned: "PlanSchedule", design: DesignSection | None = None) -> 
             groups, n_source = tuple(split_evenly(design.participants, 2)), "design.participants"
         else:
             groups, n_source = (n_grp, n_grp), "N required for the target power (no attenuation)"
+            if blank_n == "attenuated":
+                if n_grp_att:
+                    groups, n_source = (n_grp_att, n_grp_att), "N required for the target power with the blockade attenuation"
+                else:
+                    n_source += "; the attenuated effect is 0, so no finite N reaches the target"
         n_planned = int(sum(groups))
         pw = power_between(g, groups[0], groups[1], alpha)
         pw_att = power_between(g_eff, groups[0], groups[1], alpha) if g_eff != 0 else alpha
@@ -412,6 +425,13 @@ def plan_power(planned: "PlanSchedule", design: DesignSection | None = None) -> 
         else:
             n_planned = n_req_bal
             n_source = f"N required for the target power (no attenuation), rounded up to a multiple of {k} orders"
+            if blank_n == "attenuated":
+                if n_req_att_bal:
+                    n_planned = n_req_att_bal
+                    n_source = (f"N required for the target power with the blockade attenuation, rounded up to a "
+                                f"multiple of {k} orders")
+                else:
+                    n_source += "; the attenuated effect is 0, so no finite N reaches the target"
         groups = tuple(split_evenly(n_planned, k))
         pw = power_within(dz, n_planned, alpha)
         pw_att = power_within(dz_eff, n_planned, alpha) if dz_eff != 0 else alpha
