@@ -436,3 +436,25 @@ def test_the_time_axis_opens_on_the_first_day_and_switches_to_the_washout(page):
     assert "time (h)" in page.inner_text("#timecourse_plot")
     page.check("input[name='time_view'][value='washout']")
     page.wait_for_function("document.querySelector('#timecourse_plot')?.textContent.includes('time (days)')")
+
+
+def test_a_large_population_runs_off_the_event_loop_and_never_blocks_another_session(page, browser, app_url):
+    """Issue 21.2: Simulate at n = 100,000 runs in the session's worker thread; while it runs its tab is marked
+    as computing and another browser session's edit is answered (the event loop is free)."""
+    _set_checkbox(page, "#pop_on", True)
+    page.fill("#pop_n", "100000")
+    page.wait_for_function("document.querySelector('#simulate_outdated')?.innerText.includes('large population')")
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    try:
+        other.set_default_timeout(TIMEOUT)
+        other.goto(app_url)
+        _wait_text(other, "#mor_at_assessment")
+        other.fill("#dose_mg", "7.5")
+        _expect(other, "#mor_at_assessment", _quick_mor("7.5", "2h"))
+        # the other session was answered while this one still computes (the mark clears only at its end)
+        still_running = page.inner_text("#simulate_outdated")
+        page.wait_for_selector("#simulate_outputs:not(.outdated)", timeout=4 * TIMEOUT)
+    finally:
+        other.context.close()
+    assert "large population" in still_running  # answered before the large run ended: the loop was not blocked
+    assert page.inner_text("#app_error").strip() == ""

@@ -1,7 +1,8 @@
 """The app's server: inputs → scenario → the library functions the CLI calls → outputs.
 
 * **Simulate** recomputes in the request (a typical edit at n = 1,000 takes well under 300 ms; see
-  ``tests/benchmarks/bench_app_simulate.py``).  The plot uses a coarser time grid than the CLI's files;
+  ``tests/benchmarks/bench_app_simulate.py``); a population over :data:`INLINE_POPULATION` subjects runs in
+  the session's worker thread instead, off the event loop.  The plot uses a coarser time grid than the CLI's files;
   the CSV download recomputes at the CLI's resolution, so it equals ``timecourse.csv`` of
   ``blockade simulate --out``.
 * **Plan** and **Reanalyse** take seconds, so they run in worker threads (Shiny extended tasks), only while
@@ -44,6 +45,9 @@ from occupancy.errors import InputError
 
 #: Points of the uniform part of the on-screen time-course grid (the CLI's files use 1000).
 APP_TIMECOURSE_POINTS = 200
+#: Largest virtual population the Simulate tab computes in the request; larger ones run in the session's worker
+#: thread (a Shiny extended task), so an edit at n = 100,000 never holds up other sessions' requests.
+INLINE_POPULATION = 5_000
 SOURCES = {"simulate": "Simulate tab", "plan": "Plan tab", "reanalyse": "Reanalyse tab"}
 
 
@@ -121,6 +125,17 @@ def simulate_from_values(form: SimulateForm, values: dict, *, points: int = APP_
         return Outcome(error=_sourced(exc, "simulate"), data=data)
 
 
+def large_population(values: dict) -> bool:
+    """True when the Simulate values ask for more than :data:`INLINE_POPULATION` virtual subjects (they run off
+    the event loop); unreadable counts are left to the scenario's own validation."""
+    if not values.get("pop_on"):
+        return False
+    try:
+        return int(float(values.get("pop_n") or 0)) > INLINE_POPULATION
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def plan_scenario(form: PlanForm, simulate_values: dict, values: dict) -> Outcome:
     """The validated planning scenario of the Plan tab (or its one-line error)."""
     from occupancy.simulation.scenario import scenario_from_dict
@@ -136,12 +151,58 @@ def plan_scenario(form: PlanForm, simulate_values: dict, values: dict) -> Outcom
         return Outcome(error=_unreadable(exc, "plan"))
 
 
-def run_plan(scenario) -> Outcome:
-    """``blockade plan`` on a validated scenario (in a worker thread)."""
-    from occupancy.workflows.planning.plan import plan_study
+class ScheduleCache:
+    """A small per-session LRU of :class:`~occupancy.workflows.planning.plan.PlanSchedule` keyed by
+    :func:`~occupancy.workflows.planning.plan.schedule_key` (thread-safe: filled in the Plan worker thread).
+
+    Notes
+    -----
+    A Plan edit of N, effect, α or target power keeps the key, so only the closed-form
+    :func:`~occupancy.workflows.planning.plan.plan_power` runs (issue 21.2).  A few entries cover going back and
+    forth between two schedules; :meth:`clear` at session end releases the populations they hold.
+    """
+
+    def __init__(self, size: int = 4):
+        from collections import OrderedDict
+
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def run_plan(scenario, cache: ScheduleCache | None = None) -> Outcome:
+    """``blockade plan`` on a validated scenario (in a worker thread): :func:`plan_study`'s two parts, the schedule
+    part taken from ``cache`` when only power keys changed."""
+    from occupancy.workflows.planning.plan import plan_power, plan_schedule, schedule_key
 
     try:
-        return Outcome(plan_study(scenario), scenario=scenario)
+        key = schedule_key(scenario)
+        planned = None if cache is None else cache.get(key)
+        if planned is None:
+            planned = plan_schedule(scenario)
+            if cache is not None:
+                cache.put(key, planned)
+        # a blank N is the N to recruit: the one for the blockade-attenuated effect (issue 21.5)
+        return Outcome(plan_power(planned, scenario.design, blank_n="attenuated"), scenario=scenario)
     except InputError as exc:
         return Outcome(error=_sourced(exc, "plan"))
     except Exception as exc:  # noqa: BLE001 - shown as one line; the app keeps running
@@ -284,15 +345,20 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
     rea_ids = [d.id for d in rea_form.all_inputs()]
 
     def server(input, output, session):  # noqa: A002 - Shiny's names
-        pools = {"plan": ThreadPoolExecutor(1, thread_name_prefix="blockade-plan"),
+        pools = {"simulate": ThreadPoolExecutor(1, thread_name_prefix="blockade-simulate"),
+                 "plan": ThreadPoolExecutor(1, thread_name_prefix="blockade-plan"),
                  "reanalyse": ThreadPoolExecutor(1, thread_name_prefix="blockade-reanalyse")}
         controls: dict[str, RunControl] = {}
+        schedules = ScheduleCache()  # the Plan tab's schedule parts (dropped at session end)
+        figures: dict[str, tuple] = {}  # figure name -> (what it shows, its rendered tag): unchanged, not redrawn
 
         def _ended() -> None:  # the browser tab closed: stop a running reanalysis, drop queued work
             if controls.get("current") is not None:
                 controls["current"].cancelled.set()
             for pool in pools.values():
                 pool.shutdown(wait=False, cancel_futures=True)
+            schedules.clear()
+            figures.clear()
 
         session.on_ended(_ended)
 
@@ -363,13 +429,51 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return read(sim_form.ids_in_use(first))
 
         # -- Simulate -----------------------------------------------------------------------------------
-        @reactive.calc
-        def sim():
+        sim_state = reactive.value(None)  # the Outcome of the latest Simulate inputs (None: not computed yet)
+        sim_started = {"key": None}
+
+        @reactive.extended_task
+        async def sim_task(values, key):
+            loop = asyncio.get_running_loop()
+            out = await loop.run_in_executor(pools["simulate"], lambda: simulate_from_values(
+                sim_form, values, points=timecourse_points))
+            return key, out
+
+        @reactive.effect
+        @guarded
+        def _start_sim():
             try:
                 values = sim_values()
             except _UNREADABLE as exc:
-                return Outcome(error=_unreadable(exc, "simulate"))
-            return simulate_from_values(sim_form, values, points=timecourse_points)
+                sim_state.set(Outcome(error=_unreadable(exc, "simulate")))
+                return
+            key = json.dumps(values, sort_keys=True, default=str)
+            sim_started["key"] = key
+            if not large_population(values):
+                with reactive.isolate():
+                    if sim_task.status() == "running":
+                        sim_task.cancel()
+                sim_state.set(simulate_from_values(sim_form, values, points=timecourse_points))
+                return
+            with reactive.isolate():
+                if sim_task.status() == "running":
+                    sim_task.cancel()
+            sim_task.invoke(values, key)
+
+        @reactive.effect
+        @guarded
+        def _sim_done():
+            if sim_task.status() != "success":
+                return
+            key, out = sim_task.result()
+            if key == sim_started["key"]:  # an older run that finished late is not shown
+                sim_state.set(out)
+
+        @reactive.calc
+        def sim():
+            out = sim_state()
+            req(out is not None)
+            return out
 
         @reactive.effect
         @guarded
@@ -413,11 +517,17 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         @reactive.effect
         async def _simulate_marks():
             out = sim()
+            running = sim_task.status() == "running"
             with reactive.isolate():
                 values = _values_or_empty(sim_values)
             await show_field_errors("simulate", [out.error], values, values)
-            await show_outdated("simulate", "these results are for earlier inputs; fix the field marked in red"
-                                if out.error else "")
+            if out.error:
+                reason = "these results are for earlier inputs; fix the field marked in red"
+            elif running:
+                reason = "simulating the large population for the new inputs…"
+            else:
+                reason = ""
+            await show_outdated("simulate", reason)
 
         @render.text
         def mor_at_assessment():
@@ -558,7 +668,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         @reactive.extended_task
         async def plan_task(scenario):
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(pools["plan"], run_plan, scenario)
+            return await loop.run_in_executor(pools["plan"], run_plan, scenario, schedules)
 
         started = {"plan": None, "reanalyse": None}
 
@@ -676,28 +786,35 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             rest = views.plan_other_warnings(plan_result())
             return ui.div(*[ui.div(f"warning: {w}", class_="key-warning") for w in rest]) if rest else None
 
-        @render.ui
-        def plan_timeline():
-            from occupancy.report.html import figure_to_svg
-            from occupancy.report.plan_figures import _pyplot, timeline_figure
+        def cached_figure(name: str, shows, make, label: str):
+            """The figure's tag, redrawn only when what it shows changed (``shows``: identity of its data)."""
+            if name in figures and figures[name][0] == shows:
+                return figures[name][1]
+            from occupancy.report.plan_figures import _pyplot
 
-            fig = timeline_figure(plan_result())
+            fig = make()
             try:
-                return figure_div(fig, "Protocol timeline: MOR blockade over the sessions "
-                                       "(median and 5–95th percentile)")
+                tag = figure_div(fig, label)
             finally:
                 _pyplot().close(fig)
+            figures[name] = (shows, tag)
+            return tag
+
+        @render.ui
+        def plan_timeline():
+            from occupancy.report.plan_figures import timeline_figure
+
+            r = plan_result()
+            # the timeline shows only the schedule part: the same objects (compared by identity) while only N,
+            # effect, α or power change
+            shows = (r.timeline, r.orders, r.min_delay_h, r.min_isi_days)
+            return cached_figure("plan_timeline", shows, lambda: timeline_figure(r),
+                                 "Protocol timeline: MOR blockade over the sessions (median and 5–95th percentile)")
 
         @render.ui
         def plan_power_curve():
-            from occupancy.report.html import figure_to_svg
-            from occupancy.report.plan_figures import _pyplot, power_curve_figure
-
-            fig = power_curve_figure(plan_result())
-            try:
-                return figure_div(fig, "Power against the number of participants")
-            finally:
-                _pyplot().close(fig)
+            # inline SVG (a few ms; the PNG/SVG downloads and the report draw it with matplotlib)
+            return ui.HTML(views.plan_power_curve_svg(plan_result()))
 
         @reactive.calc
         def plan_frames():

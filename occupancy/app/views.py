@@ -287,6 +287,41 @@ def dose_curve_svg(curve, mark_dose: float | None = None) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+#: The power curve's two lines (the report's colours: blue and red, both over 5:1 on white).
+_POWER_COLORS = ("#1f4e9c", "#c0392b")
+
+
+def plan_power_curve_svg(result) -> str:
+    """The report's power curve (:func:`occupancy.report.plan_figures.power_curve_figure`) as inline SVG.
+
+    Notes
+    -----
+    Redrawn at every N, effect, α or power edit; matplotlib takes 100–350 ms for it, this a few ms, so a
+    Plan edit stays under the 300 ms of issue 21.  The PNG/SVG downloads and the report keep matplotlib.
+    """
+    from occupancy.app.svgplot import Chart
+
+    curve = result.power_curve
+    target = float(result.design.get("power", 0.8))
+    test = "two-sample t" if result.kind == "between" else "paired t"
+    chart = Chart(height=340, title=f"power of the {test}-test (α = {result.design.get('alpha', 0.05):g})",
+                  xlabel="total N" + (" (two equal groups)" if result.kind == "between" else " (participants)"),
+                  ylabel="power", xlim=(0.0, float(curve.n_total[-1])), ylim=(0.0, 1.02), legend="lower right")
+    chart.line(curve.n_total, curve.power, color=_POWER_COLORS[0], label=f"full blockade, g = {result.effect:g}")
+    chart.line(curve.n_total, curve.power_attenuated, color=_POWER_COLORS[1], dash="6,3",
+               label=f"attenuated, g = {result.effect_attenuated:.3g} (contrast {result.contrast_pp:.0f} pp)")
+    chart.hline(target, color="black", dash="2,3", label=f"target power {target:g}")
+    chart.vline(result.n_planned, color="#5f6b6d", opacity=1.0)
+    chart.point(result.n_planned, float(np.interp(result.n_planned, curve.n_total, curve.power_attenuated)),
+                color="#5f6b6d", label=f"planned N = {result.n_planned}",
+                tooltip=f"planned N = {result.n_planned}: power {result.power_attenuated:.3f} with the attenuation")
+    for n_req, colour, what in ((result.n_required, _POWER_COLORS[0], "full blockade"),
+                                (result.n_required_attenuated, _POWER_COLORS[1], "attenuated")):
+        if n_req is not None and n_req <= curve.n_total[-1]:
+            chart.point(n_req, target, color=colour, tooltip=f"N for power {target:g} ({what}): {n_req}")
+    return chart.render("Power against the number of participants")
+
+
 def plan_min_isi(result) -> str:
     """Minimum intersession interval (days, 95th-percentile person), one decimal; ``not reached`` beyond the
     search horizon."""
