@@ -350,3 +350,14 @@ def test_a_blank_n_can_mean_the_n_for_the_attenuated_effect():
     assert attenuated.n_planned == attenuated.n_required_attenuated_balanced > full.n_planned
     assert attenuated.power_attenuated >= float(blank.design.power) > full.power_attenuated
     assert "attenuation" in attenuated.n_planned_source
+
+
+@pytest.mark.parametrize("kind", ["between", "within"])
+@pytest.mark.parametrize("effect, alpha", [(0.2, 0.05), (-0.158, 0.01), (1.3, 0.2)])
+def test_the_vectorised_power_curve_equals_the_scalar_power_bit_for_bit(kind, effect, alpha):
+    from occupancy.workflows.planning.power import power_curve
+
+    n = np.arange(4, 600, 2) if kind == "between" else np.arange(4, 600)
+    scalar = [power_between(effect, m // 2, m // 2, alpha) if kind == "between" else power_within(effect, m, alpha)
+              for m in n]
+    assert np.array_equal(power_curve(effect, n, alpha, kind), np.asarray(scalar, float))

@@ -50,7 +50,9 @@ from occupancy.workflows.planning.design import (
     DEFAULT_POPULATION_N, DEFAULT_POPULATION_SEED, DRUG, PLACEBO, RECEPTORS, SOURCES, DesignSection, PlanScenario,
     condition_orders, min_delay_caveat, split_evenly, tablets_per_session, tablets_pooled,
 )
-from occupancy.workflows.planning.power import n_between, n_within, paired_dz, power_between, power_within
+from occupancy.workflows.planning.power import (
+    n_between, n_within, paired_dz, power_between, power_curve, power_within,
+)
 from occupancy.workflows.planning.result import (
     AssessmentBlockade, ContrastAtAssessment, PlanResult, PowerCurve, SessionBlockade, TimelineTrace,
 )
@@ -534,15 +536,16 @@ def _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att) -> PowerCu
     cap = 2000
     top = max([n_planned, n_req or 0] + ([n_req_att] if n_req_att and n_req_att <= cap else []))
     top = int(min(cap, max(40, math.ceil(1.25 * top))))
+    # one vectorised call per line (power_curve: equal to power_between/power_within at every N, bit for bit)
     if kind == "between":
         n_total = np.arange(4, top + 2, 2)
-        pw = [power_between(g, m // 2, m // 2, design.alpha) for m in n_total]
-        pa = [power_between(g_eff, m // 2, m // 2, design.alpha) if g_eff else design.alpha for m in n_total]
+        pw = power_curve(g, n_total, design.alpha, kind)
+        pa = power_curve(g_eff, n_total, design.alpha, kind) if g_eff else np.full(len(n_total), design.alpha)
     else:
         n_total = np.arange(4, top + 1)
         dz, dze = paired_dz(g, design.correlation), paired_dz(g_eff, design.correlation)
-        pw = [power_within(dz, m, design.alpha) for m in n_total]
-        pa = [power_within(dze, m, design.alpha) if dze else design.alpha for m in n_total]
+        pw = power_curve(dz, n_total, design.alpha, kind)
+        pa = power_curve(dze, n_total, design.alpha, kind) if dze else np.full(len(n_total), design.alpha)
     return PowerCurve(n_total=n_total, power=np.asarray(pw, float), power_attenuated=np.asarray(pa, float))
 
 
