@@ -458,3 +458,37 @@ def test_a_large_population_runs_off_the_event_loop_and_never_blocks_another_ses
         other.context.close()
     assert "large population" in still_running  # answered before the large run ended: the loop was not blocked
     assert page.inner_text("#app_error").strip() == ""
+
+
+def test_csv_downloads_neutralise_spreadsheet_formulas_like_the_cli(page):
+    """A label typed as a formula reaches the CSV as text ('=...), as `blockade simulate --out` writes it."""
+    page.fill("#assess_label", "=HYPERLINK(\"http://x\")")
+    page.wait_for_function("document.querySelector('#assessment_table')?.innerText.includes('HYPERLINK')")
+    with page.expect_download() as download:
+        page.click("#download_assessments")
+    text = Path(download.value.path()).read_text()
+    assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text
+
+
+def test_plan_figures_download_as_png_and_svg(page):
+    page.click("a[data-value='plan']")
+    _wait_text(page, "#plan_power")
+    for stem in ("plan_timeline", "plan_power_curve"):
+        for fmt, head in (("png", b"\x89PNG"), ("svg", b"<?xml")):
+            with page.expect_download() as download:
+                page.click(f"#download_{stem}_{fmt}")
+            assert download.value.suggested_filename == f"{stem}.{fmt}"
+            assert Path(download.value.path()).read_bytes().startswith(head)
+
+
+def test_reanalysis_figures_download_as_png_and_svg(page):
+    page.click("a[data-value='reanalyse']")
+    page.click("button:has-text('Reanalysis settings')")
+    page.fill("#ra__draws", "0")
+    page.wait_for_selector("#forest_plot svg")
+    page.wait_for_selector("#bubble_plot svg")
+    for stem in ("forest_plot", "bubble_plot"):
+        for fmt, head in (("png", b"\x89PNG"), ("svg", b"<?xml")):
+            with page.expect_download() as download:
+                page.click(f"#download_{stem}_{fmt}")
+            assert Path(download.value.path()).read_bytes().startswith(head)

@@ -41,6 +41,7 @@ from occupancy.app.uploads import (
     too_large_message,
     upload_bytes,
 )
+from meta.csv_safety import csv_text  # spreadsheet formulas neutralised, as the CLI writes CSV
 from occupancy.errors import InputError
 
 #: Points of the uniform part of the on-screen time-course grid (the CLI's files use 1000).
@@ -565,7 +566,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.download_button(filename="assessments.csv")
         def download_assessments():
-            yield views.assessment_frame(sim_result()).to_csv(index=False)
+            yield csv_text(views.assessment_frame(sim_result()), index=False)
 
         def full_resolution():
             """The result at the CLI's resolution (what `blockade simulate --out` writes)."""
@@ -577,7 +578,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.download_button(filename="timecourse.csv")
         def download_timecourse():
-            yield full_resolution().timecourse.to_csv(index=False, float_format="%.6g")  # = timecourse.csv
+            yield csv_text(full_resolution().timecourse, index=False, float_format="%.6g")  # = timecourse.csv
 
         @render.download_button(filename="timecourse.png", media_type="image/png")
         def download_timecourse_png():
@@ -816,6 +817,21 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             # inline SVG (a few ms; the PNG/SVG downloads and the report draw it with matplotlib)
             return ui.HTML(views.plan_power_curve_svg(plan_result()))
 
+        def _plan_figure(name: str):
+            from occupancy.report.plan_figures import power_curve_figure, timeline_figure
+
+            return {"plan_timeline": timeline_figure, "plan_power_curve": power_curve_figure}[name](plan_result())
+
+        # the report's matplotlib figures (the files `blockade plan --out` writes), as PNG and SVG
+        for _name in ("plan_timeline", "plan_power_curve"):
+            for _fmt, _media in (("png", "image/png"), ("svg", "image/svg+xml")):
+                def _download(name=_name, fmt=_fmt):
+                    yield figure_bytes(_plan_figure(name), fmt)
+
+                _download.__name__ = f"download_{_name}_{_fmt}"
+                output(id=f"download_{_name}_{_fmt}")(
+                    render.download_button(filename=f"{_name}.{_fmt}", media_type=_media)(_download))
+
         @reactive.calc
         def plan_frames():
             return plan_result().frames()
@@ -826,7 +842,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             names = list(plan_frames())
             with reactive.isolate():
                 current = input.plan_table_choice()
-            ui.update_select("plan_table_choice", choices={n: n for n in names},
+            ui.update_select("plan_table_choice", choices={n: views.table_title(n) for n in names},
                              selected=current if current in names else names[0])
 
         def chosen(frames: dict, choice):
@@ -838,7 +854,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.download_button(filename=lambda: f"{input.plan_table_choice() or 'plan_table'}.csv")
         def download_plan_table():
-            yield chosen(plan_frames(), input.plan_table_choice()).to_csv(index=False)  # as `blockade plan --out`
+            yield csv_text(chosen(plan_frames(), input.plan_table_choice()), index=False)  # as `blockade plan --out`
 
         # -- Reanalyse (worker thread, progress, cancellation) ------------------------------------------
         outcomes_file = reactive.value(None)  # (name, bytes, sha256)
@@ -1015,6 +1031,22 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
             return figure_div(forest_figure(rea_result()), "Forest plot: each unit's Hedges' g with its MOR contrast")
 
+        def _reanalysis_figure(name: str):
+            from occupancy.report.reanalysis import bubble_figure, forest_figure
+
+            fig = {"forest_plot": forest_figure, "bubble_plot": bubble_figure}[name](rea_result())
+            req(fig is not None)  # no meta-regression: nothing to download
+            return fig
+
+        for _name in ("forest_plot", "bubble_plot"):
+            for _fmt, _media in (("png", "image/png"), ("svg", "image/svg+xml")):
+                def _download(name=_name, fmt=_fmt):
+                    yield figure_bytes(_reanalysis_figure(name), fmt)
+
+                _download.__name__ = f"download_{_name}_{_fmt}"
+                output(id=f"download_{_name}_{_fmt}")(
+                    render.download_button(filename=f"{_name}.{_fmt}", media_type=_media)(_download))
+
         @render.ui
         def bubble_plot():
             import matplotlib.pyplot as plt
@@ -1040,7 +1072,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             names = list(rea_tables())
             with reactive.isolate():
                 current = input.rea_table_choice()
-            ui.update_select("rea_table_choice", choices={n: n for n in names},
+            ui.update_select("rea_table_choice", choices={n: views.table_title(n) for n in names},
                              selected=current if current in names else names[0])
 
         @render.data_frame
@@ -1049,7 +1081,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.download_button(filename=lambda: f"{input.rea_table_choice() or 'table'}.csv")
         def download_rea_table():
-            yield chosen(rea_tables(), input.rea_table_choice()).to_csv(index=False, float_format="%.6g")
+            yield csv_text(chosen(rea_tables(), input.rea_table_choice()), index=False, float_format="%.6g")
 
         # -- scenario download and upload -------------------------------------------------------------
         def current_tab() -> str:

@@ -117,6 +117,33 @@ def display_frame(frame):
             out[col] = out[col].round(3)
         else:
             out[col] = out[col].round(2)
+    return human_headers(out)
+
+
+#: Headers the report's :func:`~occupancy.report.html.column_label` leaves without a unit or in lower case.
+_SCREEN_LABELS = {"residual_MOR": "Residual MOR at session start, mean (%)",
+                  "residual_MOR_p50": "Residual MOR at session start, median (%)",
+                  "residual_MOR_p95": "Residual MOR at session start, 95th percentile (%)",
+                  "first_assessment_MOR": "MOR at the first assessment, mean (%)",
+                  "MOR_mean": "MOR blockade, mean (%)", "n_total": "Participants in total (N)",
+                  "power": "Power, full blockade (0–1)", "power_attenuated": "Power with the blockade attenuation (0–1)",
+                  "quantity": "Quantity", "value": "Value"}
+
+
+def human_headers(frame):
+    """The frame with its columns as words with units (:func:`occupancy.report.html.column_label`, the report's
+    headers): the screen never shows code names such as ``MOR_prob_ge_90``.  Downloads keep the CLI's names."""
+    from occupancy.report.html import column_label
+
+    labels, seen = [], set()
+    for col in frame.columns:
+        label = _SCREEN_LABELS.get(str(col)) or column_label(col)
+        if label in seen:  # two names with the same words: keep the code name rather than hide a column
+            label = f"{label} [{col}]"
+        seen.add(label)
+        labels.append(label)
+    out = frame.copy()
+    out.columns = labels
     return out
 
 
@@ -494,3 +521,10 @@ def reanalysis_tables(result) -> dict:
                           "power": result.power})
     return {"annotated_outcomes": result.annotation.table, "analysis_units": result.units,
             "estimates": reanalysis_estimates(result), "sensitivity": result.sensitivity, "study_power": power}
+
+
+def table_title(name: str) -> str:
+    """A table's name in the table picker as words ("plan_assessments" → "Plan assessments"); the CSV download
+    keeps the CLI's file name."""
+    words = str(name).replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
