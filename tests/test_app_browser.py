@@ -492,3 +492,20 @@ def test_reanalysis_figures_download_as_png_and_svg(page):
             with page.expect_download() as download:
                 page.click(f"#download_{stem}_{fmt}")
             assert Path(download.value.path()).read_bytes().startswith(head)
+
+
+def test_hovering_the_time_course_shows_mor_kor_dor_at_that_time(page):
+    """Issue 21.3: a crosshair anywhere on the chart lists MOR/KOR/DOR (and concentrations) at the nearest time."""
+    area = page.locator("#timecourse_plot rect.hover-area").first
+    box = area.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    crosshair = page.locator("#timecourse_plot g.crosshair").first
+    page.wait_for_function("document.querySelector('#timecourse_plot g.crosshair')"
+                           "?.getAttribute('visibility') === 'visible'")
+    text = crosshair.text_content()
+    assert "time " in text and "MOR (%):" in text and "KOR (%):" in text and "DOR (%):" in text
+    mor_at = float(text.split("MOR (%):")[1].split("KOR")[0].strip())
+    assert 0.0 <= mor_at <= 100.0
+    page.mouse.move(1, 1)  # leaving the chart hides it
+    page.wait_for_function("document.querySelector('#timecourse_plot g.crosshair')"
+                           "?.getAttribute('visibility') === 'hidden'")

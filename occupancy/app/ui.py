@@ -107,7 +107,44 @@ _FIELD_ERRORS = """
       }
     });
   }
+  // The time course's hover crosshair: the values at the time nearest the pointer (MOR/KOR/DOR, percentiles,
+  // concentrations), from the JSON the chart carries; keyboard and screen-reader users have the tables.
+  function crosshair(ev){
+    var area = ev.target.closest ? ev.target.closest('rect.hover-area') : null;
+    document.querySelectorAll('g.crosshair').forEach(function(g){
+      if (!area || g.parentNode !== area.parentNode) g.setAttribute('visibility', 'hidden');
+    });
+    if (!area) return;
+    var d = area._hover || (area._hover = JSON.parse(area.getAttribute('data-hover')));
+    var svg = area.ownerSVGElement, pt = svg.createSVGPoint();
+    pt.x = ev.clientX; pt.y = ev.clientY;
+    var p = pt.matrixTransform(svg.getScreenCTM().inverse());
+    var f = (p.x - d.left) / d.pw, t = d.log ? Math.pow(10, Math.log10(d.x0) + f * (Math.log10(d.x1) - Math.log10(d.x0)))
+                                              : d.x0 + f * (d.x1 - d.x0);
+    var lo = 0, hi = d.x.length - 1;
+    while (hi - lo > 1) { var mid = (lo + hi) >> 1; if (d.x[mid] < t) lo = mid; else hi = mid; }
+    var i = Math.abs(d.x[lo] - t) <= Math.abs(d.x[hi] - t) ? lo : hi;
+    var g = svg.querySelector('g.crosshair'), line = g.querySelector('.crosshair-line');
+    var text = g.querySelector('.crosshair-text'), box = g.querySelector('.crosshair-box');
+    var px = d.left + (d.log ? (Math.log10(d.x[i]) - Math.log10(d.x0)) / (Math.log10(d.x1) - Math.log10(d.x0))
+                             : (d.x[i] - d.x0) / (d.x1 - d.x0)) * d.pw;
+    line.setAttribute('x1', px); line.setAttribute('x2', px);
+    var rows = ['time ' + Number(d.x[i].toPrecision(4)) + ' ' + d.unit];
+    Object.keys(d.series).forEach(function(k){ var v = d.series[k][i]; rows.push(k + ': ' + (v === null ? '–' : v)); });
+    while (text.firstChild) text.removeChild(text.firstChild);
+    var right = px > d.left + d.pw * 0.6, x = right ? px - 8 : px + 8;
+    rows.forEach(function(r, j){
+      var s = document.createElementNS('http://www.w3.org/2000/svg', 'tspan');
+      s.setAttribute('x', x); s.setAttribute('dy', j ? '14' : '0'); s.textContent = r; text.appendChild(s);
+    });
+    text.setAttribute('text-anchor', right ? 'end' : 'start');
+    g.setAttribute('visibility', 'visible');
+    var b = text.getBBox();
+    box.setAttribute('x', b.x - 4); box.setAttribute('y', b.y - 3);
+    box.setAttribute('width', b.width + 8); box.setAttribute('height', b.height + 6);
+  }
   function ready(){
+    document.addEventListener('mousemove', crosshair);
     Shiny.addCustomMessageHandler('blockade_field_errors', function(m){ show(m.tab, m.errors); });
     Shiny.addCustomMessageHandler('blockade_outdated', outdated);
     Shiny.addCustomMessageHandler('blockade_url', function(m){

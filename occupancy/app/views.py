@@ -265,6 +265,15 @@ def timecourse_svg(result, view: str = "task") -> str:
             chart.vspan(d.time_h / scale, (d.time_h + d.duration_min / 60.0) / scale, color=DOSE_COLOR, opacity=0.18)
         chart.point(d.time_h / scale, 0.0, color=DOSE_COLOR, shape="triangle", r=6,
                     tooltip=f"dose at {format_time_h(d.time_h)}")
+    hover = {f"{r} (%)": arrays[r] for r in ("MOR", "KOR", "DOR")}
+    if "MOR_p05" in arrays:
+        hover["MOR 5th percentile (%)"] = arrays["MOR_p05"]
+        hover["MOR 95th percentile (%)"] = arrays["MOR_p95"]
+    from occupancy.report.html import column_label
+
+    for k in concentration_keys(arrays):
+        hover[column_label(k)] = arrays[k]
+    chart.hover(x, hover, "days" if days else "h")
     span = f"{format_time_h(lo * scale)} to {format_time_h(hi * scale)}"
     svg = chart.render(f"Blockade time course: MOR, KOR and DOR from {span} after the first dose")
     conc = concentration_keys(arrays)
