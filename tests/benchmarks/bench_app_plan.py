@@ -16,6 +16,10 @@ Measured 2026-12-07 (shared 2 cores, load ~10; median over 2 runs, ms): compute 
 participants 717 / 631 / 1348; effect 368 / 374 / 741; α 490 / 296 / 786; power 482 / 401 / 883;
 intersession interval 442 / 365 / 807.  The issue's target for the first four: < 300 ms in total.
 
+After the schedule cache (same day, load 6-8; median / max of 5 fresh sessions, total ms): participants
+72 / 86; effect 68 / 82; α 62 / 83; power 32 / 51; intersession interval (schedule recomputed) 2360 / 3229.
+``--baseline`` minutes earlier under the same load: 3689, 4738, 3913, 3396, 3042 (see docs/how-to/app.md).
+
 Run:  python tests/benchmarks/bench_app_plan.py [--repeat 5]
 (named bench_*.py so pytest does not collect it; speed is reported, never asserted)
 """
