@@ -436,3 +436,76 @@ def test_the_time_axis_opens_on_the_first_day_and_switches_to_the_washout(page):
     assert "time (h)" in page.inner_text("#timecourse_plot")
     page.check("input[name='time_view'][value='washout']")
     page.wait_for_function("document.querySelector('#timecourse_plot')?.textContent.includes('time (days)')")
+
+
+def test_a_large_population_runs_off_the_event_loop_and_never_blocks_another_session(page, browser, app_url):
+    """Issue 21.2: Simulate at n = 100,000 runs in the session's worker thread; while it runs its tab is marked
+    as computing and another browser session's edit is answered (the event loop is free)."""
+    _set_checkbox(page, "#pop_on", True)
+    page.fill("#pop_n", "100000")
+    page.wait_for_function("document.querySelector('#simulate_outdated')?.innerText.includes('large population')")
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    try:
+        other.set_default_timeout(TIMEOUT)
+        other.goto(app_url)
+        _wait_text(other, "#mor_at_assessment")
+        other.fill("#dose_mg", "7.5")
+        _expect(other, "#mor_at_assessment", _quick_mor("7.5", "2h"))
+        # the other session was answered while this one still computes (the mark clears only at its end)
+        still_running = page.inner_text("#simulate_outdated")
+        page.wait_for_selector("#simulate_outputs:not(.outdated)", timeout=4 * TIMEOUT)
+    finally:
+        other.context.close()
+    assert "large population" in still_running  # answered before the large run ended: the loop was not blocked
+    assert page.inner_text("#app_error").strip() == ""
+
+
+def test_csv_downloads_neutralise_spreadsheet_formulas_like_the_cli(page):
+    """A label typed as a formula reaches the CSV as text ('=...), as `blockade simulate --out` writes it."""
+    page.fill("#assess_label", "=HYPERLINK(\"http://x\")")
+    page.wait_for_function("document.querySelector('#assessment_table')?.innerText.includes('HYPERLINK')")
+    with page.expect_download() as download:
+        page.click("#download_assessments")
+    text = Path(download.value.path()).read_text()
+    assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text
+
+
+def test_plan_figures_download_as_png_and_svg(page):
+    page.click("a[data-value='plan']")
+    _wait_text(page, "#plan_power")
+    for stem in ("plan_timeline", "plan_power_curve"):
+        for fmt, head in (("png", b"\x89PNG"), ("svg", b"<?xml")):
+            with page.expect_download() as download:
+                page.click(f"#download_{stem}_{fmt}")
+            assert download.value.suggested_filename == f"{stem}.{fmt}"
+            assert Path(download.value.path()).read_bytes().startswith(head)
+
+
+def test_reanalysis_figures_download_as_png_and_svg(page):
+    page.click("a[data-value='reanalyse']")
+    page.click("button:has-text('Reanalysis settings')")
+    page.fill("#ra__draws", "0")
+    page.wait_for_selector("#forest_plot svg")
+    page.wait_for_selector("#bubble_plot svg")
+    for stem in ("forest_plot", "bubble_plot"):
+        for fmt, head in (("png", b"\x89PNG"), ("svg", b"<?xml")):
+            with page.expect_download() as download:
+                page.click(f"#download_{stem}_{fmt}")
+            assert Path(download.value.path()).read_bytes().startswith(head)
+
+
+def test_hovering_the_time_course_shows_mor_kor_dor_at_that_time(page):
+    """Issue 21.3: a crosshair anywhere on the chart lists MOR/KOR/DOR (and concentrations) at the nearest time."""
+    area = page.locator("#timecourse_plot rect.hover-area").first
+    box = area.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    crosshair = page.locator("#timecourse_plot g.crosshair").first
+    page.wait_for_function("document.querySelector('#timecourse_plot g.crosshair')"
+                           "?.getAttribute('visibility') === 'visible'")
+    text = crosshair.text_content()
+    assert "time " in text and "MOR (%):" in text and "KOR (%):" in text and "DOR (%):" in text
+    mor_at = float(text.split("MOR (%):")[1].split("KOR")[0].strip())
+    assert 0.0 <= mor_at <= 100.0
+    page.mouse.move(1, 1)  # leaving the chart hides it
+    page.wait_for_function("document.querySelector('#timecourse_plot g.crosshair')"
+                           "?.getAttribute('visibility') === 'hidden'")

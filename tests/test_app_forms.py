@@ -592,3 +592,31 @@ def test_the_time_axis_opens_on_the_task_and_has_a_washout_view():
     assert views.task_window_h(result) == (0.0, 24.0)
     late = simulate_from_values(SimulateForm(), {"assess_h": 30.0, "assess_end_h": 36.0}).value
     assert views.task_window_h(late) == (0.0, 37.0)  # the sessions decide when they are later
+
+
+@pytest.mark.parametrize("rows", [0, None, "", 2.5, MAX_DOSES + 1])
+def test_a_dose_count_of_0_or_blank_is_refused_at_the_field_never_made_1(rows):
+    from occupancy.app.fielderrors import field_error
+    from occupancy.errors import InputError
+
+    values = {"dose_rows": rows}
+    with pytest.raises(InputError) as err:
+        SimulateForm().scenario_data(values)
+    fe = field_error(f"blockade: error: Simulate tab: {err.value}", "simulate", values, values)
+    assert fe is not None and fe.id == "dose_rows" and "Doses" in fe.text
+
+
+def test_a_dose_at_a_negative_time_is_refused_at_its_row():
+    from occupancy.app.fielderrors import field_error
+    from occupancy.errors import InputError
+
+    form = SimulateForm()
+    values = {"dose_rows": 2, form.dose_row(1)["time_h"].id: -24.0, form.dose_row(1)["amount"].id: 50.0}
+    with pytest.raises(InputError, match="0 h or later"):
+        form.scenario_data(values)
+    with pytest.raises(InputError) as err:
+        form.scenario_data(values)
+    fe = field_error(f"blockade: error: Simulate tab: {err.value}", "simulate", values, values)
+    assert fe is not None and fe.id == form.dose_row(1)["time_h"].id and "Dose 2" in fe.text
+    values[form.dose_row(1)["time_h"].id] = 0.0
+    assert form.scenario_data(values)["doses"][1]["time_h"] == 0.0

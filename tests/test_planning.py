@@ -304,3 +304,60 @@ def test_min_delay_caveat_in_summary_figure_and_report(between):
     key = next(k for k in section.key_numbers if k.label == "Minimum delay after dosing")
     assert key.value == f"{between.min_delay_h:.2f} h" and between.min_delay_note in key.reading
     assert any("not a validated recommendation" in a.text for a in section.assumptions)
+
+
+# ------------------------------------------------------------------------- schedule part / power part
+def test_power_on_a_cached_schedule_equals_the_whole_plan_of_the_edited_scenario():
+    """Issue 21.2: an edit of N, effect, α or power re-runs only plan_power on the cached schedule part, and the
+    plan is the one plan_study gives for the edited scenario (every JSON number)."""
+    import json
+
+    from occupancy.workflows.planning.plan import plan_power, plan_schedule, schedule_key
+
+    base = load_plan_scenario(SCENARIOS / "plan_crossover_7d.toml")
+    edited = base.model_copy(update={"design": base.design.model_copy(
+        update={"participants": 24, "effect": -0.35, "alpha": 0.01, "power": 0.9})})
+    assert schedule_key(edited, model_draws=4) == schedule_key(base, model_draws=4)
+    planned = plan_schedule(base, model_draws=4)
+    cached = plan_power(planned, edited.design)
+    whole = plan_study(edited, model_draws=4)
+    assert json.dumps(cached.to_dict(), sort_keys=True) == json.dumps(whole.to_dict(), sort_keys=True)
+    assert cached.n_planned == 24 and cached.power != plan_power(planned).power
+    assert cached.timeline is planned.timeline  # the schedule part is reused, not recomputed
+
+
+def test_a_schedule_key_change_is_not_a_power_edit():
+    from occupancy.workflows.planning.plan import plan_power, plan_schedule, schedule_key
+
+    base = load_plan_scenario(SCENARIOS / "plan_crossover_7d.toml")
+    other = base.model_copy(update={"design": base.design.model_copy(update={"isi_days": 10.0})})
+    assert schedule_key(other) != schedule_key(base)
+    with pytest.raises(ValueError, match="other than"):
+        plan_power(plan_schedule(base, model_draws=0), other.design)
+
+
+def test_a_blank_n_can_mean_the_n_for_the_attenuated_effect():
+    """The app's convention (issue 21.5): no N in the design plans the N for g × contrast / 100, so the planned
+    study reaches the target power with the blockade it will actually have; the CLI's default is unchanged."""
+    from occupancy.workflows.planning.plan import plan_power, plan_schedule
+
+    base = load_plan_scenario(SCENARIOS / "plan_crossover_7d.toml")
+    blank = base.model_copy(update={"design": base.design.model_copy(update={"participants": None})})
+    planned = plan_schedule(blank, model_draws=0)
+    full = plan_power(planned)
+    attenuated = plan_power(planned, blank_n="attenuated")
+    assert full.n_planned == full.n_required_balanced
+    assert attenuated.n_planned == attenuated.n_required_attenuated_balanced > full.n_planned
+    assert attenuated.power_attenuated >= float(blank.design.power) > full.power_attenuated
+    assert "attenuation" in attenuated.n_planned_source
+
+
+@pytest.mark.parametrize("kind", ["between", "within"])
+@pytest.mark.parametrize("effect, alpha", [(0.2, 0.05), (-0.158, 0.01), (1.3, 0.2)])
+def test_the_vectorised_power_curve_equals_the_scalar_power_bit_for_bit(kind, effect, alpha):
+    from occupancy.workflows.planning.power import power_curve
+
+    n = np.arange(4, 600, 2) if kind == "between" else np.arange(4, 600)
+    scalar = [power_between(effect, m // 2, m // 2, alpha) if kind == "between" else power_within(effect, m, alpha)
+              for m in n]
+    assert np.array_equal(power_curve(effect, n, alpha, kind), np.asarray(scalar, float))

@@ -409,7 +409,8 @@ class SimulateForm:
 
     def dose_row(self, i: int) -> dict[str, InputDef]:
         return {
-            "time_h": InputDef(row_id("dose_time_h", i), "number", "Time (h)", 0.0 if i == 0 else None, step=0.5),
+            "time_h": InputDef(row_id("dose_time_h", i), "number", "Time (h)", 0.0 if i == 0 else None, min=0,
+                             step=0.5),
             "amount": InputDef(row_id("dose_mg", i), "number", "Amount", 50.0 if i == 0 else None, min=0, step=1),
             "unit": InputDef(row_id("dose_unit", i), "choice", "Unit", "amount_mg", dose_units()),
             "duration_min": InputDef(row_id("dose_duration_min", i), "number", "Infusion (min)", 0.0, min=0, step=1),
@@ -523,10 +524,13 @@ class SimulateForm:
         data: dict[str, Any] = {"drug": {"name": drug},
                                 "model": {"name": model, **read_fields(self.parameter_inputs(drug, model), v)}}
         doses = []
-        for i in range(_count(v.get("dose_rows"), MAX_DOSES)):
+        for i in range(_strict_count(v.get("dose_rows"), MAX_DOSES, "doses", "doses")):
             row = self.dose_row(i)
             dose: dict[str, Any] = {}
             t = to_toml_value("number", v.get(row["time_h"].id))
+            if isinstance(t, (int, float)) and t < 0:
+                raise InputError(f"doses[{i}].time_h: must be 0 h or later, counted from the first dose of the "
+                                 f"session (got {t:g} h)")
             if t is not None:
                 dose["time_h"] = t
             amount = to_toml_value("number", v.get(row["amount"].id))
@@ -538,7 +542,7 @@ class SimulateForm:
             doses.append(dose)
         data["doses"] = doses
         assessments = []
-        for i in range(_count(v.get("assess_rows"), MAX_ASSESSMENTS)):
+        for i in range(_strict_count(v.get("assess_rows"), MAX_ASSESSMENTS, "assessments", "assessments")):
             row = self.assessment_row(i)
             a: dict[str, Any] = {}
             t = to_toml_value("number", v.get(row["time_h"].id))
@@ -627,6 +631,18 @@ class SimulateForm:
         return v
 
 
+def _strict_count(value, limit: int, path: str, what: str) -> int:
+    """A row count typed by the user: a whole number from 1 to ``limit``, else an error at the field (a 0 or blank
+    count never silently becomes 1)."""
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: the number of {what} is required (left blank); enter 1 to {limit}") from None
+    if not math.isfinite(n) or n != int(n) or not 1 <= n <= limit:
+        raise InputError(f"{path}: the number of {what} must be a whole number from 1 to {limit} (got {value!r})")
+    return int(n)
+
+
 def _count(value, limit: int) -> int:
     try:
         n = int(value)
@@ -646,7 +662,7 @@ _BETWEEN_ONLY = ("n_drug", "n_placebo")
 _DESIGN_IDS = {"kind": "design_kind", "power": "target_power"}
 _DESIGN_LABELS = {"kind": "Design", "sessions": "Sessions per participant", "drug_sessions": "Drug sessions",
                   "isi_days": "Intersession interval (days)",
-                  "participants": "Participants (N; blank = N for the target power)",
+                  "participants": "Participants (N; blank = N for the target power with the blockade attenuation)",
                   "n_drug": "Drug group (n; instead of N)", "n_placebo": "Placebo group (n)",
                   "effect": "Effect under full blockade (Hedges' g)", "correlation": "Correlation between sessions (r)",
                   "alpha": "α (two-sided)", "power": "Target power", "tablet_mg": "Tablet size (mg)",

@@ -1,7 +1,8 @@
 """The app's server: inputs → scenario → the library functions the CLI calls → outputs.
 
 * **Simulate** recomputes in the request (a typical edit at n = 1,000 takes well under 300 ms; see
-  ``tests/benchmarks/bench_app_simulate.py``).  The plot uses a coarser time grid than the CLI's files;
+  ``tests/benchmarks/bench_app_simulate.py``); a population over :data:`INLINE_POPULATION` subjects runs in
+  the session's worker thread instead, off the event loop.  The plot uses a coarser time grid than the CLI's files;
   the CSV download recomputes at the CLI's resolution, so it equals ``timecourse.csv`` of
   ``blockade simulate --out``.
 * **Plan** and **Reanalyse** take seconds, so they run in worker threads (Shiny extended tasks), only while
@@ -41,10 +42,14 @@ from occupancy.app.uploads import (
     too_large_message,
     upload_bytes,
 )
+from meta.csv_safety import csv_text  # spreadsheet formulas neutralised, as the CLI writes CSV
 from occupancy.errors import InputError
 
 #: Points of the uniform part of the on-screen time-course grid (the CLI's files use 1000).
 APP_TIMECOURSE_POINTS = 200
+#: Largest virtual population the Simulate tab computes in the request; larger ones run in the session's worker
+#: thread (a Shiny extended task), so an edit at n = 100,000 never holds up other sessions' requests.
+INLINE_POPULATION = 5_000
 SOURCES = {"simulate": "Simulate tab", "plan": "Plan tab", "reanalyse": "Reanalyse tab"}
 
 
@@ -122,6 +127,37 @@ def simulate_from_values(form: SimulateForm, values: dict, *, points: int = APP_
         return Outcome(error=_sourced(exc, "simulate"), data=data)
 
 
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the OS (glibc's ``malloc_trim``; a no-op elsewhere).
+
+    Notes
+    -----
+    Called when a browser session ends: without the trim, the arrays a session's worker threads freed stay in
+    their malloc arenas and the server's RSS only grows from session to session
+    (``tests/benchmarks/bench_app_memory.py``).
+    """
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def large_population(values: dict) -> bool:
+    """True when the Simulate values ask for more than :data:`INLINE_POPULATION` virtual subjects (they run off
+    the event loop); unreadable counts are left to the scenario's own validation."""
+    if not values.get("pop_on"):
+        return False
+    try:
+        return int(float(values.get("pop_n") or 0)) > INLINE_POPULATION
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def plan_scenario(form: PlanForm, simulate_values: dict, values: dict) -> Outcome:
     """The validated planning scenario of the Plan tab (or its one-line error)."""
     from occupancy.simulation.scenario import scenario_from_dict
@@ -137,12 +173,58 @@ def plan_scenario(form: PlanForm, simulate_values: dict, values: dict) -> Outcom
         return Outcome(error=_unreadable(exc, "plan"))
 
 
-def run_plan(scenario) -> Outcome:
-    """``blockade plan`` on a validated scenario (in a worker thread)."""
-    from occupancy.workflows.planning.plan import plan_study
+class ScheduleCache:
+    """A small per-session LRU of :class:`~occupancy.workflows.planning.plan.PlanSchedule` keyed by
+    :func:`~occupancy.workflows.planning.plan.schedule_key` (thread-safe: filled in the Plan worker thread).
+
+    Notes
+    -----
+    A Plan edit of N, effect, α or target power keeps the key, so only the closed-form
+    :func:`~occupancy.workflows.planning.plan.plan_power` runs (issue 21.2).  A few entries cover going back and
+    forth between two schedules; :meth:`clear` at session end releases the populations they hold.
+    """
+
+    def __init__(self, size: int = 4):
+        from collections import OrderedDict
+
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def run_plan(scenario, cache: ScheduleCache | None = None) -> Outcome:
+    """``blockade plan`` on a validated scenario (in a worker thread): :func:`plan_study`'s two parts, the schedule
+    part taken from ``cache`` when only power keys changed."""
+    from occupancy.workflows.planning.plan import plan_power, plan_schedule, schedule_key
 
     try:
-        return Outcome(plan_study(scenario), scenario=scenario)
+        key = schedule_key(scenario)
+        planned = None if cache is None else cache.get(key)
+        if planned is None:
+            planned = plan_schedule(scenario)
+            if cache is not None:
+                cache.put(key, planned)
+        # a blank N is the N to recruit: the one for the blockade-attenuated effect (issue 21.5)
+        return Outcome(plan_power(planned, scenario.design, blank_n="attenuated"), scenario=scenario)
     except InputError as exc:
         return Outcome(error=_sourced(exc, "plan"))
     except Exception as exc:  # noqa: BLE001 - shown as one line; the app keeps running
@@ -285,15 +367,22 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
     rea_ids = [d.id for d in rea_form.all_inputs()]
 
     def server(input, output, session):  # noqa: A002 - Shiny's names
-        pools = {"plan": ThreadPoolExecutor(1, thread_name_prefix="blockade-plan"),
+        pools = {"simulate": ThreadPoolExecutor(1, thread_name_prefix="blockade-simulate"),
+                 "plan": ThreadPoolExecutor(1, thread_name_prefix="blockade-plan"),
                  "reanalyse": ThreadPoolExecutor(1, thread_name_prefix="blockade-reanalyse")}
         controls: dict[str, RunControl] = {}
+        schedules = ScheduleCache()  # the Plan tab's schedule parts (dropped at session end)
+        figures: dict[str, tuple] = {}  # figure name -> (what it shows, its rendered tag): unchanged, not redrawn
 
         def _ended() -> None:  # the browser tab closed: stop a running reanalysis, drop queued work
             if controls.get("current") is not None:
                 controls["current"].cancelled.set()
             for pool in pools.values():
                 pool.shutdown(wait=False, cancel_futures=True)
+            schedules.clear()
+            figures.clear()
+            last_sim["value"] = None
+            release_memory()
 
         session.on_ended(_ended)
 
@@ -364,13 +453,51 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return read(sim_form.ids_in_use(first))
 
         # -- Simulate -----------------------------------------------------------------------------------
-        @reactive.calc
-        def sim():
+        sim_state = reactive.value(None)  # the Outcome of the latest Simulate inputs (None: not computed yet)
+        sim_started = {"key": None}
+
+        @reactive.extended_task
+        async def sim_task(values, key):
+            loop = asyncio.get_running_loop()
+            out = await loop.run_in_executor(pools["simulate"], lambda: simulate_from_values(
+                sim_form, values, points=timecourse_points))
+            return key, out
+
+        @reactive.effect
+        @guarded
+        def _start_sim():
             try:
                 values = sim_values()
             except _UNREADABLE as exc:
-                return Outcome(error=_unreadable(exc, "simulate"))
-            return simulate_from_values(sim_form, values, points=timecourse_points)
+                sim_state.set(Outcome(error=_unreadable(exc, "simulate")))
+                return
+            key = json.dumps(values, sort_keys=True, default=str)
+            sim_started["key"] = key
+            if not large_population(values):
+                with reactive.isolate():
+                    if sim_task.status() == "running":
+                        sim_task.cancel()
+                sim_state.set(simulate_from_values(sim_form, values, points=timecourse_points))
+                return
+            with reactive.isolate():
+                if sim_task.status() == "running":
+                    sim_task.cancel()
+            sim_task.invoke(values, key)
+
+        @reactive.effect
+        @guarded
+        def _sim_done():
+            if sim_task.status() != "success":
+                return
+            key, out = sim_task.result()
+            if key == sim_started["key"]:  # an older run that finished late is not shown
+                sim_state.set(out)
+
+        @reactive.calc
+        def sim():
+            out = sim_state()
+            req(out is not None)
+            return out
 
         @reactive.effect
         @guarded
@@ -414,11 +541,17 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         @reactive.effect
         async def _simulate_marks():
             out = sim()
+            running = sim_task.status() == "running"
             with reactive.isolate():
                 values = _values_or_empty(sim_values)
             await show_field_errors("simulate", [out.error], values, values)
-            await show_outdated("simulate", "these results are for earlier inputs; fix the field marked in red"
-                                if out.error else "")
+            if out.error:
+                reason = "these results are for earlier inputs; fix the field marked in red"
+            elif running:
+                reason = "simulating the large population for the new inputs…"
+            else:
+                reason = ""
+            await show_outdated("simulate", reason)
 
         @render.text
         def mor_at_assessment():
@@ -456,7 +589,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.download_button(filename="assessments.csv")
         def download_assessments():
-            yield views.assessment_frame(sim_result()).to_csv(index=False)
+            yield csv_text(views.assessment_frame(sim_result()), index=False)
 
         def full_resolution():
             """The result at the CLI's resolution (what `blockade simulate --out` writes)."""
@@ -468,7 +601,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.download_button(filename="timecourse.csv")
         def download_timecourse():
-            yield full_resolution().timecourse.to_csv(index=False, float_format="%.6g")  # = timecourse.csv
+            yield csv_text(full_resolution().timecourse, index=False, float_format="%.6g")  # = timecourse.csv
 
         @render.download_button(filename="timecourse.png", media_type="image/png")
         def download_timecourse_png():
@@ -559,7 +692,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         @reactive.extended_task
         async def plan_task(scenario):
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(pools["plan"], run_plan, scenario)
+            return await loop.run_in_executor(pools["plan"], run_plan, scenario, schedules)
 
         started = {"plan": None, "reanalyse": None}
 
@@ -677,28 +810,50 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             rest = views.plan_other_warnings(plan_result())
             return ui.div(*[ui.div(f"warning: {w}", class_="key-warning") for w in rest]) if rest else None
 
-        @render.ui
-        def plan_timeline():
-            from occupancy.report.html import figure_to_svg
-            from occupancy.report.plan_figures import _pyplot, timeline_figure
+        def cached_figure(name: str, shows, make, label: str):
+            """The figure's tag, redrawn only when what it shows changed (``shows``: identity of its data)."""
+            if name in figures and figures[name][0] == shows:
+                return figures[name][1]
+            from occupancy.report.plan_figures import _pyplot
 
-            fig = timeline_figure(plan_result())
+            fig = make()
             try:
-                return figure_div(fig, "Protocol timeline: MOR blockade over the sessions "
-                                       "(median and 5–95th percentile)")
+                tag = figure_div(fig, label)
             finally:
                 _pyplot().close(fig)
+            figures[name] = (shows, tag)
+            return tag
+
+        @render.ui
+        def plan_timeline():
+            from occupancy.report.plan_figures import timeline_figure
+
+            r = plan_result()
+            # the timeline shows only the schedule part: the same objects (compared by identity) while only N,
+            # effect, α or power change
+            shows = (r.timeline, r.orders, r.min_delay_h, r.min_isi_days)
+            return cached_figure("plan_timeline", shows, lambda: timeline_figure(r),
+                                 "Protocol timeline: MOR blockade over the sessions (median and 5–95th percentile)")
 
         @render.ui
         def plan_power_curve():
-            from occupancy.report.html import figure_to_svg
-            from occupancy.report.plan_figures import _pyplot, power_curve_figure
+            # inline SVG (a few ms; the PNG/SVG downloads and the report draw it with matplotlib)
+            return ui.HTML(views.plan_power_curve_svg(plan_result()))
 
-            fig = power_curve_figure(plan_result())
-            try:
-                return figure_div(fig, "Power against the number of participants")
-            finally:
-                _pyplot().close(fig)
+        def _plan_figure(name: str):
+            from occupancy.report.plan_figures import power_curve_figure, timeline_figure
+
+            return {"plan_timeline": timeline_figure, "plan_power_curve": power_curve_figure}[name](plan_result())
+
+        # the report's matplotlib figures (the files `blockade plan --out` writes), as PNG and SVG
+        for _name in ("plan_timeline", "plan_power_curve"):
+            for _fmt, _media in (("png", "image/png"), ("svg", "image/svg+xml")):
+                def _download(name=_name, fmt=_fmt):
+                    yield figure_bytes(_plan_figure(name), fmt)
+
+                _download.__name__ = f"download_{_name}_{_fmt}"
+                output(id=f"download_{_name}_{_fmt}")(
+                    render.download_button(filename=f"{_name}.{_fmt}", media_type=_media)(_download))
 
         @reactive.calc
         def plan_frames():
@@ -710,7 +865,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             names = list(plan_frames())
             with reactive.isolate():
                 current = input.plan_table_choice()
-            ui.update_select("plan_table_choice", choices={n: n for n in names},
+            ui.update_select("plan_table_choice", choices={n: views.table_title(n) for n in names},
                              selected=current if current in names else names[0])
 
         def chosen(frames: dict, choice):
@@ -722,7 +877,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.download_button(filename=lambda: f"{input.plan_table_choice() or 'plan_table'}.csv")
         def download_plan_table():
-            yield chosen(plan_frames(), input.plan_table_choice()).to_csv(index=False)  # as `blockade plan --out`
+            yield csv_text(chosen(plan_frames(), input.plan_table_choice()), index=False)  # as `blockade plan --out`
 
         # -- Reanalyse (worker thread, progress, cancellation) ------------------------------------------
         outcomes_file = reactive.value(None)  # (name, bytes, sha256)
@@ -899,6 +1054,22 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
             return figure_div(forest_figure(rea_result()), "Forest plot: each unit's Hedges' g with its MOR contrast")
 
+        def _reanalysis_figure(name: str):
+            from occupancy.report.reanalysis import bubble_figure, forest_figure
+
+            fig = {"forest_plot": forest_figure, "bubble_plot": bubble_figure}[name](rea_result())
+            req(fig is not None)  # no meta-regression: nothing to download
+            return fig
+
+        for _name in ("forest_plot", "bubble_plot"):
+            for _fmt, _media in (("png", "image/png"), ("svg", "image/svg+xml")):
+                def _download(name=_name, fmt=_fmt):
+                    yield figure_bytes(_reanalysis_figure(name), fmt)
+
+                _download.__name__ = f"download_{_name}_{_fmt}"
+                output(id=f"download_{_name}_{_fmt}")(
+                    render.download_button(filename=f"{_name}.{_fmt}", media_type=_media)(_download))
+
         @render.ui
         def bubble_plot():
             import matplotlib.pyplot as plt
@@ -924,7 +1095,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             names = list(rea_tables())
             with reactive.isolate():
                 current = input.rea_table_choice()
-            ui.update_select("rea_table_choice", choices={n: n for n in names},
+            ui.update_select("rea_table_choice", choices={n: views.table_title(n) for n in names},
                              selected=current if current in names else names[0])
 
         @render.data_frame
@@ -933,7 +1104,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.download_button(filename=lambda: f"{input.rea_table_choice() or 'table'}.csv")
         def download_rea_table():
-            yield chosen(rea_tables(), input.rea_table_choice()).to_csv(index=False, float_format="%.6g")
+            yield csv_text(chosen(rea_tables(), input.rea_table_choice()), index=False, float_format="%.6g")
 
         # -- scenario download and upload -------------------------------------------------------------
         def current_tab() -> str:

@@ -60,6 +60,13 @@ class Chart:
     def vspan(self, x0, x1, *, color="green", opacity=0.12):
         self.items.append(_Item("vspan", dict(x0=float(x0), x1=float(x1), color=color, opacity=opacity)))
 
+    def hover(self, x, series: dict, unit_x: str = ""):
+        """A crosshair that follows the pointer and lists ``series`` (``{label: values at x}``, text as given) at
+        the nearest ``x`` (drawn by the page's script; the values travel in the SVG as JSON)."""
+        self.hover_data = {"x": [float(v) for v in np.asarray(x, float)], "unit": unit_x,
+                           "series": {str(k): [None if not np.isfinite(v) else float(f"{v:.4g}")
+                                               for v in np.asarray(vals, float)] for k, vals in series.items()}}
+
     def point(self, x, y, *, color="green", r=4.5, shape="circle", tooltip="", text="", label=None):
         self.items.append(_Item("point", dict(x=float(x), y=float(y), color=color, r=r, shape=shape,
                                               tooltip=tooltip, text=text, label=label)))
@@ -193,6 +200,20 @@ class Chart:
         out.append(f'<g clip-path="url(#{clip})">' + "".join(body) + "</g>")
         out += marks
         out += _legend(legend, left, top, pw, self.legend)
+        hover = getattr(self, "hover_data", None)
+        if hover:
+            import json
+
+            data = escape(json.dumps({**hover, "x0": x0, "x1": x1, "left": left, "pw": pw, "log": self.xlog}),
+                          quote=True)
+            out.append(f'<g class="crosshair" visibility="hidden" pointer-events="none">'
+                       f'<line class="crosshair-line" x1="0" y1="{top}" x2="0" y2="{top + ph}" stroke="#333" '
+                       f'stroke-width="1" stroke-dasharray="3,3"/>'
+                       f'<rect class="crosshair-box" x="0" y="{top + 4}" width="10" height="10" fill="white" '
+                       f'fill-opacity="0.95" stroke="#999"/><text class="crosshair-text" font-size="11" x="0" '
+                       f'y="{top + 18}"></text></g>')
+            out.append(f'<rect class="hover-area" x="{left}" y="{top}" width="{pw}" height="{ph}" fill="transparent" '
+                       f'data-hover="{data}"/>')
         out.append("</svg>")
         return "".join(out)
 

@@ -107,7 +107,44 @@ _FIELD_ERRORS = """
       }
     });
   }
+  // The time course's hover crosshair: the values at the time nearest the pointer (MOR/KOR/DOR, percentiles,
+  // concentrations), from the JSON the chart carries; keyboard and screen-reader users have the tables.
+  function crosshair(ev){
+    var area = ev.target.closest ? ev.target.closest('rect.hover-area') : null;
+    document.querySelectorAll('g.crosshair').forEach(function(g){
+      if (!area || g.parentNode !== area.parentNode) g.setAttribute('visibility', 'hidden');
+    });
+    if (!area) return;
+    var d = area._hover || (area._hover = JSON.parse(area.getAttribute('data-hover')));
+    var svg = area.ownerSVGElement, pt = svg.createSVGPoint();
+    pt.x = ev.clientX; pt.y = ev.clientY;
+    var p = pt.matrixTransform(svg.getScreenCTM().inverse());
+    var f = (p.x - d.left) / d.pw, t = d.log ? Math.pow(10, Math.log10(d.x0) + f * (Math.log10(d.x1) - Math.log10(d.x0)))
+                                              : d.x0 + f * (d.x1 - d.x0);
+    var lo = 0, hi = d.x.length - 1;
+    while (hi - lo > 1) { var mid = (lo + hi) >> 1; if (d.x[mid] < t) lo = mid; else hi = mid; }
+    var i = Math.abs(d.x[lo] - t) <= Math.abs(d.x[hi] - t) ? lo : hi;
+    var g = svg.querySelector('g.crosshair'), line = g.querySelector('.crosshair-line');
+    var text = g.querySelector('.crosshair-text'), box = g.querySelector('.crosshair-box');
+    var px = d.left + (d.log ? (Math.log10(d.x[i]) - Math.log10(d.x0)) / (Math.log10(d.x1) - Math.log10(d.x0))
+                             : (d.x[i] - d.x0) / (d.x1 - d.x0)) * d.pw;
+    line.setAttribute('x1', px); line.setAttribute('x2', px);
+    var rows = ['time ' + Number(d.x[i].toPrecision(4)) + ' ' + d.unit];
+    Object.keys(d.series).forEach(function(k){ var v = d.series[k][i]; rows.push(k + ': ' + (v === null ? '–' : v)); });
+    while (text.firstChild) text.removeChild(text.firstChild);
+    var right = px > d.left + d.pw * 0.6, x = right ? px - 8 : px + 8;
+    rows.forEach(function(r, j){
+      var s = document.createElementNS('http://www.w3.org/2000/svg', 'tspan');
+      s.setAttribute('x', x); s.setAttribute('dy', j ? '14' : '0'); s.textContent = r; text.appendChild(s);
+    });
+    text.setAttribute('text-anchor', right ? 'end' : 'start');
+    g.setAttribute('visibility', 'visible');
+    var b = text.getBBox();
+    box.setAttribute('x', b.x - 4); box.setAttribute('y', b.y - 3);
+    box.setAttribute('width', b.width + 8); box.setAttribute('height', b.height + 6);
+  }
   function ready(){
+    document.addEventListener('mousemove', crosshair);
     Shiny.addCustomMessageHandler('blockade_field_errors', function(m){ show(m.tab, m.errors); });
     Shiny.addCustomMessageHandler('blockade_outdated', outdated);
     Shiny.addCustomMessageHandler('blockade_url', function(m){
@@ -345,10 +382,14 @@ def plan_panel(form: PlanForm):
         ui.layout_column_wrap(*heads, width="300px", fill=False),
         ui.output_ui("plan_warnings"),
         ui.card(ui.card_header("Protocol timeline (MOR blockade, median and 5–95th percentile)"),
-                ui.output_ui("plan_timeline"), full_screen=True),
-        ui.card(ui.card_header("Power against N"), ui.output_ui("plan_power_curve")),
+                ui.output_ui("plan_timeline"),
+                ui.div(ui.download_button("download_plan_timeline_png", "Figure (PNG)"),
+                       ui.download_button("download_plan_timeline_svg", "Figure (SVG)", class_="ms-2"), class_="mt-1"), full_screen=True),
+        ui.card(ui.card_header("Power against N"), ui.output_ui("plan_power_curve"),
+                ui.div(ui.download_button("download_plan_power_curve_png", "Figure (PNG)"),
+                       ui.download_button("download_plan_power_curve_svg", "Figure (SVG)", class_="ms-2"), class_="mt-1")),
         ui.card(ui.card_header("Tables"),
-                ui.input_select("plan_table_choice", "Table", {"plan_assessments": "plan_assessments"}),
+                ui.input_select("plan_table_choice", "Table", {"plan_assessments": "Plan assessments"}),
                 ui.output_data_frame("plan_table"),
                 ui.div(ui.download_button("download_plan_table", "This table (CSV)"), class_="mt-1")),
     ]
@@ -379,10 +420,13 @@ def reanalyse_panel(form: ReanalyseForm):
         ui.card(ui.card_header("Pooled and blockade-adjusted estimates (Hedges' g)"),
                 ui.output_data_frame("reanalysis_estimates"), ui.output_ui("reanalysis_text")),
         ui.card(ui.card_header("Forest plot with each unit's MOR contrast"), ui.output_ui("forest_plot"),
-                full_screen=True),
-        ui.card(ui.card_header("g against the MOR blockade contrast (meta-regression)"), ui.output_ui("bubble_plot")),
+                ui.div(ui.download_button("download_forest_plot_png", "Figure (PNG)"),
+                       ui.download_button("download_forest_plot_svg", "Figure (SVG)", class_="ms-2"), class_="mt-1"), full_screen=True),
+        ui.card(ui.card_header("g against the MOR blockade contrast (meta-regression)"), ui.output_ui("bubble_plot"),
+                ui.div(ui.download_button("download_bubble_plot_png", "Figure (PNG)"),
+                       ui.download_button("download_bubble_plot_svg", "Figure (SVG)", class_="ms-2"), class_="mt-1")),
         ui.card(ui.card_header("Tables"),
-                ui.input_select("rea_table_choice", "Table", {"annotated_outcomes": "annotated_outcomes"}),
+                ui.input_select("rea_table_choice", "Table", {"annotated_outcomes": "Annotated outcomes"}),
                 ui.output_data_frame("rea_table"),
                 ui.div(ui.download_button("download_rea_table", "This table (CSV)"), class_="mt-1")),
     ]

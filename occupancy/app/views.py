@@ -117,6 +117,33 @@ def display_frame(frame):
             out[col] = out[col].round(3)
         else:
             out[col] = out[col].round(2)
+    return human_headers(out)
+
+
+#: Headers the report's :func:`~occupancy.report.html.column_label` leaves without a unit or in lower case.
+_SCREEN_LABELS = {"residual_MOR": "Residual MOR at session start, mean (%)",
+                  "residual_MOR_p50": "Residual MOR at session start, median (%)",
+                  "residual_MOR_p95": "Residual MOR at session start, 95th percentile (%)",
+                  "first_assessment_MOR": "MOR at the first assessment, mean (%)",
+                  "MOR_mean": "MOR blockade, mean (%)", "n_total": "Participants in total (N)",
+                  "power": "Power, full blockade (0–1)", "power_attenuated": "Power with the blockade attenuation (0–1)",
+                  "quantity": "Quantity", "value": "Value"}
+
+
+def human_headers(frame):
+    """The frame with its columns as words with units (:func:`occupancy.report.html.column_label`, the report's
+    headers): the screen never shows code names such as ``MOR_prob_ge_90``.  Downloads keep the CLI's names."""
+    from occupancy.report.html import column_label
+
+    labels, seen = [], set()
+    for col in frame.columns:
+        label = _SCREEN_LABELS.get(str(col)) or column_label(col)
+        if label in seen:  # two names with the same words: keep the code name rather than hide a column
+            label = f"{label} [{col}]"
+        seen.add(label)
+        labels.append(label)
+    out = frame.copy()
+    out.columns = labels
     return out
 
 
@@ -238,6 +265,15 @@ def timecourse_svg(result, view: str = "task") -> str:
             chart.vspan(d.time_h / scale, (d.time_h + d.duration_min / 60.0) / scale, color=DOSE_COLOR, opacity=0.18)
         chart.point(d.time_h / scale, 0.0, color=DOSE_COLOR, shape="triangle", r=6,
                     tooltip=f"dose at {format_time_h(d.time_h)}")
+    hover = {f"{r} (%)": arrays[r] for r in ("MOR", "KOR", "DOR")}
+    if "MOR_p05" in arrays:
+        hover["MOR 5th percentile (%)"] = arrays["MOR_p05"]
+        hover["MOR 95th percentile (%)"] = arrays["MOR_p95"]
+    from occupancy.report.html import column_label
+
+    for k in concentration_keys(arrays):
+        hover[column_label(k)] = arrays[k]
+    chart.hover(x, hover, "days" if days else "h")
     span = f"{format_time_h(lo * scale)} to {format_time_h(hi * scale)}"
     svg = chart.render(f"Blockade time course: MOR, KOR and DOR from {span} after the first dose")
     conc = concentration_keys(arrays)
@@ -285,6 +321,41 @@ def dose_curve_svg(curve, mark_dose: float | None = None) -> str:
 # --------------------------------------------------------------------------------------------------
 # Plan
 # --------------------------------------------------------------------------------------------------
+
+
+#: The power curve's two lines (the report's colours: blue and red, both over 5:1 on white).
+_POWER_COLORS = ("#1f4e9c", "#c0392b")
+
+
+def plan_power_curve_svg(result) -> str:
+    """The report's power curve (:func:`occupancy.report.plan_figures.power_curve_figure`) as inline SVG.
+
+    Notes
+    -----
+    Redrawn at every N, effect, α or power edit; matplotlib takes 100–350 ms for it, this a few ms, so a
+    Plan edit stays under the 300 ms of issue 21.  The PNG/SVG downloads and the report keep matplotlib.
+    """
+    from occupancy.app.svgplot import Chart
+
+    curve = result.power_curve
+    target = float(result.design.get("power", 0.8))
+    test = "two-sample t" if result.kind == "between" else "paired t"
+    chart = Chart(height=340, title=f"power of the {test}-test (α = {result.design.get('alpha', 0.05):g})",
+                  xlabel="total N" + (" (two equal groups)" if result.kind == "between" else " (participants)"),
+                  ylabel="power", xlim=(0.0, float(curve.n_total[-1])), ylim=(0.0, 1.02), legend="lower right")
+    chart.line(curve.n_total, curve.power, color=_POWER_COLORS[0], label=f"full blockade, g = {result.effect:g}")
+    chart.line(curve.n_total, curve.power_attenuated, color=_POWER_COLORS[1], dash="6,3",
+               label=f"attenuated, g = {result.effect_attenuated:.3g} (contrast {result.contrast_pp:.0f} pp)")
+    chart.hline(target, color="black", dash="2,3", label=f"target power {target:g}")
+    chart.vline(result.n_planned, color="#5f6b6d", opacity=1.0)
+    chart.point(result.n_planned, float(np.interp(result.n_planned, curve.n_total, curve.power_attenuated)),
+                color="#5f6b6d", label=f"planned N = {result.n_planned}",
+                tooltip=f"planned N = {result.n_planned}: power {result.power_attenuated:.3f} with the attenuation")
+    for n_req, colour, what in ((result.n_required, _POWER_COLORS[0], "full blockade"),
+                                (result.n_required_attenuated, _POWER_COLORS[1], "attenuated")):
+        if n_req is not None and n_req <= curve.n_total[-1]:
+            chart.point(n_req, target, color=colour, tooltip=f"N for power {target:g} ({what}): {n_req}")
+    return chart.render("Power against the number of participants")
 
 
 def plan_min_isi(result) -> str:
@@ -459,3 +530,10 @@ def reanalysis_tables(result) -> dict:
                           "power": result.power})
     return {"annotated_outcomes": result.annotation.table, "analysis_units": result.units,
             "estimates": reanalysis_estimates(result), "sensitivity": result.sensitivity, "study_power": power}
+
+
+def table_title(name: str) -> str:
+    """A table's name in the table picker as words ("plan_assessments" → "Plan assessments"); the CSV download
+    keeps the CLI's file name."""
+    words = str(name).replace("_", " ").strip()
+    return words[:1].upper() + words[1:]

@@ -39,8 +39,9 @@ What is computed
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -49,13 +50,106 @@ from occupancy.workflows.planning.design import (
     DEFAULT_POPULATION_N, DEFAULT_POPULATION_SEED, DRUG, PLACEBO, RECEPTORS, SOURCES, DesignSection, PlanScenario,
     condition_orders, min_delay_caveat, split_evenly, tablets_per_session, tablets_pooled,
 )
-from occupancy.workflows.planning.power import n_between, n_within, paired_dz, power_between, power_within
+from occupancy.workflows.planning.power import (
+    n_between, n_within, paired_dz, power_between, power_curve, power_within,
+)
 from occupancy.workflows.planning.result import (
     AssessmentBlockade, ContrastAtAssessment, PlanResult, PowerCurve, SessionBlockade, TimelineTrace,
 )
 from occupancy.workflows.planning.searches import (
     VirtualPopulation, find_min_delay, find_min_isi, population_summaries, residual_at,
 )
+
+#: The [design] keys that only the closed-form part of the plan uses (power, N, tablets, cost): a change of these
+#: alone leaves a :class:`PlanSchedule` valid, so :func:`plan_power` alone gives the new plan.
+POWER_ONLY_DESIGN_KEYS = frozenset({"participants", "n_drug", "n_placebo", "effect", "correlation", "alpha", "power",
+                                    "tablet_mg", "price_per_tablet", "currency"})
+
+
+def schedule_design_key(design: DesignSection) -> str:
+    """The design's keys other than :data:`POWER_ONLY_DESIGN_KEYS`, as canonical JSON (equal keys, equal schedule)."""
+    import json
+
+    return json.dumps({k: v for k, v in design.model_dump().items() if k not in POWER_ONLY_DESIGN_KEYS},
+                      sort_keys=True, default=str)
+
+
+def schedule_key(scenario: PlanScenario, *, source: str | Path = "", model_draws: int | None = None,
+                 model_seed: int = 1) -> str:
+    """A cache key for :func:`plan_schedule`: the whole scenario (and options) minus the power-only design keys.
+
+    Notes
+    -----
+    Two scenarios with the same key give the same :class:`PlanSchedule`, so an app can keep one per key and
+    re-run only :func:`plan_power` when N, effect, α or target power change.
+    """
+    import json
+
+    data = scenario.model_dump(mode="json")
+    data["design"] = {k: v for k, v in data.get("design", {}).items() if k not in POWER_ONLY_DESIGN_KEYS}
+    return json.dumps({"scenario": data, "source": str(source), "model_draws": model_draws,
+                       "model_seed": model_seed}, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True, eq=False)
+class PlanSchedule:
+    """The schedule and population part of a plan (everything but the closed-form power): see :func:`plan_power`.
+
+    Holds the built model and schedule, the virtual population, blockade per order/session/assessment, the
+    contrasts, the delay and ISI searches, the timelines and the model-uncertainty draws.  ``design`` is the
+    design it was made with (only its keys outside :data:`POWER_ONLY_DESIGN_KEYS` matter here).
+
+    Notes
+    -----
+    Split from :class:`PlanResult` so that an edit of N, effect, α or target power costs only the closed form
+    (issue 21: under 300 ms per Plan edit in the app) while ``blockade plan`` gives the same numbers.
+    """
+
+    model: Any
+    schedule: Any
+    assessments: tuple
+    design: DesignSection
+    primary: str
+    session_len_h: float
+    kind: str
+    isi_h: float | None
+    time_course: bool
+    population: VirtualPopulation
+    seed: Any
+    orders: tuple
+    order_names: tuple
+    sessions_raw: tuple
+    session_rows: dict
+    conditions: tuple
+    contrasts: tuple
+    primary_contrast: float
+    timeline: tuple
+    min_delay: float | None
+    prob_delay: float | None
+    until: float | None
+    min_isi: float | None
+    min_isi_med: float | None
+    res95: float | None
+    res50: float | None
+    model_uncertainty_draws: dict | None
+    model_uncertainty_note: str | None
+    scenario_name: str
+    source: str
+
+    def summary(self) -> str:
+        """One line per headline number that does not depend on the power keys."""
+        def fmt(x, unit):
+            return "not reached" if x is None else f"{x:.3g}{unit}"
+        return (f"plan schedule ({self.model.drug}, {self.model.name}, {self.kind}, {self.population.n} subjects): "
+                f"contrast {self.primary_contrast:.1f} pp at '{self.primary}', minimum delay "
+                f"{fmt(self.min_delay, ' h')}, minimum ISI {fmt(self.min_isi, ' days')}")
+
+    def to_frame(self):
+        """The contrasts at every assessment (a pandas DataFrame)."""
+        import pandas as pd
+
+        return pd.DataFrame([c.to_dict() for c in self.contrasts]).drop(columns="per_order")
+
 
 def _order_name(order: tuple[str, ...], kind: str) -> str:
     if kind == "between":
@@ -85,6 +179,24 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
                 scenario_name: str = "plan", source: str = "", model_draws: int | None = None,
                 model_seed=1, progress: bool = False) -> PlanResult:
     """Run the planning workflow on already-built parts (see :func:`plan_study` for a scenario).
+
+    :func:`plan_schedule_design` (blockade, delay, washout, model uncertainty) followed by :func:`plan_power`
+    (closed-form power and N); the parameters are those of :func:`plan_schedule_design`.
+    """
+    return plan_power(plan_schedule_design(model, schedule, assessments, design, n=n, seed=seed,
+                                           variability=variability, scenario_name=scenario_name, source=source,
+                                           model_draws=model_draws, model_seed=model_seed, progress=progress))
+
+
+def plan_schedule_design(model, schedule, assessments: Sequence[tuple[str, float]], design: DesignSection, *,
+                n: int = DEFAULT_POPULATION_N, seed=DEFAULT_POPULATION_SEED, variability=None,
+                scenario_name: str = "plan", source: str = "", model_draws: int | None = None,
+                model_seed=1, progress: bool = False) -> "PlanSchedule":
+    """The schedule part of the plan on already-built parts: everything but the power (see :func:`plan_power`).
+
+    Blockade at the assessments of every session and order, the contrasts, the minimum delay and intersession
+    interval, the timelines and the model-uncertainty draws: nothing here depends on the [design] keys in
+    :data:`POWER_ONLY_DESIGN_KEYS`.
 
     Parameters
     ----------
@@ -146,9 +258,6 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
     pop = VirtualPopulation(model, n, seed, variability)
     order_names = [_order_name(o, kind) for o in orders]
 
-    g = float(design.effect)
-    alpha, target = float(design.alpha), float(design.power)
-
     # -- blockade per order and session (population summaries in bounded blocks) -----------------------
     assess_t = np.array([t for _, t in assessments])
     sessions_raw = []  # (order_index, session, condition, start_h, protocol schedule, residual summary)
@@ -206,7 +315,6 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         contrasts.append(ContrastAtAssessment(label, t, contrast, cond_rows[DRUG][j].MOR,
                                               cond_rows[PLACEBO][j].MOR, tuple(per_order)))
     primary_contrast = next(c.contrast_pp for c in contrasts if c.label == primary)
-    g_eff = g * min(max(primary_contrast, 0.0), 100.0) / 100.0
 
     # -- delay and washout ----------------------------------------------------------------------------
     min_delay, prob_delay, until = find_min_delay(
@@ -223,6 +331,71 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         res95 = float(residual_at(pop, schedule, [design.isi_days], first_assess_h, 95.0)[0])
         res50 = float(residual_at(pop, schedule, [design.isi_days], first_assess_h, 50.0)[0])
 
+    # -- model uncertainty: posterior draws × admissible structures (the power per draw comes later) -------
+    unc_draws, unc_note = _model_uncertainty_draws(
+        model, schedule, design, kind=kind, sources=[(oi, cond, sched, start)
+                                                     for (oi, _si, cond, start, sched, _r) in sessions_raw],
+        primary_t=dict(assessments)[primary], first_assess_h=first_assess_h, session_len_h=session_len_h,
+        time_course=time_course, model_draws=model_draws, model_seed=model_seed,
+        pop_n=pop.n, pop_seed=seed, variability=variability, progress=progress)
+    return PlanSchedule(
+        model=model, schedule=schedule, assessments=tuple(assessments), design=design, primary=primary,
+        session_len_h=session_len_h, kind=kind, isi_h=isi_h, time_course=time_course, population=pop, seed=seed,
+        orders=tuple(orders), order_names=tuple(order_names), sessions_raw=tuple(sessions_raw),
+        session_rows=session_rows, conditions=tuple(conditions), contrasts=tuple(contrasts),
+        primary_contrast=primary_contrast, timeline=tuple(timeline), min_delay=min_delay, prob_delay=prob_delay,
+        until=until, min_isi=min_isi, min_isi_med=min_isi_med, res95=res95, res50=res50,
+        model_uncertainty_draws=unc_draws, model_uncertainty_note=unc_note, scenario_name=scenario_name,
+        source=str(source))
+
+
+def plan_power(planned: "PlanSchedule", design: DesignSection | None = None, *,
+               blank_n: str = "unattenuated") -> PlanResult:
+    """The whole :class:`PlanResult` from a :class:`PlanSchedule` and a design: power, N, tablets and words.
+
+    Parameters
+    ----------
+    planned : PlanSchedule
+        From :func:`plan_schedule` or :func:`plan_schedule_design`.
+    design : DesignSection, optional
+        The design whose power-only keys (:data:`POWER_ONLY_DESIGN_KEYS`: N, effect, α, target power,
+        correlation, tablets, price) are to be used; its other keys must equal those ``planned`` was made
+        with.  ``None`` takes ``planned.design``.
+    blank_n : {"unattenuated", "attenuated"}
+        The planned N when the design names none: the N for the target power with full blockade (``blockade
+        plan``'s convention, the default) or for the blockade-attenuated effect ``g × contrast / 100`` (the
+        app's, issue 21.5: the N a researcher should recruit).  When the attenuated effect is 0 (no finite N)
+        the unattenuated N is taken and ``n_planned_source`` says so.
+
+    Notes
+    -----
+    Everything here is closed form (exact noncentral-t power, :mod:`occupancy.workflows.planning.power`), so
+    an edit of N, effect, α or target power re-runs only this function on a cached :class:`PlanSchedule`
+    (the app's Plan tab).  ``plan_design`` is this function applied to :func:`plan_schedule_design`, so the
+    CLI's numbers do not depend on the split.
+    """
+    if blank_n not in ("unattenuated", "attenuated"):
+        raise ValueError(f"plan_power: blank_n must be 'unattenuated' or 'attenuated' (got {blank_n!r})")
+    if design is None:
+        design = planned.design
+    elif schedule_design_key(design) != schedule_design_key(planned.design):
+        raise ValueError("plan_power: the design differs from the schedule's in a key other than "
+                         + ", ".join(sorted(POWER_ONLY_DESIGN_KEYS)))
+    problem = design.problem()
+    if problem:
+        raise InputError(problem)
+    model, schedule, assessments, primary = planned.model, planned.schedule, list(planned.assessments), planned.primary
+    kind, isi_h, pop, seed, orders = planned.kind, planned.isi_h, planned.population, planned.seed, planned.orders
+    order_names, sessions_raw, session_rows = planned.order_names, planned.sessions_raw, planned.session_rows
+    conditions, contrasts, primary_contrast = planned.conditions, planned.contrasts, planned.primary_contrast
+    cond_rows = dict(conditions)
+    timeline, min_delay, prob_delay, until = planned.timeline, planned.min_delay, planned.prob_delay, planned.until
+    min_isi, min_isi_med, res95, res50 = planned.min_isi, planned.min_isi_med, planned.res95, planned.res50
+    scenario_name, source = planned.scenario_name, planned.source
+    g = float(design.effect)
+    alpha, target = float(design.alpha), float(design.power)
+    g_eff = g * min(max(primary_contrast, 0.0), 100.0) / 100.0
+
     # -- power and N ----------------------------------------------------------------------------------
     if kind == "between":
         dz = dz_eff = None
@@ -236,6 +409,11 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
             groups, n_source = tuple(split_evenly(design.participants, 2)), "design.participants"
         else:
             groups, n_source = (n_grp, n_grp), "N required for the target power (no attenuation)"
+            if blank_n == "attenuated":
+                if n_grp_att:
+                    groups, n_source = (n_grp_att, n_grp_att), "N required for the target power with the blockade attenuation"
+                else:
+                    n_source += "; the attenuated effect is 0, so no finite N reaches the target"
         n_planned = int(sum(groups))
         pw = power_between(g, groups[0], groups[1], alpha)
         pw_att = power_between(g_eff, groups[0], groups[1], alpha) if g_eff != 0 else alpha
@@ -251,19 +429,26 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
         else:
             n_planned = n_req_bal
             n_source = f"N required for the target power (no attenuation), rounded up to a multiple of {k} orders"
+            if blank_n == "attenuated":
+                if n_req_att_bal:
+                    n_planned = n_req_att_bal
+                    n_source = (f"N required for the target power with the blockade attenuation, rounded up to a "
+                                f"multiple of {k} orders")
+                else:
+                    n_source += "; the attenuated effect is 0, so no finite N reaches the target"
         groups = tuple(split_evenly(n_planned, k))
         pw = power_within(dz, n_planned, alpha)
         pw_att = power_within(dz_eff, n_planned, alpha) if dz_eff != 0 else alpha
 
     curve = _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att)
 
-    # -- model uncertainty: posterior draws × admissible structures --------------------------------------
-    model_unc, unc_note = _model_uncertainty(
-        model, schedule, design, kind=kind, sources=[(oi, cond, sched, start)
-                                                     for (oi, _si, cond, start, sched, _r) in sessions_raw],
-        primary_t=dict(assessments)[primary], first_assess_h=first_assess_h, session_len_h=session_len_h,
-        time_course=time_course, groups=groups, n_planned=n_planned, model_draws=model_draws, model_seed=model_seed,
-        pop_n=pop.n, pop_seed=seed, variability=variability, progress=progress)
+    if planned.model_uncertainty_draws is not None:
+        from occupancy.workflows.planning.uncertainty import model_uncertainty_power
+
+        model_unc = model_uncertainty_power(planned.model_uncertainty_draws, design, groups=groups, n_planned=n_planned)
+        unc_note = model_unc["_ensemble"].describe()
+    else:
+        model_unc, unc_note = None, planned.model_uncertainty_note
 
     # -- naltrexone, tablets, cost --------------------------------------------------------------------
     drug_sessions_total = int(groups[0]) if kind == "between" else int(n_planned * design.drug_sessions)
@@ -389,9 +574,10 @@ def check_plan_work(model, schedule, n_assessments: int, design: DesignSection, 
                          "shorter design.max_delay_h or design.max_isi_days, or fewer --model-draws")
 
 
-def _model_uncertainty(model, schedule, design, *, model_draws, model_seed, **kw):
-    """``(dict of Uncertain, note)``; ``(None, why not)`` for a model without parameter uncertainty or 0 draws."""
-    from occupancy.workflows.planning.uncertainty import DEFAULT_PLAN_MODEL_DRAWS, plan_model_uncertainty
+def _model_uncertainty_draws(model, schedule, design, *, model_draws, model_seed, **kw):
+    """``(draws, None)`` (:func:`~occupancy.workflows.planning.uncertainty.model_uncertainty_draws`); ``(None, why
+    not)`` for a model without parameter uncertainty or 0 draws."""
+    from occupancy.workflows.planning.uncertainty import DEFAULT_PLAN_MODEL_DRAWS, model_uncertainty_draws
 
     n_draws = DEFAULT_PLAN_MODEL_DRAWS if model_draws is None else int(model_draws)
     if n_draws == 0:
@@ -400,25 +586,26 @@ def _model_uncertainty(model, schedule, design, *, model_draws, model_seed, **kw
         return None, (f"not available: the {model.name} model has no posterior or parameter-"
                       "uncertainty estimate (use the pkpd model)")
     try:
-        unc = plan_model_uncertainty(model, schedule, design, n_draws=n_draws, seed=model_seed, **kw)
+        draws = model_uncertainty_draws(model, schedule, design, n_draws=n_draws, seed=model_seed, **kw)
     except InputError as exc:  # e.g. no parameter uncertainty for this hysteresis variant
         return None, f"not available: {exc}"
-    return unc, unc["_ensemble"].describe()
+    return draws, None
 
 
 def _power_curve(kind, g, g_eff, design, n_planned, n_req, n_req_att) -> PowerCurve:
     cap = 2000
     top = max([n_planned, n_req or 0] + ([n_req_att] if n_req_att and n_req_att <= cap else []))
     top = int(min(cap, max(40, math.ceil(1.25 * top))))
+    # one vectorised call per line (power_curve: equal to power_between/power_within at every N, bit for bit)
     if kind == "between":
         n_total = np.arange(4, top + 2, 2)
-        pw = [power_between(g, m // 2, m // 2, design.alpha) for m in n_total]
-        pa = [power_between(g_eff, m // 2, m // 2, design.alpha) if g_eff else design.alpha for m in n_total]
+        pw = power_curve(g, n_total, design.alpha, kind)
+        pa = power_curve(g_eff, n_total, design.alpha, kind) if g_eff else np.full(len(n_total), design.alpha)
     else:
         n_total = np.arange(4, top + 1)
         dz, dze = paired_dz(g, design.correlation), paired_dz(g_eff, design.correlation)
-        pw = [power_within(dz, m, design.alpha) for m in n_total]
-        pa = [power_within(dze, m, design.alpha) if dze else design.alpha for m in n_total]
+        pw = power_curve(dz, n_total, design.alpha, kind)
+        pa = power_curve(dze, n_total, design.alpha, kind) if dze else np.full(len(n_total), design.alpha)
     return PowerCurve(n_total=n_total, power=np.asarray(pw, float), power_attenuated=np.asarray(pa, float))
 
 
@@ -505,6 +692,21 @@ def plan_study(scenario: PlanScenario, *, source: str | Path = "", model_draws: 
     probabilities behind the minimum delay need a population).  ``model_draws`` (``--model-draws``) overrides
     the ``[uncertainty]`` section's ``n`` (the model-uncertainty draws; default
     :data:`~occupancy.workflows.planning.uncertainty.DEFAULT_PLAN_MODEL_DRAWS`).
+
+    Notes
+    -----
+    :func:`plan_schedule` then :func:`plan_power`: the app caches the first and re-runs only the second when
+    only N, effect, α or target power change.
+    """
+    return plan_power(plan_schedule(scenario, source=source, model_draws=model_draws, model_seed=model_seed,
+                                    progress=progress))
+
+
+def plan_schedule(scenario: PlanScenario, *, source: str | Path = "", model_draws: int | None = None,
+                  model_seed: int = 1, progress: bool = False) -> PlanSchedule:
+    """The schedule part of :func:`plan_study` (cache it under :func:`schedule_key`; :func:`plan_power` finishes).
+
+    Parameters are those of :func:`plan_study`; errors are the same one-line :class:`InputError`.
     """
     pop = scenario.population
     n = pop.n if pop is not None else DEFAULT_POPULATION_N
@@ -514,10 +716,11 @@ def plan_study(scenario: PlanScenario, *, source: str | Path = "", model_draws: 
     if model_draws is None and scenario.uncertainty is not None:
         model_draws, model_seed = scenario.uncertainty.n, scenario.uncertainty.seed
     try:
-        return plan_design(scenario.build_model(), scenario.schedule(),
-                           [(a.label, a.time_h) for a in scenario.assessments], scenario.design,
-                           n=n, seed=seed, variability=variability, scenario_name=name,
-                           source=str(source), model_draws=model_draws, model_seed=model_seed, progress=progress)
+        return plan_schedule_design(scenario.build_model(), scenario.schedule(),
+                                    [(a.label, a.time_h) for a in scenario.assessments], scenario.design,
+                                    n=n, seed=seed, variability=variability, scenario_name=name,
+                                    source=str(source), model_draws=model_draws, model_seed=model_seed,
+                                    progress=progress)
     except InputError as exc:
         prefix = f"{Path(source).name}: " if source else ""
         if prefix and str(exc).startswith(prefix):

@@ -57,3 +57,33 @@ def n_between(effect: float, alpha: float, power: float) -> int | None:
 def n_within(dz: float, alpha: float, power: float) -> int | None:
     """Smallest number of participants (pairs) with power ≥ ``power`` (None when dz is 0 or N > 10 million)."""
     return _sample_size(dz, alpha, power, "paired")
+
+
+def power_curve(effect: float, n_total, alpha: float, kind: str):
+    """Two-sided exact power at every total N of ``n_total`` in one vectorised call (the plan's power curve).
+
+    ``kind="between"``: two equal groups of ``n_total // 2`` and ``effect`` Cohen's d (as :func:`power_between`);
+    ``kind="within"``: ``n_total`` pairs and ``effect`` the paired dz (as :func:`power_within`).
+
+    Notes
+    -----
+    The same formula as :func:`meta.power.ttest_power` (noncentral t: ``df = n1 + n2 − 2``,
+    ``δ = d√(n1 n2/(n1 + n2))`` between; ``df = n − 1``, ``δ = dz√n`` paired; power ``P(T > t_{1−α/2}) +
+    P(T_{−δ} > t_{1−α/2})``), evaluated element-wise by scipy's ufuncs, so each value equals the scalar call's
+    bit for bit (tests/test_planning.py checks it) while the whole curve costs one call instead of one per N.
+    """
+    import numpy as np
+    from scipy import stats
+
+    d = abs(float(effect))
+    n_total = np.asarray(n_total)
+    if kind == "between":
+        n1 = n_total // 2
+        n2 = n1 * 1.0
+        df = n1 + n2 - 2
+        nc = d * np.sqrt(n1 * n2 / (n1 + n2))
+    else:
+        df = n_total - 1
+        nc = d * np.sqrt(n_total)
+    crit = stats.t.isf(alpha / 2, df)
+    return np.asarray(stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc), dtype=float)

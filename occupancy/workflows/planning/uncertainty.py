@@ -53,13 +53,32 @@ def plan_model_uncertainty(model, schedule, design, *, kind: str, sources, prima
 
     ``sources`` lists ``(order index, condition, protocol schedule, session start)`` for every session (as
     :func:`~occupancy.workflows.planning.plan.plan_design` builds them).  Returns ``{name: Uncertain}`` and the
-    ensemble under ``"_ensemble"``.
+    ensemble under ``"_ensemble"``.  The same as :func:`model_uncertainty_draws` followed by
+    :func:`model_uncertainty_power`.
+    """
+    draws = model_uncertainty_draws(model, schedule, design, kind=kind, sources=sources, primary_t=primary_t,
+                                    first_assess_h=first_assess_h, session_len_h=session_len_h,
+                                    time_course=time_course, n_draws=n_draws, seed=seed, pop_n=pop_n,
+                                    pop_seed=pop_seed, variability=variability, progress=progress)
+    return model_uncertainty_power(draws, design, groups=groups, n_planned=n_planned)
+
+
+def model_uncertainty_draws(model, schedule, design, *, kind: str, sources, primary_t: float, first_assess_h: float,
+                            session_len_h: float, time_course: bool, n_draws: int, seed, pop_n: int, pop_seed,
+                            variability=None, progress: bool = False) -> dict:
+    """The schedule part of :func:`plan_model_uncertainty`: per ensemble member the minimum delay, the minimum
+    ISI, P(MOR >= 90 %) at the primary assessment and the drug − placebo MOR contrast (``"contrast"``).
+
+    Notes
+    -----
+    None of these depends on the effect, α, the target power or the N, so a planner that changes only those
+    (the app's Plan tab) keeps this dict and re-runs only :func:`model_uncertainty_power` (closed form).
     """
     ens = ensemble(model, n_draws, seed)
     n_sub = int(min(pop_n, MAX_SUBJECTS_PER_DRAW))
-    values = {k: [] for k in LABELS}
+    values = {k: [] for k in LABELS if k != "power_attenuated"}
+    values["contrast"] = []
     variabilities = {}
-    g, alpha = float(design.effect), float(design.alpha)
     for si, m in progress_bar(ens.members, len(ens.members), "model uncertainty (plan)", progress):
         if si not in variabilities:
             variabilities[si] = _variability_for(m, variability)
@@ -77,7 +96,18 @@ def plan_model_uncertainty(model, schedule, design, *, kind: str, sources, prima
             if cond == DRUG:
                 prob_drug.append(float((v >= 90.0).mean()))
         values["prob_mor_ge_90_at_primary"].append(float(np.mean(prob_drug)))
-        contrast = _contrast(kind, mean_by)
+        values["contrast"].append(_contrast(kind, mean_by))
+    return {"kind": kind, "time_course": time_course, "values": values, "ensemble": ens}
+
+
+def model_uncertainty_power(draws: dict, design, *, groups, n_planned: int) -> dict:
+    """The power part of :func:`plan_model_uncertainty`: power with each member's attenuation
+    ``g_eff = g × contrast / 100`` for the planned N (closed form), and every number as ``Uncertain``."""
+    kind, time_course, ens = draws["kind"], draws["time_course"], draws["ensemble"]
+    g, alpha = float(design.effect), float(design.alpha)
+    values = {k: list(v) for k, v in draws["values"].items() if k != "contrast"}
+    values["power_attenuated"] = []
+    for contrast in draws["values"]["contrast"]:
         g_eff = g * min(max(contrast, 0.0), 100.0) / 100.0
         if kind == "between":
             pw = power_between(g_eff, groups[0], groups[1], alpha) if g_eff != 0 else alpha
