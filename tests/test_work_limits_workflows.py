@@ -14,7 +14,7 @@ import pytest
 import occupancy.annotation.annotate as annotate_module
 import occupancy.workflows.planning.plan as plan_module
 import occupancy.workflows.reanalysis.analysis as analysis_module
-from occupancy.annotation.annotate import AnnotationSettings, annotate, annotation_work
+from occupancy.annotation.annotate import ANNOTATION_POINT_COST, AnnotationSettings, annotate, annotation_work
 from occupancy.annotation.literature import load_outcomes
 from occupancy.errors import InputError
 from occupancy.simulation.simulate import MAX_SUBJECT_POINTS
@@ -81,3 +81,51 @@ def test_plan_refused_before_the_population_is_drawn(monkeypatch, tmp_path):
     path.write_text(path.read_text().replace("n = 100000", f"n = {n_max}"))
     with pytest.raises(AssertionError, match="before the limit"):
         plan_study(load_plan_scenario(path), source=path)
+
+
+def test_annotate_advertised_n_is_the_largest_accepted(monkeypatch):
+    """An annotation point costs ANNOTATION_POINT_COST of simulate's: the advertised n fits, one more does not."""
+    monkeypatch.setattr(annotate_module, "_annotate_segments", _never)
+    table = load_outcomes(None)
+    settings = AnnotationSettings(n=100_000, grid_points=1000)
+    with pytest.raises(InputError, match=r"an annotation point costs 2\), .* use n <= (\d+)") as err:
+        annotate(table, settings, keep_draws=False)
+    assert "\n" not in err.value.args[0]
+    n_max = int(err.value.args[0].split("n <= ")[1].split(",")[0])
+    points = annotation_work(table, settings)[1]
+    assert ANNOTATION_POINT_COST * n_max * points <= MAX_SUBJECT_POINTS < ANNOTATION_POINT_COST * (n_max + 1) * points
+    with pytest.raises(InputError, match=f"{n_max + 1} virtual subjects"):
+        annotate(table, replace(settings, n=n_max + 1), keep_draws=False)
+    with pytest.raises(AssertionError, match="before the limit"):  # the check passes, the model call starts
+        annotate(table, replace(settings, n=n_max), keep_draws=False)
+
+
+def test_default_reanalyse_limit_counts_annotation_points_at_their_cost(monkeypatch):
+    """A default reanalysis at n = 100,000 (95 s of CPU measured) is refused; the largest accepted n is the one
+    whose annotation points, at ANNOTATION_POINT_COST each, fit MAX_SUBJECT_POINTS."""
+    table = load_outcomes(None)
+    totals = []
+
+    def fits(n):
+        settings = ReanalysisSettings(annotation=AnnotationSettings(n=n))
+        try:
+            analysis_module._check_work(table, settings, settings.uncertainty_draws)
+        except InputError as err:
+            totals.append(int(err.args[0].split(" evaluate ")[1].split(" ")[0].replace(",", "")))
+            return False
+        return True
+
+    assert not fits(100_000)
+    lo, hi = 2, 100_000
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    # just over the limit: its costed points exceed the budget, though uncosted they would have fitted
+    assert fits(lo) and not fits(lo + 1)
+    assert ANNOTATION_POINT_COST * totals[-1] > MAX_SUBJECT_POINTS >= totals[-1]
+    monkeypatch.setattr(analysis_module, "annotate_outcomes", _never)
+    with pytest.raises(InputError, match=rf"n = {lo + 1} each.*\(an annotation point costs 2\), more than one run"):
+        analysis_module.reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(n=lo + 1)))
+    # just under: the check passes and the first annotation starts
+    with pytest.raises(AssertionError, match="before the limit"):
+        analysis_module.reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(n=lo)))

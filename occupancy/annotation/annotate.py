@@ -52,6 +52,7 @@ __all__ = [
     "RESIDUAL_FRACTION",
     "ANNOTATION_COLUMNS",
     "WINDOW_POINTS",
+    "ANNOTATION_POINT_COST",
 ]
 
 RECEPTORS = ("MOR", "KOR", "DOR")
@@ -376,6 +377,17 @@ def annotation_work(table: OutcomeTable, settings: AnnotationSettings) -> tuple[
     return _work(unique, settings, settings.model != "emax")
 
 
+#: Cost of one annotation subject-time point in simulate's units (:data:`MAX_SUBJECT_POINTS
+#: <occupancy.simulation.simulate.MAX_SUBJECT_POINTS>`): an annotation evaluates the crossover contrast and the
+#: per-outcome summaries at every point. Measured (issue 18, item 8; 2 cores, loaded machine, CPU time, three
+#: runs each): ``simulate`` of naltrexone 50 mg with two 4 h windows at n = 20,000 (8.0e7 subject-points) took
+#: 3.85–3.92 s (48–49 ns a point), annotating the bundled review at n = 20,000 (7.5e6 subject-points) took
+#: 0.70–1.08 s (93–143 ns a point): about 2 times as much per point.  Earlier, a default ``reanalyse`` at
+#: n = 100,000 (just under the uncosted limit, ~1e9 points) took 95 s of CPU, the same ~95 ns a point.
+#: With the cost, the largest accepted default reanalysis (n = 56,139, 5e8 points) took 49 s of CPU.
+ANNOTATION_POINT_COST = 2
+
+
 def check_annotation_runs(table: OutcomeTable, runs, *, field: str, what: str, advice: str) -> None:
     """Refuse, up front and in one line, work made of several annotations of ``table`` beyond the limits.
 
@@ -386,8 +398,9 @@ def check_annotation_runs(table: OutcomeTable, runs, *, field: str, what: str, a
     -----
     The limits are ``blockade simulate``'s (:func:`occupancy.simulation.simulate.check_population_work`):
     memory per annotation (subjects × doses of a schedule), and time over all of them together (subjects ×
-    time points, :data:`~occupancy.simulation.simulate.MAX_SUBJECT_POINTS`), because a reanalysis or an
-    annotation with model uncertainty runs them one after the other in the same command.
+    time points × :data:`ANNOTATION_POINT_COST` within :data:`~occupancy.simulation.simulate.MAX_SUBJECT_POINTS`),
+    because a reanalysis or an annotation with model uncertainty runs them one after the other in the same
+    command, and an annotation point costs about twice a simulate point (measured).
     """
     from occupancy.simulation.simulate import MAX_SUBJECT_POINTS, check_population_work
 
@@ -404,9 +417,11 @@ def check_annotation_runs(table: OutcomeTable, runs, *, field: str, what: str, a
         if n:
             check_population_work(n, doses, 0, field=field)
         total += int(repeats) * max(n, 1) * points
-    if total > MAX_SUBJECT_POINTS:
-        raise InputError(f"{field}: {what} evaluate {total:,} subject-time points, more than one run computes in "
-                         f"about a minute ({MAX_SUBJECT_POINTS:,}); {advice}")
+    if ANNOTATION_POINT_COST * total > MAX_SUBJECT_POINTS:
+        raise InputError(f"{field}: {what} evaluate {total:,} subject-time points, as much as "
+                         f"{ANNOTATION_POINT_COST * total:,} of simulate's (an annotation point costs "
+                         f"{ANNOTATION_POINT_COST}), more than one run computes in about a minute "
+                         f"({MAX_SUBJECT_POINTS:,}); {advice}")
 
 
 def _window_offsets(design: OutcomeDesign, settings: AnnotationSettings) -> np.ndarray:
@@ -523,9 +538,14 @@ def annotate_outcomes(table: OutcomeTable, settings: AnnotationSettings | None =
         from occupancy.simulation.simulate import MAX_SUBJECT_POINTS, check_population_work
 
         doses, points = _work(unique, settings, has_time_course)
-        check_population_work(n, doses, points, field=f"{table.source}: population.n",
-                              point_advice=f"use n <= {max(2, MAX_SUBJECT_POINTS // max(points, 1))}, fewer "
-                                           "distinct outcome designs or a smaller grid_points")
+        check_population_work(n, doses, 0, field=f"{table.source}: population.n")
+        if ANNOTATION_POINT_COST * n * points > MAX_SUBJECT_POINTS:
+            fits = max(2, MAX_SUBJECT_POINTS // max(ANNOTATION_POINT_COST * points, 1))
+            raise InputError(f"{table.source}: population.n: {n} virtual subjects × {points} evaluated time points "
+                             f"cost as much as {ANNOTATION_POINT_COST * n * points:,} of simulate's subject-time "
+                             f"points (an annotation point costs {ANNOTATION_POINT_COST}), more than one run "
+                             f"computes in about a minute ({MAX_SUBJECT_POINTS:,}); use n <= {fits}, fewer "
+                             "distinct outcome designs or a smaller grid_points")
     if keep_draws and n and n * U > MAX_KEPT_DRAWS:
         raise InputError(f"{table.source}: keeping {n} virtual subjects' contrasts for {U} distinct outcome designs "
                          f"needs {n * U * 8 / 1e9:.1f} GB (limit {MAX_KEPT_DRAWS * 8 / 1e9:.2f} GB); use fewer draws "
