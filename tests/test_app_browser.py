@@ -520,8 +520,12 @@ def test_find_the_best_design_shows_ranked_designs_and_fills_the_plan_inputs(pag
     assert heads[0] == "Dose (mg)" and "P(MOR ≥ 90 % at the task)" in heads and heads[3] == "N"
     best = [c.strip() for c in page.locator("#plan_explore_results tbody tr").first.locator("td").all_inner_texts()]
     assert len(best) == len(heads) and float(best[4]) >= 0.95  # the search's constraint, fitted model
+    assert "searched around earlier" not in page.inner_text("#plan_explore_results")
     page.click("#plan_explore_use")
     page.wait_for_function(f"Number(document.querySelector('#isi_days').value) === {float(best[2])}")
     assert float(page.input_value("#dose_mg")) == float(best[0])
     assert int(page.input_value("#participants")) == int(best[3])
     assert float(page.input_value("#assess_h")) == float(best[1])  # one dose at 0 h: start = delay
+    # the table stays, marked as searched around the earlier inputs
+    page.wait_for_function("document.querySelector('#plan_explore_results')?.innerText"
+                           ".includes('searched around earlier Plan inputs')")

@@ -61,3 +61,13 @@ def test_short_intervals_are_left_out_and_impossible_requests_are_one_line():
         explore_scenario(plan, None)
     with pytest.raises(InputError, match="not longer than one session"):
         explore_scenario(plan, 100, min_delay_h=100.0)
+
+
+def test_the_app_search_reports_an_impossible_request_as_one_line():
+    from types import SimpleNamespace
+
+    from occupancy.app.server import run_explore
+
+    out = run_explore(_plan(), SimpleNamespace(n_required_attenuated=None, min_delay_h=None, min_isi_days=None))
+    assert out.value is None and "\n" not in out.error
+    assert out.error.startswith("blockade: error: Plan tab: Find the best design: no finite N")

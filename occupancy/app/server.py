@@ -244,6 +244,9 @@ def run_explore(scenario, planned) -> Outcome:
         return Outcome(explore_study(search, progress=False, workers=0), scenario=search)
     except InputError as exc:
         return Outcome(error=_sourced(exc, "plan"))
+    except ImportError as exc:  # the search's Parquet table needs the explore extra, which the app extra lacks
+        return Outcome(error=f"blockade: error: Plan tab: Find the best design needs the explore extra "
+                             f"(pip install \"blockade[explore]\"; missing: {exc.name or exc})")
     except Exception as exc:  # noqa: BLE001 - shown as one line; the app keeps running
         return Outcome(error=_internal_error(exc))
 
@@ -879,6 +882,8 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(pools["explore"], run_explore, scenario, planned)
 
+        explored = {"key": None}
+
         @reactive.effect
         @reactive.event(input.plan_explore)
         @guarded
@@ -889,6 +894,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                     return
                 out = plan_task.result()
             clear_error("plan_explore")
+            explored["key"] = started["plan"]  # the Plan inputs this search is for
             explore_task.cancel()
             explore_task.invoke(out.scenario, out.value)
 
@@ -918,6 +924,10 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             r = out.value
             frame = views.explore_frame(r)
             head = ui.div(views.explore_summary(r), class_="key-note mb-1")
+            request = plan_request()
+            if request.data is not None and json.dumps(request.data, sort_keys=True, default=str) != explored["key"]:
+                head = ui.div(head, ui.div("searched around earlier Plan inputs; click Find the best design again "
+                                           "for the current ones", class_="key-warning"))
             if frame.empty:
                 return head
             return ui.div(head, ui.HTML(frame.to_html(index=False, classes="table table-sm table-striped",
