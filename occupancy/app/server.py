@@ -7,7 +7,8 @@
   ``blockade simulate --out``.
 * **Plan** and **Reanalyse** take seconds, so they run in worker threads (Shiny extended tasks), only while
   their tab is open, and never block the other tabs; a newer request replaces a queued one and a running
-  reanalysis stops at its next Monte Carlo draw (its progress is shown).
+  reanalysis stops at its next Monte Carlo draw (its progress is shown).  The Plan tab's **Find the best design**
+  runs a coarse ``blockade explore`` search (:func:`run_explore`) in its own worker thread the same way.
 * **Errors** are shown as the CLI's one-line message (``blockade: error: ...``) in ``app_error``; the app
   keeps running.  Uploads go through :mod:`occupancy.app.uploads` and are read only from this session's
   own upload folder.  Every effect is guarded: a malformed client message (or an unexpected error) becomes
