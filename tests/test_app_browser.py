@@ -509,3 +509,23 @@ def test_hovering_the_time_course_shows_mor_kor_dor_at_that_time(page):
     page.mouse.move(1, 1)  # leaving the chart hides it
     page.wait_for_function("document.querySelector('#timecourse_plot g.crosshair')"
                            "?.getAttribute('visibility') === 'hidden'")
+
+
+def test_find_the_best_design_shows_ranked_designs_and_fills_the_plan_inputs(page):
+    page.click("a[data-value='plan']")
+    _wait_text(page, "#plan_recommendations")  # the plan of the opening inputs is there
+    page.click("#plan_explore")
+    page.wait_for_selector("#plan_explore_results tbody tr", timeout=TIMEOUT)
+    heads = [h.strip() for h in page.locator("#plan_explore_results thead th").all_inner_texts()]
+    assert heads[0] == "Dose (mg)" and "P(MOR ≥ 90 % at the task)" in heads and heads[3] == "N"
+    best = [c.strip() for c in page.locator("#plan_explore_results tbody tr").first.locator("td").all_inner_texts()]
+    assert len(best) == len(heads) and float(best[4]) >= 0.95  # the search's constraint, fitted model
+    assert "searched around earlier" not in page.inner_text("#plan_explore_results")
+    page.click("#plan_explore_use")
+    page.wait_for_function(f"Number(document.querySelector('#isi_days').value) === {float(best[2])}")
+    assert float(page.input_value("#dose_mg")) == float(best[0])
+    assert int(page.input_value("#participants")) == int(best[3])
+    assert float(page.input_value("#assess_h")) == float(best[1])  # one dose at 0 h: start = delay
+    # the table stays, marked as searched around the earlier inputs
+    page.wait_for_function("document.querySelector('#plan_explore_results')?.innerText"
+                           ".includes('searched around earlier Plan inputs')")

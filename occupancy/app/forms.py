@@ -805,3 +805,77 @@ class ReanalyseForm:
             v["rea_pop_n"], v["rea_pop_seed"] = scenario.population.n, scenario.population.seed
         v.update(field_values(self.reanalysis_fields(), scenario.reanalysis))
         return v
+
+
+# --------------------------------------------------------------------------------------------------
+# Plan tab: "Find the best design" (a coarse design search around the current inputs)
+# --------------------------------------------------------------------------------------------------
+
+#: The coarse grid the Plan tab's "Find the best design" searches around the current inputs: the dose times these
+#: factors, the task's delay after the last dose plus these hours, the ISI times these factors (within only).
+EXPLORE_DOSE_FACTORS = (0.5, 1.0, 2.0, 4.0)
+EXPLORE_DELAY_STEPS_H = (0.0, 2.0)
+EXPLORE_ISI_FACTORS = (1.0, 2.0, 3.0)
+#: Model draws of the app's search (``blockade explore`` uses 50; the app's search must take seconds).
+EXPLORE_DRAWS = 10
+
+
+def explore_scenario(plan_scenario, participants: int | None, *, min_delay_h: float | None = None,
+                     min_isi_days: float | None = None, dose_factors=EXPLORE_DOSE_FACTORS,
+                     delay_steps_h=EXPLORE_DELAY_STEPS_H, isi_factors=EXPLORE_ISI_FACTORS, draws: int = EXPLORE_DRAWS):
+    """The explore scenario of the Plan tab's "Find the best design": the validated planning scenario plus an
+    ``[explore]`` section with a few doses × delays × ISIs around its own and N fixed at ``participants`` (the N
+    for the target power with the blockade-attenuated effect).  ``min_delay_h`` and ``min_isi_days`` (the current
+    plan's minimum delay and ISI, rounded up to half an hour and a whole day) join the delays and ISIs tried.
+
+    Notes
+    -----
+    The app only builds the scenario; :func:`occupancy.workflows.explore.workflow.explore_study` does the search.
+    The constraints are ``blockade explore``'s defaults, with the power threshold at the Plan tab's target power.
+    The dose is varied only for a schedule of equal doses given in mg (per-kg doses keep their amount).  ISIs
+    not longer than one session (the latest task) are left out.  ``best = 0``: the app shows the ranked table and
+    the current Plan recomputes on "Use this design", so no full plans are run here.
+    """
+    from occupancy.simulation.scenario import scenario_from_dict
+    from occupancy.workflows.explore.space import ExploreScenario
+
+    if participants is None:
+        raise InputError("Plan tab: Find the best design: no finite N reaches the target power with the "
+                         "blockade-attenuated effect; raise the effect or lower the target power first")
+    if plan_scenario.design.drug_sessions != 1:
+        raise InputError("Plan tab: Find the best design: searches designs with one drug session per participant "
+                         "(set Drug sessions to 1)")
+    data = plan_scenario.model_dump(mode="python", exclude_unset=True, by_alias=True)
+    data["task"] = "explore"
+    design = plan_scenario.design
+    labels = [a.label for a in plan_scenario.assessments]
+    primary = next((a for a in plan_scenario.assessments if a.label == design.primary_assessment),
+                   plan_scenario.assessments[0])
+    last = plan_scenario.schedule().last_dose_h
+    delay0 = float(primary.time_h) - last
+    starts = [delay0] + ([math.ceil(min_delay_h * 2) / 2] if min_delay_h is not None and math.isfinite(min_delay_h)
+                         and min_delay_h <= 24 * 14 else [])
+    delays = sorted({round(max(0.0, d + s), 6) for d in starts for s in delay_steps_h})
+    section: dict[str, Any] = {"kind": [design.kind], "delay_h": delays, "participants": [int(participants)],
+                               "draws": int(draws), "best": 0,
+                               "constraints": {"blockade_at_task": 0.95, "residual_at_next_session": 5.0,
+                                               "power_attenuated": float(design.power)}}
+    amounts = {d.amount_mg for d in plan_scenario.doses}
+    if len(amounts) == 1 and None not in amounts and not any(d.per_kg for d in plan_scenario.doses):
+        dose = float(next(iter(amounts)))
+        section["dose_mg"] = sorted({round(dose * f, 6) for f in dose_factors if 0 < dose * f <= 1000})
+    if design.kind == "within":
+        session_h = last + max(delays)
+        isis = {round(float(design.isi_days) * f, 6) for f in isi_factors}
+        if min_isi_days is not None and math.isfinite(min_isi_days):
+            isis.add(float(math.ceil(min_isi_days)))
+        isis = sorted(isis)
+        isis = [v for v in isis if v * 24.0 > session_h and v <= 365]
+        if not isis:
+            raise InputError(f"Plan tab: Find the best design: the intersession interval is not longer than one "
+                             f"session ({session_h:g} h to the latest task)")
+        section["isi_days"] = isis
+    data["explore"] = section
+    if len(set(labels)) != len(labels):
+        raise InputError("Plan tab: Find the best design: the assessments' labels must be unique")
+    return scenario_from_dict(data, "Plan tab", ExploreScenario)

@@ -7,7 +7,8 @@
   ``blockade simulate --out``.
 * **Plan** and **Reanalyse** take seconds, so they run in worker threads (Shiny extended tasks), only while
   their tab is open, and never block the other tabs; a newer request replaces a queued one and a running
-  reanalysis stops at its next Monte Carlo draw (its progress is shown).
+  reanalysis stops at its next Monte Carlo draw (its progress is shown).  The Plan tab's **Find the best design**
+  runs a coarse ``blockade explore`` search (:func:`run_explore`) in its own worker thread the same way.
 * **Errors** are shown as the CLI's one-line message (``blockade: error: ...``) in ``app_error``; the app
   keeps running.  Uploads go through :mod:`occupancy.app.uploads` and are read only from this session's
   own upload folder.  Every effect is guarded: a malformed client message (or an unexpected error) becomes
@@ -30,7 +31,7 @@ from typing import Any
 from occupancy.app import views
 from occupancy.app.fielderrors import field_error
 from occupancy.app.urlstate import query_from_values, values_from_query
-from occupancy.app.forms import OPENING_DOSES, PlanForm, ReanalyseForm, SimulateForm, drugs
+from occupancy.app.forms import OPENING_DOSES, PlanForm, ReanalyseForm, SimulateForm, drugs, row_id
 from occupancy.app.uploads import (
     MAX_UPLOAD_BYTES,
     error_line,
@@ -231,6 +232,26 @@ def run_plan(scenario, cache: ScheduleCache | None = None) -> Outcome:
         return Outcome(error=_internal_error(exc))
 
 
+def run_explore(scenario, planned) -> Outcome:
+    """The Plan tab's "Find the best design" (in a worker thread): the coarse explore scenario around the planning
+    ``scenario`` and its plan ``planned`` (:func:`occupancy.app.forms.explore_scenario`), searched in process by
+    :func:`~occupancy.workflows.explore.workflow.explore_study`; the value is its ``ExploreResult``."""
+    from occupancy.app.forms import explore_scenario
+    from occupancy.workflows.explore.workflow import explore_study
+
+    try:
+        search = explore_scenario(scenario, planned.n_required_attenuated, min_delay_h=planned.min_delay_h,
+                                  min_isi_days=planned.min_isi_days)
+        return Outcome(explore_study(search, progress=False, workers=0), scenario=search)
+    except InputError as exc:
+        return Outcome(error=_sourced(exc, "plan"))
+    except ImportError as exc:  # the search's Parquet table needs the explore extra, which the app extra lacks
+        return Outcome(error=f"blockade: error: Plan tab: Find the best design needs the explore extra "
+                             f"(pip install \"blockade[explore]\"; missing: {exc.name or exc})")
+    except Exception as exc:  # noqa: BLE001 - shown as one line; the app keeps running
+        return Outcome(error=_internal_error(exc))
+
+
 def reanalysis_scenario(form: ReanalyseForm, values: dict, outcomes: tuple | None) -> Outcome:
     from occupancy.simulation.scenario import scenario_from_dict
     from occupancy.workflows.reanalysis.settings import ReanalysisScenario
@@ -369,7 +390,8 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
     def server(input, output, session):  # noqa: A002 - Shiny's names
         pools = {"simulate": ThreadPoolExecutor(1, thread_name_prefix="blockade-simulate"),
                  "plan": ThreadPoolExecutor(1, thread_name_prefix="blockade-plan"),
-                 "reanalyse": ThreadPoolExecutor(1, thread_name_prefix="blockade-reanalyse")}
+                 "reanalyse": ThreadPoolExecutor(1, thread_name_prefix="blockade-reanalyse"),
+                 "explore": ThreadPoolExecutor(1, thread_name_prefix="blockade-explore")}
         controls: dict[str, RunControl] = {}
         schedules = ScheduleCache()  # the Plan tab's schedule parts (dropped at session end)
         figures: dict[str, tuple] = {}  # figure name -> (what it shows, its rendered tag): unchanged, not redrawn
@@ -854,6 +876,87 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                 _download.__name__ = f"download_{_name}_{_fmt}"
                 output(id=f"download_{_name}_{_fmt}")(
                     render.download_button(filename=f"{_name}.{_fmt}", media_type=_media)(_download))
+
+        # -- Plan: "Find the best design" (a coarse explore search, worker thread) --------------------------
+        @reactive.extended_task
+        async def explore_task(scenario, planned):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pools["explore"], run_explore, scenario, planned)
+
+        explored = {"key": None}
+
+        @reactive.effect
+        @reactive.event(input.plan_explore)
+        @guarded
+        def _start_explore():
+            with reactive.isolate():
+                if plan_task.status() != "success" or plan_task.result().error:
+                    set_error("plan_explore", "Plan tab: Find the best design: wait for a plan without errors first")
+                    return
+                out = plan_task.result()
+            clear_error("plan_explore")
+            explored["key"] = started["plan"]  # the Plan inputs this search is for
+            explore_task.cancel()
+            explore_task.invoke(out.scenario, out.value)
+
+        @reactive.effect
+        @guarded
+        def _explore_errors():
+            if explore_task.status() != "success":
+                return
+            out = explore_task.result()
+            if out.error:
+                set_error("plan_explore", out.error)
+            else:
+                clear_error("plan_explore")
+
+        @render.ui
+        def plan_explore_results():
+            status = explore_task.status()
+            if status == "running":
+                return ui.div(ui.span(class_="spinner-border spinner-border-sm me-2"), "searching designs…",
+                              class_="alert alert-info py-1")
+            if status != "success":
+                return ui.div("Searches a few doses × delays × ISIs around the inputs above, at the N for the target "
+                              "power (blockade explore).", class_="key-note")
+            out = explore_task.result()
+            if out.error:
+                return ui.div(out.error, class_="key-warning")
+            r = out.value
+            frame = views.explore_frame(r)
+            head = ui.div(views.explore_summary(r), class_="key-note mb-1")
+            request = plan_request()
+            if request.data is not None and json.dumps(request.data, sort_keys=True, default=str) != explored["key"]:
+                head = ui.div(head, ui.div("searched around earlier Plan inputs; click Find the best design again "
+                                           "for the current ones", class_="key-warning"))
+            if frame.empty:
+                return head
+            return ui.div(head, ui.HTML(frame.to_html(index=False, classes="table table-sm table-striped",
+                                                      border=0, na_rep="–")),
+                          ui.input_action_button("plan_explore_use", "Use this design (the best)",
+                                                 class_="btn-sm btn-outline-primary"))
+
+        @reactive.effect
+        @reactive.event(input.plan_explore_use)
+        @guarded
+        def _use_best_design():
+            with reactive.isolate():
+                if explore_task.status() != "success" or explore_task.result().error:
+                    return
+                out = explore_task.result()
+                best = out.value.best()
+                doses = int(input.dose_rows() or 1)
+            if best is None:
+                return
+            design, search = best["design"], out.scenario
+            if search.explore.dose_mg is not None:
+                for i in range(doses):
+                    ui.update_numeric(row_id("dose_mg", i), value=design["dose_mg"])
+            index = next((i for i, a in enumerate(search.assessments) if a.label == search.primary().label), 0)
+            ui.update_numeric(row_id("assess_h", index), value=search.schedule().last_dose_h + design["delay_h"])
+            if design["isi_days"] is not None:
+                ui.update_numeric("isi_days", value=design["isi_days"])
+            ui.update_numeric("participants", value=design["participants"])
 
         @reactive.calc
         def plan_frames():

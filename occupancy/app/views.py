@@ -537,3 +537,36 @@ def table_title(name: str) -> str:
     keeps the CLI's file name."""
     words = str(name).replace("_", " ").strip()
     return words[:1].upper() + words[1:]
+
+
+#: Columns of the Plan tab's "Find the best design" table: (design-table column, header).
+EXPLORE_COLUMNS = (("dose_mg", "Dose (mg)"), ("delay_h", "Delay after the last dose (h)"), ("isi_days", "ISI (days)"),
+                   ("participants", "N"), ("prob_mor_ge_90_at_task", "P(MOR ≥ 90 % at the task)"),
+                   ("residual_p95_at_next_session_pct", "Residual MOR at the next session (%, 95th pct)"),
+                   ("power_attenuated", "Power (attenuated effect)"))
+
+
+def explore_frame(result, top: int = 10):
+    """The best ``top`` feasible designs of an ``ExploreResult``, best first, with human headers (the fitted
+    model's numbers, as ``blockade plan`` gives them for each design)."""
+    import pandas as pd
+
+    rows = result.ranked_feasible()[:top]
+    digits = {"prob_mor_ge_90_at_task": 3, "residual_p95_at_next_session_pct": 2, "power_attenuated": 3}
+    data = {}
+    for key, head in EXPLORE_COLUMNS:
+        values = np.asarray(result.columns[key])[rows]
+        data[head] = [None if not np.isfinite(float(v)) else (round(float(v), digits[key]) if key in digits
+                                                                 else float(v) if key != "participants" else int(v))
+                      for v in values]
+    return pd.DataFrame(data, columns=[h for _, h in EXPLORE_COLUMNS])
+
+
+def explore_summary(result) -> str:
+    """One line on the search: designs, draws, how many pass, what passing means."""
+    n_ok = int(result.ranked_feasible().size)
+    text = (f"{result.n_designs} designs × {max(1, result.n_draws)} model draws: {n_ok} pass every constraint "
+            f"with probability ≥ {result.level:g} over the draws; ranked by {result.objective.replace('_', '-')}.")
+    if not n_ok:
+        text += " None passes: raise the dose, the delay or the ISI and search again."
+    return text
