@@ -333,6 +333,21 @@ def figure_bytes(fig, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+
+def figure_downloads(output, names, make_figure) -> None:
+    """Register ``download_<name>_png`` and ``download_<name>_svg`` for each figure ``name``; ``make_figure(name)``
+    builds the matplotlib figure when the user asks for it (the files ``blockade plan/reanalyse --out`` write)."""
+    from shiny import render
+
+    for name in names:
+        for fmt, media in (("png", "image/png"), ("svg", "image/svg+xml")):
+            def _download(name=name, fmt=fmt):
+                yield figure_bytes(make_figure(name), fmt)
+
+            _download.__name__ = f"download_{name}_{fmt}"
+            output(id=f"download_{name}_{fmt}")(
+                render.download_button(filename=f"{name}.{fmt}", media_type=media)(_download))
+
 def figure_div(fig, name: str):
     """A matplotlib figure as inline SVG with an accessible name (closed afterwards)."""
     import matplotlib.pyplot as plt
@@ -868,14 +883,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return {"plan_timeline": timeline_figure, "plan_power_curve": power_curve_figure}[name](plan_result())
 
         # the report's matplotlib figures (the files `blockade plan --out` writes), as PNG and SVG
-        for _name in ("plan_timeline", "plan_power_curve"):
-            for _fmt, _media in (("png", "image/png"), ("svg", "image/svg+xml")):
-                def _download(name=_name, fmt=_fmt):
-                    yield figure_bytes(_plan_figure(name), fmt)
-
-                _download.__name__ = f"download_{_name}_{_fmt}"
-                output(id=f"download_{_name}_{_fmt}")(
-                    render.download_button(filename=f"{_name}.{_fmt}", media_type=_media)(_download))
+        figure_downloads(output, ("plan_timeline", "plan_power_curve"), _plan_figure)
 
         # -- Plan: "Find the best design" (a coarse explore search, worker thread) --------------------------
         @reactive.extended_task
@@ -1152,7 +1160,6 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
 
         @render.ui
         def forest_plot():
-            from occupancy.report.html import figure_to_svg
             from occupancy.report.reanalysis import forest_figure
 
             return figure_div(forest_figure(rea_result()), "Forest plot: each unit's Hedges' g with its MOR contrast")
@@ -1164,20 +1171,12 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             req(fig is not None)  # no meta-regression: nothing to download
             return fig
 
-        for _name in ("forest_plot", "bubble_plot"):
-            for _fmt, _media in (("png", "image/png"), ("svg", "image/svg+xml")):
-                def _download(name=_name, fmt=_fmt):
-                    yield figure_bytes(_reanalysis_figure(name), fmt)
-
-                _download.__name__ = f"download_{_name}_{_fmt}"
-                output(id=f"download_{_name}_{_fmt}")(
-                    render.download_button(filename=f"{_name}.{_fmt}", media_type=_media)(_download))
+        figure_downloads(output, ("forest_plot", "bubble_plot"), _reanalysis_figure)
 
         @render.ui
         def bubble_plot():
             import matplotlib.pyplot as plt
 
-            from occupancy.report.html import figure_to_svg
             from occupancy.report.reanalysis import bubble_figure
 
             fig = bubble_figure(rea_result())

@@ -75,9 +75,8 @@ def explore_command(scenario, out_dir, as_json, resume, scheduler, workers, chun
       blockade explore plan_crossover_15d.toml --isi 14:35:7 --n 100:400:20 --delay 2,4,6
       blockade explore explore_crossover.toml --scheduler tcp://10.0.0.5:8786 --out explore-out
     """
-    import json
 
-    from occupancy.cli.output import output_folder, warn
+    from occupancy.cli.output import echo_result, output_folder, warn
     from occupancy.errors import InputError
     from occupancy.workflows.explore.search import clear_state, prepare
     from occupancy.workflows.explore.space import load_explore_scenario
@@ -128,10 +127,5 @@ def explore_command(scenario, out_dir, as_json, resume, scheduler, workers, chun
 
             written = out.write(build)
             clear_state(state)
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    else:
-        click.echo(result.summary())
-    if written and not quiet:
-        click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(written)}", err=True)
+    echo_result(result, as_json, written, out_dir, quiet)
 

@@ -49,3 +49,16 @@ def check_output_file(path: str | None, option: str = "--out", inputs=()) -> Non
     from meta.atomic_write import check_output_file as check
 
     check(path, option, inputs=inputs)
+
+
+def echo_result(result, as_json: bool, written, out_dir: str | None, quiet: bool) -> None:
+    """Print ``result`` (``--json``: its ``to_dict()``; else its ``summary()``) on stdout, then the files written
+    into ``out_dir`` on stderr unless ``quiet``."""
+    import json
+
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(result.summary())
+    if written and not quiet:
+        click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(written)}", err=True)

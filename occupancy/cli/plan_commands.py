@@ -102,13 +102,12 @@ def plan_command(scenario: str | None, drug, doses, assess, design, isi, partici
     The quick form gives the same plan as the file with the same keys (the other [design] keys at their defaults,
     1000 virtual subjects, seed 1).
     """
-    import json
 
     from occupancy.workflows.planning.design import load_plan_scenario
 
     from occupancy.workflows.planning.plan import plan_study
 
-    from occupancy.cli.output import output_folder
+    from occupancy.cli.output import echo_result, output_folder
 
     import sys
 
@@ -160,12 +159,7 @@ def plan_command(scenario: str | None, drug, doses, assess, design, isi, partici
                              parameters=model_parameters(parsed.build_model()))
 
             written = out.write(build)
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    else:
-        click.echo(result.summary())
-    if written and not quiet:
-        click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(written)}", err=True)
+    echo_result(result, as_json, written, out_dir, quiet)
     if as_json and not quiet:
         from meta.cli.group import printable
 
