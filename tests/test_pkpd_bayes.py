@@ -153,6 +153,15 @@ def test_committed_diagnostics_and_admissibility(rec):
     assert rec["default_structure"] == max(adm, key=lambda k: rec["structures"][k]["elpd_loo_source"])
 
 
+def test_committed_naltrexone_record_lists_the_censored_terms_with_sources():
+    from occupancy.calibration.pkpd import load_record
+
+    rec = load_record("naltrexone")
+    assert set(rec["censored_terms"]) == set(B.CENSORED_TERMS)
+    sources = {c["source"] for c in rec["structures"][rec["default_structure"]]["checks"]}
+    assert set(B.CENSORED_TERMS) <= sources
+
+
 def test_committed_checks_cover_at_least_80_percent(rec):
     checks = rec["structures"][rec["default_structure"]]["checks"]
     assert np.mean([c["covered"] for c in checks]) >= 0.8
@@ -198,6 +207,8 @@ def test_default_naltrexone_time_course_against_lee_and_the_plasma_phases():
     mor = m.blockade(single(50.0), t)
     for i, (h, (r, sem, _n)) in enumerate(B.LEE_RATIOS.items(), start=1):
         assert r - 2 * sem <= 100 * mor[i] / mor[0] <= r + 2 * sem, h
+    # near saturation at 1 h (Lee's "saturate", Trøstheim's "> 90 %"; issue 19: >= 88 %) and highest early
+    assert mor[0] >= 88.0 and mor[0] >= mor[1]
     g = np.linspace(0.0, 24.0, 2401)
     c = m.concentrations(single(50.0), g)["C_naltrexone_ng_ml"]
     late = (g >= 8) & (g <= 24)
