@@ -600,7 +600,10 @@ class PKPDModel(BlockadeModel):
         fastest = float(np.max(-np.asarray(lam)))
         nodes, out_idx = binding.step_grid(t, events, h_min=min(binding.H_MIN_H, binding.FAST_FRACTION / fastest))
         mid = 0.5 * (nodes[:-1] + nodes[1:])
-        work = np.empty((sup.n, sup.m, max(1, int(block_elements // max(1, n * kon.shape[0])))))
+        # buffers sized by the steps actually taken (not by the block budget: a 50M-element budget would map and
+        # page-fault ~GB of scratch per call for a grid of a few hundred steps)
+        chunk = max(1, int(block_elements // max(1, n * kon.shape[0])))
+        work = np.empty((sup.n, sup.m, max(1, min(chunk, mid.size))))
         cbuf = np.empty((sup.n, sup.k, work.shape[2]))
 
         def conc_mid(i0, i1):  # reused buffers: the integrator consumes each chunk before asking for the next
