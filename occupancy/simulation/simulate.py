@@ -209,7 +209,8 @@ class SimulationResult(ResultDisplay):
 
     def summary(self) -> str:
         """A short text report (the ``blockade simulate`` console output)."""
-        variant = f", {self.model.hysteresis}" if getattr(self.model, "hysteresis", None) else ""
+        name = getattr(self.model, "structure_name", None) or getattr(self.model, "hysteresis", None)
+        variant = f", {name}" if name else ""
         lines = [f"{self.model.drug} ({self.model.name} model{variant}): {self.schedule.describe()}"]
         pop = self.population is not None
         unc = self.uncertainty is not None
