@@ -276,3 +276,23 @@ def test_structure_and_hysteresis_select_each_other():
         NaltrexonePKPD(structure="four_phase")
     with pytest.raises(InputError, match="intermediate_auc_fraction"):
         NaltrexonePKPD(structure="three_phase", intermediate_auc_fraction=0.7, terminal_auc_fraction=0.4)
+
+
+@pytest.mark.parametrize("drug, params", [("naltrexone", {}), ("naltrexone", {"structure": "effect_compartment"}),
+                                           ("naloxone", {})])
+def test_draws_evaluated_side_by_side_equal_one_by_one(drug, params):
+    """blockade_of_models (the draws as the subjects of one pass) gives each draw's own blockade_all."""
+    from occupancy.dosing.schedule import Schedule
+    from occupancy.models import get_model
+    from occupancy.models.pkpd_base import blockade_of_models
+
+    model = get_model(drug, "pkpd", **params)
+    draws = model.parameter_draws(12, 5)
+    schedule = Schedule.daily([50.0, 50.0]) if drug == "naltrexone" else Schedule.single(0.4)
+    times = np.array([30.0, 0.5, 2.0, 1.0, 0.0, 200.0, 49.0])  # unsorted on purpose
+    both = blockade_of_models(draws, schedule, times, ("MOR", "DOR"))
+    for i, d in enumerate(draws):
+        one = d.blockade_all(schedule, times, ("MOR", "DOR"))
+        for r in ("MOR", "DOR"):
+            np.testing.assert_allclose(both[r][i], one[r], rtol=0, atol=1e-9)
+    assert np.ptp(both["MOR"][:, 2]) > 0  # the draws do differ

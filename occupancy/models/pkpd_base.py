@@ -214,6 +214,61 @@ def _zero_residue_at_start(out, t, starts, amounts, W) -> None:
     out[:, :, cols] = block
 
 
+def _stacked_modes(models, modes_of):
+    """``(lam, W)`` of several models side by side on the subject axis (one model: its own modes unchanged)."""
+    if len(models) == 1:
+        return modes_of(models[0])
+    parts = [modes_of(m) for m in models]
+    lam = np.concatenate([np.asarray(p[0], dtype=float).reshape(-1, np.shape(p[0])[-1]) for p in parts], axis=0)
+    W = np.concatenate([np.asarray(p[1], dtype=float).reshape((-1,) + np.shape(p[1])[-2:]) for p in parts], axis=0)
+    return lam, W
+
+
+def _stackable(models) -> bool:
+    """Models that differ only in parameter values: one class, structure, hysteresis and body weight."""
+    first = models[0]
+    key = (type(first), first.hysteresis, getattr(first, "structure", None), first.weight_kg)
+    return isinstance(first, PKPDModel) and all(
+        (type(m), m.hysteresis, getattr(m, "structure", None), m.weight_kg) == key for m in models)
+
+
+def blockade_of_models(models, schedule, times_h, receptors=RECEPTORS) -> dict:
+    """Percent occupancy ``(len(models), T)`` per receptor of several typical-subject models on one schedule.
+
+    Parameter draws (:meth:`PKPDModel.parameter_draws`) differ only in their parameter values, so they are
+    evaluated side by side in one pass, as the subjects of a population are: one superposition with per-draw
+    modal constants and, for binding kinetics, one integration with per-draw ``kon``/``koff`` (the step grid
+    is shared, refined for the fastest draw).  Models that cannot share a pass (different classes, structures
+    or body weights) are evaluated one by one.
+
+    Notes
+    -----
+    Same equations as :meth:`PKPDModel.blockade_all` (a test compares them draw by draw); what it saves is the
+    per-draw Python overhead of a few hundred integrator steps on arrays of one subject.
+    """
+    models = list(models)
+    receptors = tuple(check_receptor(r) for r in receptors)
+    t = as_times(times_h)
+    if not models:
+        return {r: np.zeros((0, t.size)) for r in receptors}
+    if len(models) == 1 or not _stackable(models):
+        return {r: np.stack([np.atleast_1d(np.asarray(m.blockade_all(schedule, t, receptors)[r], dtype=float))
+                             for m in models]) for r in receptors}
+    order = np.argsort(t, kind="stable")
+    parts = {r: [] for r in receptors}
+    for _sl, block in models[0].blockade_blocks(schedule, t[order], receptors, block_elements=50_000_000,
+                                                _stack=models):
+        for r in receptors:
+            parts[r].append(np.array(block[r], dtype=float))
+    out = {}
+    for r in receptors:
+        v = np.concatenate(parts[r], axis=1) if parts[r] else np.zeros((len(models), 0))
+        res = np.empty_like(v)
+        res[:, order] = v
+        out[r] = res
+    return out
+
+
 class PKPDModel(BlockadeModel):
     """Base class of the ``pkpd`` models (see the module docstring)."""
 
@@ -549,7 +604,7 @@ class PKPDModel(BlockadeModel):
         return {k: (out[:, i, :] if pop else out[0, i, :]) for i, k in enumerate(names)}
 
     def blockade_blocks(self, schedule, times_h, receptors=RECEPTORS, block_elements=2_000_000,
-                        reuse_buffers=False, **scales):
+                        reuse_buffers=False, _stack=None, **scales):
         """Yield ``(slice, {receptor: (n, k) percent})`` over consecutive blocks of sorted ``times_h``.
 
         About ``block_elements`` subject × time values per receptor are held at once; the binding-kinetics
@@ -563,9 +618,11 @@ class PKPDModel(BlockadeModel):
         if t.size > 1 and np.any(np.diff(t) < 0):
             raise ValueError("blockade_blocks needs sorted times")
         w, starts, durs, amounts = self._doses(schedule, s["dose_scale"])
+        stack = (self,) if _stack is None else tuple(_stack)  # models evaluated side by side (subject axis)
         if self.hysteresis == "effect_compartment":
             sup = self._superposition(schedule, starts, durs, amounts,
-                                      lambda r: self._route_effect_modes(w, receptors, s, r))
+                                      lambda r: _stacked_modes(stack, lambda m: m._route_effect_modes(w, receptors,
+                                                                                                       s, r)))
             step = max(1, int(block_elements // max(1, sup.n)))
             width = min(step, max(t.size, 1))
             # receptor-major buffers: each receptor's (n, k) block is contiguous for the consumer
@@ -589,9 +646,15 @@ class PKPDModel(BlockadeModel):
                 x_rm *= 100.0  # occupancy = 100·X/(1+X) < 100
                 yield sl, {r: x_rm[i] for i, r in enumerate(receptors)}
             return
-        sup = self._superposition(schedule, starts, durs, amounts, lambda r: self._route_conc_modes(w, s, r)[:2])
+        sup = self._superposition(schedule, starts, durs, amounts,
+                                  lambda r: _stacked_modes(stack, lambda m: m._route_conc_modes(w, s, r)[:2]))
         lam = sup.lam
-        kon, koff = self._binding_setup(w, receptors, s)
+        if len(stack) == 1:
+            kon, koff = self._binding_setup(w, receptors, s)
+        else:
+            setups = [m._binding_setup(w, receptors, s) for m in stack]
+            kon = np.concatenate([np.asarray(k) for k, _ in setups], axis=2)
+            koff = np.concatenate([np.asarray(k) for _, k in setups], axis=2)
         n = max(sup.n, kon.shape[2], koff.shape[2])
         durs = np.where(durs > lk.MIN_INFUSION_H, durs, 0.0)
         events = np.concatenate([starts, (starts + durs)[durs > 0]])
