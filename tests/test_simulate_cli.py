@@ -292,7 +292,9 @@ def test_good_pkpd_scenario_runs(tmp_path):
     r = run(["simulate", str(path), "--json"])
     assert r.exit_code == 0, r.output
     a = json.loads(r.stdout)["assessments"][0]
-    assert a["MOR_ci_lo"] <= a["MOR"] <= a["MOR_ci_hi"] < 100 and a["C_naltrexone_ng_ml"] > 0
+    # (the typical subject has the posterior *medians* of the parameters, which need not lie inside the band of
+    # 20 posterior draws of this non-default structure, whose parameters are strongly correlated)
+    assert a["MOR_ci_lo"] < a["MOR_ci_hi"] < 100 and 0 < a["MOR"] < 100 and a["C_naltrexone_ng_ml"] > 0
 
 
 def test_missing_file_exit_2(tmp_path):

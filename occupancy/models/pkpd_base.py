@@ -662,34 +662,29 @@ class PKPDModel(BlockadeModel):
         # distribution phase needs ~0.1-min steps; naltrexone keeps the default 0.25 min)
         fastest = float(np.max(-np.asarray(lam)))
         nodes, out_idx = binding.step_grid(t, events, h_min=min(binding.H_MIN_H, binding.FAST_FRACTION / fastest))
-        mid = 0.5 * (nodes[:-1] + nodes[1:])
-        # buffers sized by the steps actually taken (not by the block budget: a 50M-element budget would map and
+        # buffers sized by the work actually done (not by the block budget: a 50M-element budget would map and
         # page-fault ~GB of scratch per call for a grid of a few hundred steps)
         chunk = max(1, int(block_elements // max(1, n * kon.shape[0])))
-        work = np.empty((sup.n, sup.m, max(1, min(chunk, mid.size))))
-        cbuf = np.empty((sup.n, sup.k, work.shape[2]))
+        width = max(1, min(chunk, max(nodes.size - 1, t.size)))
+        work = np.empty((sup.n, sup.m, width))
+        cbuf = np.empty((sup.n, sup.k, width))
 
-        def conc_mid(i0, i1):  # reused buffers: the integrator consumes each chunk before asking for the next
-            return sup(mid[i0:i1], out=cbuf, work=work)
+        def conc_at(times):  # reused buffers: the integrator consumes each chunk before asking for the next
+            if np.size(times) > width:  # one step holding more requested times than the budget
+                return sup(times)
+            return sup(times, out=cbuf, work=work)
 
-        want = np.zeros(nodes.size, dtype=bool)
-        want[out_idx[out_idx >= 0]] = True
         n_before = int(np.sum(out_idx < 0))
         if n_before:
             yield slice(0, n_before), {r: np.zeros((n, n_before)) for r in receptors}
-        _u, counts = np.unique(out_idx[n_before:], return_counts=True)
-        pos, k_done = n_before, 0
-        for block in binding.integrate_blocks(nodes, conc_mid, np.broadcast_to(kon, (kon.shape[0], kon.shape[1], n)),
-                                              np.broadcast_to(koff, (koff.shape[0], 1, n)), want, n,
-                                              block_elements=block_elements):
-            k = block.shape[2]
-            reps = counts[k_done:k_done + k]
-            if np.any(reps != 1):
-                block = np.repeat(block, reps, axis=2)
+        pos = n_before
+        for block in binding.integrate_blocks(nodes, conc_at, np.broadcast_to(kon, (kon.shape[0], kon.shape[1], n)),
+                                              np.broadcast_to(koff, (koff.shape[0], 1, n)), t[n_before:],
+                                              out_idx[n_before:], n, block_elements=block_elements):
             np.clip(block, 0.0, 1.0, out=block)  # rounding guard
             block *= 100.0
             sl = slice(pos, pos + block.shape[2])
-            pos, k_done = sl.stop, k_done + k
+            pos = sl.stop
             yield sl, {r: block[:, i, :] for i, r in enumerate(receptors)}
 
     def blockade_all(self, schedule, times_h, receptors=RECEPTORS, **scales) -> dict:

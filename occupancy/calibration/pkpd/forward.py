@@ -71,14 +71,9 @@ def _binding_mor(lam, W, kon, koff, starts, amounts, times, grid=None):
     g = grid or {"h_min": binding.H_MIN_H, "rel": binding.REL_GROWTH, "h_max": binding.H_MAX_H}
     nodes, out_idx = binding.step_grid(times, starts, h_min=min(g["h_min"], binding.FAST_FRACTION / fastest),
                                        rel=g["rel"], h_max=g["h_max"])
-    mid = 0.5 * (nodes[:-1] + nodes[1:])
-
-    def conc_mid(i0, i1):
-        return sup(mid[i0:i1])
-
     kon_a = np.ascontiguousarray(kon.T[:, None, :])  # (2, 1, n)
     koff_a = np.broadcast_to(np.asarray(koff, dtype=float)[None, None, :], (2, 1, n))
-    out = binding.integrate(nodes, conc_mid, kon_a, koff_a, out_idx, n)  # (n, 1, T)
+    out = binding.integrate(nodes, sup, kon_a, koff_a, times, out_idx, n)  # (n, 1, T)
     return out[:, 0, :]
 
 
