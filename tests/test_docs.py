@@ -330,7 +330,7 @@ def test_plan_worked_example_numbers_come_from_the_program():
                   f"from {d['n_required_balanced']} to {d['n_required_attenuated_balanced']}",
                   f"is {d['min_isi_days']:.1f} days ({d['min_isi_days_median']:.1f} days for the median person)"):
         assert shown.replace("-", "−") in text or shown in text, shown
-    assert d["min_delay_h"] is None and "never reaches 0.95 within 24 h" in text
+    assert f"before the minimum delay of {d['min_delay_h']:.2f} h" in text
 
 
 def test_reanalysis_paragraph_numbers_come_from_the_program():
