@@ -298,7 +298,8 @@ def test_calibration_tables_are_generated_from_the_committed_records(name):
     from tests.readme_blocks import BLOCKS
 
     table = BLOCKS[name]()
-    assert table in _page(CALIBRATION_PAGE), f"{CALIBRATION_PAGE}'s {name} table is stale; it should read:\n{table}"
+    pages = (CALIBRATION_PAGE, "docs/explanation/models.md")
+    assert any(table in _page(p) for p in pages), f"{pages}: the {name} table is stale; it should read:\n{table}"
 
 
 def test_numbers_in_the_models_text_follow_the_calibration_record():
@@ -329,7 +330,7 @@ def test_plan_worked_example_numbers_come_from_the_program():
                   f"from {d['n_required_balanced']} to {d['n_required_attenuated_balanced']}",
                   f"is {d['min_isi_days']:.1f} days ({d['min_isi_days_median']:.1f} days for the median person)"):
         assert shown.replace("-", "−") in text or shown in text, shown
-    assert d["min_delay_h"] is None and "never reaches 0.95 within 24 h" in text
+    assert f"before the minimum delay of {d['min_delay_h']:.2f} h" in text
 
 
 def test_reanalysis_paragraph_numbers_come_from_the_program():
@@ -357,3 +358,29 @@ def test_the_meta_worked_example_writes_its_files(tmp_path):
     assert done.returncode == 0, done.stderr
     assert {"bcg.csv", "bcg_rr.csv", "new.csv", "bcg_gap.csv"} <= {p.name for p in tmp_path.iterdir()}
     assert len([c for c, _ in _transcripts(text) if c.startswith("blockade meta")]) >= 10
+
+
+def test_the_models_page_quotes_todays_plan_and_reanalysis_in_its_after_column():
+    """The before/after table of docs/explanation/models.md: every "after" number is what the program prints."""
+    plan = CliRunner().invoke(main, ["plan", "plan_crossover_15d", "--json", "--quiet", "--model-draws", "0"])
+    assert plan.exit_code == 0, plan.output
+    p = json.loads(plan.stdout)
+    re_ = CliRunner().invoke(main, ["reanalyse", "--json", "--quiet"])
+    assert re_.exit_code == 0, re_.output
+    r = json.loads(re_.stdout)
+    text = _flat(_section(_page("docs/explanation/models.md"), "## 6. What changed for researchers"))
+
+    def ci(d):
+        return f"{d['estimate']:.3f} [{d['ci_lb']:.3f}, {d['ci_ub']:.3f}]".replace("-", "−")
+
+    rutgen = next(s for s in r["study_contrasts"] if s["study_id"] == "rutgen_lamm_63")
+    for shown in (f"| {p['min_delay_h']:.2f} h |",
+                  f"| {p['min_isi_days']:.1f} days (median person {p['min_isi_days_median']:.1f}) |",
+                  f"| {p['residual_at_isi_p50']:.1f} / {p['residual_at_isi_p95']:.1f} % |",
+                  f"| {p['contrast_pp']:.1f} pp |",
+                  f"| {p['n_required_attenuated_balanced']} |",
+                  f"| {ci(r['pooled'])} |",
+                  f"| {ci(r['adjusted'])} |",
+                  f"| {ci(r['adjusted_regression'])} |",
+                  f"| {rutgen['MOR_contrast']:.0f} pp |"):
+        assert shown in text, shown

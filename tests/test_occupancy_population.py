@@ -119,10 +119,11 @@ def test_documented_spreads_are_derived_from_the_data():
 @pytest.mark.parametrize("drug", ["naltrexone", "naloxone"])
 @pytest.mark.parametrize("hysteresis", ["effect_compartment", "binding_kinetics"])
 def test_pkpd_spreads_are_the_calibration_records(drug, hysteresis):
-    """The pkpd default variability is the record's, for the model's own variant and named scales."""
+    """The pkpd default variability is the record's, for the model's own structure and named scales."""
     model = get_model(drug, "pkpd", hysteresis=hysteresis)
     v = default_variability(model)
-    stored = model.record()["variants"][hysteresis]["variability"]
+    rec = model.record()  # the Bayesian structure's variability where calibrated (issue 19), else the legacy fit's
+    stored = (rec.get("structures", {}).get(model.structure_name) or rec["variants"][hysteresis])["variability"]
     assert v.names == model.variability_scales
     assert v.names[-1] == ("ke0" if hysteresis == "effect_compartment" else "koff")
     assert ("ka" in v.names) == (drug == "naltrexone")  # IV naloxone has no absorption

@@ -35,12 +35,12 @@ def test_every_pkpd_field_of_both_models_has_a_range_and_the_scenario_uses_it():
     from occupancy.models.pkpd_naltrexone import NaltrexonePKPD
 
     names = {f.name for cls in (NaltrexonePKPD, NaloxonePKPD) for f in fields(cls)}
-    names -= {"hysteresis", "weight_kg", "kor_ratio", "dor_ratio"}  # text; subject weight; checked by order
+    names -= {"hysteresis", "structure", "weight_kg", "kor_ratio", "dor_ratio"}  # text; weight; by order
     assert names == set(PARAMETER_RANGES)
     for name, (lo, hi) in PARAMETER_RANGES.items():
         meta = {k: getattr(m, k) for m in ModelSection.model_fields[name].metadata for k in ("ge", "le")
                 if getattr(m, k, None) is not None}
-        assert 0 < lo < hi and meta == {"ge": lo, "le": hi} and field_range(ModelSection, name).startswith("[")
+        assert (0 < lo or name == "intermediate_auc_fraction") and lo < hi and meta == {"ge": lo, "le": hi} and field_range(ModelSection, name).startswith("[")
 
 
 @pytest.mark.parametrize("drug", ["naltrexone", "naloxone"])
@@ -112,6 +112,10 @@ def test_every_range_end_gives_finite_blockade_below_100(drug):
                 continue
             if name == "t_half_alpha_h" and v >= base.t_half_beta_h:
                 continue
+            if name == "intermediate_auc_fraction" and v + base.terminal_auc_fraction >= 1:
+                continue
+            if name == "terminal_auc_fraction" and v + getattr(base, "intermediate_auc_fraction", 0.0) >= 1:
+                continue
             m = base.with_(**{name: v})
             b = m.blockade_all(sched, t)
             c = m.concentrations(sched, t)
@@ -135,7 +139,8 @@ def test_slowest_off_rate_finishes_in_seconds_with_bounded_memory():
     assert elapsed < 60 and grown_mb < 500
     assert res.timecourse_arrays["time_h"][-1] <= sched.last_dose_end_h + MAX_SEARCH_H
     t = res.summaries["time_until_below_h"]
-    assert math.isinf(t) or 0 < t <= MAX_SEARCH_H
+    # 0 when the blockade never reaches the threshold (with koff this slow, binding is slow too: kon = koff/K)
+    assert math.isinf(t) or 0 <= t <= MAX_SEARCH_H
 
 
 def test_blockade_still_high_after_a_year_is_reported_as_not_falling_below():
@@ -157,7 +162,7 @@ def test_receptor_order_message_names_the_ratio_that_was_changed():
 
 
 def test_half_life_order_message_names_the_half_life_that_was_changed():
-    with pytest.raises(InputError, match=r"^model\.t_half_alpha_h: must be shorter than t_half_beta_h = 96 h"):
+    with pytest.raises(InputError, match=r"^model\.t_half_alpha_h: must be shorter than t_half_beta_h = "):
         get_model("naltrexone", "pkpd", t_half_alpha_h=99.0)
     with pytest.raises(InputError, match=r"^model\.t_half_beta_h: must be longer than t_half_alpha_h"):
         get_model("naltrexone", "pkpd", t_half_beta_h=1.0)

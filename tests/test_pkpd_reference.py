@@ -88,3 +88,19 @@ def test_naloxone_against_ode(nlx, case):
     np.testing.assert_allclose(nlx.concentrations(s, t)["C_naloxone_ng_ml"], ref["C_naloxone_ng_ml"],
                                rtol=1e-7, atol=1e-9)
     assert _max_error(nlx.blockade_all(s, t), ref) < (1e-7 if nlx.hysteresis == "effect_compartment" else 0.01)
+
+
+def test_binding_value_at_a_time_does_not_depend_on_the_other_times_requested():
+    """The step grid depends on the doses only; each requested time is a partial step from the node before it,
+    so asking for one time or for many gives the same number at that time (bit for bit)."""
+    from occupancy.dosing.schedule import Schedule
+    from occupancy.models import get_model
+
+    model = get_model("naltrexone", "pkpd", structure="three_phase_binding")
+    schedule = Schedule.daily([50.0, 25.0, 50.0])
+    many = np.concatenate([np.linspace(0.0, 120.0, 997), [1.5, 49.25, 60.0]])
+    together = model.blockade_all(schedule, many, ("MOR", "KOR"))
+    for k in (1.5, 49.25, 60.0, 0.0, 120.0, float(many[311])):
+        alone = model.blockade_all(schedule, [k], ("MOR", "KOR"))
+        i = int(np.nonzero(many == k)[0][0])
+        assert alone["MOR"][0] == together["MOR"][i] and alone["KOR"][0] == together["KOR"][i]

@@ -103,11 +103,13 @@ def test_regression_prediction_at_full_contrast(bundled):
 def test_sensitivity_variants_and_direction(bundled):
     """The default (pkpd) base: the other hysteresis variant, washout and emax, window ends, parameter uncertainty."""
     s = bundled.sensitivity.set_index("variant")
-    assert list(s.index) == ["base", "model = pkpd (binding_kinetics)", "model = washout", "model = emax",
+    assert list(s.index) == ["base", "model = pkpd (effect_compartment)", "model = washout", "model = emax",
                              "window = start", "window = end", "pkpd parameter uncertainty (20 draws)"]
     assert list(s["model"]) == ["pkpd", "pkpd", "washout", "emax", "pkpd", "pkpd", "pkpd"]
-    assert list(s["hysteresis"]) == ["effect_compartment", "binding_kinetics", "", "", "effect_compartment",
-                                     "effect_compartment", "effect_compartment"]
+    # issue 19: the default structure (three_phase_binding) has binding kinetics; the other variant is the
+    # legacy effect compartment
+    assert list(s["hysteresis"]) == ["binding_kinetics", "effect_compartment", "", "", "binding_kinetics",
+                                     "binding_kinetics", "binding_kinetics"]
     assert list(s["interval"]) == ["95 % CI"] * 6 + ["min–max of the 20 draws"]  # fewer than 40: not a "95 %"
     assert s["rescaled"].between(-0.3, -0.15).all()
     # rescaling by contrasts < 100 pp moves the pooled g away from 0 in every variant
@@ -162,13 +164,15 @@ def test_parameter_uncertainty_seeded_and_switchable():
         ReanalysisSettings(uncertainty_draws=1)
 
 
-def test_binding_kinetics_base_warns_that_it_has_no_parameter_uncertainty():
-    settings = ReanalysisSettings(annotation=AnnotationSettings(n=0, model_params={"hysteresis": "binding_kinetics"}),
+def test_every_calibrated_structure_has_parameter_uncertainty():
+    """Issue 19: posterior draws exist for every structure, so the non-default (legacy effect compartment) base
+    carries parameter uncertainty too (the bootstrap existed for one variant only)."""
+    settings = ReanalysisSettings(annotation=AnnotationSettings(n=0, model_params={"hysteresis": "effect_compartment"}),
                                   draws=0, sensitivity_models=("pkpd",), sensitivity_windows=())
     r = reanalyse(settings=settings)
-    assert r.uncertainty == {"n": 0}
-    assert any("parameter uncertainty not computed" in w and "effect_compartment" in w for w in r.warnings)
-    assert list(r.sensitivity["variant"]) == ["base", "model = pkpd (effect_compartment)"]
+    assert r.uncertainty["n"] > 0
+    assert not any("parameter uncertainty not computed" in w for w in r.warnings)
+    assert list(r.sensitivity["variant"])[:2] == ["base", "model = pkpd (binding_kinetics)"]
 
 
 def test_monte_carlo_seeded_and_spread(bundled):

@@ -29,7 +29,7 @@ def test_annotate_bundled_json():
     assert first["study_id"] == "inagaki_20_59"
     assert 50 < first["MOR_contrast"] < 90
     assert data["settings"]["model"] == "pkpd"  # the default model
-    assert data["settings"]["variability"]["ke0_log_sd"] >= 0  # pkpd's own between-subject multipliers
+    assert data["settings"]["variability"]["koff_log_sd"] >= 0  # pkpd's own between-subject multipliers
 
 
 def test_annotate_notes_defaulted_windows_once_under_the_table():
@@ -108,12 +108,14 @@ def test_reanalyse_model_hysteresis_and_uncertainty_flags():
     last = data["sensitivity"][-1]
     assert last["variant"] == "pkpd parameter uncertainty (4 draws)" and last["interval"] == "min–max of the 4 draws"
     assert last["rescaled_ci_lb"] <= last["rescaled"] <= last["rescaled_ci_ub"]
-    bk = _run(["reanalyse", "--json", "--n", "0", "--draws", "0", "--hysteresis", "binding_kinetics"])
+    # issue 19: the default has binding kinetics; --hysteresis effect_compartment picks the legacy structure, which
+    # has posterior draws too (every calibrated structure does)
+    bk = _run(["reanalyse", "--json", "--n", "0", "--draws", "0", "--hysteresis", "effect_compartment"])
     assert bk.exit_code == 0, bk.output
     d = json.loads(bk.stdout)
-    assert d["settings"]["annotation"]["model_params"] == {"hysteresis": "binding_kinetics"}
-    assert d["parameter_uncertainty"] == {"n": 0} and "parameter uncertainty not computed" in bk.stderr
-    assert [s["variant"] for s in d["sensitivity"]][:2] == ["base", "model = pkpd (effect_compartment)"]
+    assert d["settings"]["annotation"]["model_params"] == {"hysteresis": "effect_compartment"}
+    assert d["parameter_uncertainty"]["n"] > 0 and "parameter uncertainty not computed" not in bk.stderr
+    assert [s["variant"] for s in d["sensitivity"]][:2] == ["base", "model = pkpd (binding_kinetics)"]
     wrong = _run(["annotate", "--model", "washout", "--hysteresis", "binding_kinetics", "--quiet"])
     assert wrong.exit_code == 2 and "--hysteresis: only for the pkpd model" in wrong.stderr
     one = _run(["reanalyse", "--uncertainty-draws", "1", "--quiet"])

@@ -150,8 +150,9 @@ def test_simulate_and_plan_say_typical_subject_or_population_mean(pages, small_p
     first = plan.key_numbers[0]
     assert "blockade-adjusted" in first.label and first.value == str(small_plan.n_required_attenuated_balanced)
     delay = next(k for k in plan.key_numbers if k.label == "Minimum delay after dosing")
-    assert small_plan.min_delay_h is None and delay.value == "not reached"
-    assert delay.reading.startswith("Not reached: at no time within 24 h")
+    # 50 mg: the default model reaches P(MOR >= 90 %) >= 0.95 a few hours after the tablet
+    assert small_plan.min_delay_h is not None and delay.value == f"{small_plan.min_delay_h:.2f} h"
+    assert delay.reading.startswith("From this delay on at least 95% of people have MOR blockade ≥ 90 %")
 
 
 def test_time_course_shows_the_first_day_beside_the_washout(small_simulation):

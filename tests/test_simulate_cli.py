@@ -262,7 +262,8 @@ PKPD_BAD_FILES = [
     # the receptor-order message names the ratio that was given (review 11: dor_ratio named kor_ratio)
     ('hysteresis = "effect_compartment"', 'dor_ratio = 1.5', "model.dor_ratio: must be >= kor_ratio = 2 (got 1.5)"),
     ('hysteresis = "effect_compartment"', 'kor_ratio = 100', "model.kor_ratio: must be <= dor_ratio = 79 (got 100)"),
-    ('hysteresis = "effect_compartment"', 'koff_per_h = 2.0', "model.koff_per_h: not used with hysteresis"),
+    ('hysteresis = "effect_compartment"', 'hysteresis = "effect_compartment"\nkoff_per_h = 2.0',
+     "model.koff_per_h: not used with hysteresis"),
     ('hysteresis = "effect_compartment"', "cap = true", "model.cap: not a parameter of the pkpd model"),
     ("[uncertainty]", "[model.extra]", "model.extra"),
 ]
@@ -291,7 +292,9 @@ def test_good_pkpd_scenario_runs(tmp_path):
     r = run(["simulate", str(path), "--json"])
     assert r.exit_code == 0, r.output
     a = json.loads(r.stdout)["assessments"][0]
-    assert a["MOR_ci_lo"] <= a["MOR"] <= a["MOR_ci_hi"] < 100 and a["C_naltrexone_ng_ml"] > 0
+    # (the typical subject has the posterior *medians* of the parameters, which need not lie inside the band of
+    # 20 posterior draws of this non-default structure, whose parameters are strongly correlated)
+    assert a["MOR_ci_lo"] < a["MOR_ci_hi"] < 100 and 0 < a["MOR"] < 100 and a["C_naltrexone_ng_ml"] > 0
 
 
 def test_missing_file_exit_2(tmp_path):
@@ -413,8 +416,8 @@ def test_report_section_states_the_early_rise_caveat_for_washout_only():
 
 
 def test_pkpd_report_section_names_its_calibration_and_unmet_targets():
-    """The pkpd report cites its calibration record, lists the targets the fit does not meet (from the
-    record), the weight assumption, and captions the concentration panel."""
+    """The pkpd report cites its calibration record, lists the observations outside the posterior predictive
+    band (from the record), the weight assumption, and captions the concentration panel."""
     from occupancy.report.simulation import simulation_report_section
     from occupancy.simulation.simulate import simulate
 
@@ -423,8 +426,11 @@ def test_pkpd_report_section_names_its_calibration_and_unmet_targets():
     texts = " ".join(a.text for a in section.assumptions)
     sources = [a.source for a in section.assumptions]
     assert "pkpd_naltrexone_calibration.json" in sources
-    unmet = [r["target"] for r in model.record()["variants"][model.hysteresis]["residuals"] if not r["met"]]
-    assert unmet and all(t in texts for t in unmet)
+    checks = model.record()["structures"][model.structure_name]["checks"]  # the Bayesian calibration (issue 19)
+    outside = [c["target"] for c in checks if not c["covered"]]
+    assert f"{len(checks) - len(outside)} of {len(checks)} observations inside the 95 % posterior predictive band" \
+        in texts
+    assert all(t in texts for t in outside)
     assert "(W/70)^0.75" in texts and "70 kg (default)" in texts
     assert "cl " in texts  # the population line names the pkpd scales
     assert "plasma concentrations (ng/mL, log scale)" in section.figures[0].caption

@@ -1,8 +1,13 @@
 """``blockade calibrate``: the committed calibration report, a refit, and every model against the same targets.
 
-``--model pkpd`` (default) prints the committed record's report at once (no fitting: the record is what
-the models use); ``--refit`` reruns :func:`occupancy.calibration.pkpd.calibrate` (tens of minutes, a
-progress bar on stderr), ``--write`` stores the refit atomically.  ``--compare`` scores every model of the
+``--model pkpd`` (default) prints the committed record's Bayesian calibration at once (no sampling: the record
+and the committed posterior draws are what the models use): the structure comparison, the default structure's
+parameters with their priors and the predictive checks; ``--json`` in the issue-19 shape
+(:func:`occupancy.calibration.pkpd.bayes_report.json_view`), ``--out DIR`` one predictive-check figure per
+source.  ``--refit`` re-samples every structure (:func:`occupancy.calibration.pkpd.posterior.calibrate_bayes`,
+emcee, seeded; minutes, a progress bar on stderr), ``--write`` stores the record and the posterior draws
+atomically.  ``--legacy`` shows (or with ``--refit`` reruns) the least-squares calibration kept for comparison
+(:func:`occupancy.calibration.pkpd.calibrate`, with ``--bootstrap-n``).  ``--compare`` scores every model of the
 drug on the ``pkpd`` targets.  ``--model washout`` is the naltrexone washout fit of
 :mod:`occupancy.calibration.washout` (seconds; always refitted).  Only click is imported at module level.
 """
@@ -16,11 +21,13 @@ import click
 from occupancy.cli.group import main
 from occupancy.errors import InputError
 
+#: Record sections written by the Bayesian calibration (kept when the legacy least-squares refit is stored).
+BAYES_KEYS = ("structures", "default_structure", "sampler", "diagnostics", "selection_bayes", "priors")
 #: Bootstrap replicates accepted by ``--bootstrap-n`` (0 = none; fewer than 20 give no usable percentiles).
 BOOTSTRAP_RANGE = (20, 5000)
 
 
-def _check(drug, model, refit, write, compare, bootstrap_n, free_half_life) -> str:
+def _check(drug, model, refit, write, compare, bootstrap_n, free_half_life, legacy=False, out_dir=None) -> str:
     """The model to calibrate, after rejecting combinations that mean nothing (one line, exit 2)."""
     if model is None:
         model = "washout" if free_half_life else "pkpd"
@@ -37,6 +44,11 @@ def _check(drug, model, refit, write, compare, bootstrap_n, free_half_life) -> s
         return model
     if free_half_life:
         raise InputError("--free-half-life: a washout-model option; use --model washout")
+    if out_dir is not None and (legacy or compare):
+        raise InputError("--out: predictive-check figures of the Bayesian calibration; drop --legacy/--compare")
+    if bootstrap_n is not None and refit and not legacy:
+        raise InputError("--bootstrap-n: the least-squares bootstrap; add --legacy (the Bayesian --refit samples "
+                         "the posterior instead)")
     if write and not refit:
         raise InputError("--write: stores a refit; add --refit (without it the committed record is printed)")
     if bootstrap_n is not None:
@@ -84,7 +96,56 @@ def _reproduced(record: dict, committed: dict, rel: float = 1e-3) -> list[str]:
     return out
 
 
-def _pkpd(drug, refit, write, compare, as_json, bootstrap_n, quiet) -> None:
+def write_posterior(posterior: dict) -> str:
+    """Store the posterior draws atomically next to the record (``pkpd_<drug>_posterior.json``)."""
+    from meta.atomic_write import write_text_atomic
+    from occupancy.calibration.pkpd import record_path
+    from occupancy.models.pkpd_base import load_record as cached
+
+    path = record_path(posterior["drug"]).with_name(f"pkpd_{posterior['drug']}_posterior.json")
+    write_text_atomic(path, json.dumps(posterior, separators=(",", ":"), allow_nan=False) + "\n")
+    cached.cache_clear()
+    return str(path)
+
+
+def _bayes(drug, refit, write, as_json, quiet, out_dir) -> None:
+    from occupancy.calibration.pkpd import load_record, write_record
+    from occupancy.calibration.pkpd.bayes_report import format_bayes_report, json_view, write_check_figures
+    from occupancy.cli.output import output_folder
+
+    committed = load_record(drug)
+    with output_folder(out_dir, "calibrate", quiet) as out:
+        record = committed
+        if refit:
+            from occupancy.calibration.pkpd.posterior import build_record, calibrate_bayes
+
+            if not quiet:
+                click.echo(f"blockade: sampling every {drug} pkpd structure (emcee, seeded); this takes minutes",
+                           err=True)
+            summary, posterior = calibrate_bayes(drug, progress=not quiet)
+            record = build_record(drug, summary, committed)
+            if write:
+                path = write_record(record)
+                ppath = write_posterior(posterior)
+                if not quiet:
+                    click.echo(f"blockade: wrote {path} and {ppath}", err=True)
+        if "structures" not in record:
+            raise InputError(f"calibrate: the {drug} record has no Bayesian calibration yet; run "
+                             f"`blockade calibrate --drug {drug} --refit --write` (or use --legacy)")
+        written = out.write(lambda staging: write_check_figures(record, staging)) if out is not None else ()
+    if as_json:
+        click.echo(json.dumps(json_view(record), indent=1, ensure_ascii=False, allow_nan=False))
+    else:
+        click.echo(format_bayes_report(record))
+    if written and not quiet:
+        click.echo(f"wrote {len(written)} files to {out_dir}: {', '.join(written)}", err=True)
+
+
+def _pkpd(drug, refit, write, compare, as_json, bootstrap_n, quiet, legacy=True, out_dir=None) -> None:
+    """The least-squares calibration (``--legacy``) and ``--compare``; else the Bayesian one (:func:`_bayes`)."""
+    if not legacy and not compare:
+        _bayes(drug, refit, write, as_json, quiet, out_dir)
+        return
     from occupancy.calibration.pkpd import (
         calibrate,
         compare_table,
@@ -101,6 +162,9 @@ def _pkpd(drug, refit, write, compare, as_json, bootstrap_n, quiet) -> None:
             click.echo(f"blockade: refitting the {drug} pkpd calibration (profiles, conflicts, bootstrap of "
                        f"{200 if bootstrap_n is None else bootstrap_n}); this takes a while", err=True)
         record = calibrate(drug, bootstrap_n=200 if bootstrap_n is None else bootstrap_n, progress=not quiet)
+        for key in BAYES_KEYS:  # the Bayesian calibration is not the least-squares routine's to drop
+            if key in committed:
+                record[key] = committed[key]
         if write:
             path = write_record(record)
             if not quiet:
@@ -134,22 +198,33 @@ def _pkpd(drug, refit, write, compare, as_json, bootstrap_n, quiet) -> None:
 @click.option("--free-half-life", is_flag=True,
               help="washout: fit the blockade half-life too (default: held at 72 h, Lee 1988 / Trøstheim 2023); "
                    "implies --model washout.")
-@click.option("--json", "as_json", is_flag=True, help="Print the record (or, with --compare, the table) as JSON.")
+@click.option("--legacy", is_flag=True, help="The least-squares calibration kept for comparison (its report, or "
+                                             "with --refit its refit and --bootstrap-n).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Folder for one predictive-check figure per source (observed vs posterior predictive band).")
+@click.option("--json", "as_json", is_flag=True, help="Print the calibration (issue-19 shape; --legacy: the record; "
+                                                      "--compare: the table) as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no notes on stderr.")
-def calibrate_command(drug, model_name, refit, write, compare, bootstrap_n, free_half_life, as_json, quiet):
+def calibrate_command(drug, model_name, refit, write, compare, bootstrap_n, free_half_life, legacy, out_dir, as_json,
+                      quiet):
     """Calibration of the blockade models: residual tables, conflicts, uncertainty, model comparison.
 
     \b
-    blockade calibrate                          committed naltrexone pkpd report (instant)
+    blockade calibrate                          committed Bayesian calibration: structures, priors, checks
+    blockade calibrate --json | --out DIR       the same as JSON, or one predictive-check figure per source
     blockade calibrate --drug naloxone          the same for naloxone
+    blockade calibrate --refit [--write]        re-sample every structure (minutes), optionally store it
+    blockade calibrate --legacy [--refit]       the least-squares calibration kept for comparison
     blockade calibrate --compare [--json]       every model x every target, sum of z^2 per model
-    blockade calibrate --refit [--write]        rerun the pkpd calibration (slow), optionally store it
     blockade calibrate --model washout          refit the washout model (--free-half-life, --write)
     """
     drug = drug.lower()
     model = _check(drug, model_name.lower() if model_name else None, refit, write, compare, bootstrap_n,
-                   free_half_life)
+                   free_half_life, legacy, out_dir)
     if model == "washout":
+        if out_dir is not None or legacy:
+            raise InputError("--out/--legacy: options of --model pkpd")
         _washout(as_json, write, free_half_life)
     else:
-        _pkpd(drug, refit, write, compare, as_json, bootstrap_n, quiet)
+        _pkpd(drug, refit, write, compare, as_json, bootstrap_n, quiet, legacy=legacy or bootstrap_n is not None,
+              out_dir=out_dir)

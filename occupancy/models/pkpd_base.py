@@ -39,6 +39,23 @@ from occupancy.models.kinetics import is_population
 
 #: The hysteresis variants of every ``pkpd`` model.
 HYSTERESIS = ("effect_compartment", "binding_kinetics")
+#: Candidate structures (issue 19): hysteresis mechanism and number of plasma phases of naltrexone.  The two
+#: legacy names keep their meaning (two-phase disposition); naloxone's structures are its hysteresis variants.
+#: See docs/explanation/models.md and :mod:`occupancy.calibration.pkpd.bayes` (priors, likelihood, comparison).
+STRUCTURES = {
+    "effect_compartment": {"hysteresis": "effect_compartment", "phases": 2,
+                           "meaning": "two-phase disposition + 96 h terminal, effect compartment (ke0 free)"},
+    "binding_kinetics": {"hysteresis": "binding_kinetics", "phases": 2,
+                         "meaning": "two-phase disposition + 96 h terminal, fast entry, receptor binding kinetics"},
+    "three_phase": {"hysteresis": "effect_compartment", "phases": 3,
+                    "meaning": "three-phase disposition (3 h, 9 h, 96 h), fast brain entry (ke0 prior: minutes)"},
+    "three_phase_binding": {"hysteresis": "binding_kinetics", "phases": 3,
+                            "meaning": "three-phase disposition, fast entry, slow receptor dissociation (koff)"},
+}
+#: Values of the three-phase parameters in a legacy (two-phase, least-squares) record: no intermediate phase.
+LEGACY_DEFAULTS = {"t_half_gamma_h": 9.2, "intermediate_auc_fraction": 0.0}
+#: Parameters that may be exactly 0 (the intermediate phase is absent in two-phase structures).
+ZERO_ALLOWED = ("intermediate_auc_fraction",)
 #: Kinetic constant of each variant (the other variant's constant is unused).
 KINETIC = {"effect_compartment": "ke0_per_h", "binding_kinetics": "koff_per_h"}
 #: Reference body weight (kg): the parameters are those of a 70-kg subject.
@@ -65,6 +82,9 @@ PARAMETER_RANGES = {
     # terminal half-life up to ~6 weeks (held at 96 h, Lee 1988; profiled 24–240 h); it must also exceed
     # t_half_alpha_h (checked by the model)
     "t_half_beta_h": (0.05, 1000.0),
+    # intermediate (≈ 9 h) oral phase: half-life 3 min to 1000 h; AUC share 0 (two-phase structures) to 0.99
+    "t_half_gamma_h": (0.05, 1000.0),
+    "intermediate_auc_fraction": (0.0, 0.99),
     # share of the AUC in the terminal phase (fitted 1e−5–0.015, optimizer 1e−5–0.6); 1 would be a
     # one-compartment model with the terminal half-life only
     "terminal_auc_fraction": (1e-6, 0.99),
@@ -194,6 +214,61 @@ def _zero_residue_at_start(out, t, starts, amounts, W) -> None:
     out[:, :, cols] = block
 
 
+def _stacked_modes(models, modes_of):
+    """``(lam, W)`` of several models side by side on the subject axis (one model: its own modes unchanged)."""
+    if len(models) == 1:
+        return modes_of(models[0])
+    parts = [modes_of(m) for m in models]
+    lam = np.concatenate([np.asarray(p[0], dtype=float).reshape(-1, np.shape(p[0])[-1]) for p in parts], axis=0)
+    W = np.concatenate([np.asarray(p[1], dtype=float).reshape((-1,) + np.shape(p[1])[-2:]) for p in parts], axis=0)
+    return lam, W
+
+
+def _stackable(models) -> bool:
+    """Models that differ only in parameter values: one class, structure, hysteresis and body weight."""
+    first = models[0]
+    key = (type(first), first.hysteresis, getattr(first, "structure", None), first.weight_kg)
+    return isinstance(first, PKPDModel) and all(
+        (type(m), m.hysteresis, getattr(m, "structure", None), m.weight_kg) == key for m in models)
+
+
+def blockade_of_models(models, schedule, times_h, receptors=RECEPTORS) -> dict:
+    """Percent occupancy ``(len(models), T)`` per receptor of several typical-subject models on one schedule.
+
+    Parameter draws (:meth:`PKPDModel.parameter_draws`) differ only in their parameter values, so they are
+    evaluated side by side in one pass, as the subjects of a population are: one superposition with per-draw
+    modal constants and, for binding kinetics, one integration with per-draw ``kon``/``koff`` (the step grid
+    is shared, refined for the fastest draw).  Models that cannot share a pass (different classes, structures
+    or body weights) are evaluated one by one.
+
+    Notes
+    -----
+    Same equations as :meth:`PKPDModel.blockade_all` (a test compares them draw by draw); what it saves is the
+    per-draw Python overhead of a few hundred integrator steps on arrays of one subject.
+    """
+    models = list(models)
+    receptors = tuple(check_receptor(r) for r in receptors)
+    t = as_times(times_h)
+    if not models:
+        return {r: np.zeros((0, t.size)) for r in receptors}
+    if len(models) == 1 or not _stackable(models):
+        return {r: np.stack([np.atleast_1d(np.asarray(m.blockade_all(schedule, t, receptors)[r], dtype=float))
+                             for m in models]) for r in receptors}
+    order = np.argsort(t, kind="stable")
+    parts = {r: [] for r in receptors}
+    for _sl, block in models[0].blockade_blocks(schedule, t[order], receptors, block_elements=50_000_000,
+                                                _stack=models):
+        for r in receptors:
+            parts[r].append(np.array(block[r], dtype=float))
+    out = {}
+    for r in receptors:
+        v = np.concatenate(parts[r], axis=1) if parts[r] else np.zeros((len(models), 0))
+        res = np.empty_like(v)
+        res[:, order] = v
+        out[r] = res
+    return out
+
+
 class PKPDModel(BlockadeModel):
     """Base class of the ``pkpd`` models (see the module docstring)."""
 
@@ -201,7 +276,7 @@ class PKPDModel(BlockadeModel):
     #: Path of the calibration record (set by each subclass).
     CALIBRATION_FILE = None
     #: Names of the parameters that are text (the others are numbers).
-    text_parameters = ("hysteresis",)
+    text_parameters = ("hysteresis", "structure")
 
     # ------------------------------------------------------------------ fitted defaults
     @classmethod
@@ -210,30 +285,87 @@ class PKPDModel(BlockadeModel):
         return load_record(str(cls.CALIBRATION_FILE))
 
     @classmethod
+    def has_structures(cls) -> bool:
+        """Whether the record holds the Bayesian calibration (``structures``, issue 19)."""
+        return "structures" in cls.record()
+
+    @classmethod
+    def default_structure(cls) -> str:
+        """The record's default structure: the best leave-one-source-out predictor among the admissible ones."""
+        rec = cls.record()
+        return rec.get("default_structure") or rec["default_hysteresis"]
+
+    @classmethod
     def default_hysteresis(cls) -> str:
-        """The variant with the better fit (the record's ``default_hysteresis``)."""
-        return cls.record()["default_hysteresis"]
+        """The hysteresis of the default structure (legacy records: the record's ``default_hysteresis``)."""
+        rec = cls.record()
+        if "default_structure" in rec:
+            return STRUCTURES.get(rec["default_structure"], {}).get("hysteresis", rec["default_structure"])
+        return rec["default_hysteresis"]
+
+    @classmethod
+    def admissible_structures(cls) -> list[tuple[str, float]]:
+        """``[(structure, weight)]`` of the admissible structures (weights sum to 1), best first."""
+        rec = cls.record()
+        if "structures" not in rec:
+            return [(rec["default_hysteresis"], 1.0)]
+        rows = [(k, float(v["weight"])) for k, v in rec["structures"].items() if v.get("admissible")]
+        total = sum(w for _, w in rows) or 1.0
+        return sorted(((k, w / total) for k, w in rows), key=lambda kv: -kv[1])
 
     @classmethod
     def fitted_parameters(cls, hysteresis: str | None = None) -> dict:
-        """The fitted (and held) parameters of a variant, plus the other variant's kinetic constant."""
+        """The calibrated (and held) parameters of a structure (posterior medians), plus the other hysteresis
+        variant's kinetic constant (unused but a valid number).  ``hysteresis`` names a structure (the legacy
+        hysteresis names are structures too)."""
         rec = cls.record()
-        hyst = hysteresis or rec["default_hysteresis"]
+        name = hysteresis or cls.default_structure()
+        # legacy least-squares variants (two-phase), replaced by the Bayesian structures where calibrated
+        table = {k: {**LEGACY_DEFAULTS, **v["parameters"]} for k, v in rec.get("variants", {}).items()}
+        table.update({k: v["parameters"] for k, v in rec.get("structures", {}).items()})
+        if name not in table:
+            raise InputError(f"model.structure: {name!r} is not calibrated for {cls.drug} "
+                             f"(calibrated: {', '.join(table)})")
         out = {}
-        for h in HYSTERESIS:  # the other variant's kinetic constant (unused, but a valid number)
-            if h != hyst and h in rec["variants"]:
-                out[KINETIC[h]] = rec["variants"][h]["parameters"][KINETIC[h]]
-        out.update(rec["variants"][hyst]["parameters"])
+        own = STRUCTURES.get(name, {}).get("hysteresis", name)
+        for other, params in table.items():  # the other hysteresis' kinetic constant (unused, valid)
+            h = STRUCTURES.get(other, {}).get("hysteresis", other)
+            if h != own and KINETIC[h] in params and KINETIC[h] not in out:
+                out[KINETIC[h]] = params[KINETIC[h]]
+        out.update(table[name])
         return out
 
+    @property
+    def structure_name(self) -> str:
+        """The model's structure (naloxone: its hysteresis variant)."""
+        return getattr(self, "structure", None) or self.hysteresis
+
+    def _resolve_structure(self) -> str:
+        """Fill ``structure``/``hysteresis`` from each other or the record's default; return the structure."""
+        has_field = any(f.name == "structure" for f in fields(self))
+        s, h = (getattr(self, "structure", None) if has_field else None), self.hysteresis
+        if h is not None and h not in HYSTERESIS:
+            raise InputError(f"model.hysteresis: must be 'effect_compartment' or 'binding_kinetics' (got {h!r})")
+        if not has_field:
+            h = h or self.default_hysteresis()
+            object.__setattr__(self, "hysteresis", h)
+            return h
+        if s is None:
+            s = h if h is not None else self.default_structure()
+        if s not in STRUCTURES:
+            raise InputError(f"model.structure: must be one of {', '.join(STRUCTURES)} (got {s!r})")
+        want = STRUCTURES[s]["hysteresis"]
+        if h is not None and h != want:
+            raise InputError(f"model.hysteresis: structure {s!r} has hysteresis {want!r} (got {h!r}); "
+                             "give one of them")
+        object.__setattr__(self, "structure", s)
+        object.__setattr__(self, "hysteresis", want)
+        return s
+
     def _fill_defaults(self) -> None:
-        """Replace ``None`` fields by the fitted values of the model's variant, then check every value."""
-        if self.hysteresis is None:
-            object.__setattr__(self, "hysteresis", self.default_hysteresis())
-        if self.hysteresis not in HYSTERESIS:
-            raise InputError(f"model.hysteresis: must be 'effect_compartment' or 'binding_kinetics' "
-                             f"(got {self.hysteresis!r})")
-        fitted = self.fitted_parameters(self.hysteresis)
+        """Replace ``None`` fields by the calibrated values of the model's structure, then check every value."""
+        name = self._resolve_structure()
+        fitted = self.fitted_parameters(name)
         for f in fields(self):
             if getattr(self, f.name) is None:
                 if f.name not in fitted:  # pragma: no cover - the record lists every fitted field
@@ -243,8 +375,10 @@ class PKPDModel(BlockadeModel):
             if f.name in self.text_parameters:
                 continue
             v = getattr(self, f.name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise InputError(f"model.{f.name}: must be a finite number > 0 (got {v!r})")
+            positive = v >= 0 if f.name in ZERO_ALLOWED else v > 0
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not positive:
+                need = ">= 0" if f.name in ZERO_ALLOWED else "> 0"
+                raise InputError(f"model.{f.name}: must be a finite number {need} (got {v!r})")
             if f.name in PARAMETER_RANGES:
                 lo, hi = PARAMETER_RANGES[f.name]
                 if not lo <= v <= hi:
@@ -286,7 +420,7 @@ class PKPDModel(BlockadeModel):
 
     def overrides(self) -> dict:
         """Parameters that differ from this variant's fitted values (what a scenario changed)."""
-        fitted = self.fitted_parameters(self.hysteresis)
+        fitted = self.fitted_parameters(self.structure_name)
         return {k: getattr(self, k) for k in fitted if hasattr(self, k) and k != self.unused_parameter
                 and not math.isclose(getattr(self, k), float(fitted[k]), rel_tol=1e-12, abs_tol=0.0)}
 
@@ -299,51 +433,108 @@ class PKPDModel(BlockadeModel):
 
     def stored_variability(self) -> dict:
         """The log-SDs derived for this variant (from the record): ``{name: log-SD}``, plus ``source``."""
-        v = self.record()["variants"][self.hysteresis]["variability"]
+        rec = self.record()
+        v = (rec["structures"][self.structure_name] if self.structure_name in rec.get("structures", {})
+             else rec["variants"][self.hysteresis])["variability"]
         out = {n: float(v[f"{n}_log_sd"]) for n in self.variability_scales}
         return {"log_sds": out, "source": v.get("source", ""), "derivation": v.get("derivation", {})}
 
-    def parameter_draws(self, n: int, seed) -> list:
-        """``n`` typical-subject models drawn from the fit's parameter uncertainty (seeded).
+    @classmethod
+    def posterior_file(cls):
+        """Path of the committed posterior draws (``pkpd_<drug>_posterior.json`` next to the record)."""
+        from pathlib import Path
 
-        The draws are the calibration's parametric-bootstrap refits themselves (``record["uncertainty"]
-        ["replicates"]``, the converged ones): each replicate used ``n // R`` times and ``n % R`` more chosen
-        without replacement (``numpy.random.default_rng(seed)``), so the draws follow the bootstrap as closely as
-        ``n`` allows.  Held parameters, parameters this
-        model overrides and the body weight stay at this model's values.  This is parameter *uncertainty* about
-        the typical subject, not between-subject variability.
+        return Path(str(cls.CALIBRATION_FILE)).with_name(f"pkpd_{cls.drug}_posterior.json")
+
+    @classmethod
+    def posterior(cls) -> dict | None:
+        """The committed posterior draws ``{structure: {"parameter_names", "draws"}}`` (``None`` if absent)."""
+        path = cls.posterior_file()
+        if not path.exists():
+            return None
+        return load_record(str(path))["structures"]
+
+    def parameter_draws(self, n: int, seed) -> list:
+        """``n`` typical-subject models drawn from the posterior of this model's structure (seeded).
+
+        The draws are the committed posterior draws of the Bayesian calibration (emcee, thinned;
+        ``occupancy/data/pkpd_<drug>_posterior.json``, :mod:`occupancy.calibration.pkpd.bayes`): each stored draw
+        is used ``n // D`` times and ``n % D`` more are chosen without replacement
+        (``numpy.random.default_rng(seed)``), so ``n = D`` returns every draw once.  Parameters this model
+        overrides and the body weight stay at this model's values.  This is parameter *uncertainty* about the
+        typical subject, not between-subject variability.
 
         Notes
         -----
-        Resampling the replicates rather than a normal approximation keeps the bootstrap's shape: parameters the
-        data do not pin (the terminal-phase share has a bootstrap log-SD above 4) have skewed, bounded
-        distributions that a multivariate normal on the log scale would misstate.  With ``n`` equal to the number
-        of replicates the 2.5th–97.5th percentiles are the bootstrap percentile interval of the record
-        (Efron & Tibshirani 1993, ch. 13).
+        Resampling stored draws (not a normal approximation) keeps the posterior's shape: parameters the data
+        barely pin (the terminal-phase share, 6β-naltrexol potency) have skewed posteriors.  A legacy record
+        without posterior draws falls back to its parametric-bootstrap replicates.
 
         Raises
         ------
         InputError
-            When the record has no bootstrap for this variant (it is run for the default variant only).
+            When neither posterior draws nor a bootstrap exist for this structure.
         """
-        rec = self.record()
-        unc = rec.get("uncertainty") or {}
-        if unc.get("variant") != self.hysteresis:
-            raise InputError(f"uncertainty: parameter uncertainty of the {self.drug} pkpd model was estimated "
-                             f"(bootstrap) for hysteresis = {unc.get('variant')!r} only, not for "
-                             f"{self.hysteresis!r}")
-        names = list(unc["parameter_names"])
-        replicates = [r["values"] for r in unc["replicates"] if r.get("success", True)]
+        post = self.posterior()
+        name = self.structure_name
+        if post is not None and name in post:
+            names = list(post[name]["parameter_names"])
+            rows = post[name]["draws"]
+            replicates = [dict(zip(names, r)) for r in rows]
+        else:
+            rec = self.record()
+            unc = rec.get("uncertainty") or {}
+            if unc.get("variant") != self.hysteresis:
+                raise InputError(f"uncertainty: parameter uncertainty of the {self.drug} pkpd model was estimated "
+                                 f"for {unc.get('variant')!r} only, not for {name!r}")
+                # (legacy bootstrap record)
+            names = list(unc["parameter_names"])
+            replicates = [r["values"] for r in unc["replicates"] if r.get("success", True)]
         rng = np.random.default_rng(seed)
-        full, rest = divmod(int(n), len(replicates))  # every replicate equally often, the rest without replacement
+        full, rest = divmod(int(n), len(replicates))  # every draw equally often, the rest without replacement
         idx = np.concatenate([rng.permutation(len(replicates)) for _ in range(full)]
-                             + [rng.choice(len(replicates), size=rest, replace=False)])
+                             + [rng.choice(len(replicates), size=rest, replace=False)]).astype(int)
         held = set(self.overrides())
         out = []
         for i in idx:
-            values = {p: float(replicates[i][p]) for p in names if p not in held}
+            values = {p: float(replicates[i][p]) for p in names if p not in held and hasattr(self, p)}
             out.append(replace(self, **values))
         return out
+
+    def structure_draws(self, n: int, seed) -> list:
+        """``[(structure, weight, [n models])]`` over the admissible structures (INTERFACES.md, issue 19).
+
+        One entry per admissible structure of the record (``structures[*].admissible``) with its
+        stacking weight (weights sum to 1) and ``n`` posterior draws of that structure as models
+        (:meth:`parameter_draws`).  The body weight and the parameters this model overrides (those that the other
+        structure has too) are carried over.  Same ``seed`` → identical draws; the structures use independent
+        streams ``numpy.random.SeedSequence(seed).spawn``.
+        """
+        overrides = self.overrides()
+        adm = self.admissible_structures()
+        if isinstance(seed, np.random.Generator):
+            rngs = [seed] * len(adm)
+        else:
+            rngs = [np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(len(adm))]
+        out = []
+        for (name, w), rng in zip(adm, rngs):
+            out.append((name, w, self._for_structure(name, overrides).parameter_draws(n, rng)))
+        return out
+
+    def _for_structure(self, name: str, overrides: dict):
+        """This model (weight, kor/dor ratios, overrides) under another structure."""
+        if name == self.structure_name:
+            return self
+        has_field = any(f.name == "structure" for f in fields(self))
+        kw = {"weight_kg": self.weight_kg, "kor_ratio": self.kor_ratio, "dor_ratio": self.dor_ratio}
+        if has_field:
+            kw["structure"] = name
+        else:
+            kw["hysteresis"] = name
+        other = STRUCTURES.get(name, {}).get("hysteresis", name)
+        drop = KINETIC["binding_kinetics" if other == "effect_compartment" else "effect_compartment"]
+        kw.update({k: v for k, v in overrides.items() if k != drop and k not in kw})
+        return type(self)(**kw)
 
     # ------------------------------------------------------------------ evaluation helpers
     def _check_scales(self, scales: dict) -> dict:
@@ -413,7 +604,7 @@ class PKPDModel(BlockadeModel):
         return {k: (out[:, i, :] if pop else out[0, i, :]) for i, k in enumerate(names)}
 
     def blockade_blocks(self, schedule, times_h, receptors=RECEPTORS, block_elements=2_000_000,
-                        reuse_buffers=False, **scales):
+                        reuse_buffers=False, _stack=None, **scales):
         """Yield ``(slice, {receptor: (n, k) percent})`` over consecutive blocks of sorted ``times_h``.
 
         About ``block_elements`` subject × time values per receptor are held at once; the binding-kinetics
@@ -427,9 +618,11 @@ class PKPDModel(BlockadeModel):
         if t.size > 1 and np.any(np.diff(t) < 0):
             raise ValueError("blockade_blocks needs sorted times")
         w, starts, durs, amounts = self._doses(schedule, s["dose_scale"])
+        stack = (self,) if _stack is None else tuple(_stack)  # models evaluated side by side (subject axis)
         if self.hysteresis == "effect_compartment":
             sup = self._superposition(schedule, starts, durs, amounts,
-                                      lambda r: self._route_effect_modes(w, receptors, s, r))
+                                      lambda r: _stacked_modes(stack, lambda m: m._route_effect_modes(w, receptors,
+                                                                                                       s, r)))
             step = max(1, int(block_elements // max(1, sup.n)))
             width = min(step, max(t.size, 1))
             # receptor-major buffers: each receptor's (n, k) block is contiguous for the consumer
@@ -453,9 +646,15 @@ class PKPDModel(BlockadeModel):
                 x_rm *= 100.0  # occupancy = 100·X/(1+X) < 100
                 yield sl, {r: x_rm[i] for i, r in enumerate(receptors)}
             return
-        sup = self._superposition(schedule, starts, durs, amounts, lambda r: self._route_conc_modes(w, s, r)[:2])
+        sup = self._superposition(schedule, starts, durs, amounts,
+                                  lambda r: _stacked_modes(stack, lambda m: m._route_conc_modes(w, s, r)[:2]))
         lam = sup.lam
-        kon, koff = self._binding_setup(w, receptors, s)
+        if len(stack) == 1:
+            kon, koff = self._binding_setup(w, receptors, s)
+        else:
+            setups = [m._binding_setup(w, receptors, s) for m in stack]
+            kon = np.concatenate([np.asarray(k) for k, _ in setups], axis=2)
+            koff = np.concatenate([np.asarray(k) for _, k in setups], axis=2)
         n = max(sup.n, kon.shape[2], koff.shape[2])
         durs = np.where(durs > lk.MIN_INFUSION_H, durs, 0.0)
         events = np.concatenate([starts, (starts + durs)[durs > 0]])
@@ -463,31 +662,29 @@ class PKPDModel(BlockadeModel):
         # distribution phase needs ~0.1-min steps; naltrexone keeps the default 0.25 min)
         fastest = float(np.max(-np.asarray(lam)))
         nodes, out_idx = binding.step_grid(t, events, h_min=min(binding.H_MIN_H, binding.FAST_FRACTION / fastest))
-        mid = 0.5 * (nodes[:-1] + nodes[1:])
-        work = np.empty((sup.n, sup.m, max(1, int(block_elements // max(1, n * kon.shape[0])))))
-        cbuf = np.empty((sup.n, sup.k, work.shape[2]))
+        # buffers sized by the work actually done (not by the block budget: a 50M-element budget would map and
+        # page-fault ~GB of scratch per call for a grid of a few hundred steps)
+        chunk = max(1, int(block_elements // max(1, n * kon.shape[0])))
+        width = max(1, min(chunk, max(nodes.size - 1, t.size)))
+        work = np.empty((sup.n, sup.m, width))
+        cbuf = np.empty((sup.n, sup.k, width))
 
-        def conc_mid(i0, i1):  # reused buffers: the integrator consumes each chunk before asking for the next
-            return sup(mid[i0:i1], out=cbuf, work=work)
+        def conc_at(times):  # reused buffers: the integrator consumes each chunk before asking for the next
+            if np.size(times) > width:  # one step holding more requested times than the budget
+                return sup(times)
+            return sup(times, out=cbuf, work=work)
 
-        want = np.zeros(nodes.size, dtype=bool)
-        want[out_idx[out_idx >= 0]] = True
         n_before = int(np.sum(out_idx < 0))
         if n_before:
             yield slice(0, n_before), {r: np.zeros((n, n_before)) for r in receptors}
-        _u, counts = np.unique(out_idx[n_before:], return_counts=True)
-        pos, k_done = n_before, 0
-        for block in binding.integrate_blocks(nodes, conc_mid, np.broadcast_to(kon, (kon.shape[0], kon.shape[1], n)),
-                                              np.broadcast_to(koff, (koff.shape[0], 1, n)), want, n,
-                                              block_elements=block_elements):
-            k = block.shape[2]
-            reps = counts[k_done:k_done + k]
-            if np.any(reps != 1):
-                block = np.repeat(block, reps, axis=2)
+        pos = n_before
+        for block in binding.integrate_blocks(nodes, conc_at, np.broadcast_to(kon, (kon.shape[0], kon.shape[1], n)),
+                                              np.broadcast_to(koff, (koff.shape[0], 1, n)), t[n_before:],
+                                              out_idx[n_before:], n, block_elements=block_elements):
             np.clip(block, 0.0, 1.0, out=block)  # rounding guard
             block *= 100.0
             sl = slice(pos, pos + block.shape[2])
-            pos, k_done = sl.stop, k_done + k
+            pos = sl.stop
             yield sl, {r: block[:, i, :] for i, r in enumerate(receptors)}
 
     def blockade_all(self, schedule, times_h, receptors=RECEPTORS, **scales) -> dict:

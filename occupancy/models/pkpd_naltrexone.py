@@ -14,7 +14,9 @@ parameter                 unit   meaning                                        
 ``cl_l_per_h``            L/h    apparent clearance CL/F of naltrexone                       fitted (AUC)
 ``t_half_alpha_h``        h      fast disposition half-life (3–4 h)                          fitted
 ``t_half_beta_h``         h      terminal plasma half-life                                   96, held (Lee 1988)
-``terminal_auc_fraction`` –      share ``f`` of the naltrexone AUC in the terminal phase     fitted (occupancy tail)
+``t_half_gamma_h``        h      intermediate oral half-life (8.9 h DMD 1981, 9.5 h Licko)   posterior (three-phase)
+``terminal_auc_fraction`` –      share ``f`` of the naltrexone AUC in the terminal phase     posterior
+``intermediate_auc_fraction`` –  share of the AUC in the intermediate phase (0: two-phase)   posterior (three-phase)
 ``f_systemic``            –      systemic availability F                                     0.05, held
 ``t_half_nol_h``          h      6β-naltrexol elimination half-life (8–13 h)                 fitted
 ``v_nol_l``               L      apparent 6β-naltrexol volume V_NOL/fm                       fitted (NOL Cmax)
@@ -23,7 +25,8 @@ parameter                 unit   meaning                                        
 ``ke0_per_h``             1/h    effect-compartment rate (``effect_compartment``)            fitted
 ``koff_per_h``            1/h    receptor off-rate (``binding_kinetics``)                    fitted
 ``kor_ratio``, ``dor_ratio`` –   naltrexone K_KOR/K_MOR and K_DOR/K_MOR                      2 and 79 (Trøstheim 2023)
-``hysteresis``            –      ``"effect_compartment"`` (default, better fit) or ``"binding_kinetics"``
+``structure``             –      candidate structure (:data:`~occupancy.models.pkpd_base.STRUCTURES`); record default
+``hysteresis``            –      ``"effect_compartment"`` or ``"binding_kinetics"`` (follows ``structure``)
 ``weight_kg``             kg     body weight when the schedule has none                      70
 ========================= ====== =========================================================== ===================
 
@@ -42,6 +45,13 @@ Pharmacokinetics (apparent oral parameters, linear in dose; a tablet is a bolus 
     dx2/dt =  k12·x1 − k21·x2
     dM/dt  = (1 − F)·ka·x0 + F·k10·x1 − kNOL·M                    first-pass + systemic 6β-naltrexol formation
     C_NTX  = 1000·x1/Vc,   C_NOL = 1000·M/V_NOL                     (mg/L → ng/mL)
+
+Three-phase structures (``STRUCTURES[...]["phases"] == 3``) add an intermediate phase γ (t½γ ≈ 9 h, the
+apparent oral half-life over 8–24 h: 8.9 h, Drug Metab Dispos 9:369, 1981; 9.5 h, Licko 1981) with AUC share
+``f_γ``; the unit-input central response is then ``Σ_i c_i·e^(−λ_i t)`` over (α, γ, β) with
+``c_i = f_i·λ_i·S``, ``S = 1/Σ_j f_j·λ_j``, ``Vc = CL·S``, ``k10 = 1/S`` (the same algebra as below; a
+sum of exponentials with positive coefficients, Licko 1981's three-exponential IV form;
+:func:`disposition_modes`).  Two-phase structures have ``f_γ = 0``, which is exactly the model below.
 
 The disposition is parametrised by (CL/F, t½α, t½β, f).  With a unit bolus into the central compartment
 ``x1(t) = A·e^(−αt) + B·e^(−βt)``, ``A + B = 1`` and ``f = (B/β)/(A/α + B/β)``, so (Gibaldi & Perrier,
@@ -135,6 +145,67 @@ CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "data" / "pkpd_naltrexo
 NOL_KI_NM = {"MOR": 2.12, "KOR": 7.24, "DOR": 213.0}
 
 
+#: Parameters of the plasma PK (the inputs of :func:`pk_modes`).
+PK_PARAMETERS = ("ka_per_h", "cl_l_per_h", "t_half_alpha_h", "t_half_gamma_h", "t_half_beta_h",
+                 "intermediate_auc_fraction", "terminal_auc_fraction", "f_systemic", "t_half_nol_h", "v_nol_l")
+
+
+def disposition_modes(t_half_alpha_h, t_half_gamma_h, t_half_beta_h, intermediate_auc_fraction,
+                      terminal_auc_fraction):
+    """Central amount after a unit input as a sum of three exponentials (AUC-share parametrisation).
+
+    Returns ``lam`` (n, 3) = (−α, −γ, −β), ``coef`` (n, 3) with ``Σ coef = 1``, and ``S = Σ coef/λ`` (n, 1),
+    so that ``Vc = CL·S`` and ``k10 = 1/S``.  With shares ``f_i`` of the AUC in each phase
+    (``f_α = 1 − f_γ − f_β``): ``coef_i = f_i·λ_i·S``, ``S = 1/Σ f_j·λ_j`` (Gibaldi & Perrier,
+    Pharmacokinetics 2nd ed., ch. 2: the AUC of ``c·e^(−λt)`` is ``c/λ``).  ``f_γ = 0`` is the two-compartment
+    model of the module docstring exactly (its γ term has coefficient 0).  Arguments are scalars or (n, 1)
+    arrays (posterior draws are evaluated in one call).
+    """
+    a, g, b = (math.log(2) / as_column(t) for t in (t_half_alpha_h, t_half_gamma_h, t_half_beta_h))
+    fg, fb = as_column(intermediate_auc_fraction), as_column(terminal_auc_fraction)
+    fa = 1.0 - fg - fb
+    n = param_rows(a, g, b, fg, fb)
+    lam = -np.concatenate(np.broadcast_arrays(a, g, b), axis=1).reshape(n, 3)
+    f = np.concatenate(np.broadcast_arrays(fa, fg, fb), axis=1).reshape(n, 3)
+    s = 1.0 / (f * -lam).sum(axis=1, keepdims=True)
+    return lam, f * -lam * s, s
+
+
+def pk_modes(p: dict, weight_kg: float, cl_scale=1.0, ka_scale=1.0):
+    """Modal form of (C_NTX, C_NOL) per mg of oral dose: ``lam`` (n, 5), ``W`` (n, 2, 5) ($ODE, PK).
+
+    ``p`` maps :data:`PK_PARAMETERS` to scalars or (n, 1) arrays (the calibration evaluates every posterior
+    draw in one call; the model passes its own scalars).  ``cl_scale`` multiplies every apparent NTX clearance
+    and volume (CL/F, Q/F, Vc/F, Vp/F): a subject's relative oral availability of the parent, so AUC and Cmax
+    scale by ``1/cl_scale`` and the NTX half-lives and 6β-naltrexol formation do not change.  Body weight
+    scales clearances by (W/70)^0.75 and volumes by W/70, hence every disposition rate by (W/70)^−0.25.
+    """
+    fc, fv = weight_factors(weight_kg)
+    lam_d, coef, s = disposition_modes(p["t_half_alpha_h"], p["t_half_gamma_h"], p["t_half_beta_h"],
+                                       p["intermediate_auc_fraction"], p["terminal_auc_fraction"])
+    lam_d = lam_d * (fc / fv)
+    cs = as_column(cl_scale)
+    cl = as_column(p["cl_l_per_h"]) * fc * cs
+    vc = as_column(p["cl_l_per_h"]) * s * fv * cs  # Vc = CL·S (70 kg), scaled like a volume
+    k10 = cl / vc
+    ka = as_column(p["ka_per_h"]) * as_column(ka_scale)
+    lam, x1 = lk.first_order_filter(lam_d, coef, ka)  # oral: modes (−α, −γ, −β, −ka)
+    n = max(lam.shape[0], vc.shape[0])  # cl_scale alone varies Vc but not the modes
+    lam, x1 = np.broadcast_to(lam, (n, lam.shape[1])), np.broadcast_to(x1, (n, x1.shape[1]))
+    k10b = np.broadcast_to(k10, (n, 1))
+    fsys = np.broadcast_to(as_column(p["f_systemic"]), (n, 1))
+    # NOL formation rate per mg dose: (1 − F)·ka·e^(−ka t) + F·k10·x1(t)  (same four modes)
+    fpass = np.zeros_like(x1)
+    fpass[:, 3] = ((1.0 - fsys) * np.broadcast_to(ka, (n, 1)))[:, 0]
+    w_form = fsys * k10b * x1 + fpass
+    k_nol = math.log(2) / as_column(p["t_half_nol_h"]) * fc / fv
+    lam5, m_amount = lk.first_order_filter(lam, w_form, k_nol)
+    m_amount = m_amount / np.broadcast_to(k_nol, (n, 1))  # amount, not unit-gain filter
+    c_ntx = np.concatenate([1000.0 * x1 / np.broadcast_to(vc, (n, 1)), np.zeros((n, 1))], axis=1)
+    c_nol = 1000.0 * m_amount / (as_column(p["v_nol_l"]) * fv)
+    return lam5, np.stack([c_ntx, c_nol], axis=1)
+
+
 @dataclass(frozen=True)
 class NaltrexonePKPD(PKPDModel):
     """Mechanistic oral naltrexone: plasma naltrexone and 6β-naltrexol, competitive binding, hysteresis.
@@ -148,6 +219,8 @@ class NaltrexonePKPD(PKPDModel):
     t_half_alpha_h: float | None = None
     t_half_beta_h: float | None = None
     terminal_auc_fraction: float | None = None
+    t_half_gamma_h: float | None = None
+    intermediate_auc_fraction: float | None = None
     f_systemic: float | None = None
     t_half_nol_h: float | None = None
     v_nol_l: float | None = None
@@ -159,6 +232,7 @@ class NaltrexonePKPD(PKPDModel):
     dor_ratio: float = 79.0
     hysteresis: str | None = None
     weight_kg: float = 70.0
+    structure: str | None = None
 
     drug: ClassVar[str] = "naltrexone"
     name: ClassVar[str] = "pkpd"
@@ -172,6 +246,9 @@ class NaltrexonePKPD(PKPDModel):
         from occupancy.errors import InputError
 
         self._fill_defaults()  # also the physical ranges (PARAMETER_RANGES) and 1 <= kor_ratio <= dor_ratio
+        if self.intermediate_auc_fraction + self.terminal_auc_fraction >= 1.0:
+            raise InputError("model.intermediate_auc_fraction: intermediate_auc_fraction + terminal_auc_fraction "
+                             f"must be < 1 (got {self.intermediate_auc_fraction:g} + {self.terminal_auc_fraction:g})")
         if not self.t_half_beta_h > self.t_half_alpha_h:
             changed = self.overrides()
             if "t_half_alpha_h" in changed and "t_half_beta_h" not in changed:
@@ -182,7 +259,10 @@ class NaltrexonePKPD(PKPDModel):
 
     # ------------------------------------------------------------------ derived quantities
     def micro_constants(self) -> dict:
-        """Typical (70 kg) micro-constants and volumes derived from (CL/F, t½α, t½β, f) (Gibaldi & Perrier ch. 2)."""
+        """Typical (70 kg) micro-constants and volumes derived from (CL/F, t½α, t½β, f) (Gibaldi & Perrier ch. 2).
+
+        The two-phase reading (the intermediate phase, if any, is left out): for reference and the legacy
+        structures; the evaluation uses :func:`pk_modes`."""
         a = math.log(2) / self.t_half_alpha_h
         b = math.log(2) / self.t_half_beta_h
         f = self.terminal_auc_fraction
@@ -209,33 +289,12 @@ class NaltrexonePKPD(PKPDModel):
 
     # ------------------------------------------------------------------ modal forms
     def pk_modes(self, weight_kg: float, cl_scale=1.0, ka_scale=1.0):
-        """Modal form of (C_NTX, C_NOL) per mg of oral dose: ``lam`` (n, 4), ``W`` (n, 2, 4) ($ODE, PK)."""
-        mc = self.micro_constants()
-        fc, fv = weight_factors(weight_kg)
-        # cl_scale multiplies every apparent NTX clearance and volume (CL/F, Q/F, Vc/F, Vp/F): a subject's
-        # relative oral availability of the parent, so AUC and Cmax scale by 1/cl_scale and the NTX
-        # half-lives and 6β-naltrexol formation do not change.
-        cs = as_column(cl_scale)
-        cl = self.cl_l_per_h * fc * cs
-        vc = mc["vc_l"] * fv * cs
-        q = mc["q_l_per_h"] * fc * cs
-        vp = mc["vp_l"] * fv * cs
-        k10, k12, k21 = cl / vc, q / vc, q / vp
-        lam_d, coef = lk.two_compartment_modes(k10, k12, k21)  # x1 per unit central input
-        ka = self.ka_per_h * as_column(ka_scale)
-        lam, x1 = lk.first_order_filter(lam_d, coef, ka)  # oral: modes (−α, −β, −ka)
-        n = lam.shape[0]
-        k10b = np.broadcast_to(k10, (n, 1))
-        # NOL formation rate per mg dose: (1 − F)·ka·e^(−ka t) + F·k10·x1(t)  (same three modes)
-        fpass = np.zeros_like(x1)
-        fpass[:, 2] = ((1.0 - self.f_systemic) * np.broadcast_to(ka, (n, 1)))[:, 0]
-        w_form = self.f_systemic * k10b * x1 + fpass
-        k_nol = math.log(2) / self.t_half_nol_h * fc / fv
-        lam4, m_amount = lk.first_order_filter(lam, w_form, k_nol)
-        m_amount = m_amount / k_nol  # amount, not unit-gain filter
-        c_ntx = np.concatenate([1000.0 * x1 / vc, np.zeros((n, 1))], axis=1)
-        c_nol = 1000.0 * m_amount / (self.v_nol_l * fv)
-        return lam4, np.stack([c_ntx, c_nol], axis=1)
+        """Modal form of (C_NTX, C_NOL) per mg of oral dose: ``lam`` (n, 5), ``W`` (n, 2, 5) ($ODE, PK)."""
+        return pk_modes(self.parameters_for_modes(), weight_kg, cl_scale, ka_scale)
+
+    def parameters_for_modes(self) -> dict:
+        """The PK parameters :func:`pk_modes` needs (scalars)."""
+        return {k: getattr(self, k) for k in PK_PARAMETERS}
 
     def _receptor_weights(self, receptors, affinity_scale):
         """(n, R, 2) weights 1/K of (NTX, NOL) per receptor."""

@@ -168,18 +168,31 @@ def _pkpd_assumptions(result: SimulationResult) -> list:
     out = []
     try:
         rec = model.record()
+        structure = getattr(model, "structure_name", model.hysteresis)
+        bayes = rec.get("structures", {}).get(structure)
         variant = rec["variants"][model.hysteresis]
     except (RuntimeError, KeyError):  # pragma: no cover - the records ship with the package
         return out
     source = str(model.CALIBRATION_FILE.name)
-    unmet = [r for r in variant["residuals"] if not r.get("met")]
-    text = (f"Parameters fitted jointly to plasma PK and PET occupancy targets ({variant['n_met']} of "
-            f"{variant['n_targets']} targets within one measurement SD, sum z² {variant['sum_z2']:.3g}, "
-            f"hysteresis = {model.hysteresis}).")
-    if unmet:
-        text += " Not met: " + "; ".join(f"{r['target']} (observed {r['observed']}, model {r['predicted']:.3g})"
-                                          for r in unmet) + "."
-    out.append(Assumption(text, source))
+    if bayes is not None:  # the Bayesian calibration (issue 19)
+        n_cov = sum(c["covered"] for c in bayes["checks"])
+        missed = [c for c in bayes["checks"] if not c["covered"]]
+        text = (f"Parameters: posterior medians of the Bayesian calibration of structure '{structure}' (stacking "
+                f"weight {bayes['weight']:.2f}); {n_cov} of {len(bayes['checks'])} observations inside the 95 % "
+                "posterior predictive band.")
+        if missed:
+            text += " Outside: " + "; ".join(f"{c['source']}: {c['target']}" for c in missed) + "."
+        out.append(Assumption(text, source))
+        variant = None
+    if variant is not None:
+        unmet = [r for r in variant["residuals"] if not r.get("met")]
+        text = (f"Parameters fitted jointly to plasma PK and PET occupancy targets ({variant['n_met']} of "
+                f"{variant['n_targets']} targets within one measurement SD, sum z² {variant['sum_z2']:.3g}, "
+                f"hysteresis = {model.hysteresis}).")
+        if unmet:
+            text += " Not met: " + "; ".join(f"{r['target']} (observed {r['observed']}, model {r['predicted']:.3g})"
+                                              for r in unmet) + "."
+        out.append(Assumption(text, source))
     weight = result.schedule.weight_kg
     out.append(Assumption(
         f"Body weight {weight if weight is not None else model.weight_kg:g} kg"

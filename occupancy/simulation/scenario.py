@@ -205,6 +205,10 @@ class ModelSection(FiniteFields, BaseModel):
     t_ref_min: Optional[float] = Field(default=None, ge=0, le=600)
     # pkpd (both drugs): the physical ranges of occupancy.models.pkpd_base.PARAMETER_RANGES (each with its reason)
     hysteresis: Optional[Literal["effect_compartment", "binding_kinetics"]] = None
+    # naltrexone pkpd candidate structure (issue 19; occupancy.models.pkpd_base.STRUCTURES); default: the record's
+    structure: Optional[Literal["effect_compartment", "binding_kinetics", "three_phase", "three_phase_binding"]] = None
+    t_half_gamma_h: Optional[float] = _pkpd_parameter("t_half_gamma_h")
+    intermediate_auc_fraction: Optional[float] = _pkpd_parameter("intermediate_auc_fraction")
     ka_per_h: Optional[float] = _pkpd_parameter("ka_per_h")
     cl_l_per_h: Optional[float] = _pkpd_parameter("cl_l_per_h")
     t_half_alpha_h: Optional[float] = _pkpd_parameter("t_half_alpha_h")
@@ -538,7 +542,10 @@ def check_model_section(drug: str, model: ModelSection, population: PopulationSe
             raise ValueError(f"uncertainty: the {cls.name} model has no parameter-uncertainty estimate (use the "
                              "pkpd model)")
         unc = built.record().get("uncertainty") or {}
-        if unc.get("variant") != built.hysteresis:
+        post = built.posterior() if hasattr(built, "posterior") else None
+        if post is not None and built.structure_name in post:
+            pass  # posterior draws of this structure (issue 19)
+        elif unc.get("variant") != built.hysteresis:
             raise ValueError(f"uncertainty: the parameter uncertainty of the {drug} pkpd model was estimated "
                              f"(bootstrap) for hysteresis = {unc.get('variant')!r} only, not for {built.hysteresis!r}")
 

@@ -209,7 +209,8 @@ class SimulationResult(ResultDisplay):
 
     def summary(self) -> str:
         """A short text report (the ``blockade simulate`` console output)."""
-        variant = f", {self.model.hysteresis}" if getattr(self.model, "hysteresis", None) else ""
+        name = getattr(self.model, "structure_name", None) or getattr(self.model, "hysteresis", None)
+        variant = f", {name}" if name else ""
         lines = [f"{self.model.drug} ({self.model.name} model{variant}): {self.schedule.describe()}"]
         pop = self.population is not None
         unc = self.uncertainty is not None
@@ -538,13 +539,22 @@ def _uncertainty_band(ens, schedule, items, grid, progress=False):
     allt = np.concatenate(grids + [grid]) if grids else np.asarray(grid, dtype=float)
     at = np.empty((len(models), len(items)))
     on_grid = np.empty((len(models), len(grid)))
-    for d, m in progress_bar(enumerate(models), len(models), "model uncertainty", progress):
-        v = m.blockade(schedule, allt, "MOR")
-        pos = 0
-        for i, g in enumerate(grids):
-            at[d, i] = float(_window_mean(v[pos:pos + g.size], g))
-            pos += g.size
-        on_grid[d] = v[pos:]
+    # the draws are evaluated side by side, like a population's subjects, in batches (for the progress bar)
+    from occupancy.models.pkpd_base import blockade_of_models
+
+    batch = 25
+    starts = range(0, len(models), batch)
+    for d0 in progress_bar(starts, len(starts), f"model uncertainty ({batch} draws per step)", progress):
+        block = models[d0:d0 + batch]
+        vals = (blockade_of_models(block, schedule, allt, ("MOR",))["MOR"] if hasattr(block[0], "blockade_all")
+                else np.stack([m.blockade(schedule, allt, "MOR") for m in block]))
+        for j, v in enumerate(vals):
+            d = d0 + j
+            pos = 0
+            for i, g in enumerate(grids):
+                at[d, i] = float(_window_mean(v[pos:pos + g.size], g))
+                pos += g.size
+            on_grid[d] = v[pos:]
     pooled = np.asarray(ens.pooled, dtype=bool)
     q = [2.5, 97.5] if pooled.sum() >= MIN_DRAWS_FOR_95 else [0.0, 100.0]  # few draws: their min and max
     lo_a, hi_a = np.percentile(at[pooled], q, axis=0) if len(items) else (np.array([]), np.array([]))

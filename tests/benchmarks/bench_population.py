@@ -38,6 +38,9 @@ MODELS = {
     "washout": ("washout", "washout", {}),
     "ec": ("pkpd effect_compartment", "pkpd", {"hysteresis": "effect_compartment"}),
     "bk": ("pkpd binding_kinetics", "pkpd", {"hysteresis": "binding_kinetics"}),
+    # version 3's default (data-chosen structure; binding integrator) next to version 2's (effect compartment,
+    # closed form, "ec" above): the cost of the structural choice
+    "default": ("pkpd three_phase_binding", "pkpd", {"structure": "three_phase_binding"}),
 }
 
 
@@ -81,8 +84,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--max-elements", type=int, default=2_000_000)
-    parser.add_argument("--models", default="washout,ec,bk",
-                        help="comma-separated: washout, ec (pkpd effect compartment), bk (pkpd binding kinetics)")
+    parser.add_argument("--models", default="washout,ec,bk,default",
+                        help="comma-separated: washout, ec (pkpd effect compartment, version 2's default), "
+                             "bk (pkpd binding kinetics, two-phase), default (version 3's three_phase_binding)")
     parser.add_argument("--tracemalloc", action="store_true", help="also report traced peak memory (slower)")
     args = parser.parse_args()
 
@@ -106,6 +110,10 @@ def main() -> None:
         for name, (w, c) in results.items():
             if name != "washout":
                 print(f"{MODELS[name][0]} vs washout: {w0 / w:.2f}x wall-clock speed, {c0 / c:.2f}x CPU speed")
+    if "ec" in results and "default" in results:
+        (w0, c0), (w, c) = results["ec"], results["default"]
+        print(f"version 3 default (three_phase_binding) vs version 2 default (effect compartment): "
+              f"{w / w0:.2f}x the wall-clock time, {c / c0:.2f}x the CPU time")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 # writes tests/data/reanalysis_robust_reference.json (jsonlite digits = NA).  CI has no R; the JSON is committed.
 #
 # Data: the bundled review's 8 study aggregates as `blockade reanalyse` analyses them (yi, vi from Table 1's
-# 95 % CIs) and each study's MOR contrast (pp) from the default annotation (pkpd model, effect compartment, 1000
+# 95 % CIs) and each study's MOR contrast (pp) from the default annotation (pkpd model, three_phase_binding since version 3, 1000
 # virtual subjects, seed 1, window mean), copied at full precision from
 #   python -c "from occupancy import reanalyse, ReanalysisSettings as S; u = reanalyse(settings=S(draws=0)).units; print(u[['study_id','yi','vi','MOR_contrast']])"
 # The pooled estimate depends on yi/vi only; the rescaled and regression estimates also on the contrasts.
@@ -25,8 +25,8 @@ study <- c("inagaki_20_59", "tarr_64", "inagaki_60_61_ross_62", "charles_58_s1",
 yi <- c(-0.34, 0.08, -0.19, -2.5, -0.79, -0.18, 0.21, 0.05)
 vi <- c(0.01562557399540595, 0.04813275521450328, 0.010939854180040566, 0.7173316401789359, 0.183680216762323,
         0.04061607967735464, 0.12755570608494649, 0.043759416720162266)
-contrast <- c(84.20207722291167, 80.90410368180486, 85.29721183286956, 94.90003378906154, 94.90003378906154,
-              76.03732350546423, 90.53023786025575, 61.729071362271874)
+contrast <- c(77.74705915027852, 93.8338048903399, 93.1437303371142, 97.20466942351052, 97.20466942351052,
+              90.30618164173849, 94.85627814224357, 74.19841099263684)
 full <- 100
 dat <- data.frame(study = study, yi = yi, vi = vi, contrast = contrast,
                   yi_adj = yi * full / contrast, vi_adj = vi * (full / contrast)^2)

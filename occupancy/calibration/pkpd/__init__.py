@@ -2,6 +2,11 @@
 
 Entry points
 ------------
+* Bayesian calibration (issue 19, what the models use): :mod:`~occupancy.calibration.pkpd.bayes` (priors with
+  sources, likelihood by source), :mod:`~occupancy.calibration.pkpd.forward` (vectorised predictions),
+  :mod:`~occupancy.calibration.pkpd.posterior` (emcee, ArviZ diagnostics, PSIS-LOO by source, stacking,
+  predictive checks, record), :mod:`~occupancy.calibration.pkpd.bayes_report` (text, ``--json``, figures).
+  The least-squares routine below is kept for comparison (``blockade calibrate --legacy``).
 * :func:`calibrate` (``drug="naltrexone"`` or ``"naloxone"``) → the JSON-ready record stored in
   ``occupancy/data/pkpd_<drug>_calibration.json``: parameters (fitted and held, with sources), residual
   table (observed / predicted / z / met), ``Σ z²``, conflicts (leave-one-out and forcing refits), profiles,

@@ -236,13 +236,12 @@ def iv_naltrexol_peak_mor(model, dose_mg: float = 20.0, fm: float = 1.0, infusio
         x = ce / K
         return float(np.max(100.0 * x / (1.0 + x)))
     nodes, out_idx = binding.step_grid(t, [0.0] + ([dur] if dur > 0 else []))
-    mid = 0.5 * (nodes[:-1] + nodes[1:])
 
-    def conc(i0, i1):
-        return lk.superpose(mid[i0:i1], [0.0], [dur], [dose_mg], lam, W)
+    def conc(times):
+        return lk.superpose(times, [0.0], [dur], [dose_mg], lam, W)
 
     kon = np.array([[[model.koff_per_h / K]]])
-    occ = binding.integrate(nodes, conc, kon, np.array([[[model.koff_per_h]]]), out_idx, 1)
+    occ = binding.integrate(nodes, conc, kon, np.array([[[model.koff_per_h]]]), t, out_idx, 1)
     return float(100.0 * occ.max())
 
 

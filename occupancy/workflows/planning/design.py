@@ -39,9 +39,10 @@ SOURCES = {
 #: fitted to.  Before that time the model's blockade is an extrapolation.  A model not listed gets a generic caveat.
 EARLY_DATA = {
     ("naltrexone", "pkpd"): (2.0, "the rise follows the absorption rate ka, fitted to the plasma tmax (0.8–1.1 h), "
-                                  "and the slow effect compartment (ke0 fitted to PET at unknown times within 8 h, "
-                                  "taken as the 1–8 h mean, and to the 48–168 h washout); there are no PET data "
-                                  "before ~1 h and stable PET data only from 2 h after the dose"),
+                                  "and the receptor binding rate koff/K (fitted to Rabiner's PET scans at unknown "
+                                  "times within 8 h and Lee's 48–168 h decline); before 2 h the only occupancy "
+                                  "information is qualitative (Lee 1988: near saturation at 1 h), so stable PET "
+                                  "data start 2 h after the dose"),
     ("naltrexone", "washout"): (2.0, "the rise is fitted only to the plasma tmax (~1 h); there are no PET data before "
                                      "~1 h and stable PET data only from 2 h after the dose"),
     ("naloxone", "pkpd"): (35.0 / 60.0, "the rise follows Dowling 2008's IV plasma kinetics and the effect "
