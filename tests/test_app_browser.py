@@ -190,6 +190,28 @@ def test_plan_matches_blockade_plan(page, tmp_path):
     assert (again["min_isi_days"], again["power_attenuated"]) == (cli["min_isi_days"], cli["power_attenuated"])
 
 
+def test_plan_shows_the_model_uncertainty_of_blockade_plan(page, tmp_path):
+    """The Plan tab shows the model uncertainty in the words of blockade plan's summary (computed after the plan,
+    per schedule, in the background)."""
+    from occupancy.workflows.planning.plan import plan
+
+    equivalent = tmp_path / "equivalent.toml"
+    equivalent.write_text('[drug]\nname = "naltrexone"\n[[doses]]\ntime_h = 0\namount_mg = 50\n'
+                          '[[assessments]]\nlabel = "task"\ntime_h = 2\n'
+                          '[design]\nkind = "within"\nisi_days = 15\nparticipants = 30\n', encoding="utf-8")
+    cli = plan(equivalent)
+    power_words = cli.model_uncertainty_sentences()["power_attenuated"]
+    page.click("a[data-value='plan']")
+    page.fill("#participants", "30")
+    page.wait_for_function("(s) => document.querySelector('#plan_uncertainty_done')?.innerText.includes(s)",
+                           arg=power_words)
+    shown = page.inner_text("#plan_uncertainty")
+    assert cli.model_uncertainty_note in shown
+    for sentence in cli.model_uncertainty_sentences().values():
+        assert sentence in shown, (sentence, shown)
+    assert "Minimum delay:" in shown
+
+
 def test_reanalysis_runs_in_the_background_and_never_blocks_simulate(page):
     page.click("a[data-value='reanalyse']")
     page.click("button:has-text('Reanalysis settings')")

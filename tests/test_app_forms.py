@@ -620,3 +620,31 @@ def test_a_dose_at_a_negative_time_is_refused_at_its_row():
     assert fe is not None and fe.id == form.dose_row(1)["time_h"].id and "Dose 2" in fe.text
     values[form.dose_row(1)["time_h"].id] = 0.0
     assert form.scenario_data(values)["doses"][1]["time_h"] == 0.0
+
+
+def test_the_plan_shows_at_once_and_its_model_uncertainty_follows_in_the_librarys_words():
+    """Issue 21, item 1: the Plan tab runs the plan without the model-uncertainty draws (pending), computes them
+    per schedule afterwards, and shows the library's sentences (those of ``blockade plan``'s summary); a later
+    edit of N reuses them from the session's cache."""
+    from occupancy.app.server import ScheduleCache, complete_plan_uncertainty, plan_is_complete
+    from occupancy.workflows.planning.plan import plan_study
+
+    cache = ScheduleCache()
+    request = plan_scenario(PlanForm(), {}, {"participants": 20})
+    first = run_plan(request.scenario, cache, defer_uncertainty=True)
+    assert not first.error and first.pending and not plan_is_complete(request.scenario, cache)
+    assert views.plan_uncertainty_lines(first.value, pending=True)[0].startswith("Model uncertainty: re-computing")
+    done = complete_plan_uncertainty(request.scenario, cache)
+    assert not done.error and not done.pending and plan_is_complete(request.scenario, cache)
+    cli = plan_study(request.scenario)  # blockade plan on the same scenario
+    words = cli.model_uncertainty_sentences()
+    assert words and done.value.model_uncertainty_sentences() == words
+    lines = views.plan_uncertainty_lines(done.value)
+    assert cli.model_uncertainty_note in lines[0]
+    assert [line.split(": ", 1)[1] for line in lines[1:]] == list(words.values())
+    assert lines[1].startswith("Minimum delay: ")
+    assert first.value.min_delay_h == done.value.min_delay_h  # the fitted model's numbers do not wait
+    edited = plan_scenario(PlanForm(), {}, {"participants": 30})
+    again = run_plan(edited.scenario, cache, defer_uncertainty=True)
+    assert not again.pending and again.value.model_uncertainty_json()["power_attenuated"]["median"] != \
+        done.value.model_uncertainty_json()["power_attenuated"]["median"]

@@ -80,6 +80,8 @@ class Outcome:
     error: str = ""
     scenario: Any = None
     data: dict | None = None
+    #: A plan whose model-uncertainty draws are still being computed (:func:`complete_plan_uncertainty`).
+    pending: bool = False
 
 
 def _sourced(exc: InputError, tab: str) -> str:
@@ -212,24 +214,55 @@ class ScheduleCache:
         return len(self._items)
 
 
-def run_plan(scenario, cache: ScheduleCache | None = None) -> Outcome:
+def run_plan(scenario, cache: ScheduleCache | None = None, *, defer_uncertainty: bool = False) -> Outcome:
     """``blockade plan`` on a validated scenario (in a worker thread): :func:`plan_study`'s two parts, the schedule
-    part taken from ``cache`` when only power keys changed."""
+    part taken from ``cache`` when only power keys changed.
+
+    ``defer_uncertainty`` (the app) leaves a new schedule's model-uncertainty draws for
+    :func:`complete_plan_uncertainty`: the plan is shown at once, marked ``pending``, and its model uncertainty
+    follows (the draws take most of a plan's time)."""
     from occupancy.workflows.planning.plan import plan_power, plan_schedule, schedule_key
 
     try:
         key = schedule_key(scenario)
         planned = None if cache is None else cache.get(key)
         if planned is None:
-            planned = plan_schedule(scenario)
+            planned = plan_schedule(scenario, defer_model_uncertainty=defer_uncertainty)
             if cache is not None:
                 cache.put(key, planned)
         # a blank N is the N to recruit: the one for the blockade-attenuated effect (issue 21.5)
+        return Outcome(plan_power(planned, scenario.design, blank_n="attenuated"), scenario=scenario,
+                       pending=planned.model_uncertainty_pending)
+    except InputError as exc:
+        return Outcome(error=_sourced(exc, "plan"))
+    except Exception as exc:  # noqa: BLE001 - shown as one line; the app keeps running
+        return Outcome(error=_internal_error(exc))
+
+
+def complete_plan_uncertainty(scenario, cache: ScheduleCache) -> Outcome:
+    """The plan of ``scenario`` with its model uncertainty (in a worker thread): the cached schedule's deferred
+    draws computed (:func:`~occupancy.workflows.planning.plan.complete_model_uncertainty`) and put back in
+    ``cache``, so every later edit of N, effect, α or power shows them at once."""
+    from occupancy.workflows.planning.plan import complete_model_uncertainty, plan_power, plan_schedule, schedule_key
+
+    try:
+        key = schedule_key(scenario)
+        planned = cache.get(key)
+        planned = plan_schedule(scenario) if planned is None else complete_model_uncertainty(planned)
+        cache.put(key, planned)
         return Outcome(plan_power(planned, scenario.design, blank_n="attenuated"), scenario=scenario)
     except InputError as exc:
         return Outcome(error=_sourced(exc, "plan"))
     except Exception as exc:  # noqa: BLE001 - shown as one line; the app keeps running
         return Outcome(error=_internal_error(exc))
+
+
+def plan_is_complete(scenario, cache: ScheduleCache) -> bool:
+    """True when ``cache`` holds ``scenario``'s schedule with its model-uncertainty draws done."""
+    from occupancy.workflows.planning.plan import schedule_key
+
+    planned = cache.get(schedule_key(scenario))
+    return planned is not None and not planned.model_uncertainty_pending
 
 
 def run_explore(scenario, planned) -> Outcome:
@@ -405,6 +438,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
     def server(input, output, session):  # noqa: A002 - Shiny's names
         pools = {"simulate": ThreadPoolExecutor(1, thread_name_prefix="blockade-simulate"),
                  "plan": ThreadPoolExecutor(1, thread_name_prefix="blockade-plan"),
+                 "plan_uncertainty": ThreadPoolExecutor(1, thread_name_prefix="blockade-plan-uncertainty"),
                  "reanalyse": ThreadPoolExecutor(1, thread_name_prefix="blockade-reanalyse"),
                  "explore": ThreadPoolExecutor(1, thread_name_prefix="blockade-explore")}
         controls: dict[str, RunControl] = {}
@@ -729,7 +763,47 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         @reactive.extended_task
         async def plan_task(scenario):
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(pools["plan"], run_plan, scenario, schedules)
+            return await loop.run_in_executor(pools["plan"], lambda: run_plan(scenario, schedules,
+                                                                              defer_uncertainty=True))
+
+        # The plan's model uncertainty: its draws take most of a plan's time, so the plan is shown without them
+        # (marked pending) and they are computed per schedule in their own worker thread, then shown.
+        @reactive.extended_task
+        async def plan_uncertainty_task(scenario):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pools["plan_uncertainty"], complete_plan_uncertainty, scenario,
+                                              schedules)
+
+        plan_shown = reactive.value(None)  # the Outcome the Plan tab shows (the plan, later with its uncertainty)
+
+        @reactive.effect
+        @guarded
+        def _plan_done():
+            if plan_task.status() != "success":
+                return
+            out = plan_task.result()
+            plan_shown.set(out)
+            if out.pending and not out.error:
+                with reactive.isolate():
+                    if plan_uncertainty_task.status() == "running":
+                        plan_uncertainty_task.cancel()  # its thread finishes and caches; the queue moves on
+                plan_uncertainty_task.invoke(out.scenario)
+
+        @reactive.effect
+        @guarded
+        def _plan_uncertainty_done():
+            if plan_uncertainty_task.status() != "success":
+                return
+            out = plan_uncertainty_task.result()
+            with reactive.isolate():
+                shown = plan_shown.get()
+            if out.error:
+                set_error("plan", out.error)
+                return
+            if shown is None or shown.scenario is None or not shown.pending:
+                return
+            if plan_is_complete(shown.scenario, schedules):  # the shown plan's schedule: power part only
+                plan_shown.set(run_plan(shown.scenario, schedules))
 
         started = {"plan": None, "reanalyse": None}
 
@@ -754,7 +828,8 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             plan_task.invoke(request.scenario)
 
         def plan_outcome() -> Outcome:
-            out = plan_task.result()
+            out = plan_shown()
+            req(out is not None)
             return out
 
         @reactive.effect
@@ -841,6 +916,18 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         @render.ui
         def plan_recommendations():
             return ui.tags.ul(*[ui.tags.li(x) for x in views.plan_recommendations(plan_result())], class_="mb-0")
+
+        @render.ui
+        def plan_uncertainty():
+            out = plan_outcome()
+            req(not out.error)
+            lines = views.plan_uncertainty_lines(out.value, pending=out.pending)
+            if out.pending:
+                return ui.div(ui.span(class_="spinner-border spinner-border-sm me-2", role="presentation"), lines[0],
+                              id="plan_uncertainty_pending", class_="key-note mt-2")
+            head, *items = lines
+            return ui.div(ui.div(head), ui.tags.ul(*[ui.tags.li(x) for x in items], class_="mb-0") if items else None,
+                          id="plan_uncertainty_done", class_="key-note mt-2")
 
         @render.ui
         def plan_warnings():

@@ -378,7 +378,8 @@ def plan_panel(form: PlanForm):
     main = [
         _report_button("plan"),
         ui.output_ui("plan_status"),
-        ui.card(ui.card_header("Recommendations"), ui.output_ui("plan_recommendations")),
+        ui.card(ui.card_header("Recommendations"), ui.output_ui("plan_recommendations"),
+                ui.output_ui("plan_uncertainty")),
         ui.layout_column_wrap(*heads, width="300px", fill=False),
         ui.output_ui("plan_warnings"),
         ui.card(ui.card_header("Find the best design"),

@@ -416,6 +416,27 @@ def plan_recommendations(result) -> list[str]:
     return out
 
 
+def plan_uncertainty_lines(result, pending: bool = False) -> list[str]:
+    """The plan's model uncertainty in words (under the recommendations box): a heading line, then one line per
+    headline number, each the library's sentence (:meth:`PlanResult.model_uncertainty_sentences`, what the text
+    summary and the report say) after the number's name.  ``pending``: one line saying the draws are running."""
+    from occupancy.workflows.planning.uncertainty import LABELS
+
+    if pending:
+        return ["Model uncertainty: re-computing these numbers over the model's parameter draws… (the numbers "
+                "shown are the fitted model's)"]
+    words = result.model_uncertainty_sentences()
+    note = result.model_uncertainty_note
+    if not words:
+        return [f"Model uncertainty: {note}." if note else "Model uncertainty: not computed."]
+    out = [f"Over the model's parameter uncertainty ({note}):" if note else "Over the model's parameter uncertainty:"]
+    for key, (label, _unit, _digits) in LABELS.items():
+        if key in words:
+            name = label.replace(">=", "≥").replace("the primary assessment", f"'{result.primary_assessment}'")
+            out.append(f"{name[:1].upper()}{name[1:]}: {words[key]}")
+    return out
+
+
 def plan_key_numbers(result) -> list[KeyNumber]:
     """The planner's headline numbers (value without unit; the unit is in the app's label), each with a note
     and the warnings about it; ``output_id`` is the Plan tab's output showing it."""
