@@ -114,6 +114,15 @@ def test_simulate_shows_the_librarys_mor_for_the_dose_and_time(page):
     assert page.inner_text("#app_error").strip() == ""
 
 
+def test_the_dose_curve_number_sits_beside_the_time_course_number_with_what_each_is(page):
+    from occupancy.models.dose_response import dose_curve
+
+    _expect(page, "#time_course_mor", page.inner_text("#mor_at_assessment").strip() + " %")
+    _expect(page, "#dose_curve_mor", f"{dose_curve('naltrexone').at(50.0):.1f} %")
+    text = page.inner_text("#dose_curve_compare")
+    assert "8 h" in text and "typical subject" in text and "different questions" in text
+
+
 def test_downloaded_scenario_gives_the_same_number_in_the_cli(page, tmp_path):
     page.fill("#dose_mg", "30")
     page.fill("#assess_h", "26")

@@ -648,3 +648,21 @@ def test_the_plan_shows_at_once_and_its_model_uncertainty_follows_in_the_library
     again = run_plan(edited.scenario, cache, defer_uncertainty=True)
     assert not again.pending and again.value.model_uncertainty_json()["power_attenuated"]["median"] != \
         done.value.model_uncertainty_json()["power_attenuated"]["median"]
+
+
+def test_the_dose_curve_and_the_time_course_numbers_say_what_each_is():
+    """Issue 21.5: 85 % at 2 h and the dose curve's 89.9 % for the same 50 mg, side by side, each with what it
+    is (the curve: a published single-dose hyperbola at one reference time; the time course: the model's typical
+    subject at the chosen time)."""
+    from occupancy.models.dose_response import dose_curve
+
+    result = simulate_from_values(SimulateForm(), {}).value
+    curve = dose_curve("naltrexone")
+    items = views.dose_curve_comparison(curve, 50.0, result)
+    assert [k.output_id for k in items] == ["dose_curve_mor", "time_course_mor"]
+    assert items[0].value == f"{100 * 50 / (50 + 5.592841):.1f} %" == "89.9 %"
+    assert items[1].value == f"{result.assessments[0]['MOR']:.1f} %" != items[0].value
+    assert "8 h" in items[0].note and "no time course" in items[0].note
+    assert "'task' (2h)" in items[1].label and "typical subject" in items[1].note
+    assert "55 min" in dose_curve("naloxone").basis
+    assert [k.output_id for k in views.dose_curve_comparison(curve, None, result)] == ["time_course_mor"]

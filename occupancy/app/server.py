@@ -747,6 +747,21 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             mark = None if out.error else first_dose_on_curve(out.value, c)
             return ui.HTML(views.dose_curve_svg(c, mark))
 
+        @render.ui
+        def dose_curve_compare():
+            c = curve()
+            out = sim()
+            if out.error:
+                return None
+            items = views.dose_curve_comparison(c, first_dose_on_curve(out.value, c), out.value)
+            boxes = [ui.div(ui.div(k.label, class_="small text-body-secondary"),
+                            ui.div(k.value, id=k.output_id, class_="fs-5 fw-semibold"),
+                            ui.div(k.note, class_="key-note")) for k in items]
+            return ui.div(ui.layout_columns(*boxes, col_widths=(6, 6)) if len(boxes) == 2 else ui.div(*boxes),
+                          ui.div("The two differ because they answer different questions: the curve is one dose at "
+                                 "one reference time, the time course follows your schedule over time.",
+                                 class_="key-note"), class_="mb-2")
+
         @render.download_button(filename=lambda: f"dose_curve_{input.drug()}.csv")
         def download_dose_curve():
             yield curve().to_csv()

@@ -349,6 +349,7 @@ def simulate_panel(form: SimulateForm):
                 ui.output_data_frame("assessment_table"),
                 ui.div(ui.download_button("download_assessments", "Assessments (CSV)"), class_="mt-1")),
         ui.card(ui.card_header("Dose → blockade (plantrexone / planoxone curve); the first dose is marked"),
+                ui.output_ui("dose_curve_compare"),
                 ui.output_ui("dose_curve_plot"),
                 ui.div(ui.download_button("download_dose_curve", "Dose curve (CSV)"), class_="mt-1")),
     ]
