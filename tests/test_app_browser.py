@@ -123,6 +123,18 @@ def test_the_dose_curve_number_sits_beside_the_time_course_number_with_what_each
     assert "8 h" in text and "typical subject" in text and "different questions" in text
 
 
+def test_long_defaults_show_rounded_and_the_exact_default_is_used(page, tmp_path):
+    ka = "#p__naltrexone__pkpd__ka_per_h"
+    assert page.input_value(ka) == "3.674"  # not 3.6735828654796694
+    _expect(page, "#mor_at_assessment", _quick_mor("50", "2h"))  # the CLI's numbers: the exact default is used
+    with page.expect_download() as download:
+        page.click("#scenario_download")
+    path = tmp_path / "saved.toml"
+    download.value.save_as(path)
+    assert "ka_per_h" not in path.read_text(encoding="utf-8")
+    assert "ka_per_h" not in page.evaluate("location.search")
+
+
 def test_downloaded_scenario_gives_the_same_number_in_the_cli(page, tmp_path):
     page.fill("#dose_mg", "30")
     page.fill("#assess_h", "26")

@@ -108,11 +108,31 @@ class FieldInput:
     key: str
     input: InputDef
     omit: Any = None
+    #: The rounded value the widget shows for an ``omit`` default with more digits (:func:`display_number`): a
+    #: value equal to it is the unchanged default, so the exact ``omit`` value is used (the key is left out).
+    shown: Any = None
+
+    def unchanged(self, value) -> bool:
+        """True when ``value`` (a scenario value) is the default: ``omit`` itself or the rounded value shown."""
+        return self.omit is not None and (_equal(value, self.omit) or (self.shown is not None
+                                                                       and _equal(value, self.shown)))
 
 
 # --------------------------------------------------------------------------------------------------
 # Values: UI value <-> TOML value
 # --------------------------------------------------------------------------------------------------
+
+
+#: Significant digits of a default shown in a number input (fitted parameters carry 16 digits of float noise, e.g.
+#: 3.6735828654796694; four are what the sources give and what a reader compares).
+DISPLAY_DIGITS = 4
+
+
+def display_number(value):
+    """``value`` rounded to :data:`DISPLAY_DIGITS` significant digits for display (other values unchanged)."""
+    if isinstance(value, float) and math.isfinite(value) and value != 0:
+        return float(f"{value:.{DISPLAY_DIGITS}g}")
+    return value
 
 
 def _blank(value) -> bool:
@@ -257,10 +277,13 @@ def pydantic_inputs(model_cls, prefix: str, *, exclude: Iterable[str] = (), defa
         default = (defaults or {}).get(name, _schema_default(info))
         kind_name, choices = kind
         ui_default = to_ui_value(kind_name, default)
+        shown = None
+        if kind_name == "number" and display_number(ui_default) != ui_default:
+            ui_default = shown = display_number(ui_default)  # the exact default is kept as ``omit``
         bounds = _bounds(info)
         label = (labels or {}).get(name) or label_for(name)
         out.append(FieldInput(name, InputDef((ids or {}).get(name, f"{prefix}{name}"), kind_name, label, ui_default,
-                                             choices, step=None, **bounds), omit=default))
+                                             choices, step=None, **bounds), omit=default, shown=shown))
     return out
 
 
@@ -272,7 +295,7 @@ def read_fields(fields: Iterable[FieldInput], values: Mapping[str, Any], *, alwa
         value = to_toml_value(f.input.kind, values.get(f.input.id, f.input.default))
         if value is None:
             continue
-        if f.key not in always and f.omit is not None and _equal(value, f.omit):
+        if f.key not in always and f.unchanged(value):
             continue
         out[f.key] = value
     return out
@@ -283,7 +306,7 @@ def field_values(fields: Iterable[FieldInput], section) -> dict[str, Any]:
     given = set(getattr(section, "model_fields_set", ())) if section is not None else set()
     out = {}
     for f in fields:
-        if f.key in given:
+        if f.key in given and not f.unchanged(getattr(section, f.key)):
             out[f.input.id] = to_ui_value(f.input.kind, getattr(section, f.key))
         else:
             out[f.input.id] = f.input.default
