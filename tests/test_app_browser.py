@@ -211,6 +211,23 @@ def test_plan_matches_blockade_plan(page, tmp_path):
     assert (again["min_isi_days"], again["power_attenuated"]) == (cli["min_isi_days"], cli["power_attenuated"])
 
 
+def test_a_plan_downloaded_with_a_blank_n_gives_the_apps_n_and_power_in_the_cli(page, tmp_path):
+    from occupancy.workflows.planning.plan import plan
+
+    page.click("a[data-value='plan']")
+    page.fill("#participants", "")
+    page.wait_for_function("document.querySelector('#plan_power_note')?.innerText.includes('attenuation')")
+    page.wait_for_selector("#plan_outputs:not(.outdated)")
+    note = page.inner_text("#plan_power_note")
+    with page.expect_download() as download:
+        page.click("#scenario_download")
+    saved = tmp_path / "blockade-plan.toml"
+    download.value.save_as(saved)
+    cli = plan(saved)
+    assert f"N = {cli.n_planned} (" in note
+    assert page.inner_text("#plan_power").strip() == f"{cli.power_attenuated:.3f}"
+
+
 def test_plan_shows_the_model_uncertainty_of_blockade_plan(page, tmp_path):
     """The Plan tab shows the model uncertainty in the words of blockade plan's summary (computed after the plan,
     per schedule, in the background)."""

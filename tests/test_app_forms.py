@@ -698,3 +698,30 @@ def test_long_defaults_show_rounded_while_the_exact_default_is_used():
     scenario = scenario_from_dict({**data, "model": {"name": "pkpd", "ka_per_h": exact, "cl_l_per_h": 700.0}}, "t")
     back = form.values_from_scenario(scenario)
     assert back[ka.input.id] == 3.674 and back[fields["cl_l_per_h"].input.id] == 700.0
+
+
+@pytest.mark.parametrize("kind", ["within", "between"])
+def test_a_downloaded_plan_with_a_blank_n_gives_the_apps_n_in_the_cli(kind, tmp_path):
+    """Issue 21, item 4: a blank N is the N for the attenuated effect in the app; the downloaded scenario names
+    that N, so blockade plan on the file (the library function the CLI calls) gives the app's N and power."""
+    from occupancy.app.server import PLANNED_N_NOTE, ScheduleCache, plan_with_planned_n
+    from occupancy.workflows.planning.plan import plan
+
+    cache = ScheduleCache()
+    request = plan_scenario(PlanForm(), {}, {"participants": None, "design_kind": kind})
+    assert not request.error and request.scenario.design.kind == kind, request.error
+    app = run_plan(request.scenario, cache, defer_uncertainty=True).value
+    assert "attenuation" in app.n_planned_source
+    out, note = plan_with_planned_n(request, cache)
+    assert note == PLANNED_N_NOTE
+    path = tmp_path / "blockade-plan.toml"
+    path.write_text(scenario_toml(out, "plan", note), encoding="utf-8")
+    assert f"participants = {app.n_planned}" in path.read_text(encoding="utf-8")
+    cli = plan(path)
+    assert (cli.n_planned, cli.group_sizes, cli.power, cli.power_attenuated) == \
+        (app.n_planned, app.group_sizes, app.power, app.power_attenuated)
+    bare = tmp_path / "bare.toml"
+    bare.write_text(scenario_toml(request, "plan"), encoding="utf-8")
+    assert plan(bare).n_planned != app.n_planned  # what the download gave before: the CLI's own N
+    given = plan_scenario(PlanForm(), {}, {"participants": 30, "design_kind": kind})
+    assert plan_with_planned_n(given, cache) == (given, "")

@@ -399,14 +399,50 @@ def first_file(files):
     return files[0] if isinstance(files, (list, tuple)) else files
 
 
-def scenario_toml(outcome: Outcome, tab: str) -> str:
+#: The comment a downloaded plan scenario carries when the app wrote its planned N for a blank one.
+PLANNED_N_NOTE = ("Participants was blank in the app, which plans the N for the blockade-attenuated effect;\n"
+                  "design.participants holds that N, so blockade plan gives the app's N and power (without it,\n"
+                  "blockade plan would plan the N for full blockade).")
+
+
+def plan_with_planned_n(out: Outcome, cache: ScheduleCache | None = None) -> tuple[Outcome, str]:
+    """The Plan tab's scenario for the scenario and report downloads, and the comment to write with it.
+
+    A blank N means, in the app, the N for the blockade-attenuated effect (issue 21.5), while ``blockade plan``
+    without an N plans the N for full blockade; so the downloaded file names the N the app planned
+    (``design.participants``; the plan's power part, from ``cache`` when it holds the schedule) and running it
+    gives the app's N and power.  Other scenarios are returned as they are, with no comment.
+    """
+    from occupancy.simulation.scenario import scenario_from_dict
+    from occupancy.workflows.planning.design import PlanScenario
+
+    if out.error or out.scenario is None or out.data is None:
+        return out, ""
+    design = out.scenario.design
+    if any(v is not None for v in (design.participants, design.n_drug, design.n_placebo)):
+        return out, ""
+    planned = run_plan(out.scenario, cache, defer_uncertainty=True)
+    if planned.error:
+        return out, ""
+    data = json.loads(json.dumps(out.data))
+    data.setdefault("design", {})["participants"] = int(planned.value.n_planned)
+    try:
+        scenario = scenario_from_dict(data, SOURCES["plan"], PlanScenario)
+    except InputError:
+        return out, ""
+    return Outcome(scenario=scenario, data=data), PLANNED_N_NOTE
+
+
+def scenario_toml(outcome: Outcome, tab: str, note: str = "") -> str:
     """The current tab's scenario as TOML (a scenario that does not validate is written as entered, with
-    its error as a comment, so ``blockade run`` shows the same error)."""
+    its error as a comment, so ``blockade run`` shows the same error); ``note`` is added to the head comment."""
     from occupancy.simulation.scenario_toml import scenario_to_toml, toml_dumps
     from occupancy.version import __version__
 
     head = (f"Saved by `blockade app` {__version__} ({SOURCES[tab]}).\n"
             "Run it with:  blockade run THIS_FILE.toml   (same numbers as the app)")
+    if note:
+        head += "\n" + note
     if tab == "reanalyse" and outcome.data and (outcome.data.get("reanalysis") or {}).get("data"):
         head += "\nKeep the outcome CSV named in [reanalysis] data next to this file."
     if outcome.scenario is not None:
@@ -692,7 +728,10 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                 f = outcomes_file() if tab == "reanalyse" else None
                 wanted = (out.data.get("reanalysis") or {}).get("data") if tab == "reanalyse" else None
                 files = f[:2] if (f is not None and wanted) else None
-                text = scenario_toml(out, tab)
+                note = ""
+                if tab == "plan":  # a blank N: the report is for the N the app planned
+                    out, note = await asyncio.to_thread(plan_with_planned_n, out, schedules)
+                text = scenario_toml(out, tab, note)
                 try:
                     html = await asyncio.to_thread(report_html, text, tab, files)
                 except InputError as exc:
@@ -1316,15 +1355,16 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return tab if tab in SOURCES else "simulate"
 
         @render.download_button(filename=lambda: f"blockade-{current_tab()}.toml", media_type="application/toml")
-        def scenario_download():
+        async def scenario_download():
             tab = current_tab()
-            if tab == "plan":
-                out = plan_request()
+            note = ""
+            if tab == "plan":  # a blank N: the N the app planned (off the event loop when not cached)
+                out, note = await asyncio.to_thread(plan_with_planned_n, plan_request(), schedules)
             elif tab == "reanalyse":
                 out = rea_request()
             else:
                 out = sim()
-            yield scenario_toml(out, tab)
+            yield scenario_toml(out, tab, note)
 
         def push(values: dict) -> None:
             """Set inputs to ``values`` (by each input's kind)."""
