@@ -441,6 +441,44 @@ def test_choosing_naloxone_opens_with_its_own_dose_and_asks_for_the_weight(page)
     assert page.input_value("#dose_unit") == "amount_mg"
 
 
+def test_naloxone_doses_have_a_route_column_that_round_trips(page, browser, tmp_path):
+    assert not page.is_visible("#dose_route")  # naltrexone is oral only: no Route column
+    page.select_option("#drug", "naloxone")
+    page.wait_for_function("document.getElementById('dose_mg').value === '0.1'")
+    page.fill("#weight_kg", "70")
+    page.select_option("#dose_unit", "amount_mg")
+    page.fill("#dose_mg", "4")
+    page.wait_for_selector("#dose_route", state="visible")
+    page.select_option("#dose_route", "intranasal")
+    cli = _cli_json("simulate", "--drug", "naloxone", "--dose", "4mg@0h", "--route", "intranasal", "--assess", "2h",
+                    "--weight", "70", "--json")
+    _expect(page, "#mor_at_assessment", f"{cli['assessments'][0]['MOR']:.1f}")
+    page.wait_for_function("location.search.includes('dose_route=intranasal')")
+    with page.expect_download() as download:
+        page.click("#scenario_download")
+    saved = tmp_path / "blockade-simulate.toml"
+    download.value.save_as(saved)
+    assert 'route = "intranasal"' in saved.read_text(encoding="utf-8")
+    assert _cli_json("simulate", str(saved), "--json")["assessments"][0]["MOR"] == cli["assessments"][0]["MOR"]
+    page.fill("#dose_duration_min", "10")  # an intranasal dose is no infusion: the error sits at the route
+    assert "cannot be an infusion" in _field_error(page, "dose_route")
+    page.fill("#dose_duration_min", "0")
+    _no_field_error(page, "dose_route")
+    link = page.url
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        other = context.new_page()
+        other.set_default_timeout(TIMEOUT)
+        other.goto(link)
+        _expect(other, "#mor_at_assessment", f"{cli['assessments'][0]['MOR']:.1f}")
+        assert other.input_value("#dose_route") == "intranasal" and other.is_visible("#dose_route")
+    finally:
+        context.close()
+    page.select_option("#dose_route", "")
+    page.set_input_files("#scenario_upload", str(saved))  # the upload restores the route
+    page.wait_for_function("document.getElementById('dose_route').value === 'intranasal'")
+
+
 def test_the_url_restores_the_inputs(page, browser):
     page.fill("#dose_mg", "30")
     page.fill("#assess_h", "26")

@@ -725,3 +725,44 @@ def test_a_downloaded_plan_with_a_blank_n_gives_the_apps_n_in_the_cli(kind, tmp_
     assert plan(bare).n_planned != app.n_planned  # what the download gave before: the CLI's own N
     given = plan_scenario(PlanForm(), {}, {"participants": 30, "design_kind": kind})
     assert plan_with_planned_n(given, cache) == (given, "")
+
+
+def test_naloxone_doses_have_a_route_that_round_trips_and_is_checked_at_its_row():
+    """Issue 21, item 5: the dose table's Route (naloxone; naltrexone is oral only) reaches the scenario, comes
+    back from an uploaded scenario and a link, and a route the model cannot give is an error at its row."""
+    from occupancy.app.fielderrors import field_error
+    from occupancy.app.forms import route_drugs
+    from occupancy.app.urlstate import query_from_values, values_from_query
+    from occupancy.simulation.scenario import scenario_from_dict
+
+    assert route_drugs() == ("naloxone",)
+    form = SimulateForm()
+    route = form.dose_row(1)["route"].id
+    assert route == "dose_route_2" and form.dose_row(0)["route"].default == ""
+    values = {"drug": "naloxone", "weight_kg": 70.0, "dose_rows": 2, "dose_mg": 0.4, "dose_unit": "amount_mg",
+              form.dose_row(1)["time_h"].id: 1.0, form.dose_row(1)["amount"].id: 4.0,
+              form.dose_row(1)["unit"].id: "amount_mg", route: "intranasal"}
+    out = simulate_from_values(form, values)
+    assert not out.error, out.error
+    assert [d.get("route") for d in out.data["doses"]] == [None, "intranasal"]
+    cli = CliRunner().invoke(main, ["simulate", "--drug", "naloxone", "--dose", "4mg@0h", "--route",
+                                        "intranasal", "--assess", "2h", "--weight", "70", "--json"])
+    single = simulate_from_values(form, {"drug": "naloxone", "weight_kg": 70.0, "dose_mg": 4.0,
+                                         "dose_unit": "amount_mg", "dose_route": "intranasal"})
+    assert single.value.assessments[0]["MOR"] == json.loads(cli.stdout)["assessments"][0]["MOR"]
+    back = form.values_from_scenario(scenario_from_dict(out.data, "t"))  # an uploaded scenario
+    assert back[route] == "intranasal" and back["dose_route"] == ""
+    defs = form.all_inputs()
+    query = query_from_values(defs, {**form.defaults(), **values})
+    assert "dose_route_2=intranasal" in query
+    assert values_from_query(defs, query)[0][route] == "intranasal"
+    naltrexone = simulate_from_values(form, {"dose_route": "intranasal"})  # hidden column: not read
+    assert not naltrexone.error and "route" not in naltrexone.data["doses"][0]
+    for bad, expected in (({form.dose_row(1)["duration_min"].id: 10.0}, "cannot be an infusion"),
+                          ({route: "oral"}, "must be 'iv', 'intranasal' or 'intramuscular'"),
+                          ({"model_naloxone": "bateman", route: "intramuscular"}, "IV only")):
+        wrong = {**values, **bad}
+        line = simulate_from_values(form, wrong).error
+        fe = field_error(line, "simulate", wrong, wrong)
+        assert fe is not None and fe.id == route and fe.text.startswith("Dose 2 – route: ") and expected in fe.text, \
+            (line, fe)

@@ -372,6 +372,27 @@ def dose_units() -> dict[str, str]:
     return out
 
 
+#: Labels of the dose table's Route select ("" = the drug's usual route, IV for naloxone: the key is left out).
+ROUTE_LABELS = {"": "IV (default)", "intranasal": "Intranasal", "intramuscular": "Intramuscular"}
+
+
+def route_choices() -> dict[str, str]:
+    """``{route: label}`` of the dose table's Route select: the blank default, then every other route
+    ``[[doses]] route`` accepts (from the schema)."""
+    from occupancy.dosing.schedule import ROUTES
+
+    return {"": ROUTE_LABELS[""], **{r: ROUTE_LABELS.get(r, r) for r in ROUTES if r != ROUTES[0]}}
+
+
+def route_drugs() -> tuple[str, ...]:
+    """The drugs with a model that takes a dose route (``supports_routes``, from the registry): the dose table
+    shows its Route column for these only (naltrexone is oral only)."""
+    from occupancy.models import model_class
+
+    return tuple(d for d in drugs() if any(getattr(model_class(d, m), "supports_routes", False)
+                                           for m in model_names(d)))
+
+
 def row_id(base: str, i: int) -> str:
     """Id of row ``i`` (0-based) of a table of inputs: ``dose_mg``, ``dose_mg_2``, ``dose_mg_3``, ..."""
     return base if i == 0 else f"{base}_{i + 1}"
@@ -437,6 +458,7 @@ class SimulateForm:
             "amount": InputDef(row_id("dose_mg", i), "number", "Amount", 50.0 if i == 0 else None, min=0, step=1),
             "unit": InputDef(row_id("dose_unit", i), "choice", "Unit", "amount_mg", dose_units()),
             "duration_min": InputDef(row_id("dose_duration_min", i), "number", "Infusion (min)", 0.0, min=0, step=1),
+            "route": InputDef(row_id("dose_route", i), "choice", "Route", "", route_choices()),
         }
 
     def assessment_row(self, i: int) -> dict[str, InputDef]:
@@ -562,6 +584,9 @@ class SimulateForm:
             duration = to_toml_value("number", v.get(row["duration_min"].id))
             if duration is not None and duration != 0:
                 dose["duration_min"] = duration
+            route = to_toml_value("choice", v.get(row["route"].id))
+            if route is not None and drug in route_drugs():  # the column is shown for these drugs only
+                dose["route"] = route
             doses.append(dose)
         data["doses"] = doses
         assessments = []
@@ -628,6 +653,7 @@ class SimulateForm:
             v[row["amount"].id] = float(getattr(d, key))
             v[row["unit"].id] = key
             v[row["duration_min"].id] = float(d.duration_min)
+            v[row["route"].id] = "" if d.route in (None, "iv") else d.route  # "iv" is the default (blank)
         v["assess_rows"] = max(1, len(scenario.assessments))
         for i, a in enumerate(scenario.assessments):
             row = self.assessment_row(i)

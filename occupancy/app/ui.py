@@ -3,6 +3,8 @@ and the last one-line error (``app_error``).  Widgets are drawn from the forms' 
 
 from __future__ import annotations
 
+import json
+
 from occupancy.app.forms import (
     MAX_ASSESSMENTS,
     MAX_DOSES,
@@ -14,6 +16,7 @@ from occupancy.app.forms import (
     drugs,
     model_description,
     model_names,
+    route_drugs,
 )
 from occupancy.app.uploads import MAX_UPLOAD_BYTES
 
@@ -37,6 +40,9 @@ _CSS = """
 .row-grid .shiny-input-container{margin-bottom:.15rem;width:100%!important}
 .row-grid .form-control,.row-grid .form-select{padding:.15rem .35rem;font-size:.85rem}
 .dose-grid{grid-template-columns:4.2rem 5rem 5.6rem 4.6rem}
+.dose-grid .route-cell{display:none}
+body.drug-routes .dose-grid{grid-template-columns:3.6rem 4.3rem 4.9rem 3.9rem minmax(5.6rem,1fr)}
+body.drug-routes .dose-grid .route-cell{display:block}
 .assess-grid{grid-template-columns:7.5rem 4.6rem 4.6rem}
 .row-head{font-size:.75rem;color:#6c757d}
 .model-help{font-size:.8rem;color:#6c757d;margin-top:-.4rem;margin-bottom:.4rem}
@@ -143,8 +149,17 @@ _FIELD_ERRORS = """
     box.setAttribute('x', b.x - 4); box.setAttribute('y', b.y - 3);
     box.setAttribute('width', b.width + 8); box.setAttribute('height', b.height + 6);
   }
+  // The dose table's Route column: only for drugs whose models take a route (the list is from the registry).
+  function routes(){
+    var drug = document.getElementById('drug');
+    if (!document.body) return;
+    document.body.classList.toggle('drug-routes', !!drug && ROUTE_DRUGS.indexOf(drug.value) >= 0);
+  }
   function ready(){
     document.addEventListener('mousemove', crosshair);
+    document.addEventListener('change', function(ev){ if (ev.target && ev.target.id === 'drug') routes(); });
+    if (window.jQuery) jQuery(document).on('shiny:inputchanged shiny:connected', function(){ setTimeout(routes, 0); });
+    routes();
     Shiny.addCustomMessageHandler('blockade_field_errors', function(m){ show(m.tab, m.errors); });
     Shiny.addCustomMessageHandler('blockade_outdated', outdated);
     Shiny.addCustomMessageHandler('blockade_url', function(m){
@@ -251,12 +266,17 @@ def _fields(fields: list[FieldInput]):
     return [widget(f.input) for f in fields]
 
 
-def _rows(count_id: str, n: int, row_fn, css: str, heads: list[str]):
+def _rows(count_id: str, n: int, row_fn, css: str, heads: list[str], cells: dict | None = None):
+    """A table of inputs, one grid row per row; ``cells`` gives some columns (by row key) a CSS class (the dose
+    table's Route column is shown only for drugs with routes)."""
     from shiny import ui
 
-    out = [ui.div(*[ui.span(h) for h in heads], class_=f"row-grid {css} row-head")]
+    cells = cells or {}
+    keys = list(row_fn(0))
+    out = [ui.div(*[ui.span(h, class_=cells.get(k)) for h, k in zip(heads, keys)], class_=f"row-grid {css} row-head")]
     for i in range(n):
-        row = ui.div(*[widget(d, label=False) for d in row_fn(i).values()], class_=f"row-grid {css}")
+        row = ui.div(*[ui.div(widget(d, label=False), class_=cells[k]) if k in cells else widget(d, label=False)
+                       for k, d in row_fn(i).items()], class_=f"row-grid {css}")
         out.append(row if i == 0 else ui.panel_conditional(f"input.{count_id} > {i}", row))
     return out
 
@@ -314,7 +334,8 @@ def simulate_panel(form: SimulateForm):
         *_model_block(form, "drug", form.model_input, form.parameter_inputs, model_names),
         ui.div("Doses (times from the first dose; amounts per dose)", class_="section-title"),
         widget(dose_count),
-        *_rows("dose_rows", MAX_DOSES, form.dose_row, "dose-grid", ["time (h)", "amount", "unit", "infusion (min)"]),
+        *_rows("dose_rows", MAX_DOSES, form.dose_row, "dose-grid", ["time (h)", "amount", "unit", "infusion (min)",
+                                                                    "route"], cells={"route": "route-cell"}),
         ui.div("Assessments (a window when it has an end)", class_="section-title"),
         widget(assess_count),
         *_rows("assess_rows", MAX_ASSESSMENTS, form.assessment_row, "assess-grid", ["label", "start (h)", "end (h)"]),
@@ -461,7 +482,8 @@ def build_ui():
         id="tabs",
         selected="simulate",
         header=ui.TagList(ui.head_content(ui.tags.style(_CSS), ui.tags.script(ui.HTML(_UPLOAD_GUARD)),
-                                               ui.tags.script(ui.HTML(_FIELD_ERRORS))), bar),
+                                               ui.tags.script(ui.HTML(_FIELD_ERRORS.replace(
+                                                   "ROUTE_DRUGS", json.dumps(list(route_drugs())))))), bar),
         window_title="blockade",
         lang="en",
         fillable=False,
