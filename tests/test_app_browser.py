@@ -504,6 +504,11 @@ _SMALLEST_TEXT = """(sel) => Math.min(...[...document.querySelectorAll(sel + ' s
 }))"""
 
 
+#: The rendered size (px) of one point of a matplotlib SVG (its text is drawn as paths, so it has no font size).
+_PX_PER_PT = """(sel) => { const svg = document.querySelector(sel + ' svg');
+    return svg.getBoundingClientRect().width / svg.viewBox.baseVal.width; }"""
+
+
 def test_on_a_phone_chart_text_is_at_least_10_px(browser, app_url):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
@@ -514,6 +519,59 @@ def test_on_a_phone_chart_text_is_at_least_10_px(browser, app_url):
         phone.wait_for_selector("#dose_curve_plot svg text")
         for chart in ("#timecourse_plot", "#dose_curve_plot"):
             assert phone.evaluate(_SMALLEST_TEXT, chart) >= 10.0, chart
+    finally:
+        context.close()
+
+
+def test_on_a_phone_the_inputs_open_with_a_labelled_button_and_the_menu_closes_after_a_choice(browser, app_url):
+    """Issue 21.6 at 390 × 844: a "Show inputs" button of at least 44 px (not only bslib's small chevron) opens and
+    closes each tab's inputs; choosing a tab in the collapsed menu closes the menu; the Plan tab's charts keep text
+    of at least 10 px (its matplotlib timeline: the smallest font in points times the rendered px per point)."""
+    import matplotlib
+
+    from occupancy.app.forms import PlanForm
+    from occupancy.app.server import plan_scenario, run_plan
+    from occupancy.report.plan_figures import _pyplot, timeline_figure
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        phone.set_default_timeout(TIMEOUT)
+        phone.goto(app_url)
+        phone.wait_for_selector("#timecourse_plot svg text")
+        button = phone.locator("#simulate_inputs_toggle")
+        box = button.bounding_box()
+        assert box["height"] >= 44 and box["width"] >= 44
+        assert not phone.is_visible("#drug") and button.get_attribute("aria-expanded") == "false"
+        button.tap()
+        phone.wait_for_selector("#drug", state="visible")
+        phone.wait_for_function("document.getElementById('simulate_inputs_toggle').innerText.trim() === 'Hide inputs'")
+        assert button.get_attribute("aria-expanded") == "true"
+        assert button.get_attribute("aria-controls") == phone.get_attribute(
+            "#simulate_outputs >> xpath=ancestor::div[contains(@class,'bslib-sidebar-layout')]/aside", "id")
+        phone.fill("#assess_h", "3")  # the inputs work from there
+        button.tap()
+        _expect(phone, "#mor_at_assessment", _quick_mor("50", "3h"))
+        button.tap()
+        phone.wait_for_selector("#drug", state="visible")
+        button.tap()
+        phone.wait_for_selector("#drug", state="hidden")
+        phone.wait_for_function("document.getElementById('simulate_inputs_toggle').innerText.trim() === 'Show inputs'")
+        assert button.get_attribute("aria-expanded") == "false"
+        phone.tap(".navbar-toggler")
+        phone.wait_for_selector("a[data-value='plan']", state="visible")
+        phone.tap("a[data-value='plan']")
+        phone.wait_for_selector(".navbar-collapse", state="hidden")  # the menu closed after the choice
+        assert phone.locator("#plan_inputs_toggle").bounding_box()["height"] >= 44
+        phone.wait_for_selector("#plan_power_curve svg text")
+        assert phone.evaluate(_SMALLEST_TEXT, "#plan_power_curve") >= 10.0
+        phone.wait_for_selector("#plan_timeline svg")
+        fig = timeline_figure(run_plan(plan_scenario(PlanForm(), {}, {}).scenario, defer_uncertainty=True).value)
+        smallest_pt = min(t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text())
+        _pyplot().close(fig)
+        assert smallest_pt * phone.evaluate(_PX_PER_PT, "#plan_timeline") >= 10.0
+        phone.tap("#plan_inputs_toggle")
+        phone.wait_for_selector("#participants", state="visible")
     finally:
         context.close()
 

@@ -60,9 +60,14 @@ body.drug-routes .dose-grid .route-cell{display:block}
 .tab-outputs.outdated .outdated-mark{display:block}
 /* Phones: charts keep a width at which their text is at least 10 px, and scroll sideways. */
 @media (max-width: 640px){
-  #timecourse_plot,#dose_curve_plot,.svg-figure{overflow-x:auto}
-  #timecourse_plot svg,#dose_curve_plot svg{min-width:830px;max-width:none!important}
-  .svg-figure svg{min-width:800px;max-width:none!important}
+  #timecourse_plot,#dose_curve_plot,#plan_power_curve,.svg-figure{overflow-x:auto}
+  #timecourse_plot svg,#dose_curve_plot svg,#plan_power_curve svg{min-width:830px;max-width:none!important}
+  .svg-figure svg{min-width:920px;max-width:none!important} /* the reports' figures: 7 pt text, 640 pt wide */
+}
+/* Phones (bslib's mobile width): a labelled, finger-sized button opens and closes each tab's inputs. */
+.inputs-toggle{display:none}
+@media (max-width: 575.98px){
+  .inputs-toggle{display:block;width:100%;min-height:48px;margin:.25rem 0 .5rem;font-weight:600}
 }
 .tab-outputs.outdated .outdated-dim{filter:grayscale(1);outline:2px dashed #adb5bd;outline-offset:4px}
 """
@@ -155,8 +160,45 @@ _FIELD_ERRORS = """
     if (!document.body) return;
     document.body.classList.toggle('drug-routes', !!drug && ROUTE_DRUGS.indexOf(drug.value) >= 0);
   }
+  // Phones: the "Inputs" button opens/closes the tab's sidebar (bslib's own toggle, so its state stays one), and
+  // choosing a tab in the collapsed navigation menu closes the menu.
+  function inputsState(button){
+    var layout = button.nextElementSibling;
+    if (!layout || !layout.classList.contains('bslib-sidebar-layout')) return;
+    var open = !layout.classList.contains('sidebar-collapsed');
+    var toggle = layout.querySelector(':scope > .collapse-toggle');
+    if (toggle && toggle.getAttribute('aria-controls')) button.setAttribute('aria-controls', toggle.getAttribute('aria-controls'));
+    button.setAttribute('aria-expanded', open ? 'true' : 'false');
+    button.textContent = open ? 'Hide inputs' : 'Show inputs';
+  }
+  function syncInputs(){ document.querySelectorAll('.inputs-toggle').forEach(inputsState); }
+  function phoneClicks(ev){
+    var button = ev.target.closest ? ev.target.closest('.inputs-toggle') : null;
+    if (button) {
+      var toggle = button.nextElementSibling && button.nextElementSibling.querySelector(':scope > .collapse-toggle');
+      if (toggle) toggle.click();
+      return;
+    }
+    var link = ev.target.closest ? ev.target.closest('.navbar-collapse .nav-link') : null;
+    var menu = link ? link.closest('.navbar-collapse') : null;
+    if (menu && window.bootstrap && bootstrap.Collapse && getComputedStyle(document.querySelector('.navbar-toggler') || menu).display !== 'none') {
+      var collapse = bootstrap.Collapse.getOrCreateInstance(menu, {toggle: false});
+      collapse.hide();  // ignored while the menu is still opening: try again once it has opened
+      setTimeout(function(){ if (menu.classList.contains('show')) collapse.hide(); }, 450);
+    }
+  }
   function ready(){
     document.addEventListener('mousemove', crosshair);
+    document.addEventListener('click', phoneClicks);
+    var layouts = new MutationObserver(syncInputs);  // the label follows the sidebar, whichever control moved it
+    var watch = function(){
+      document.querySelectorAll('.bslib-sidebar-layout').forEach(function(l){
+        if (!l._inputsWatched) { l._inputsWatched = true; layouts.observe(l, {attributes: true, attributeFilter: ['class']}); }
+      });
+      syncInputs();
+    };
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', watch); else watch();
+    if (window.jQuery) jQuery(document).on('shiny:connected', watch);
     document.addEventListener('change', function(ev){ if (ev.target && ev.target.id === 'drug') routes(); });
     if (window.jQuery) jQuery(document).on('shiny:inputchanged shiny:connected', function(){ setTimeout(routes, 0); });
     routes();
@@ -310,6 +352,15 @@ def _time_views() -> dict:
     return dict(TIME_VIEWS)
 
 
+def inputs_toggle(tab: str):
+    """The phone's "Show inputs" button of a tab (hidden on wider screens): a labelled, finger-sized control for
+    the sidebar that bslib otherwise opens only with a small chevron (the page's script wires it)."""
+    from shiny import ui
+
+    return ui.tags.button("Show inputs", type="button", id=f"{tab}_inputs_toggle",
+                          class_="btn btn-outline-primary inputs-toggle", **{"aria-expanded": "false"})
+
+
 def _report_button(tab: str):
     from shiny import ui
 
@@ -374,7 +425,8 @@ def simulate_panel(form: SimulateForm):
                 ui.output_ui("dose_curve_plot"),
                 ui.div(ui.download_button("download_dose_curve", "Dose curve (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Simulate", ui.layout_sidebar(sidebar, outputs_area("simulate", *main)), value="simulate")
+    return ui.nav_panel("Simulate", inputs_toggle("simulate"), ui.layout_sidebar(sidebar, outputs_area("simulate", *main)),
+                        value="simulate")
 
 
 def plan_panel(form: PlanForm):
@@ -420,7 +472,8 @@ def plan_panel(form: PlanForm):
                 ui.output_data_frame("plan_table"),
                 ui.div(ui.download_button("download_plan_table", "This table (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Plan", ui.layout_sidebar(sidebar, outputs_area("plan", *main)), value="plan")
+    return ui.nav_panel("Plan", inputs_toggle("plan"), ui.layout_sidebar(sidebar, outputs_area("plan", *main)),
+                        value="plan")
 
 
 def reanalyse_panel(form: ReanalyseForm):
@@ -457,7 +510,7 @@ def reanalyse_panel(form: ReanalyseForm):
                 ui.output_data_frame("rea_table"),
                 ui.div(ui.download_button("download_rea_table", "This table (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Reanalyse", ui.layout_sidebar(sidebar, outputs_area("reanalyse", *main)),
+    return ui.nav_panel("Reanalyse", inputs_toggle("reanalyse"), ui.layout_sidebar(sidebar, outputs_area("reanalyse", *main)),
                         value="reanalyse")
 
 
