@@ -25,7 +25,7 @@ import sys
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from occupancy.app import views
@@ -851,8 +851,10 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             out = plan_uncertainty_task.result()
             with reactive.isolate():
                 shown = plan_shown.get()
-            if out.error:
+            if out.error:  # the plan stands; its model uncertainty is not computed (the error says why)
                 set_error("plan", out.error)
+                if shown is not None and shown.pending:
+                    plan_shown.set(replace(shown, pending=False))
                 return
             if shown is None or shown.scenario is None or not shown.pending:
                 return
