@@ -114,6 +114,27 @@ def test_simulate_shows_the_librarys_mor_for_the_dose_and_time(page):
     assert page.inner_text("#app_error").strip() == ""
 
 
+def test_the_dose_curve_number_sits_beside_the_time_course_number_with_what_each_is(page):
+    from occupancy.models.dose_response import dose_curve
+
+    _expect(page, "#time_course_mor", page.inner_text("#mor_at_assessment").strip() + " %")
+    _expect(page, "#dose_curve_mor", f"{dose_curve('naltrexone').at(50.0):.1f} %")
+    text = page.inner_text("#dose_curve_compare")
+    assert "8 h" in text and "typical subject" in text and "different questions" in text
+
+
+def test_long_defaults_show_rounded_and_the_exact_default_is_used(page, tmp_path):
+    ka = "#p__naltrexone__pkpd__ka_per_h"
+    assert page.input_value(ka) == "3.674"  # not 3.6735828654796694
+    _expect(page, "#mor_at_assessment", _quick_mor("50", "2h"))  # the CLI's numbers: the exact default is used
+    with page.expect_download() as download:
+        page.click("#scenario_download")
+    path = tmp_path / "saved.toml"
+    download.value.save_as(path)
+    assert "ka_per_h" not in path.read_text(encoding="utf-8")
+    assert "ka_per_h" not in page.evaluate("location.search")
+
+
 def test_downloaded_scenario_gives_the_same_number_in_the_cli(page, tmp_path):
     page.fill("#dose_mg", "30")
     page.fill("#assess_h", "26")
@@ -188,6 +209,45 @@ def test_plan_matches_blockade_plan(page, tmp_path):
     assert saved.name == "blockade-plan.toml"
     again = _cli_json("plan", str(saved), "--json", "--quiet")
     assert (again["min_isi_days"], again["power_attenuated"]) == (cli["min_isi_days"], cli["power_attenuated"])
+
+
+def test_a_plan_downloaded_with_a_blank_n_gives_the_apps_n_and_power_in_the_cli(page, tmp_path):
+    from occupancy.workflows.planning.plan import plan
+
+    page.click("a[data-value='plan']")
+    page.fill("#participants", "")
+    page.wait_for_function("document.querySelector('#plan_power_note')?.innerText.includes('attenuation')")
+    page.wait_for_selector("#plan_outputs:not(.outdated)")
+    note = page.inner_text("#plan_power_note")
+    with page.expect_download() as download:
+        page.click("#scenario_download")
+    saved = tmp_path / "blockade-plan.toml"
+    download.value.save_as(saved)
+    cli = plan(saved)
+    assert f"N = {cli.n_planned} (" in note
+    assert page.inner_text("#plan_power").strip() == f"{cli.power_attenuated:.3f}"
+
+
+def test_plan_shows_the_model_uncertainty_of_blockade_plan(page, tmp_path):
+    """The Plan tab shows the model uncertainty in the words of blockade plan's summary (computed after the plan,
+    per schedule, in the background)."""
+    from occupancy.workflows.planning.plan import plan
+
+    equivalent = tmp_path / "equivalent.toml"
+    equivalent.write_text('[drug]\nname = "naltrexone"\n[[doses]]\ntime_h = 0\namount_mg = 50\n'
+                          '[[assessments]]\nlabel = "task"\ntime_h = 2\n'
+                          '[design]\nkind = "within"\nisi_days = 15\nparticipants = 30\n', encoding="utf-8")
+    cli = plan(equivalent)
+    power_words = cli.model_uncertainty_sentences()["power_attenuated"]
+    page.click("a[data-value='plan']")
+    page.fill("#participants", "30")
+    page.wait_for_function("(s) => document.querySelector('#plan_uncertainty_done')?.innerText.includes(s)",
+                           arg=power_words)
+    shown = page.inner_text("#plan_uncertainty")
+    assert cli.model_uncertainty_note in shown
+    for sentence in cli.model_uncertainty_sentences().values():
+        assert sentence in shown, (sentence, shown)
+    assert "Minimum delay:" in shown
 
 
 def test_reanalysis_runs_in_the_background_and_never_blocks_simulate(page):
@@ -381,6 +441,44 @@ def test_choosing_naloxone_opens_with_its_own_dose_and_asks_for_the_weight(page)
     assert page.input_value("#dose_unit") == "amount_mg"
 
 
+def test_naloxone_doses_have_a_route_column_that_round_trips(page, browser, tmp_path):
+    assert not page.is_visible("#dose_route")  # naltrexone is oral only: no Route column
+    page.select_option("#drug", "naloxone")
+    page.wait_for_function("document.getElementById('dose_mg').value === '0.1'")
+    page.fill("#weight_kg", "70")
+    page.select_option("#dose_unit", "amount_mg")
+    page.fill("#dose_mg", "4")
+    page.wait_for_selector("#dose_route", state="visible")
+    page.select_option("#dose_route", "intranasal")
+    cli = _cli_json("simulate", "--drug", "naloxone", "--dose", "4mg@0h", "--route", "intranasal", "--assess", "2h",
+                    "--weight", "70", "--json")
+    _expect(page, "#mor_at_assessment", f"{cli['assessments'][0]['MOR']:.1f}")
+    page.wait_for_function("location.search.includes('dose_route=intranasal')")
+    with page.expect_download() as download:
+        page.click("#scenario_download")
+    saved = tmp_path / "blockade-simulate.toml"
+    download.value.save_as(saved)
+    assert 'route = "intranasal"' in saved.read_text(encoding="utf-8")
+    assert _cli_json("simulate", str(saved), "--json")["assessments"][0]["MOR"] == cli["assessments"][0]["MOR"]
+    page.fill("#dose_duration_min", "10")  # an intranasal dose is no infusion: the error sits at the route
+    assert "cannot be an infusion" in _field_error(page, "dose_route")
+    page.fill("#dose_duration_min", "0")
+    _no_field_error(page, "dose_route")
+    link = page.url
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        other = context.new_page()
+        other.set_default_timeout(TIMEOUT)
+        other.goto(link)
+        _expect(other, "#mor_at_assessment", f"{cli['assessments'][0]['MOR']:.1f}")
+        assert other.input_value("#dose_route") == "intranasal" and other.is_visible("#dose_route")
+    finally:
+        context.close()
+    page.select_option("#dose_route", "")
+    page.set_input_files("#scenario_upload", str(saved))  # the upload restores the route
+    page.wait_for_function("document.getElementById('dose_route').value === 'intranasal'")
+
+
 def test_the_url_restores_the_inputs(page, browser):
     page.fill("#dose_mg", "30")
     page.fill("#assess_h", "26")
@@ -406,6 +504,11 @@ _SMALLEST_TEXT = """(sel) => Math.min(...[...document.querySelectorAll(sel + ' s
 }))"""
 
 
+#: The rendered size (px) of one point of a matplotlib SVG (its text is drawn as paths, so it has no font size).
+_PX_PER_PT = """(sel) => { const svg = document.querySelector(sel + ' svg');
+    return svg.getBoundingClientRect().width / svg.viewBox.baseVal.width; }"""
+
+
 def test_on_a_phone_chart_text_is_at_least_10_px(browser, app_url):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
@@ -416,6 +519,59 @@ def test_on_a_phone_chart_text_is_at_least_10_px(browser, app_url):
         phone.wait_for_selector("#dose_curve_plot svg text")
         for chart in ("#timecourse_plot", "#dose_curve_plot"):
             assert phone.evaluate(_SMALLEST_TEXT, chart) >= 10.0, chart
+    finally:
+        context.close()
+
+
+def test_on_a_phone_the_inputs_open_with_a_labelled_button_and_the_menu_closes_after_a_choice(browser, app_url):
+    """Issue 21.6 at 390 × 844: a "Show inputs" button of at least 44 px (not only bslib's small chevron) opens and
+    closes each tab's inputs; choosing a tab in the collapsed menu closes the menu; the Plan tab's charts keep text
+    of at least 10 px (its matplotlib timeline: the smallest font in points times the rendered px per point)."""
+    import matplotlib
+
+    from occupancy.app.forms import PlanForm
+    from occupancy.app.server import plan_scenario, run_plan
+    from occupancy.report.plan_figures import _pyplot, timeline_figure
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        phone.set_default_timeout(TIMEOUT)
+        phone.goto(app_url)
+        phone.wait_for_selector("#timecourse_plot svg text")
+        button = phone.locator("#simulate_inputs_toggle")
+        box = button.bounding_box()
+        assert box["height"] >= 44 and box["width"] >= 44
+        assert not phone.is_visible("#drug") and button.get_attribute("aria-expanded") == "false"
+        button.tap()
+        phone.wait_for_selector("#drug", state="visible")
+        phone.wait_for_function("document.getElementById('simulate_inputs_toggle').innerText.trim() === 'Hide inputs'")
+        assert button.get_attribute("aria-expanded") == "true"
+        assert button.get_attribute("aria-controls") == phone.get_attribute(
+            "#simulate_outputs >> xpath=ancestor::div[contains(@class,'bslib-sidebar-layout')]/aside", "id")
+        phone.fill("#assess_h", "3")  # the inputs work from there
+        button.tap()
+        _expect(phone, "#mor_at_assessment", _quick_mor("50", "3h"))
+        button.tap()
+        phone.wait_for_selector("#drug", state="visible")
+        button.tap()
+        phone.wait_for_selector("#drug", state="hidden")
+        phone.wait_for_function("document.getElementById('simulate_inputs_toggle').innerText.trim() === 'Show inputs'")
+        assert button.get_attribute("aria-expanded") == "false"
+        phone.tap(".navbar-toggler")
+        phone.wait_for_selector("a[data-value='plan']", state="visible")
+        phone.tap("a[data-value='plan']")
+        phone.wait_for_selector(".navbar-collapse", state="hidden")  # the menu closed after the choice
+        assert phone.locator("#plan_inputs_toggle").bounding_box()["height"] >= 44
+        phone.wait_for_selector("#plan_power_curve svg text")
+        assert phone.evaluate(_SMALLEST_TEXT, "#plan_power_curve") >= 10.0
+        phone.wait_for_selector("#plan_timeline svg")
+        fig = timeline_figure(run_plan(plan_scenario(PlanForm(), {}, {}).scenario, defer_uncertainty=True).value)
+        smallest_pt = min(t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text())
+        _pyplot().close(fig)
+        assert smallest_pt * phone.evaluate(_PX_PER_PT, "#plan_timeline") >= 10.0
+        phone.tap("#plan_inputs_toggle")
+        phone.wait_for_selector("#participants", state="visible")
     finally:
         context.close()
 

@@ -620,3 +620,149 @@ def test_a_dose_at_a_negative_time_is_refused_at_its_row():
     assert fe is not None and fe.id == form.dose_row(1)["time_h"].id and "Dose 2" in fe.text
     values[form.dose_row(1)["time_h"].id] = 0.0
     assert form.scenario_data(values)["doses"][1]["time_h"] == 0.0
+
+
+def test_the_plan_shows_at_once_and_its_model_uncertainty_follows_in_the_librarys_words():
+    """Issue 21, item 1: the Plan tab runs the plan without the model-uncertainty draws (pending), computes them
+    per schedule afterwards, and shows the library's sentences (those of ``blockade plan``'s summary); a later
+    edit of N reuses them from the session's cache."""
+    from occupancy.app.server import ScheduleCache, complete_plan_uncertainty, plan_is_complete
+    from occupancy.workflows.planning.plan import plan_study
+
+    cache = ScheduleCache()
+    request = plan_scenario(PlanForm(), {}, {"participants": 20})
+    first = run_plan(request.scenario, cache, defer_uncertainty=True)
+    assert not first.error and first.pending and not plan_is_complete(request.scenario, cache)
+    assert views.plan_uncertainty_lines(first.value, pending=True)[0].startswith("Model uncertainty: re-computing")
+    done = complete_plan_uncertainty(request.scenario, cache)
+    assert not done.error and not done.pending and plan_is_complete(request.scenario, cache)
+    cli = plan_study(request.scenario)  # blockade plan on the same scenario
+    words = cli.model_uncertainty_sentences()
+    assert words and done.value.model_uncertainty_sentences() == words
+    lines = views.plan_uncertainty_lines(done.value)
+    assert cli.model_uncertainty_note in lines[0]
+    assert [line.split(": ", 1)[1] for line in lines[1:]] == list(words.values())
+    assert lines[1].startswith("Minimum delay: ")
+    assert first.value.min_delay_h == done.value.min_delay_h  # the fitted model's numbers do not wait
+    edited = plan_scenario(PlanForm(), {}, {"participants": 30})
+    again = run_plan(edited.scenario, cache, defer_uncertainty=True)
+    assert not again.pending and again.value.model_uncertainty_json()["power_attenuated"]["median"] != \
+        done.value.model_uncertainty_json()["power_attenuated"]["median"]
+
+
+def test_the_dose_curve_and_the_time_course_numbers_say_what_each_is():
+    """Issue 21.5: 85 % at 2 h and the dose curve's 89.9 % for the same 50 mg, side by side, each with what it
+    is (the curve: a published single-dose hyperbola at one reference time; the time course: the model's typical
+    subject at the chosen time)."""
+    from occupancy.models.dose_response import dose_curve
+
+    result = simulate_from_values(SimulateForm(), {}).value
+    curve = dose_curve("naltrexone")
+    items = views.dose_curve_comparison(curve, 50.0, result)
+    assert [k.output_id for k in items] == ["dose_curve_mor", "time_course_mor"]
+    assert items[0].value == f"{100 * 50 / (50 + 5.592841):.1f} %" == "89.9 %"
+    assert items[1].value == f"{result.assessments[0]['MOR']:.1f} %" != items[0].value
+    assert "8 h" in items[0].note and "no time course" in items[0].note
+    assert "'task' (2h)" in items[1].label and "typical subject" in items[1].note
+    assert "55 min" in dose_curve("naloxone").basis
+    assert [k.output_id for k in views.dose_curve_comparison(curve, None, result)] == ["time_course_mor"]
+
+
+def test_long_defaults_show_rounded_while_the_exact_default_is_used():
+    """Issue 21.5: a fitted parameter's default (3.6735828654796694) shows as 3.674; left as shown, the scenario
+    leaves the key out, so the model's exact value is used (the same numbers as the CLI); an edit is used as
+    typed, and a scenario giving the exact default restores as the rounded display."""
+    from occupancy.app.forms import DISPLAY_DIGITS
+    from occupancy.models import get_model
+
+    form = SimulateForm()
+    fields = {f.key: f for f in form.parameter_inputs("naltrexone", "pkpd")}
+    exact = get_model("naltrexone", "pkpd").ka_per_h
+    ka = fields["ka_per_h"]
+    assert len(repr(exact)) > 12 and ka.omit == exact
+    assert ka.input.default == float(f"{exact:.4g}") != exact and repr(ka.input.default) == "3.674"
+    for f in (f for form_ in (SimulateForm(), PlanForm(), ReanalyseForm()) for f in [
+            *[d for d in form_.all_inputs()]]):
+        if f.kind == "number" and isinstance(f.default, float) and f.default:
+            digits = len(f"{abs(f.default):e}".split("e")[0].replace(".", "").rstrip("0"))
+            assert digits <= DISPLAY_DIGITS, (f.id, f.default)
+    shown = form.defaults()
+    data = form.scenario_data(shown)
+    assert "ka_per_h" not in data["model"]  # the exact default, not 3.674
+    assert simulate_from_values(form, shown).value.assessments[0]["MOR"] == \
+        simulate_from_values(form, {}).value.assessments[0]["MOR"]
+    edited = form.scenario_data({**shown, ka.input.id: 2.5})
+    assert edited["model"]["ka_per_h"] == 2.5
+    from occupancy.simulation.scenario import scenario_from_dict
+
+    scenario = scenario_from_dict({**data, "model": {"name": "pkpd", "ka_per_h": exact, "cl_l_per_h": 700.0}}, "t")
+    back = form.values_from_scenario(scenario)
+    assert back[ka.input.id] == 3.674 and back[fields["cl_l_per_h"].input.id] == 700.0
+
+
+@pytest.mark.parametrize("kind", ["within", "between"])
+def test_a_downloaded_plan_with_a_blank_n_gives_the_apps_n_in_the_cli(kind, tmp_path):
+    """Issue 21, item 4: a blank N is the N for the attenuated effect in the app; the downloaded scenario names
+    that N, so blockade plan on the file (the library function the CLI calls) gives the app's N and power."""
+    from occupancy.app.server import PLANNED_N_NOTE, ScheduleCache, plan_with_planned_n
+    from occupancy.workflows.planning.plan import plan
+
+    cache = ScheduleCache()
+    request = plan_scenario(PlanForm(), {}, {"participants": None, "design_kind": kind})
+    assert not request.error and request.scenario.design.kind == kind, request.error
+    app = run_plan(request.scenario, cache, defer_uncertainty=True).value
+    assert "attenuation" in app.n_planned_source
+    out, note = plan_with_planned_n(request, cache)
+    assert note == PLANNED_N_NOTE
+    path = tmp_path / "blockade-plan.toml"
+    path.write_text(scenario_toml(out, "plan", note), encoding="utf-8")
+    assert f"participants = {app.n_planned}" in path.read_text(encoding="utf-8")
+    cli = plan(path)
+    assert (cli.n_planned, cli.group_sizes, cli.power, cli.power_attenuated) == \
+        (app.n_planned, app.group_sizes, app.power, app.power_attenuated)
+    bare = tmp_path / "bare.toml"
+    bare.write_text(scenario_toml(request, "plan"), encoding="utf-8")
+    assert plan(bare).n_planned != app.n_planned  # what the download gave before: the CLI's own N
+    given = plan_scenario(PlanForm(), {}, {"participants": 30, "design_kind": kind})
+    assert plan_with_planned_n(given, cache) == (given, "")
+
+
+def test_naloxone_doses_have_a_route_that_round_trips_and_is_checked_at_its_row():
+    """Issue 21, item 5: the dose table's Route (naloxone; naltrexone is oral only) reaches the scenario, comes
+    back from an uploaded scenario and a link, and a route the model cannot give is an error at its row."""
+    from occupancy.app.fielderrors import field_error
+    from occupancy.app.forms import route_drugs
+    from occupancy.app.urlstate import query_from_values, values_from_query
+    from occupancy.simulation.scenario import scenario_from_dict
+
+    assert route_drugs() == ("naloxone",)
+    form = SimulateForm()
+    route = form.dose_row(1)["route"].id
+    assert route == "dose_route_2" and form.dose_row(0)["route"].default == ""
+    values = {"drug": "naloxone", "weight_kg": 70.0, "dose_rows": 2, "dose_mg": 0.4, "dose_unit": "amount_mg",
+              form.dose_row(1)["time_h"].id: 1.0, form.dose_row(1)["amount"].id: 4.0,
+              form.dose_row(1)["unit"].id: "amount_mg", route: "intranasal"}
+    out = simulate_from_values(form, values)
+    assert not out.error, out.error
+    assert [d.get("route") for d in out.data["doses"]] == [None, "intranasal"]
+    cli = CliRunner().invoke(main, ["simulate", "--drug", "naloxone", "--dose", "4mg@0h", "--route",
+                                        "intranasal", "--assess", "2h", "--weight", "70", "--json"])
+    single = simulate_from_values(form, {"drug": "naloxone", "weight_kg": 70.0, "dose_mg": 4.0,
+                                         "dose_unit": "amount_mg", "dose_route": "intranasal"})
+    assert single.value.assessments[0]["MOR"] == json.loads(cli.stdout)["assessments"][0]["MOR"]
+    back = form.values_from_scenario(scenario_from_dict(out.data, "t"))  # an uploaded scenario
+    assert back[route] == "intranasal" and back["dose_route"] == ""
+    defs = form.all_inputs()
+    query = query_from_values(defs, {**form.defaults(), **values})
+    assert "dose_route_2=intranasal" in query
+    assert values_from_query(defs, query)[0][route] == "intranasal"
+    naltrexone = simulate_from_values(form, {"dose_route": "intranasal"})  # hidden column: not read
+    assert not naltrexone.error and "route" not in naltrexone.data["doses"][0]
+    for bad, expected in (({form.dose_row(1)["duration_min"].id: 10.0}, "cannot be an infusion"),
+                          ({route: "oral"}, "must be 'iv', 'intranasal' or 'intramuscular'"),
+                          ({"model_naloxone": "bateman", route: "intramuscular"}, "IV only")):
+        wrong = {**values, **bad}
+        line = simulate_from_values(form, wrong).error
+        fe = field_error(line, "simulate", wrong, wrong)
+        assert fe is not None and fe.id == route and fe.text.startswith("Dose 2 – route: ") and expected in fe.text, \
+            (line, fe)

@@ -326,6 +326,30 @@ def test_power_on_a_cached_schedule_equals_the_whole_plan_of_the_edited_scenario
     assert cached.timeline is planned.timeline  # the schedule part is reused, not recomputed
 
 
+def test_deferred_model_uncertainty_gives_the_same_plan_as_computing_it_at_once():
+    """The app shows a plan before its model-uncertainty draws (issue 21, item 1): the schedule part with the
+    draws deferred is pending and says nothing about model uncertainty; completing it gives every JSON number of
+    the whole plan, and the work check still counts the draws."""
+    import json
+
+    from occupancy.workflows.planning.plan import complete_model_uncertainty, plan_power, plan_schedule
+
+    base = load_plan_scenario(SCENARIOS / "plan_crossover_7d.toml")
+    deferred = plan_schedule(base, model_draws=4, defer_model_uncertainty=True)
+    assert deferred.model_uncertainty_pending and deferred.model_uncertainty_draws is None
+    early = plan_power(deferred)
+    assert early.model_uncertainty is None and early.model_uncertainty_sentences() == {}
+    assert early.model_uncertainty_note == ""
+    done = complete_model_uncertainty(deferred)
+    assert not done.model_uncertainty_pending and complete_model_uncertainty(done) is done
+    assert done.timeline is deferred.timeline  # only the draws were added
+    whole = plan_study(base, model_draws=4)
+    assert json.dumps(plan_power(done).to_dict(), sort_keys=True) == json.dumps(whole.to_dict(), sort_keys=True)
+    assert plan_power(done).model_uncertainty_sentences() == whole.model_uncertainty_sentences() != {}
+    for key in ("min_delay_h", "power_attenuated"):
+        assert early.to_dict()[key] == whole.to_dict()[key]
+
+
 def test_a_schedule_key_change_is_not_a_power_edit():
     from occupancy.workflows.planning.plan import plan_power, plan_schedule, schedule_key
 

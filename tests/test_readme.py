@@ -42,6 +42,20 @@ def test_the_readme_is_a_short_start_page():
     assert "pip install meta" in README and "virtual environment" in README  # living with PyPI's `meta`
 
 
+def test_the_app_section_shows_a_small_screenshot_of_each_tab():
+    """Issue 21: the README's app section shows each tab (made by docs/img/make_app_screenshots.py), small enough
+    for a start page, and points to the app's guide."""
+    app = _section("## The web app")
+    assert "blockade app" in app and "docs/how-to/app.md" in app and (ROOT / "docs/how-to/app.md").is_file()
+    images = re.findall(r"!\[([^\]]+)\]\(([^)]+)\)", app)
+    assert [Path(path).name for _alt, path in images] == ["app-simulate.png", "app-plan.png", "app-reanalyse.png"]
+    for alt, path in images:
+        image = ROOT / path
+        assert alt and image.is_file(), path
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+        assert image.stat().st_size < 150_000, (path, image.stat().st_size)
+
+
 def _setup_block() -> str:
     setup, tests = _bash_blocks(_section("## Install"))[:2]
     return setup

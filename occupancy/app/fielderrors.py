@@ -102,7 +102,10 @@ def field_error(line: str, tab: str, simulate_values: Mapping | None = None,
     else:
         row = _ROW.match(path)
         if row:
-            target = _row(sim_form, row.group("section"), int(row.group("i")), row.group("key"))
+            key = row.group("key")
+            if key is None and text.startswith("route: "):  # a row's check about its route ("doses[0]: route: ...")
+                key, text = "route", text[len("route: "):]
+            target = _row(sim_form, row.group("section"), int(row.group("i")), key)
         else:
             target = _simulate_paths(sim_form, simulate_values).get(path)
         if target is None and tab == "plan":

@@ -108,11 +108,31 @@ class FieldInput:
     key: str
     input: InputDef
     omit: Any = None
+    #: The rounded value the widget shows for an ``omit`` default with more digits (:func:`display_number`): a
+    #: value equal to it is the unchanged default, so the exact ``omit`` value is used (the key is left out).
+    shown: Any = None
+
+    def unchanged(self, value) -> bool:
+        """True when ``value`` (a scenario value) is the default: ``omit`` itself or the rounded value shown."""
+        return self.omit is not None and (_equal(value, self.omit) or (self.shown is not None
+                                                                       and _equal(value, self.shown)))
 
 
 # --------------------------------------------------------------------------------------------------
 # Values: UI value <-> TOML value
 # --------------------------------------------------------------------------------------------------
+
+
+#: Significant digits of a default shown in a number input (fitted parameters carry 16 digits of float noise, e.g.
+#: 3.6735828654796694; four are what the sources give and what a reader compares).
+DISPLAY_DIGITS = 4
+
+
+def display_number(value):
+    """``value`` rounded to :data:`DISPLAY_DIGITS` significant digits for display (other values unchanged)."""
+    if isinstance(value, float) and math.isfinite(value) and value != 0:
+        return float(f"{value:.{DISPLAY_DIGITS}g}")
+    return value
 
 
 def _blank(value) -> bool:
@@ -257,10 +277,13 @@ def pydantic_inputs(model_cls, prefix: str, *, exclude: Iterable[str] = (), defa
         default = (defaults or {}).get(name, _schema_default(info))
         kind_name, choices = kind
         ui_default = to_ui_value(kind_name, default)
+        shown = None
+        if kind_name == "number" and display_number(ui_default) != ui_default:
+            ui_default = shown = display_number(ui_default)  # the exact default is kept as ``omit``
         bounds = _bounds(info)
         label = (labels or {}).get(name) or label_for(name)
         out.append(FieldInput(name, InputDef((ids or {}).get(name, f"{prefix}{name}"), kind_name, label, ui_default,
-                                             choices, step=None, **bounds), omit=default))
+                                             choices, step=None, **bounds), omit=default, shown=shown))
     return out
 
 
@@ -272,7 +295,7 @@ def read_fields(fields: Iterable[FieldInput], values: Mapping[str, Any], *, alwa
         value = to_toml_value(f.input.kind, values.get(f.input.id, f.input.default))
         if value is None:
             continue
-        if f.key not in always and f.omit is not None and _equal(value, f.omit):
+        if f.key not in always and f.unchanged(value):
             continue
         out[f.key] = value
     return out
@@ -283,7 +306,7 @@ def field_values(fields: Iterable[FieldInput], section) -> dict[str, Any]:
     given = set(getattr(section, "model_fields_set", ())) if section is not None else set()
     out = {}
     for f in fields:
-        if f.key in given:
+        if f.key in given and not f.unchanged(getattr(section, f.key)):
             out[f.input.id] = to_ui_value(f.input.kind, getattr(section, f.key))
         else:
             out[f.input.id] = f.input.default
@@ -347,6 +370,27 @@ def dose_units() -> dict[str, str]:
             if key.startswith(prefix):
                 out[key] = key[len(prefix):].replace("_per_", "/").replace("ug", "µg")
     return out
+
+
+#: Labels of the dose table's Route select ("" = the drug's usual route, IV for naloxone: the key is left out).
+ROUTE_LABELS = {"": "IV (default)", "intranasal": "Intranasal", "intramuscular": "Intramuscular"}
+
+
+def route_choices() -> dict[str, str]:
+    """``{route: label}`` of the dose table's Route select: the blank default, then every other route
+    ``[[doses]] route`` accepts (from the schema)."""
+    from occupancy.dosing.schedule import ROUTES
+
+    return {"": ROUTE_LABELS[""], **{r: ROUTE_LABELS.get(r, r) for r in ROUTES if r != ROUTES[0]}}
+
+
+def route_drugs() -> tuple[str, ...]:
+    """The drugs with a model that takes a dose route (``supports_routes``, from the registry): the dose table
+    shows its Route column for these only (naltrexone is oral only)."""
+    from occupancy.models import model_class
+
+    return tuple(d for d in drugs() if any(getattr(model_class(d, m), "supports_routes", False)
+                                           for m in model_names(d)))
 
 
 def row_id(base: str, i: int) -> str:
@@ -414,6 +458,7 @@ class SimulateForm:
             "amount": InputDef(row_id("dose_mg", i), "number", "Amount", 50.0 if i == 0 else None, min=0, step=1),
             "unit": InputDef(row_id("dose_unit", i), "choice", "Unit", "amount_mg", dose_units()),
             "duration_min": InputDef(row_id("dose_duration_min", i), "number", "Infusion (min)", 0.0, min=0, step=1),
+            "route": InputDef(row_id("dose_route", i), "choice", "Route", "", route_choices()),
         }
 
     def assessment_row(self, i: int) -> dict[str, InputDef]:
@@ -539,6 +584,9 @@ class SimulateForm:
             duration = to_toml_value("number", v.get(row["duration_min"].id))
             if duration is not None and duration != 0:
                 dose["duration_min"] = duration
+            route = to_toml_value("choice", v.get(row["route"].id))
+            if route is not None and drug in route_drugs():  # the column is shown for these drugs only
+                dose["route"] = route
             doses.append(dose)
         data["doses"] = doses
         assessments = []
@@ -605,6 +653,7 @@ class SimulateForm:
             v[row["amount"].id] = float(getattr(d, key))
             v[row["unit"].id] = key
             v[row["duration_min"].id] = float(d.duration_min)
+            v[row["route"].id] = "" if d.route in (None, "iv") else d.route  # "iv" is the default (blank)
         v["assess_rows"] = max(1, len(scenario.assessments))
         for i, a in enumerate(scenario.assessments):
             row = self.assessment_row(i)

@@ -25,7 +25,7 @@ import sys
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from occupancy.app import views
@@ -80,6 +80,8 @@ class Outcome:
     error: str = ""
     scenario: Any = None
     data: dict | None = None
+    #: A plan whose model-uncertainty draws are still being computed (:func:`complete_plan_uncertainty`).
+    pending: bool = False
 
 
 def _sourced(exc: InputError, tab: str) -> str:
@@ -212,24 +214,55 @@ class ScheduleCache:
         return len(self._items)
 
 
-def run_plan(scenario, cache: ScheduleCache | None = None) -> Outcome:
+def run_plan(scenario, cache: ScheduleCache | None = None, *, defer_uncertainty: bool = False) -> Outcome:
     """``blockade plan`` on a validated scenario (in a worker thread): :func:`plan_study`'s two parts, the schedule
-    part taken from ``cache`` when only power keys changed."""
+    part taken from ``cache`` when only power keys changed.
+
+    ``defer_uncertainty`` (the app) leaves a new schedule's model-uncertainty draws for
+    :func:`complete_plan_uncertainty`: the plan is shown at once, marked ``pending``, and its model uncertainty
+    follows (the draws take most of a plan's time)."""
     from occupancy.workflows.planning.plan import plan_power, plan_schedule, schedule_key
 
     try:
         key = schedule_key(scenario)
         planned = None if cache is None else cache.get(key)
         if planned is None:
-            planned = plan_schedule(scenario)
+            planned = plan_schedule(scenario, defer_model_uncertainty=defer_uncertainty)
             if cache is not None:
                 cache.put(key, planned)
         # a blank N is the N to recruit: the one for the blockade-attenuated effect (issue 21.5)
+        return Outcome(plan_power(planned, scenario.design, blank_n="attenuated"), scenario=scenario,
+                       pending=planned.model_uncertainty_pending)
+    except InputError as exc:
+        return Outcome(error=_sourced(exc, "plan"))
+    except Exception as exc:  # noqa: BLE001 - shown as one line; the app keeps running
+        return Outcome(error=_internal_error(exc))
+
+
+def complete_plan_uncertainty(scenario, cache: ScheduleCache) -> Outcome:
+    """The plan of ``scenario`` with its model uncertainty (in a worker thread): the cached schedule's deferred
+    draws computed (:func:`~occupancy.workflows.planning.plan.complete_model_uncertainty`) and put back in
+    ``cache``, so every later edit of N, effect, α or power shows them at once."""
+    from occupancy.workflows.planning.plan import complete_model_uncertainty, plan_power, plan_schedule, schedule_key
+
+    try:
+        key = schedule_key(scenario)
+        planned = cache.get(key)
+        planned = plan_schedule(scenario) if planned is None else complete_model_uncertainty(planned)
+        cache.put(key, planned)
         return Outcome(plan_power(planned, scenario.design, blank_n="attenuated"), scenario=scenario)
     except InputError as exc:
         return Outcome(error=_sourced(exc, "plan"))
     except Exception as exc:  # noqa: BLE001 - shown as one line; the app keeps running
         return Outcome(error=_internal_error(exc))
+
+
+def plan_is_complete(scenario, cache: ScheduleCache) -> bool:
+    """True when ``cache`` holds ``scenario``'s schedule with its model-uncertainty draws done."""
+    from occupancy.workflows.planning.plan import schedule_key
+
+    planned = cache.get(schedule_key(scenario))
+    return planned is not None and not planned.model_uncertainty_pending
 
 
 def run_explore(scenario, planned) -> Outcome:
@@ -366,14 +399,50 @@ def first_file(files):
     return files[0] if isinstance(files, (list, tuple)) else files
 
 
-def scenario_toml(outcome: Outcome, tab: str) -> str:
+#: The comment a downloaded plan scenario carries when the app wrote its planned N for a blank one.
+PLANNED_N_NOTE = ("Participants was blank in the app, which plans the N for the blockade-attenuated effect;\n"
+                  "design.participants holds that N, so blockade plan gives the app's N and power (without it,\n"
+                  "blockade plan would plan the N for full blockade).")
+
+
+def plan_with_planned_n(out: Outcome, cache: ScheduleCache | None = None) -> tuple[Outcome, str]:
+    """The Plan tab's scenario for the scenario and report downloads, and the comment to write with it.
+
+    A blank N means, in the app, the N for the blockade-attenuated effect (issue 21.5), while ``blockade plan``
+    without an N plans the N for full blockade; so the downloaded file names the N the app planned
+    (``design.participants``; the plan's power part, from ``cache`` when it holds the schedule) and running it
+    gives the app's N and power.  Other scenarios are returned as they are, with no comment.
+    """
+    from occupancy.simulation.scenario import scenario_from_dict
+    from occupancy.workflows.planning.design import PlanScenario
+
+    if out.error or out.scenario is None or out.data is None:
+        return out, ""
+    design = out.scenario.design
+    if any(v is not None for v in (design.participants, design.n_drug, design.n_placebo)):
+        return out, ""
+    planned = run_plan(out.scenario, cache, defer_uncertainty=True)
+    if planned.error:
+        return out, ""
+    data = json.loads(json.dumps(out.data))
+    data.setdefault("design", {})["participants"] = int(planned.value.n_planned)
+    try:
+        scenario = scenario_from_dict(data, SOURCES["plan"], PlanScenario)
+    except InputError:
+        return out, ""
+    return Outcome(scenario=scenario, data=data), PLANNED_N_NOTE
+
+
+def scenario_toml(outcome: Outcome, tab: str, note: str = "") -> str:
     """The current tab's scenario as TOML (a scenario that does not validate is written as entered, with
-    its error as a comment, so ``blockade run`` shows the same error)."""
+    its error as a comment, so ``blockade run`` shows the same error); ``note`` is added to the head comment."""
     from occupancy.simulation.scenario_toml import scenario_to_toml, toml_dumps
     from occupancy.version import __version__
 
     head = (f"Saved by `blockade app` {__version__} ({SOURCES[tab]}).\n"
             "Run it with:  blockade run THIS_FILE.toml   (same numbers as the app)")
+    if note:
+        head += "\n" + note
     if tab == "reanalyse" and outcome.data and (outcome.data.get("reanalysis") or {}).get("data"):
         head += "\nKeep the outcome CSV named in [reanalysis] data next to this file."
     if outcome.scenario is not None:
@@ -405,6 +474,7 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
     def server(input, output, session):  # noqa: A002 - Shiny's names
         pools = {"simulate": ThreadPoolExecutor(1, thread_name_prefix="blockade-simulate"),
                  "plan": ThreadPoolExecutor(1, thread_name_prefix="blockade-plan"),
+                 "plan_uncertainty": ThreadPoolExecutor(1, thread_name_prefix="blockade-plan-uncertainty"),
                  "reanalyse": ThreadPoolExecutor(1, thread_name_prefix="blockade-reanalyse"),
                  "explore": ThreadPoolExecutor(1, thread_name_prefix="blockade-explore")}
         controls: dict[str, RunControl] = {}
@@ -658,7 +728,10 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                 f = outcomes_file() if tab == "reanalyse" else None
                 wanted = (out.data.get("reanalysis") or {}).get("data") if tab == "reanalyse" else None
                 files = f[:2] if (f is not None and wanted) else None
-                text = scenario_toml(out, tab)
+                note = ""
+                if tab == "plan":  # a blank N: the report is for the N the app planned
+                    out, note = await asyncio.to_thread(plan_with_planned_n, out, schedules)
+                text = scenario_toml(out, tab, note)
                 try:
                     html = await asyncio.to_thread(report_html, text, tab, files)
                 except InputError as exc:
@@ -713,6 +786,21 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             mark = None if out.error else first_dose_on_curve(out.value, c)
             return ui.HTML(views.dose_curve_svg(c, mark))
 
+        @render.ui
+        def dose_curve_compare():
+            c = curve()
+            out = sim()
+            if out.error:
+                return None
+            items = views.dose_curve_comparison(c, first_dose_on_curve(out.value, c), out.value)
+            boxes = [ui.div(ui.div(k.label, class_="small text-body-secondary"),
+                            ui.div(k.value, id=k.output_id, class_="fs-5 fw-semibold"),
+                            ui.div(k.note, class_="key-note")) for k in items]
+            return ui.div(ui.layout_columns(*boxes, col_widths=(6, 6)) if len(boxes) == 2 else ui.div(*boxes),
+                          ui.div("The two differ because they answer different questions: the curve is one dose at "
+                                 "one reference time, the time course follows your schedule over time.",
+                                 class_="key-note"), class_="mb-2")
+
         @render.download_button(filename=lambda: f"dose_curve_{input.drug()}.csv")
         def download_dose_curve():
             yield curve().to_csv()
@@ -729,7 +817,49 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         @reactive.extended_task
         async def plan_task(scenario):
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(pools["plan"], run_plan, scenario, schedules)
+            return await loop.run_in_executor(pools["plan"], lambda: run_plan(scenario, schedules,
+                                                                              defer_uncertainty=True))
+
+        # The plan's model uncertainty: its draws take most of a plan's time, so the plan is shown without them
+        # (marked pending) and they are computed per schedule in their own worker thread, then shown.
+        @reactive.extended_task
+        async def plan_uncertainty_task(scenario):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pools["plan_uncertainty"], complete_plan_uncertainty, scenario,
+                                              schedules)
+
+        plan_shown = reactive.value(None)  # the Outcome the Plan tab shows (the plan, later with its uncertainty)
+
+        @reactive.effect
+        @guarded
+        def _plan_done():
+            if plan_task.status() != "success":
+                return
+            out = plan_task.result()
+            plan_shown.set(out)
+            if out.pending and not out.error:
+                with reactive.isolate():
+                    if plan_uncertainty_task.status() == "running":
+                        plan_uncertainty_task.cancel()  # its thread finishes and caches; the queue moves on
+                plan_uncertainty_task.invoke(out.scenario)
+
+        @reactive.effect
+        @guarded
+        def _plan_uncertainty_done():
+            if plan_uncertainty_task.status() != "success":
+                return
+            out = plan_uncertainty_task.result()
+            with reactive.isolate():
+                shown = plan_shown.get()
+            if out.error:  # the plan stands; its model uncertainty is not computed (the error says why)
+                set_error("plan", out.error)
+                if shown is not None and shown.pending:
+                    plan_shown.set(replace(shown, pending=False))
+                return
+            if shown is None or shown.scenario is None or not shown.pending:
+                return
+            if plan_is_complete(shown.scenario, schedules):  # the shown plan's schedule: power part only
+                plan_shown.set(run_plan(shown.scenario, schedules))
 
         started = {"plan": None, "reanalyse": None}
 
@@ -754,7 +884,8 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             plan_task.invoke(request.scenario)
 
         def plan_outcome() -> Outcome:
-            out = plan_task.result()
+            out = plan_shown()
+            req(out is not None)
             return out
 
         @reactive.effect
@@ -841,6 +972,18 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
         @render.ui
         def plan_recommendations():
             return ui.tags.ul(*[ui.tags.li(x) for x in views.plan_recommendations(plan_result())], class_="mb-0")
+
+        @render.ui
+        def plan_uncertainty():
+            out = plan_outcome()
+            req(not out.error)
+            lines = views.plan_uncertainty_lines(out.value, pending=out.pending)
+            if out.pending:
+                return ui.div(ui.span(class_="spinner-border spinner-border-sm me-2", role="presentation"), lines[0],
+                              id="plan_uncertainty_pending", class_="key-note mt-2")
+            head, *items = lines
+            return ui.div(ui.div(head), ui.tags.ul(*[ui.tags.li(x) for x in items], class_="mb-0") if items else None,
+                          id="plan_uncertainty_done", class_="key-note mt-2")
 
         @render.ui
         def plan_warnings():
@@ -1214,15 +1357,16 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
             return tab if tab in SOURCES else "simulate"
 
         @render.download_button(filename=lambda: f"blockade-{current_tab()}.toml", media_type="application/toml")
-        def scenario_download():
+        async def scenario_download():
             tab = current_tab()
-            if tab == "plan":
-                out = plan_request()
+            note = ""
+            if tab == "plan":  # a blank N: the N the app planned (off the event loop when not cached)
+                out, note = await asyncio.to_thread(plan_with_planned_n, plan_request(), schedules)
             elif tab == "reanalyse":
                 out = rea_request()
             else:
                 out = sim()
-            yield scenario_toml(out, tab)
+            yield scenario_toml(out, tab, note)
 
         def push(values: dict) -> None:
             """Set inputs to ``values`` (by each input's kind)."""

@@ -3,6 +3,8 @@ and the last one-line error (``app_error``).  Widgets are drawn from the forms' 
 
 from __future__ import annotations
 
+import json
+
 from occupancy.app.forms import (
     MAX_ASSESSMENTS,
     MAX_DOSES,
@@ -14,6 +16,7 @@ from occupancy.app.forms import (
     drugs,
     model_description,
     model_names,
+    route_drugs,
 )
 from occupancy.app.uploads import MAX_UPLOAD_BYTES
 
@@ -37,6 +40,9 @@ _CSS = """
 .row-grid .shiny-input-container{margin-bottom:.15rem;width:100%!important}
 .row-grid .form-control,.row-grid .form-select{padding:.15rem .35rem;font-size:.85rem}
 .dose-grid{grid-template-columns:4.2rem 5rem 5.6rem 4.6rem}
+.dose-grid .route-cell{display:none}
+body.drug-routes .dose-grid{grid-template-columns:3.6rem 4.3rem 4.9rem 3.9rem minmax(5.6rem,1fr)}
+body.drug-routes .dose-grid .route-cell{display:block}
 .assess-grid{grid-template-columns:7.5rem 4.6rem 4.6rem}
 .row-head{font-size:.75rem;color:#6c757d}
 .model-help{font-size:.8rem;color:#6c757d;margin-top:-.4rem;margin-bottom:.4rem}
@@ -54,9 +60,14 @@ _CSS = """
 .tab-outputs.outdated .outdated-mark{display:block}
 /* Phones: charts keep a width at which their text is at least 10 px, and scroll sideways. */
 @media (max-width: 640px){
-  #timecourse_plot,#dose_curve_plot,.svg-figure{overflow-x:auto}
-  #timecourse_plot svg,#dose_curve_plot svg{min-width:830px;max-width:none!important}
-  .svg-figure svg{min-width:800px;max-width:none!important}
+  #timecourse_plot,#dose_curve_plot,#plan_power_curve,.svg-figure{overflow-x:auto}
+  #timecourse_plot svg,#dose_curve_plot svg,#plan_power_curve svg{min-width:830px;max-width:none!important}
+  .svg-figure svg{min-width:920px;max-width:none!important} /* the reports' figures: 7 pt text, 640 pt wide */
+}
+/* Phones (bslib's mobile width): a labelled, finger-sized button opens and closes each tab's inputs. */
+.inputs-toggle{display:none}
+@media (max-width: 575.98px){
+  .inputs-toggle{display:block;width:100%;min-height:48px;margin:.25rem 0 .5rem;font-weight:600}
 }
 .tab-outputs.outdated .outdated-dim{filter:grayscale(1);outline:2px dashed #adb5bd;outline-offset:4px}
 """
@@ -143,8 +154,54 @@ _FIELD_ERRORS = """
     box.setAttribute('x', b.x - 4); box.setAttribute('y', b.y - 3);
     box.setAttribute('width', b.width + 8); box.setAttribute('height', b.height + 6);
   }
+  // The dose table's Route column: only for drugs whose models take a route (the list is from the registry).
+  function routes(){
+    var drug = document.getElementById('drug');
+    if (!document.body) return;
+    document.body.classList.toggle('drug-routes', !!drug && ROUTE_DRUGS.indexOf(drug.value) >= 0);
+  }
+  // Phones: the "Inputs" button opens/closes the tab's sidebar (bslib's own toggle, so its state stays one), and
+  // choosing a tab in the collapsed navigation menu closes the menu.
+  function inputsState(button){
+    var layout = button.nextElementSibling;
+    if (!layout || !layout.classList.contains('bslib-sidebar-layout')) return;
+    var open = !layout.classList.contains('sidebar-collapsed');
+    var toggle = layout.querySelector(':scope > .collapse-toggle');
+    if (toggle && toggle.getAttribute('aria-controls')) button.setAttribute('aria-controls', toggle.getAttribute('aria-controls'));
+    button.setAttribute('aria-expanded', open ? 'true' : 'false');
+    button.textContent = open ? 'Hide inputs' : 'Show inputs';
+  }
+  function syncInputs(){ document.querySelectorAll('.inputs-toggle').forEach(inputsState); }
+  function phoneClicks(ev){
+    var button = ev.target.closest ? ev.target.closest('.inputs-toggle') : null;
+    if (button) {
+      var toggle = button.nextElementSibling && button.nextElementSibling.querySelector(':scope > .collapse-toggle');
+      if (toggle) toggle.click();
+      return;
+    }
+    var link = ev.target.closest ? ev.target.closest('.navbar-collapse .nav-link') : null;
+    var menu = link ? link.closest('.navbar-collapse') : null;
+    if (menu && window.bootstrap && bootstrap.Collapse && getComputedStyle(document.querySelector('.navbar-toggler') || menu).display !== 'none') {
+      var collapse = bootstrap.Collapse.getOrCreateInstance(menu, {toggle: false});
+      collapse.hide();  // ignored while the menu is still opening: try again once it has opened
+      setTimeout(function(){ if (menu.classList.contains('show')) collapse.hide(); }, 450);
+    }
+  }
   function ready(){
     document.addEventListener('mousemove', crosshair);
+    document.addEventListener('click', phoneClicks);
+    var layouts = new MutationObserver(syncInputs);  // the label follows the sidebar, whichever control moved it
+    var watch = function(){
+      document.querySelectorAll('.bslib-sidebar-layout').forEach(function(l){
+        if (!l._inputsWatched) { l._inputsWatched = true; layouts.observe(l, {attributes: true, attributeFilter: ['class']}); }
+      });
+      syncInputs();
+    };
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', watch); else watch();
+    if (window.jQuery) jQuery(document).on('shiny:connected', watch);
+    document.addEventListener('change', function(ev){ if (ev.target && ev.target.id === 'drug') routes(); });
+    if (window.jQuery) jQuery(document).on('shiny:inputchanged shiny:connected', function(){ setTimeout(routes, 0); });
+    routes();
     Shiny.addCustomMessageHandler('blockade_field_errors', function(m){ show(m.tab, m.errors); });
     Shiny.addCustomMessageHandler('blockade_outdated', outdated);
     Shiny.addCustomMessageHandler('blockade_url', function(m){
@@ -251,12 +308,17 @@ def _fields(fields: list[FieldInput]):
     return [widget(f.input) for f in fields]
 
 
-def _rows(count_id: str, n: int, row_fn, css: str, heads: list[str]):
+def _rows(count_id: str, n: int, row_fn, css: str, heads: list[str], cells: dict | None = None):
+    """A table of inputs, one grid row per row; ``cells`` gives some columns (by row key) a CSS class (the dose
+    table's Route column is shown only for drugs with routes)."""
     from shiny import ui
 
-    out = [ui.div(*[ui.span(h) for h in heads], class_=f"row-grid {css} row-head")]
+    cells = cells or {}
+    keys = list(row_fn(0))
+    out = [ui.div(*[ui.span(h, class_=cells.get(k)) for h, k in zip(heads, keys)], class_=f"row-grid {css} row-head")]
     for i in range(n):
-        row = ui.div(*[widget(d, label=False) for d in row_fn(i).values()], class_=f"row-grid {css}")
+        row = ui.div(*[ui.div(widget(d, label=False), class_=cells[k]) if k in cells else widget(d, label=False)
+                       for k, d in row_fn(i).items()], class_=f"row-grid {css}")
         out.append(row if i == 0 else ui.panel_conditional(f"input.{count_id} > {i}", row))
     return out
 
@@ -290,6 +352,15 @@ def _time_views() -> dict:
     return dict(TIME_VIEWS)
 
 
+def inputs_toggle(tab: str):
+    """The phone's "Show inputs" button of a tab (hidden on wider screens): a labelled, finger-sized control for
+    the sidebar that bslib otherwise opens only with a small chevron (the page's script wires it)."""
+    from shiny import ui
+
+    return ui.tags.button("Show inputs", type="button", id=f"{tab}_inputs_toggle",
+                          class_="btn btn-outline-primary inputs-toggle", **{"aria-expanded": "false"})
+
+
 def _report_button(tab: str):
     from shiny import ui
 
@@ -314,7 +385,8 @@ def simulate_panel(form: SimulateForm):
         *_model_block(form, "drug", form.model_input, form.parameter_inputs, model_names),
         ui.div("Doses (times from the first dose; amounts per dose)", class_="section-title"),
         widget(dose_count),
-        *_rows("dose_rows", MAX_DOSES, form.dose_row, "dose-grid", ["time (h)", "amount", "unit", "infusion (min)"]),
+        *_rows("dose_rows", MAX_DOSES, form.dose_row, "dose-grid", ["time (h)", "amount", "unit", "infusion (min)",
+                                                                    "route"], cells={"route": "route-cell"}),
         ui.div("Assessments (a window when it has an end)", class_="section-title"),
         widget(assess_count),
         *_rows("assess_rows", MAX_ASSESSMENTS, form.assessment_row, "assess-grid", ["label", "start (h)", "end (h)"]),
@@ -349,10 +421,12 @@ def simulate_panel(form: SimulateForm):
                 ui.output_data_frame("assessment_table"),
                 ui.div(ui.download_button("download_assessments", "Assessments (CSV)"), class_="mt-1")),
         ui.card(ui.card_header("Dose → blockade (plantrexone / planoxone curve); the first dose is marked"),
+                ui.output_ui("dose_curve_compare"),
                 ui.output_ui("dose_curve_plot"),
                 ui.div(ui.download_button("download_dose_curve", "Dose curve (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Simulate", ui.layout_sidebar(sidebar, outputs_area("simulate", *main)), value="simulate")
+    return ui.nav_panel("Simulate", inputs_toggle("simulate"), ui.layout_sidebar(sidebar, outputs_area("simulate", *main)),
+                        value="simulate")
 
 
 def plan_panel(form: PlanForm):
@@ -378,7 +452,8 @@ def plan_panel(form: PlanForm):
     main = [
         _report_button("plan"),
         ui.output_ui("plan_status"),
-        ui.card(ui.card_header("Recommendations"), ui.output_ui("plan_recommendations")),
+        ui.card(ui.card_header("Recommendations"), ui.output_ui("plan_recommendations"),
+                ui.output_ui("plan_uncertainty")),
         ui.layout_column_wrap(*heads, width="300px", fill=False),
         ui.output_ui("plan_warnings"),
         ui.card(ui.card_header("Find the best design"),
@@ -397,7 +472,8 @@ def plan_panel(form: PlanForm):
                 ui.output_data_frame("plan_table"),
                 ui.div(ui.download_button("download_plan_table", "This table (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Plan", ui.layout_sidebar(sidebar, outputs_area("plan", *main)), value="plan")
+    return ui.nav_panel("Plan", inputs_toggle("plan"), ui.layout_sidebar(sidebar, outputs_area("plan", *main)),
+                        value="plan")
 
 
 def reanalyse_panel(form: ReanalyseForm):
@@ -434,7 +510,7 @@ def reanalyse_panel(form: ReanalyseForm):
                 ui.output_data_frame("rea_table"),
                 ui.div(ui.download_button("download_rea_table", "This table (CSV)"), class_="mt-1")),
     ]
-    return ui.nav_panel("Reanalyse", ui.layout_sidebar(sidebar, outputs_area("reanalyse", *main)),
+    return ui.nav_panel("Reanalyse", inputs_toggle("reanalyse"), ui.layout_sidebar(sidebar, outputs_area("reanalyse", *main)),
                         value="reanalyse")
 
 
@@ -459,7 +535,8 @@ def build_ui():
         id="tabs",
         selected="simulate",
         header=ui.TagList(ui.head_content(ui.tags.style(_CSS), ui.tags.script(ui.HTML(_UPLOAD_GUARD)),
-                                               ui.tags.script(ui.HTML(_FIELD_ERRORS))), bar),
+                                               ui.tags.script(ui.HTML(_FIELD_ERRORS.replace(
+                                                   "ROUTE_DRUGS", json.dumps(list(route_drugs())))))), bar),
         window_title="blockade",
         lang="en",
         fillable=False,

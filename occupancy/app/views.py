@@ -318,6 +318,30 @@ def dose_curve_svg(curve, mark_dose: float | None = None) -> str:
     return chart.render("Dose to blockade curve")
 
 
+def dose_curve_comparison(curve, dose: float | None, result) -> list[KeyNumber]:
+    """The dose curve's MOR for the first dose beside the time course's MOR at the first assessment, each with
+    what it is, so the two numbers for the same dose do not look contradictory (issue 21.5): the curve is a
+    published single-dose hyperbola at one reference time (:attr:`DoseCurve.basis`), the time course the chosen
+    model's typical subject under the whole schedule at the chosen time."""
+    from occupancy.dosing.quantities import format_time_h
+
+    out = []
+    if dose is not None and dose > 0:
+        out.append(KeyNumber(f"Dose curve: MOR at {dose:.4g} {curve.unit}", f"{curve.at(dose, 'MOR'):.1f} %",
+                             f"{curve.basis[:1].upper()}{curve.basis[1:]}.", output_id="dose_curve_mor"))
+    if result.assessments:
+        a = result.assessments[0]
+        when = format_time_h(a["time_h"]) + ("" if a.get("end_h") is None else f"–{format_time_h(a['end_h'])} "
+                                             "(window mean)")
+        doses = len(result.schedule.doses)
+        out.append(KeyNumber(
+            f"Time course: MOR at '{a['label']}' ({when})", f"{mor_at_first_assessment(result)} %",
+            f"The {result.model.name} model's typical subject at the assessment time you chose, with "
+            + ("the dose" if doses == 1 else f"all {doses} doses") + " of the schedule: the number at the top.",
+            output_id="time_course_mor"))
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # Plan
 # --------------------------------------------------------------------------------------------------
@@ -413,6 +437,27 @@ def plan_recommendations(result) -> list[str]:
         if result.n_planned is not None and result.n_planned < result.n_required_attenuated:
             text += f" Your planned N = {result.n_planned} gives power {plan_power(result)} only."
         out.append(text)
+    return out
+
+
+def plan_uncertainty_lines(result, pending: bool = False) -> list[str]:
+    """The plan's model uncertainty in words (under the recommendations box): a heading line, then one line per
+    headline number, each the library's sentence (:meth:`PlanResult.model_uncertainty_sentences`, what the text
+    summary and the report say) after the number's name.  ``pending``: one line saying the draws are running."""
+    from occupancy.workflows.planning.uncertainty import LABELS
+
+    if pending:
+        return ["Model uncertainty: re-computing these numbers over the model's parameter draws… (the numbers "
+                "shown are the fitted model's)"]
+    words = result.model_uncertainty_sentences()
+    note = result.model_uncertainty_note
+    if not words:
+        return [f"Model uncertainty: {note}." if note else "Model uncertainty: not computed."]
+    out = [f"Over the model's parameter uncertainty ({note}):" if note else "Over the model's parameter uncertainty:"]
+    for key, (label, _unit, _digits) in LABELS.items():
+        if key in words:
+            name = label.replace(">=", "≥").replace("the primary assessment", f"'{result.primary_assessment}'")
+            out.append(f"{name[:1].upper()}{name[1:]}: {words[key]}")
     return out
 
 

@@ -21,6 +21,11 @@ DEFAULT_RANGE = {"naltrexone": (0.01, 1000.0), "naloxone": (1e-5, 10.0)}
 TITLES = {"naltrexone": "oral naltrexone within 8 h of a dose (plantrexone)",
           "naloxone": "IV naloxone: planoxone's dose-response hyperbola (PET at ~55 min)"}
 
+#: What a point of each curve is (a time, not a time course): the words the app puts beside a simulated number.
+BASIS = {"naltrexone": "plantrexone's published hyperbola, blockade taken as constant over the first 8 h after "
+                       "one oral dose (no time course: the emax model)",
+         "naloxone": "planoxone's hyperbola fitted to PET about 55 min after one IV dose (one time point)"}
+
 
 @dataclass(frozen=True, eq=False)
 class DoseCurve:
@@ -40,6 +45,11 @@ class DoseCurve:
         lines += [",".join([f"{d:.12g}"] + [f"{self.curves[r][i]:.9f}" for r in recs])
                   for i, d in enumerate(self.doses)]
         return "\n".join(lines) + "\n"
+
+    @property
+    def basis(self) -> str:
+        """What one point of the curve is (:data:`BASIS`): a single dose at one reference time, not a time course."""
+        return BASIS[self.drug]
 
     def at(self, dose: float, receptor: str = "MOR") -> float:
         """Blockade (%) of ``receptor`` at one ``dose`` (same unit as the curve)."""

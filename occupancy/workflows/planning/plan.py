@@ -135,6 +135,16 @@ class PlanSchedule:
     model_uncertainty_note: str | None
     scenario_name: str
     source: str
+    #: The variability the population was made with as given (None: the engine's default per model), and the
+    #: model-uncertainty settings ``(draws, seed)`` while the draws are deferred (see
+    #: :func:`complete_model_uncertainty`); None once they are computed or when none were asked for.
+    variability: Any = None
+    deferred_model_draws: tuple | None = None
+
+    @property
+    def model_uncertainty_pending(self) -> bool:
+        """True while the model-uncertainty draws were deferred and not yet computed."""
+        return self.deferred_model_draws is not None
 
     def summary(self) -> str:
         """One line per headline number that does not depend on the power keys."""
@@ -191,7 +201,7 @@ def plan_design(model, schedule, assessments: Sequence[tuple[str, float]], desig
 def plan_schedule_design(model, schedule, assessments: Sequence[tuple[str, float]], design: DesignSection, *,
                 n: int = DEFAULT_POPULATION_N, seed=DEFAULT_POPULATION_SEED, variability=None,
                 scenario_name: str = "plan", source: str = "", model_draws: int | None = None,
-                model_seed=1, progress: bool = False) -> "PlanSchedule":
+                model_seed=1, progress: bool = False, defer_model_uncertainty: bool = False) -> "PlanSchedule":
     """The schedule part of the plan on already-built parts: everything but the power (see :func:`plan_power`).
 
     Blockade at the assessments of every session and order, the contrasts, the minimum delay and intersession
@@ -218,6 +228,10 @@ def plan_schedule_design(model, schedule, assessments: Sequence[tuple[str, float
         :data:`~occupancy.workflows.planning.uncertainty.DEFAULT_PLAN_MODEL_DRAWS`, 0 switches it off.
     progress
         A progress bar on stderr over the draws.
+    defer_model_uncertainty
+        Check the work of the draws (as without it) but leave them out: ``model_uncertainty_pending`` is then
+        True and :func:`complete_model_uncertainty` computes them later, with the same numbers (the app shows
+        the plan at once and its model uncertainty a second later).
     """
     problem = design.problem()
     if problem:
@@ -332,21 +346,43 @@ def plan_schedule_design(model, schedule, assessments: Sequence[tuple[str, float
         res50 = float(residual_at(pop, schedule, [design.isi_days], first_assess_h, 50.0)[0])
 
     # -- model uncertainty: posterior draws × admissible structures (the power per draw comes later) -------
-    unc_draws, unc_note = _model_uncertainty_draws(
-        model, schedule, design, kind=kind, sources=[(oi, cond, sched, start)
-                                                     for (oi, _si, cond, start, sched, _r) in sessions_raw],
-        primary_t=dict(assessments)[primary], first_assess_h=first_assess_h, session_len_h=session_len_h,
-        time_course=time_course, model_draws=model_draws, model_seed=model_seed,
-        pop_n=pop.n, pop_seed=seed, variability=variability, progress=progress)
-    return PlanSchedule(
+    planned = PlanSchedule(
         model=model, schedule=schedule, assessments=tuple(assessments), design=design, primary=primary,
         session_len_h=session_len_h, kind=kind, isi_h=isi_h, time_course=time_course, population=pop, seed=seed,
         orders=tuple(orders), order_names=tuple(order_names), sessions_raw=tuple(sessions_raw),
         session_rows=session_rows, conditions=tuple(conditions), contrasts=tuple(contrasts),
         primary_contrast=primary_contrast, timeline=tuple(timeline), min_delay=min_delay, prob_delay=prob_delay,
         until=until, min_isi=min_isi, min_isi_med=min_isi_med, res95=res95, res50=res50,
-        model_uncertainty_draws=unc_draws, model_uncertainty_note=unc_note, scenario_name=scenario_name,
-        source=str(source))
+        model_uncertainty_draws=None, model_uncertainty_note=None, scenario_name=scenario_name,
+        source=str(source), variability=variability, deferred_model_draws=(model_draws, model_seed))
+    return planned if defer_model_uncertainty else complete_model_uncertainty(planned, progress=progress)
+
+
+def complete_model_uncertainty(planned: "PlanSchedule", *, progress: bool = False) -> "PlanSchedule":
+    """``planned`` with its deferred model-uncertainty draws computed (itself when none are pending).
+
+    Notes
+    -----
+    The draws depend only on the schedule part (model, doses, assessments, design outside the power keys,
+    population), all held by ``planned``, so computing them later gives the same numbers as
+    :func:`plan_schedule_design` without ``defer_model_uncertainty``; they take most of a plan's time (about
+    1 s of 1.4 s for the app's opening plan), which is why the app defers them.
+    """
+    import dataclasses
+
+    if planned.deferred_model_draws is None:
+        return planned
+    model_draws, model_seed = planned.deferred_model_draws
+    assessments = planned.assessments
+    unc_draws, unc_note = _model_uncertainty_draws(
+        planned.model, planned.schedule, planned.design, kind=planned.kind,
+        sources=[(oi, cond, sched, start) for (oi, _si, cond, start, sched, _r) in planned.sessions_raw],
+        primary_t=dict(assessments)[planned.primary], first_assess_h=assessments[0][1],
+        session_len_h=planned.session_len_h, time_course=planned.time_course, model_draws=model_draws,
+        model_seed=model_seed, pop_n=planned.population.n, pop_seed=planned.seed, variability=planned.variability,
+        progress=progress)
+    return dataclasses.replace(planned, model_uncertainty_draws=unc_draws, model_uncertainty_note=unc_note,
+                               deferred_model_draws=None)
 
 
 def plan_power(planned: "PlanSchedule", design: DesignSection | None = None, *,
@@ -448,7 +484,7 @@ def plan_power(planned: "PlanSchedule", design: DesignSection | None = None, *,
         model_unc = model_uncertainty_power(planned.model_uncertainty_draws, design, groups=groups, n_planned=n_planned)
         unc_note = model_unc["_ensemble"].describe()
     else:
-        model_unc, unc_note = None, planned.model_uncertainty_note
+        model_unc, unc_note = None, planned.model_uncertainty_note or ""  # "": still pending
 
     # -- naltrexone, tablets, cost --------------------------------------------------------------------
     drug_sessions_total = int(groups[0]) if kind == "between" else int(n_planned * design.drug_sessions)
@@ -703,10 +739,12 @@ def plan_study(scenario: PlanScenario, *, source: str | Path = "", model_draws: 
 
 
 def plan_schedule(scenario: PlanScenario, *, source: str | Path = "", model_draws: int | None = None,
-                  model_seed: int = 1, progress: bool = False) -> PlanSchedule:
+                  model_seed: int = 1, progress: bool = False, defer_model_uncertainty: bool = False) -> PlanSchedule:
     """The schedule part of :func:`plan_study` (cache it under :func:`schedule_key`; :func:`plan_power` finishes).
 
     Parameters are those of :func:`plan_study`; errors are the same one-line :class:`InputError`.
+    ``defer_model_uncertainty`` leaves the model-uncertainty draws to :func:`complete_model_uncertainty`
+    (see :func:`plan_schedule_design`).
     """
     pop = scenario.population
     n = pop.n if pop is not None else DEFAULT_POPULATION_N
@@ -720,7 +758,7 @@ def plan_schedule(scenario: PlanScenario, *, source: str | Path = "", model_draw
                                     [(a.label, a.time_h) for a in scenario.assessments], scenario.design,
                                     n=n, seed=seed, variability=variability, scenario_name=name,
                                     source=str(source), model_draws=model_draws, model_seed=model_seed,
-                                    progress=progress)
+                                    progress=progress, defer_model_uncertainty=defer_model_uncertainty)
     except InputError as exc:
         prefix = f"{Path(source).name}: " if source else ""
         if prefix and str(exc).startswith(prefix):
