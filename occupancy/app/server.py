@@ -7,8 +7,10 @@
   ``blockade simulate --out``.
 * **Plan** and **Reanalyse** take seconds, so they run in worker threads (Shiny extended tasks), only while
   their tab is open, and never block the other tabs; a newer request replaces a queued one and a running
-  reanalysis stops at its next Monte Carlo draw (its progress is shown).  The Plan tab's **Find the best design**
-  runs a coarse ``blockade explore`` search (:func:`run_explore`) in its own worker thread the same way.
+  reanalysis stops at its next Monte Carlo draw (its progress is shown, with the pooled and adjusted g marked
+  preliminary as soon as the library reports them, before the draws: ``reanalyse(on_partial=...)``).  The Plan
+  tab's **Find the best design** runs a coarse ``blockade explore`` search (:func:`run_explore`) in its own
+  worker thread the same way.
 * **Errors** are shown as the CLI's one-line message (``blockade: error: ...``) in ``app_error``; the app
   keeps running.  Uploads go through :mod:`occupancy.app.uploads` and are read only from this session's
   own upload folder.  Every effect is guarded: a malformed client message (or an unexpected error) becomes
@@ -60,14 +62,25 @@ class RunCancelled(Exception):
 
 @dataclass
 class RunControl:
-    """Progress and cancellation of one background run (shared with its worker thread)."""
+    """Progress, early estimates and cancellation of one background run (shared with its worker thread).
+
+    ``partial`` is the reanalysis' :class:`~occupancy.workflows.reanalysis.result.PartialReanalysis` once the
+    library has reported it (the pooled and adjusted g, before the draws), else None.
+    """
 
     done: int = 0
     total: int = 0
     cancelled: threading.Event = field(default_factory=threading.Event)
+    partial: Any = None
 
     def update(self, done: int, total: int) -> None:
         self.done, self.total = done, total
+        if self.cancelled.is_set():
+            raise RunCancelled()
+
+    def report_partial(self, partial) -> None:
+        """``reanalyse``'s ``on_partial``: keep the early estimates; stop here when cancelled."""
+        self.partial, self.total = partial, partial.draws_total
         if self.cancelled.is_set():
             raise RunCancelled()
 
@@ -270,7 +283,7 @@ def reanalysis_scenario(form: ReanalyseForm, values: dict, outcomes: tuple | Non
 
 def run_reanalysis(scenario, outcomes: tuple | None, control: RunControl | None = None) -> Outcome:
     """``blockade reanalyse`` on a validated scenario and the uploaded outcomes ``(name, bytes)`` or the
-    bundled review (None), reporting each Monte Carlo draw to ``control``."""
+    bundled review (None), reporting the early pooled estimates and each draw to ``control``."""
     from occupancy.workflows.reanalysis.analysis import reanalyse
     from occupancy.workflows.reanalysis.settings import settings_from_scenario
 
@@ -279,7 +292,8 @@ def run_reanalysis(scenario, outcomes: tuple | None, control: RunControl | None 
         table = None
         if outcomes is not None:
             table = read_outcomes_upload(outcomes[0], outcomes[1], settings.annotation.default_window_h)
-        result = reanalyse(table, settings, on_progress=None if control is None else control.update)
+        result = reanalyse(table, settings, on_progress=None if control is None else control.update,
+                           on_partial=None if control is None else control.report_partial)
         return Outcome(result, scenario=scenario)
     except RunCancelled:
         return Outcome(error="")
@@ -1140,6 +1154,29 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                                            "aria-valuemin": "0", "aria-valuemax": "100"}),
                                  class_="progress"),
                           id="reanalysis_running", class_="alert alert-info py-2")
+
+        @render.ui
+        def reanalysis_preliminary():
+            """The pooled and adjusted g the library reported before its draws, marked preliminary while the run
+            lasts; gone (the final result shows instead) once it ends or is cancelled."""
+            if rea_task.status() != "running":
+                return None
+            tick()
+            c = controls.get("current")
+            p = None if c is None else c.partial
+            if p is None:
+                return None
+            from occupancy.workflows.reanalysis.result import format_estimate_ci
+
+            running = (f"Monte Carlo running ({c.done} of {c.total} draws)" if c.total else
+                       "sensitivity and small-study checks running")
+            return ui.div(ui.div(ui.tags.strong("Preliminary"), f" — {running}; the final result replaces this",
+                                 id="reanalysis_preliminary_status"),
+                          ui.div("pooled g ", ui.tags.b(format_estimate_ci(p.pooled), id="reanalysis_preliminary_pooled"),
+                                 f"; adjusted (rescaled) {format_estimate_ci(p.rescaled)}; {p.mode}-level model, "
+                                 f"k = {p.k}"),
+                          ui.div(f"still running: {', '.join(p.pending)}", class_="small"),
+                          class_="alert alert-warning py-2 mb-2", role="status")
 
         @render.data_frame
         def reanalysis_estimates():
