@@ -353,14 +353,18 @@ def figure_downloads(output, names, make_figure) -> None:
     builds the matplotlib figure when the user asks for it (the files ``blockade plan/reanalyse --out`` write)."""
     from shiny import render
 
+    def download(name: str, fmt: str):
+        def _download():  # no default arguments: Shiny warns about them once per session and figure
+            yield figure_bytes(make_figure(name), fmt)
+
+        _download.__name__ = f"download_{name}_{fmt}"
+        return _download
+
     for name in names:
         for fmt, media in (("png", "image/png"), ("svg", "image/svg+xml")):
-            def _download(name=name, fmt=fmt):
-                yield figure_bytes(make_figure(name), fmt)
-
-            _download.__name__ = f"download_{name}_{fmt}"
             output(id=f"download_{name}_{fmt}")(
-                render.download_button(filename=f"{name}.{fmt}", media_type=media)(_download))
+                render.download_button(filename=f"{name}.{fmt}", media_type=media)(download(name, fmt)))
+
 
 def figure_div(fig, name: str):
     """A matplotlib figure as inline SVG with an accessible name (closed afterwards)."""
