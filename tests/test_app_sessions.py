@@ -4,7 +4,9 @@ The Shiny app runs in process and each session is driven through Shiny's own ``M
 websocket replaced by a queue): the session opens on the Plan tab with a virtual population, so it simulates,
 plans and fills its schedule cache, then closes.  After ``N`` such sessions every per-session object —
 the session, its :class:`~occupancy.app.server.ScheduleCache`, its simulation and plan results, its worker
-threads — must be gone.  Memory itself (RSS) is measured by ``tests/benchmarks/bench_app_memory.py``, not here.
+threads — must be gone.  And the server's threads allocate from one glibc arena, so that the ``malloc_trim`` at
+session end returns what they freed.  Memory itself (RSS) is measured by ``tests/benchmarks/bench_app_memory.py``,
+not here.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import asyncio
 import gc
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import weakref
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +98,49 @@ def test_closed_sessions_leave_no_per_session_objects():
     kept, alive, workers = asyncio.run(main())
     assert len(kept) >= 2 * SESSIONS + 2  # the sessions, their caches and at least a simulation and a plan
     assert alive == [] and workers == [], (alive, workers)
+
+
+#: Runs in a fresh interpreter: a worker thread allocates arrays and small objects, then glibc's heaps are counted.
+ARENA_PROBE = """
+import ctypes, os, re, sys, tempfile, threading
+import numpy as np
+from occupancy.app.server import limit_malloc_arenas
+if sys.argv[1] == "limit":
+    assert limit_malloc_arenas()
+def work():
+    for _ in range(3):
+        a = np.ones(300_000)
+        b = [bytes(1000) for _ in range(1000)]
+        del a, b
+t = threading.Thread(target=work)
+t.start()
+t.join()
+libc = ctypes.CDLL("libc.so.6")
+libc.fdopen.restype = ctypes.c_void_p
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+fd, path = tempfile.mkstemp()
+fp = libc.fdopen(fd, b"w")
+libc.malloc_info(0, fp)
+libc.fclose(fp)
+print(len(re.findall(r"<heap nr=", open(path).read())))
+os.unlink(path)
+"""
+
+
+def test_the_app_servers_threads_share_one_malloc_arena_so_the_trim_at_session_end_reaches_them():
+    from occupancy.app.server import _glibc
+
+    if _glibc() is None:
+        pytest.skip("glibc only (elsewhere limit_malloc_arenas does nothing)")
+    root = Path(__file__).resolve().parents[1]
+
+    def heaps(mode: str) -> int:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+        done = subprocess.run([sys.executable, "-c", ARENA_PROBE, mode], capture_output=True, text=True, cwd=root,
+                              env={**env, "PYTHONPATH": str(root)}, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout)
+
+    # glibc's default gives the worker thread its own arena; blockade app's limit keeps it on the main heap
+    assert (heaps("default"), heaps("limit")) == (2, 1)
