@@ -224,7 +224,8 @@ def test_pooled_estimates_are_reported_before_the_draws_and_equal_the_final(data
                                "small-study checks (trim-and-fill, selection model, power)")
     text = partial.summary()
     assert "preliminary" in text and format_estimate_ci(final.pooled_dict()) in text
-    assert json.loads(json.dumps(partial.to_dict(), allow_nan=False))["pooled"]["estimate"] == partial.pooled["estimate"]
+    back = json.loads(json.dumps(partial.to_dict(), allow_nan=False))
+    assert back["pooled"]["estimate"] == partial.pooled["estimate"] and back["draws_total"] == 7
 
 
 def test_an_exception_from_on_partial_stops_the_reanalysis_before_any_draw():

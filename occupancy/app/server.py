@@ -1216,7 +1216,8 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                        "sensitivity and small-study checks running")
             return ui.div(ui.div(ui.tags.strong("Preliminary"), f" — {running}; the final result replaces this",
                                  id="reanalysis_preliminary_status"),
-                          ui.div("pooled g ", ui.tags.b(format_estimate_ci(p.pooled), id="reanalysis_preliminary_pooled"),
+                          ui.div("pooled g ",
+                                 ui.tags.b(format_estimate_ci(p.pooled), id="reanalysis_preliminary_pooled"),
                                  f"; adjusted (rescaled) {format_estimate_ci(p.rescaled)}; {p.mode}-level model, "
                                  f"k = {p.k}"),
                           ui.div(f"still running: {', '.join(p.pending)}", class_="small"),

@@ -73,8 +73,8 @@ from occupancy.annotation.literature import (
 )
 from occupancy.errors import InputError
 from occupancy.workflows.reanalysis.result import (
-    CI_INTERVAL, DRAWS_INTERVAL, MIN_DRAWS_FOR_95, PartialReanalysis, ReanalysisResult, coefficient_dict, draws_interval,
-    draws_range_label,
+    CI_INTERVAL, DRAWS_INTERVAL, MIN_DRAWS_FOR_95, PartialReanalysis, ReanalysisResult, coefficient_dict,
+    draws_interval, draws_range_label,
 )
 from occupancy.workflows.reanalysis.settings import ReanalysisSettings
 
