@@ -580,10 +580,38 @@ def test_a_running_reanalysis_can_be_cancelled(page):
     page.click("a[data-value='reanalyse']")
     page.click("button:has-text('Reanalysis settings')")
     page.fill("#ra__draws", "3000")
-    page.wait_for_function("document.querySelector('#reanalysis_running')?.innerText.includes('Monte Carlo draw')")
+    page.wait_for_function("document.querySelector('#reanalysis_preliminary_status')?.innerText"
+                           ".includes('of 3020 draws')")
     page.click("#reanalysis_cancel")
     page.wait_for_selector("#reanalysis_running", state="detached", timeout=30_000)
+    assert page.locator("#reanalysis_preliminary_status").count() == 0  # a cancelled run leaves no preliminary g
     assert "cancelled" in page.inner_text(".app-notice")
+    assert page.inner_text("#app_error").strip() == ""
+
+
+def test_the_pooled_g_shows_as_preliminary_while_the_draws_run_and_the_final_result_replaces_it(page):
+    page.click("a[data-value='reanalyse']")
+    page.click("button:has-text('Reanalysis settings')")
+    page.fill("#ra__draws", "1500")  # with the 20 parameter draws: about 20 s of draws after the pooled g is known
+    page.wait_for_function("document.querySelector('#reanalysis_preliminary_status')?.innerText"
+                           ".includes('of 1520 draws')", timeout=TIMEOUT)
+    status = page.inner_text("#reanalysis_preliminary_status")
+    assert status.startswith("Preliminary — Monte Carlo running (") and "of 1520 draws)" in status
+    assert page.locator("#reanalysis_running").count() == 1  # shown while the run is still in progress
+    preliminary = page.inner_text("#reanalysis_preliminary").strip()
+    pooled = page.inner_text("#reanalysis_preliminary_pooled").strip()
+    rescaled = preliminary.split("adjusted (rescaled) ")[1].split(";")[0]
+    review = _cli_json("reanalyse", "--draws", "0", "--json", "--quiet")["pooled"]
+    assert pooled == f"{review['estimate']:.4f} [{review['ci_lb']:.4f}, {review['ci_ub']:.4f}]"
+    if AXE.exists():  # the preliminary box is accessible too (the axe test may miss it: it lasts seconds)
+        assert _axe_violations(page) == []
+    # the run ends: the preliminary box goes and the final result of the same run (1500 draws) shows the same g
+    page.wait_for_selector("#reanalysis_preliminary_status", state="detached", timeout=4 * TIMEOUT)
+    page.wait_for_function("document.querySelector('#reanalysis_text')?.innerText.includes('Monte Carlo (1500 draws')",
+                           timeout=TIMEOUT)
+    assert page.locator("#reanalysis_running").count() == 0
+    _expect(page, "#reanalysis_pooled", pooled)
+    assert f"adjusted (rescaled) {rescaled}" in page.inner_text("#reanalysis_text")
     assert page.inner_text("#app_error").strip() == ""
 
 

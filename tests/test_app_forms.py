@@ -300,9 +300,17 @@ def test_reanalysis_reports_progress_and_stops_when_cancelled():
             seen.append((done, total))
             super().update(done, total)
 
-    out = run_reanalysis(request.scenario, None, Recorder())
-    # the progress counts the pkpd parameter-uncertainty draws (2) and the Monte Carlo draws (6)
-    assert not out.error and seen == [(i, 8) for i in range(1, 9)]
+        def report_partial(self, partial):
+            seen.append(("partial", self.done, self.total))
+            super().report_partial(partial)
+
+    recorder = Recorder()
+    out = run_reanalysis(request.scenario, None, recorder)
+    # the early pooled estimate comes first (no draw done, all 8 to come), then the progress counts the pkpd
+    # parameter-uncertainty draws (2) and the Monte Carlo draws (6)
+    assert not out.error and seen == [("partial", 0, 0)] + [(i, 8) for i in range(1, 9)]
+    assert recorder.partial.draws_total == 8
+    assert recorder.partial.pooled["estimate"] == out.value.pooled_dict()["estimate"]
     assert out.value.uncertainty["n"] == 2 and out.value.mc["n"] == 6
     assert out.value.pooled_dict()["estimate"] == pytest.approx(-0.1965, abs=5e-5)
     control = RunControl()

@@ -192,6 +192,60 @@ def test_progress_bar_on_stderr(capsys, stderr_is_terminal):
     assert "Monte Carlo draws" in captured.err and "parameter draws" in captured.err and captured.out == ""
 
 
+
+@pytest.mark.parametrize("data", [None, EXAMPLE], ids=["studies", "outcomes"])
+def test_pooled_estimates_are_reported_before_the_draws_and_equal_the_final(data, monkeypatch):
+    import occupancy.workflows.reanalysis.analysis as analysis
+    from occupancy.workflows.reanalysis.result import format_estimate_ci
+
+    events = []
+    annotate = analysis.annotate_outcomes
+
+    def counting(*args, **kwargs):
+        events.append(("annotation",))
+        return annotate(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "annotate_outcomes", counting)
+    settings = ReanalysisSettings(annotation=AnnotationSettings(n=50, seed=1), draws=5, uncertainty_draws=2,
+                                  sensitivity_models=(), sensitivity_half_lives_h=(), sensitivity_windows=("end",),
+                                  progress=False)
+    final = reanalyse(data, settings, on_progress=lambda done, total: events.append(("draw", done, total)),
+                      on_partial=lambda p: events.append(("partial", p)))
+    kinds = [e[0] for e in events]
+    first = kinds.index("partial")
+    # reported once, after the base annotation only: before every re-annotation and every draw
+    assert kinds.count("partial") == 1 and kinds[:first] == ["annotation"] and "draw" in kinds[first:]
+    partial = events[first][1]
+    assert partial.draws_total == events[-1][2] == 7  # 2 parameter + 5 Monte Carlo draws, as on_progress counts
+    for mine, theirs in ((partial.pooled, final.pooled_dict()), (partial.rescaled, final.adjusted["rescaled"]),
+                         (partial.regression, final.adjusted["regression"])):
+        for key in ("estimate", "se", "ci_lb", "ci_ub"):
+            assert abs(mine[key] - theirs[key]) <= 1e-12, key
+    assert (partial.mode, partial.k, partial.n_outcomes) == (final.mode, len(final.units), len(final.annotation))
+    assert partial.rescaled["k"] == final.adjusted["rescaled"]["k"]
+    assert len(final.sensitivity_variants()) == 2  # base and the one variant still to run
+    assert partial.pending == ("2 parameter-uncertainty draws", "1 sensitivity variant", "5 Monte Carlo draws",
+                               "small-study checks (trim-and-fill, selection model, power)")
+    text = partial.summary()
+    assert "preliminary" in text and format_estimate_ci(final.pooled_dict()) in text
+    back = json.loads(json.dumps(partial.to_dict(), allow_nan=False))
+    assert back["pooled"]["estimate"] == partial.pooled["estimate"] and back["draws_total"] == 7
+
+
+def test_an_exception_from_on_partial_stops_the_reanalysis_before_any_draw():
+    class Stop(Exception):
+        pass
+
+    def stop(_partial):
+        raise Stop()
+
+    draws = []
+    with pytest.raises(Stop):
+        reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(n=0), draws=5, progress=False),
+                  on_progress=lambda done, total: draws.append(done), on_partial=stop)
+    assert draws == []
+
+
 # --------------------------------------------------------------------------------- outcome level
 def test_outcome_level_uses_three_level_model(outcome_level):
     r = outcome_level

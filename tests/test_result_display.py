@@ -81,6 +81,27 @@ def reanalysis():
                                                  sensitivity_windows=(), uncertainty_draws=0))
 
 
+def _partial():
+    """The PartialReanalysis a reanalysis reports before its draws (the run is stopped right there)."""
+    from occupancy.annotation.annotate import AnnotationSettings
+    from occupancy.workflows.reanalysis.analysis import reanalyse
+    from occupancy.workflows.reanalysis.settings import ReanalysisSettings
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def keep(partial):
+        seen.append(partial)
+        raise Stop()
+
+    with pytest.raises(Stop):
+        reanalyse(settings=ReanalysisSettings(annotation=AnnotationSettings(n=0), draws=0, progress=False),
+                  on_partial=keep)
+    return seen[0]
+
+
 FACTORIES = {
     "UnivariateResult": lambda r: _uni(),
     "MultilevelResult": lambda r: _ml(),
@@ -106,6 +127,7 @@ FACTORIES = {
     "SimulationResult": lambda r: _simulation(),
     "PlanResult": lambda r: _plan(),
     "ReanalysisResult": lambda r: r,
+    "PartialReanalysis": lambda r: _partial(),
     "Annotation": lambda r: r.annotation,
 }
 

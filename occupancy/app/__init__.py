@@ -69,6 +69,10 @@ def _open_when_listening(url: str, host: str, port: int, timeout: float = 30.0) 
 def run_app(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, launch_browser: bool = True,
             log_level: str = "warning") -> None:
     """Serve the app on ``host:port`` until interrupted (Ctrl+C); open a browser tab unless told not to."""
+    if shiny_available():  # first: before any thread (Shiny's imports start some) has made its own arena
+        from occupancy.app.server import limit_malloc_arenas
+
+        limit_malloc_arenas()  # a long-running server: closed sessions' memory must go back to the OS
     app = create_app(() if host in ("0.0.0.0", "::", "") else (host,))
     import uvicorn
 

@@ -7,8 +7,10 @@
   ``blockade simulate --out``.
 * **Plan** and **Reanalyse** take seconds, so they run in worker threads (Shiny extended tasks), only while
   their tab is open, and never block the other tabs; a newer request replaces a queued one and a running
-  reanalysis stops at its next Monte Carlo draw (its progress is shown).  The Plan tab's **Find the best design**
-  runs a coarse ``blockade explore`` search (:func:`run_explore`) in its own worker thread the same way.
+  reanalysis stops at its next Monte Carlo draw (its progress is shown, with the pooled and adjusted g marked
+  preliminary as soon as the library reports them, before the draws: ``reanalyse(on_partial=...)``).  The Plan
+  tab's **Find the best design** runs a coarse ``blockade explore`` search (:func:`run_explore`) in its own
+  worker thread the same way.
 * **Errors** are shown as the CLI's one-line message (``blockade: error: ...``) in ``app_error``; the app
   keeps running.  Uploads go through :mod:`occupancy.app.uploads` and are read only from this session's
   own upload folder.  Every effect is guarded: a malformed client message (or an unexpected error) becomes
@@ -60,14 +62,25 @@ class RunCancelled(Exception):
 
 @dataclass
 class RunControl:
-    """Progress and cancellation of one background run (shared with its worker thread)."""
+    """Progress, early estimates and cancellation of one background run (shared with its worker thread).
+
+    ``partial`` is the reanalysis' :class:`~occupancy.workflows.reanalysis.result.PartialReanalysis` once the
+    library has reported it (the pooled and adjusted g, before the draws), else None.
+    """
 
     done: int = 0
     total: int = 0
     cancelled: threading.Event = field(default_factory=threading.Event)
+    partial: Any = None
 
     def update(self, done: int, total: int) -> None:
         self.done, self.total = done, total
+        if self.cancelled.is_set():
+            raise RunCancelled()
+
+    def report_partial(self, partial) -> None:
+        """``reanalyse``'s ``on_partial``: keep the early estimates; stop here when cancelled."""
+        self.partial, self.total = partial, partial.draws_total
         if self.cancelled.is_set():
             raise RunCancelled()
 
@@ -130,24 +143,64 @@ def simulate_from_values(form: SimulateForm, values: dict, *, points: int = APP_
         return Outcome(error=_sourced(exc, "simulate"), data=data)
 
 
+def _glibc():
+    """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None (macOS, Windows, musl)."""
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "gnu_get_libc_version") else None  # musl: a no-op mallopt, no malloc_trim
+
+
+#: ``mallopt`` parameter number of glibc's arena limit (``M_ARENA_MAX`` in malloc.h).
+M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas() -> bool:
+    """Let every thread of the app server allocate from glibc's main heap (``mallopt(M_ARENA_MAX, 1)``).
+
+    Returns True when the limit was set (glibc), False elsewhere (nothing to do).
+
+    Notes
+    -----
+    Called once by :func:`occupancy.app.run_app`, before the server starts its threads; never on import, so
+    the library and the CLI keep the allocator's defaults.  glibc gives each new thread its own arena (up to
+    8 per core), and the session's worker threads allocate the large numpy arrays there.  Memory freed at the
+    top of such an arena stays resident until it exceeds the trim threshold, which glibc raises to 64 MB as
+    large arrays are freed, and ``malloc_trim`` trims only the main heap's top, so every closed session left
+    tens of MB per arena behind (``tests/benchmarks/bench_app_memory.py``: RSS 149 MB at start, 341–374 MB
+    after the first round of two large sessions, 392–439 MB after the second).  With one arena, the trim at
+    session end (:func:`release_memory`) reaches all of it: 256–257 MB after the first round, 259–260 MB after
+    the second.  It costs nothing measurable (Simulate at n = 1,000 and 20,000 and a Plan schedule, run in a
+    worker thread: 68/580/850 ms either way): the threads run Python code under the GIL, so they hardly ever
+    allocate at the same time.
+    """
+    libc = _glibc()
+    if libc is None:
+        return False
+    return bool(libc.mallopt(M_ARENA_MAX, 1))
+
+
 def release_memory() -> None:
     """Collect garbage and hand freed heap back to the OS (glibc's ``malloc_trim``; a no-op elsewhere).
 
     Notes
     -----
     Called when a browser session ends: without the trim, the arrays a session's worker threads freed stay in
-    their malloc arenas and the server's RSS only grows from session to session
-    (``tests/benchmarks/bench_app_memory.py``).
+    the heap and the server's RSS only grows from session to session (``tests/benchmarks/bench_app_memory.py``;
+    with :func:`limit_malloc_arenas` the trim reaches every thread's allocations).
     """
-    import ctypes
-    import ctypes.util
     import gc
 
     gc.collect()
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def large_population(values: dict) -> bool:
@@ -303,7 +356,7 @@ def reanalysis_scenario(form: ReanalyseForm, values: dict, outcomes: tuple | Non
 
 def run_reanalysis(scenario, outcomes: tuple | None, control: RunControl | None = None) -> Outcome:
     """``blockade reanalyse`` on a validated scenario and the uploaded outcomes ``(name, bytes)`` or the
-    bundled review (None), reporting each Monte Carlo draw to ``control``."""
+    bundled review (None), reporting the early pooled estimates and each draw to ``control``."""
     from occupancy.workflows.reanalysis.analysis import reanalyse
     from occupancy.workflows.reanalysis.settings import settings_from_scenario
 
@@ -312,7 +365,8 @@ def run_reanalysis(scenario, outcomes: tuple | None, control: RunControl | None 
         table = None
         if outcomes is not None:
             table = read_outcomes_upload(outcomes[0], outcomes[1], settings.annotation.default_window_h)
-        result = reanalyse(table, settings, on_progress=None if control is None else control.update)
+        result = reanalyse(table, settings, on_progress=None if control is None else control.update,
+                           on_partial=None if control is None else control.report_partial)
         return Outcome(result, scenario=scenario)
     except RunCancelled:
         return Outcome(error="")
@@ -372,14 +426,18 @@ def figure_downloads(output, names, make_figure) -> None:
     builds the matplotlib figure when the user asks for it (the files ``blockade plan/reanalyse --out`` write)."""
     from shiny import render
 
+    def download(name: str, fmt: str):
+        def _download():  # no default arguments: Shiny warns about them once per session and figure
+            yield figure_bytes(make_figure(name), fmt)
+
+        _download.__name__ = f"download_{name}_{fmt}"
+        return _download
+
     for name in names:
         for fmt, media in (("png", "image/png"), ("svg", "image/svg+xml")):
-            def _download(name=name, fmt=fmt):
-                yield figure_bytes(make_figure(name), fmt)
-
-            _download.__name__ = f"download_{name}_{fmt}"
             output(id=f"download_{name}_{fmt}")(
-                render.download_button(filename=f"{name}.{fmt}", media_type=media)(_download))
+                render.download_button(filename=f"{name}.{fmt}", media_type=media)(download(name, fmt)))
+
 
 def figure_div(fig, name: str):
     """A matplotlib figure as inline SVG with an accessible name (closed afterwards)."""
@@ -1283,6 +1341,30 @@ def make_server(*, timecourse_points: int = APP_TIMECOURSE_POINTS):
                                            "aria-valuemin": "0", "aria-valuemax": "100"}),
                                  class_="progress"),
                           id="reanalysis_running", class_="alert alert-info py-2")
+
+        @render.ui
+        def reanalysis_preliminary():
+            """The pooled and adjusted g the library reported before its draws, marked preliminary while the run
+            lasts; gone (the final result shows instead) once it ends or is cancelled."""
+            if rea_task.status() != "running":
+                return None
+            tick()
+            c = controls.get("current")
+            p = None if c is None else c.partial
+            if p is None:
+                return None
+            from occupancy.workflows.reanalysis.result import format_estimate_ci
+
+            running = (f"Monte Carlo running ({c.done} of {c.total} draws)" if c.total else
+                       "sensitivity and small-study checks running")
+            return ui.div(ui.div(ui.tags.strong("Preliminary"), f" — {running}; the final result replaces this",
+                                 id="reanalysis_preliminary_status"),
+                          ui.div("pooled g ",
+                                 ui.tags.b(format_estimate_ci(p.pooled), id="reanalysis_preliminary_pooled"),
+                                 f"; adjusted (rescaled) {format_estimate_ci(p.rescaled)}; {p.mode}-level model, "
+                                 f"k = {p.k}"),
+                          ui.div(f"still running: {', '.join(p.pending)}", class_="small"),
+                          class_="alert alert-warning py-2 mb-2", role="status")
 
         @render.data_frame
         def reanalysis_estimates():

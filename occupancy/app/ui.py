@@ -498,6 +498,7 @@ def reanalyse_panel(form: ReanalyseForm):
         ui.input_action_button("reanalysis_cancel", "Cancel the running reanalysis",
                                class_="btn-sm btn-outline-secondary mb-2"),
         ui.card(ui.card_header("Pooled and blockade-adjusted estimates (Hedges' g)"),
+                ui.output_ui("reanalysis_preliminary"),
                 ui.output_data_frame("reanalysis_estimates"), ui.output_ui("reanalysis_text")),
         ui.card(ui.card_header("Forest plot with each unit's MOR contrast"), ui.output_ui("forest_plot"),
                 ui.div(ui.download_button("download_forest_plot_png", "Figure (PNG)"),

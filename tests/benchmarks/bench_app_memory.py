@@ -5,11 +5,32 @@ Starts ``blockade app`` as the user does, opens ``--sessions`` headless Chromium
 /usr/bin/chromium via Playwright's executable_path; never ``playwright install``) that each show the Simulate
 tab with a virtual population and compute the Plan tab, closes them, and prints the server's RSS (from
 /proc/PID/status) at each step.  At session end the server drops the session's plan schedules (the
-per-session LRU), its figure cache and its worker threads.
+per-session LRU), its figure cache and its worker threads, collects garbage and trims the heap.
 
-Measured 2026-12-07 (2 shared cores, load ~7), ``--sessions 2 --pop-n 20000``, RSS in MB: started 149;
-round 1 open 412, closed 330; round 2 open 470, closed 428.  Before the release at session end (gc and
-``malloc_trim``): 149; 416 -> 416; 578 -> 578.  About 100 MB per round still stays: open work.
+Measured 2026-12-07 (2 shared cores, load 4-7), ``--sessions 2 --pop-n 20000``, RSS in MB, started; round 1
+open -> closed; round 2 open -> closed:
+
+* no release at session end (first measurement):            149; 416 -> 416; 578 -> 578
+* gc + ``malloc_trim`` at session end (commit e77c0c7):       149; 410 -> 341; 466 -> 392  (again: 174; 413 -> 374;
+  476 -> 439) -- about 50 MB more after every round
+* one malloc arena (``limit_malloc_arenas``) + trim (now):   149; 311 -> 257; 333 -> 260  (again: 148; 312 -> 256;
+  331 -> 259) -- bounded: round 2 ends where round 1 did
+* one malloc arena, no trim at session end:                  148; 311 -> 311; 309 -> 309  (again: 149; 311 -> 310;
+  322 -> 322; so the trim stays)
+* instead fixed glibc thresholds (``MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072``): 149; 269 -> 260;
+  270 -> 260, but every large array is then a fresh mmap and the Plan schedule took ~1.4-2.0 s instead of ~0.85 s
+  (page faults), so not chosen; one arena costs nothing measurable (in a worker thread, median of 7: Simulate
+  n = 1,000 68-70 ms, n = 20,000 575-591 ms, Plan schedule 819-896 ms with glibc's default arenas and with one)
+
+Where the memory went (investigated with a SIGUSR1 hook in a copy of the server, not committed): after the
+sessions closed, no session object, ScheduleCache, SimulationResult, PlanResult, worker thread or pyplot figure
+was left (``tests/test_app_sessions.py`` keeps it so), the functools caches held a few entries (calibration
+records), and tracemalloc's traced memory (Python objects and numpy arrays) was the same after round 2 as after
+round 1.  The growth was glibc's: each worker thread allocated in its own arena, where the top of the heap stays
+resident up to a trim threshold that glibc raises to 64 MB as large arrays are freed, and ``malloc_trim`` trims
+only the main heap's top; with every thread on the main heap the trim reaches all of it.  What stays after the
+first round (~110 MB) is the code and data of the modules the first session imports (matplotlib, scipy, pandas:
+malloc in use 30 -> 61 MB, shared libraries 69 -> 95 MB); later sessions reuse it.
 
 Run:  python tests/benchmarks/bench_app_memory.py [--sessions 3] [--pop-n 20000]
 (named bench_*.py so pytest does not collect it; memory is reported, never asserted)

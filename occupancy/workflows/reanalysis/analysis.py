@@ -47,7 +47,9 @@ Pipeline (:func:`reanalyse`)
    selection for significantly *harmful* effects.  A fit that does not converge, or whose selection
    weight δ sits on its bound (0 or 100), is reported as such (see :func:`~occupancy.workflows.reanalysis.result.selmodel_status`).
 
-The result is frozen (:class:`ReanalysisResult`: ``summary()``, ``to_dict()``, ``to_frame()``), and
+The pooled g and the adjusted estimates (steps 1–4) need only the base annotation, so ``on_partial`` receives
+them as a :class:`PartialReanalysis` before the long draws of step 5 start (the web app shows them while the
+Monte Carlo runs).  The result is frozen (:class:`ReanalysisResult`: ``summary()``, ``to_dict()``, ``to_frame()``), and
 :func:`reanalysis_report_section` turns it into an :class:`occupancy.report.html.ReportSection` for
 ``blockade run``.
 """
@@ -71,7 +73,8 @@ from occupancy.annotation.literature import (
 )
 from occupancy.errors import InputError
 from occupancy.workflows.reanalysis.result import (
-    CI_INTERVAL, DRAWS_INTERVAL, MIN_DRAWS_FOR_95, ReanalysisResult, coefficient_dict, draws_interval, draws_range_label,
+    CI_INTERVAL, DRAWS_INTERVAL, MIN_DRAWS_FOR_95, PartialReanalysis, ReanalysisResult, coefficient_dict,
+    draws_interval, draws_range_label,
 )
 from occupancy.workflows.reanalysis.settings import ReanalysisSettings
 
@@ -365,7 +368,8 @@ def _study_power(se: np.ndarray, effect: float) -> np.ndarray:
 
 
 def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
-              on_progress: Callable[[int, int], None] | None = None) -> ReanalysisResult:
+              on_progress: Callable[[int, int], None] | None = None,
+              on_partial: Callable[[PartialReanalysis], None] | None = None) -> ReanalysisResult:
     """Run the blockade-adjusted reanalysis.
 
     Parameters
@@ -378,6 +382,11 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
         Called as ``on_progress(done, total)`` after each parameter-uncertainty draw and each Monte Carlo draw
         (the long steps; ``total`` counts both), e.g. by the web app's progress bar; an exception it raises
         stops the reanalysis (how the app cancels a stale run).
+    on_partial : callable, optional
+        Called once with a :class:`PartialReanalysis` (the pooled g and the blockade-adjusted estimates with
+        their CIs, and what still runs) as soon as they are known: after the base annotation and the pooled
+        fits, before the first parameter-uncertainty or Monte Carlo draw.  An exception it raises stops the
+        reanalysis, as ``on_progress``'s.
 
     Returns
     -------
@@ -445,7 +454,14 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
     if reason:
         warnings.append(reason)
     n_members = len(ens.members) if ens is not None else 0
-    progress = _Progress(n_members + (int(settings.draws) if settings.draws >= 2 else 0), on_progress)
+    n_draws = int(settings.draws) if settings.draws >= 2 else 0
+    if on_partial is not None:  # the pooled and adjusted estimates are final already: report them now
+        on_partial(PartialReanalysis(
+            mode=mode, k=int(len(units)), n_outcomes=int(len(annotation)), pooled=coefficient_dict(
+                pooled.coefficients[0]), rescaled=dict(adjusted["rescaled"]), regression=dict(adjusted["regression"]),
+            annotation=settings.annotation.describe(), draws_total=n_members + n_draws,
+            pending=_pending(settings, n_members, n_draws)))
+    progress = _Progress(n_members + n_draws, on_progress)
     uncertainty = _parameter_uncertainty(mode, table, units, fitter, settings, ens, progress)
     sensitivity = _sensitivity(mode, table, units, fitter, settings, rescaled, regression, uncertainty)
     mc = _monte_carlo(mode, table, units, fitter, settings, progress)
@@ -482,6 +498,16 @@ def reanalyse(data=None, settings: ReanalysisSettings | None = None, *,
         selmodel=selmodel, power=power, power_units=agg, warnings=tuple(dict.fromkeys(warnings)), robust=robust,
         uncertainty=uncertainty,
     )
+
+
+def _pending(settings: ReanalysisSettings, n_members: int, n_draws: int) -> tuple[str, ...]:
+    """What a reanalysis still runs after its pooled fits, in order (the ``pending`` of :class:`PartialReanalysis`)."""
+    def count(n: int, what: str) -> str:
+        return "" if not n else f"{n} {what}" + ("s" if n != 1 else "")
+
+    steps = [count(n_members, "parameter-uncertainty draw"), count(len(_variants(settings)), "sensitivity variant"),
+             count(n_draws, "Monte Carlo draw"), "small-study checks (trim-and-fill, selection model, power)"]
+    return tuple(x for x in steps if x)
 
 
 def _moderator_builders(mode: str, units: pd.DataFrame) -> dict[str, tuple[np.ndarray, list[str], np.ndarray | None]]:

@@ -331,6 +331,89 @@ class ReanalysisResult(ResultDisplay):
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class PartialReanalysis(ResultDisplay):
+    """The estimates a reanalysis knows before its long draws (``reanalyse(..., on_partial=...)``).
+
+    Attributes
+    ----------
+    mode : {"study", "outcome"}
+        Study aggregates (random-effects) or outcome-level data (three-level model).
+    k : int
+        Analysed units (studies or outcomes).
+    n_outcomes : int
+        Annotated outcomes.
+    pooled : dict
+        ``{estimate, se, z, p, ci_lb, ci_ub}`` of the unadjusted pooled g.
+    rescaled : dict
+        The rescaled blockade-adjusted estimate (as ``ReanalysisResult.adjusted["rescaled"]``: estimate, CI, the
+        ``k`` units it pools, the assumption).
+    regression : dict
+        The contrast meta-regression's prediction at the full contrast (``adjusted["regression"]``).
+    annotation : str
+        How the outcomes were annotated (``AnnotationSettings.describe()``).
+    draws_total : int
+        The draws still to run: parameter-uncertainty plus Monte Carlo draws (the ``total`` that
+        ``on_progress`` will report).
+    pending : tuple of str
+        What still runs, in order (e.g. ``"200 Monte Carlo draws"``).
+
+    Notes
+    -----
+    The pooled g and both adjusted estimates depend only on the effect sizes and the base annotation, which are
+    done before the parameter-uncertainty, sensitivity and Monte Carlo re-annotations; so these numbers are
+    already the final result's (equal to ``ReanalysisResult.pooled_dict()`` and ``adjusted``), and only their
+    spreads, the sensitivity table and the small-study checks are still to come.  Reporting them early lets the
+    web app show the pooled estimate while the draws run (issue 21.5).
+    """
+
+    mode: str
+    k: int
+    n_outcomes: int
+    pooled: Mapping[str, Any]
+    rescaled: Mapping[str, Any]
+    regression: Mapping[str, Any]
+    annotation: str
+    draws_total: int
+    pending: tuple[str, ...] = ()
+
+    def key_numbers(self) -> list[tuple[str, str]]:
+        """k, the pooled g and the rescaled adjusted g with their 95 % CIs, and what still runs."""
+        return [("data", f"{self.mode} level, k = {self.k}"),
+                ("pooled g", format_estimate_ci(self.pooled)),
+                ("blockade-adjusted g (rescaled)", format_estimate_ci(self.rescaled)),
+                ("still running", ", ".join(self.pending) or "nothing")]
+
+    def reading(self) -> str:
+        """What is final and what is not yet."""
+        return ("The pooled and adjusted estimates are final; their spreads over the draws, the sensitivity "
+                "table and the small-study checks are still being computed.")
+
+    def summary(self) -> str:
+        """A plain-text account: the estimates known so far and what is still running."""
+        return "\n".join([
+            f"Blockade-adjusted reanalysis, preliminary ({self.mode} level, k = {self.k}; {self.annotation})",
+            f"  pooled g            {format_estimate_ci(self.pooled)}",
+            f"  adjusted (rescaled) {format_estimate_ci(self.rescaled)}",
+            f"  adjusted (regr.)    {format_estimate_ci(self.regression)}",
+            f"  still running       {', '.join(self.pending) or 'nothing'}",
+        ])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per estimate (pooled, rescaled, regression): estimate, se, ci_lb, ci_ub."""
+        rows = [{"estimate_of": name, **{key: d.get(key, float("nan")) for key in ("estimate", "se", "ci_lb", "ci_ub")}}
+                for name, d in (("pooled", self.pooled), ("rescaled", self.rescaled),
+                                ("regression", self.regression))]
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict:
+        """JSON-ready (non-finite numbers as ``None``)."""
+        return _clean({"mode": self.mode, "k": self.k, "n_outcomes": self.n_outcomes, "pooled": dict(self.pooled),
+                       "adjusted": dict(self.rescaled), "adjusted_regression": dict(self.regression),
+                       "annotation": self.annotation, "draws_total": self.draws_total,
+                       "pending": list(self.pending)})
+
+
 def model_uncertainty_words(u: Mapping[str, Any]) -> list[str]:
     """Plain words on the model uncertainty of the reanalysis (structures, contrasts, slope), for the text and
     the report: which admissible structures, and whether an answer depends on the structure."""
