@@ -218,3 +218,23 @@ def test_plan_cli_model_draws_option_and_between_design():
     assert d["power_attenuated"]["lo"] <= d["power_attenuated"]["hi"]
     bad = runner.invoke(main, ["plan", "plan_between_50mg", "--model-draws", "1"])
     assert bad.exit_code == 2 and "--model-draws" in bad.output and "Traceback" not in bad.output
+
+
+def test_reports_say_what_version_3_changed_for_the_default_only():
+    """Plan and reanalysis state version 3's change (with version 2's historical numbers) as an assumption, for the
+    default naltrexone structure only; the numbers quoted for version 3 are the typical subject's today."""
+    from occupancy.dosing.schedule import Schedule
+    from occupancy.models.pkpd_naltrexone import VERSION_3_NOTE, version_note
+    from occupancy.workflows.reanalysis.result import assumptions_for
+    from occupancy.workflows.reanalysis.settings import settings_from_scenario
+
+    m = get_model("naltrexone", "pkpd")
+    assert version_note(m) == VERSION_3_NOTE
+    assert version_note(get_model("naltrexone", "pkpd", structure="effect_compartment")) is None
+    assert version_note(get_model("naloxone", "pkpd")) is None
+    t = np.arange(0.0, 12.0, 0.01)
+    v = m.blockade(Schedule.single(50.0), t)
+    assert f"{v[100]:.0f} % instead of 73.5 % MOR at 1 h" in VERSION_3_NOTE[0]
+    assert f"peak at {t[np.argmax(v)]:.1f} h" in VERSION_3_NOTE[0]
+    assert VERSION_3_NOTE in plan_study(load_plan_scenario("plan_crossover_15d"), model_draws=0).assumptions
+    assert VERSION_3_NOTE in assumptions_for("study", settings_from_scenario(None, n=50, draws=0))

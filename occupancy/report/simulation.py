@@ -193,6 +193,11 @@ def _pkpd_assumptions(result: SimulationResult) -> list:
             text += " Not met: " + "; ".join(f"{r['target']} (observed {r['observed']}, model {r['predicted']:.3g})"
                                               for r in unmet) + "."
         out.append(Assumption(text, source))
+    from occupancy.models.pkpd_naltrexone import version_note
+
+    note = version_note(model)
+    if note:
+        out.append(Assumption(*note))
     weight = result.schedule.weight_kg
     out.append(Assumption(
         f"Body weight {weight if weight is not None else model.weight_kg:g} kg"

@@ -717,7 +717,10 @@ def _assumptions(design, kind, model) -> tuple[tuple[str, str], ...]:
          "plantrexone's pooled count ceil(total mg / 50) is shown for comparison. Placebo tablets not counted.",
          SOURCES["plantrexone"]),
     ]
-    return tuple(items)
+    from occupancy.models.pkpd_naltrexone import version_note
+
+    note = version_note(model)
+    return tuple(items) + ((note,) if note else ())
 
 
 def plan_study(scenario: PlanScenario, *, source: str | Path = "", model_draws: int | None = None,

@@ -92,7 +92,11 @@ def assumptions_for(mode: str, settings: ReanalysisSettings) -> tuple[tuple[str,
     first = (f"Blockade is simulated for oral naltrexone with the {model.name} model ({params}).",
              f"occupancy.models ({doc[0] if doc else model.name})")
     extra = (UNCERTAINTY_ASSUMPTION,) if settings.uncertainty_draws >= 2 and hasattr(model, "parameter_draws") else ()
-    return (first,) + GENERAL_ASSUMPTIONS + extra + (REVIEW_ASSUMPTIONS if mode == "study" else ())
+    from occupancy.models.pkpd_naltrexone import version_note
+
+    note = version_note(model)
+    return ((first,) + ((note,) if note else ()) + GENERAL_ASSUMPTIONS + extra
+            + (REVIEW_ASSUMPTIONS if mode == "study" else ()))
 
 
 #: Backwards-compatible name: the assumptions of the bundled review's reanalysis with the default settings.
