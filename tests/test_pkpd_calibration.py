@@ -32,13 +32,13 @@ def nlx_record():
     return cal.load_record("naloxone")
 
 
-def _assert_same_fit(refit: dict, committed: dict, rel: float) -> None:
+def _assert_same_fit(refit: dict, committed: dict, rel: float, sum_rel: float = 1e-6) -> None:
     assert refit["optimizer"]["success"]
     assert set(refit["fitted"]) == set(committed["fitted"])
     for name, value in committed["parameters"].items():
         if isinstance(value, (int, float)):
             assert refit["parameters"][name] == pytest.approx(value, rel=rel), name
-    assert refit["sum_z2"] == pytest.approx(committed["sum_z2"], rel=1e-6)
+    assert refit["sum_z2"] == pytest.approx(committed["sum_z2"], rel=sum_rel)
 
 
 # ----------------------------------------------------------------------------------------- reproducible
@@ -56,8 +56,9 @@ def test_calibrate_point_stage_reproduces_the_committed_naloxone_record(nlx_reco
     rec = cal.calibrate("naloxone", full=False, progress=True)
     assert "naloxone" in capsys.readouterr().err  # the tqdm bar names the step on stderr
     assert rec["default_hysteresis"] == nlx_record["default_hysteresis"]
-    for h in VARIANTS:
-        _assert_same_fit(rec["variants"][h], nlx_record["variants"][h], rel=1e-3)
+    for h in VARIANTS:  # binding kinetics: the integrator's accuracy (see tests/test_pkpd_models.py BINDING_TOL)
+        _assert_same_fit(rec["variants"][h], nlx_record["variants"][h], rel=1e-3,
+                         sum_rel=1e-4 if h == "binding_kinetics" else 1e-6)
 
 
 def test_point_fit_rejects_unknown_names():
@@ -140,9 +141,10 @@ def test_compare_pkpd_rows_are_the_committed_residuals(ntx_compare, ntx_record):
     by = {m["name"]: m for m in ntx_compare["models"]}
     for h in VARIANTS:
         rows = by[f"pkpd ({h})"]["targets"]
+        tol = {"rel": 1e-4, "abs": 5e-3} if h == "binding_kinetics" else {"rel": 1e-9}  # integrator accuracy
         for r, committed in zip(rows, ntx_record["variants"][h]["residuals"]):
-            assert r["predicted"] == pytest.approx(committed["predicted"], rel=1e-9)
-        assert by[f"pkpd ({h})"]["sum_z2"] == pytest.approx(ntx_record["variants"][h]["sum_z2"], rel=1e-9)
+            assert r["predicted"] == pytest.approx(committed["predicted"], **tol)
+        assert by[f"pkpd ({h})"]["sum_z2"] == pytest.approx(ntx_record["variants"][h]["sum_z2"], rel=tol["rel"])
 
 
 def test_compare_naloxone_and_text_table():

@@ -40,6 +40,17 @@ def legacy_model(drug, hyst):
 
 
 # ----------------------------------------------------------------------------------------- records
+#: The legacy least-squares records were computed by the binding integrator with the requested times as
+#: integration nodes; it now reaches them by exact partial steps from dose-only nodes (values independent of the
+#: other times asked for).  Both are within the integrator's documented accuracy against solve_ivp (< 0.005 pp),
+#: so binding-kinetics predictions are compared at that accuracy, closed forms at 1e-6.
+BINDING_TOL = {"rel": 1e-4, "abs": 5e-3}
+
+
+def _tol(hyst, rel, abs_):
+    return BINDING_TOL if hyst == "binding_kinetics" else {"rel": rel, "abs": abs_}
+
+
 @pytest.mark.parametrize("hyst", VARIANTS)
 def test_naltrexone_residuals_match_the_record(hyst):
     model = legacy_model("naltrexone", hyst)
@@ -49,8 +60,8 @@ def test_naltrexone_residuals_match_the_record(hyst):
     assert [t.id for t in targets] == list(rows)
     for t in targets:
         row = rows[t.id]
-        assert q[t.quantity] == pytest.approx(row["predicted"], rel=1e-6, abs=1e-9), t.id
-        assert t.z(q[t.quantity]) == pytest.approx(row["z"], rel=1e-6, abs=1e-6), t.id
+        assert q[t.quantity] == pytest.approx(row["predicted"], **_tol(hyst, 1e-6, 1e-9)), t.id
+        assert t.z(q[t.quantity]) == pytest.approx(row["z"], **_tol(hyst, 1e-6, 1e-6)), t.id
         assert row["met"] == (abs(row["z"]) <= 1.0 + 1e-12), t.id
         assert row["observed"] == t.observed
 
@@ -63,8 +74,8 @@ def test_naloxone_residuals_match_the_record(hyst):
     targets = T.naloxone_targets()
     assert [t.id for t in targets] == list(rows)
     for t in targets:
-        assert q[t.quantity] == pytest.approx(rows[t.id]["predicted"], rel=1e-6, abs=1e-9), t.id
-        assert t.z(q[t.quantity]) == pytest.approx(rows[t.id]["z"], rel=1e-6, abs=1e-6), t.id
+        assert q[t.quantity] == pytest.approx(rows[t.id]["predicted"], **_tol(hyst, 1e-6, 1e-9)), t.id
+        assert t.z(q[t.quantity]) == pytest.approx(rows[t.id]["z"], **_tol(hyst, 1e-6, 1e-6)), t.id
 
 
 @pytest.mark.parametrize("drug", ["naltrexone", "naloxone"])

@@ -146,7 +146,7 @@ def test_min_delay_caveat_is_printed_next_to_the_number(tmp_path, crossover_json
     lines = result.stdout.splitlines()
     i = next(k for k, line in enumerate(lines) if line.startswith("Minimum delay"))
     assert lines[i].rstrip().endswith(" h") and lines[i + 1].strip().startswith("caveat:")
-    for text in ("not validated before 2 h", "plasma", "tmax", "stable PET data only from 2 h",
+    for text in ("not validated before 2 h", "plasma", "tmax", "stable PET data start 2 h",
                  "your 'task' at 1.5 h after the last dose is before 2 h"):
         assert text in lines[i + 1], lines[i + 1]
     assert "not validated before 2 h" in crossover_json["min_delay_note"]
