@@ -7,6 +7,7 @@ reason, where Chromium, Playwright or the ``[app]`` extra is missing.  Never dow
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import shutil
@@ -512,18 +513,25 @@ _PX_PER_PT = """(sel) => { const svg = document.querySelector(sel + ' svg');
     return svg.getBoundingClientRect().width / svg.viewBox.baseVal.width; }"""
 
 
-def test_on_a_phone_chart_text_is_at_least_10_px(browser, app_url):
+@contextlib.contextmanager
+def _phone(browser, app_url):
+    """A 390 × 844 touch page on the app, its Simulate chart drawn; the browser context closes afterwards."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
         phone = context.new_page()
         phone.set_default_timeout(TIMEOUT)
         phone.goto(app_url)
         phone.wait_for_selector("#timecourse_plot svg text")
+        yield phone
+    finally:
+        context.close()
+
+
+def test_on_a_phone_chart_text_is_at_least_10_px(browser, app_url):
+    with _phone(browser, app_url) as phone:
         phone.wait_for_selector("#dose_curve_plot svg text")
         for chart in ("#timecourse_plot", "#dose_curve_plot"):
             assert phone.evaluate(_SMALLEST_TEXT, chart) >= 10.0, chart
-    finally:
-        context.close()
 
 
 def test_on_a_phone_the_inputs_open_with_a_labelled_button_and_the_menu_closes_after_a_choice(browser, app_url):
@@ -536,12 +544,7 @@ def test_on_a_phone_the_inputs_open_with_a_labelled_button_and_the_menu_closes_a
     from occupancy.app.server import plan_scenario, run_plan
     from occupancy.report.plan_figures import _pyplot, timeline_figure
 
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    try:
-        phone = context.new_page()
-        phone.set_default_timeout(TIMEOUT)
-        phone.goto(app_url)
-        phone.wait_for_selector("#timecourse_plot svg text")
+    with _phone(browser, app_url) as phone:
         button = phone.locator("#simulate_inputs_toggle")
         box = button.bounding_box()
         assert box["height"] >= 44 and box["width"] >= 44
@@ -575,8 +578,6 @@ def test_on_a_phone_the_inputs_open_with_a_labelled_button_and_the_menu_closes_a
         assert smallest_pt * phone.evaluate(_PX_PER_PT, "#plan_timeline") >= 10.0
         phone.tap("#plan_inputs_toggle")
         phone.wait_for_selector("#participants", state="visible")
-    finally:
-        context.close()
 
 
 def test_a_running_reanalysis_can_be_cancelled(page):

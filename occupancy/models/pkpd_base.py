@@ -254,19 +254,7 @@ def blockade_of_models(models, schedule, times_h, receptors=RECEPTORS) -> dict:
     if len(models) == 1 or not _stackable(models):
         return {r: np.stack([np.atleast_1d(np.asarray(m.blockade_all(schedule, t, receptors)[r], dtype=float))
                              for m in models]) for r in receptors}
-    order = np.argsort(t, kind="stable")
-    parts = {r: [] for r in receptors}
-    for _sl, block in models[0].blockade_blocks(schedule, t[order], receptors, block_elements=50_000_000,
-                                                _stack=models):
-        for r in receptors:
-            parts[r].append(np.array(block[r], dtype=float))
-    out = {}
-    for r in receptors:
-        v = np.concatenate(parts[r], axis=1) if parts[r] else np.zeros((len(models), 0))
-        res = np.empty_like(v)
-        res[:, order] = v
-        out[r] = res
-    return out
+    return models[0]._blockade_rows(schedule, t, receptors, _stack=models)
 
 
 class PKPDModel(BlockadeModel):
@@ -690,22 +678,28 @@ class PKPDModel(BlockadeModel):
     def blockade_all(self, schedule, times_h, receptors=RECEPTORS, **scales) -> dict:
         """Percent occupancy per receptor on ``times_h`` (any order): ``(T,)`` each, or ``(n, T)``."""
         receptors = tuple(check_receptor(r) for r in receptors)
-        t = as_times(times_h)
-        order = np.argsort(t, kind="stable")
+        rows = self._blockade_rows(schedule, as_times(times_h), receptors, **scales)
         pop = is_population(*scales.values())
+        return {r: (v if pop else v[0]) for r, v in rows.items()}
+
+    def _blockade_rows(self, schedule, t, receptors, _stack=None, **scales) -> dict:
+        """``(rows, T)`` percent per receptor at the times ``t`` in their given order: :meth:`blockade_blocks` on
+        the sorted times, put back in order (rows: this model's subjects, or every model of ``_stack``)."""
+        order = np.argsort(t, kind="stable")
         parts = {r: [] for r in receptors}
-        for _sl, block in self.blockade_blocks(schedule, t[order], receptors, block_elements=50_000_000, **scales):
+        for _sl, block in self.blockade_blocks(schedule, t[order], receptors, block_elements=50_000_000,
+                                               _stack=_stack, **scales):
             for r in receptors:
                 parts[r].append(block[r])
         out = {}
         for r in receptors:
             if not parts[r]:
-                v = np.zeros((1, 0))
+                v = np.zeros((1 if _stack is None else len(_stack), 0))
             else:
                 v = np.concatenate(parts[r], axis=1) if len(parts[r]) > 1 else np.ascontiguousarray(parts[r][0])
             res = np.empty_like(v)
             res[:, order] = v
-            out[r] = res if pop else res[0]
+            out[r] = res
         return out
 
     def blockade(self, schedule, times_h, receptor="MOR", **scales):

@@ -546,8 +546,7 @@ def _uncertainty_band(ens, schedule, items, grid, progress=False):
     starts = range(0, len(models), batch)
     for d0 in progress_bar(starts, len(starts), f"model uncertainty ({batch} draws per step)", progress):
         block = models[d0:d0 + batch]
-        vals = (blockade_of_models(block, schedule, allt, ("MOR",))["MOR"] if hasattr(block[0], "blockade_all")
-                else np.stack([m.blockade(schedule, allt, "MOR") for m in block]))
+        vals = blockade_of_models(block, schedule, allt, ("MOR",))["MOR"]  # one by one if they cannot share a pass
         for j, v in enumerate(vals):
             d = d0 + j
             pos = 0
